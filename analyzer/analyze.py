@@ -1,0 +1,148 @@
+"""Analyze files: read, parse with a frontend, run the checkers, collect the outcome.
+
+``analyze_file`` is what a worker process runs for one file; it never raises for bad
+input: unreadable, binary, non-UTF-8 or unparsable files become notifications and the
+rest of the file (and of the run) is still analyzed.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from typing import Iterable, Optional
+
+from analyzer.engine import Checker, analyze_function
+from analyzer.models import Models, load_models
+from analyzer.result import FileOutcome, Finding, Notification, Stats
+
+MAX_FILE_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Options:
+    """Everything a worker needs to analyze a file (picklable)."""
+
+    rule_files: tuple[str, ...] = ()
+    select: Optional[frozenset[str]] = None
+    ignore: frozenset[str] = frozenset()
+    frontend: str = "treesitter"
+
+
+@dataclass
+class Analyzer:
+    """Per-process state: models and checker instances, built once."""
+
+    options: Options
+    models: Models = field(init=False)
+    checkers: list[Checker] = field(init=False)
+
+    def __post_init__(self):
+        from checkers import ALL
+
+        self.models = load_models(self.options.rule_files)
+        self.checkers = [cls() for cls in ALL if any(self._enabled(r.id) for r in cls.rules)]
+
+    def _enabled(self, rule_id: str) -> bool:
+        sel = self.options.select
+        return (sel is None or rule_id in sel) and rule_id not in self.options.ignore
+
+    def analyze_file(self, path: str) -> FileOutcome:
+        out = FileOutcome(path)
+        try:
+            size = os.path.getsize(path)
+            if size > MAX_FILE_BYTES:
+                return _failed(out, f"file too large ({size} bytes > {MAX_FILE_BYTES}), "
+                                    "not analyzed", "too-large")
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            return _failed(out, f"cannot read file: {exc.strerror or exc}", "unreadable")
+        if b"\0" in data[:8192]:
+            return _failed(out, "binary file (NUL bytes), not analyzed", "binary")
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            out.notifications.append(Notification(
+                f"invalid UTF-8 at byte {exc.start}; read with replacement characters",
+                path, data.count(b"\n", 0, exc.start) + 1, "note", "encoding"))
+        return self.analyze_source(path, data, out)
+
+    def analyze_source(self, path: str, data: bytes, out: Optional[FileOutcome] = None
+                       ) -> FileOutcome:
+        from analyzer.frontend import treesitter
+
+        out = out or FileOutcome(path)
+        try:
+            source = treesitter.parse_source(path, data, self.models.iterators())
+        except Exception as exc:  # a frontend bug must not lose the other files
+            return _failed(out, f"internal error while parsing: {type(exc).__name__}: {exc}",
+                           "internal-error")
+        out.stats = Stats(files=1, functions=len(source.functions), degraded=source.degraded)
+        for problem in source.errors:
+            out.notifications.append(Notification(problem, path, 0, "warning", "parse-error"))
+        if source.degraded:
+            out.notifications.append(Notification(
+                f"{source.degraded} statement(s) could not be parsed and were analyzed as "
+                "opaque", path, 0, "note", "degraded"))
+        lines = data.decode("utf-8", "replace").splitlines()
+        for fn in source.functions:
+            try:
+                findings, notes = analyze_function(fn, self.models, self.checkers)
+            except Exception as exc:
+                out.notifications.append(Notification(
+                    f"internal error in {fn.name}(): {type(exc).__name__}: {exc}", path,
+                    fn.span.line, "error", "internal-error"))
+                continue
+            out.notifications.extend(notes)
+            out.findings.extend(_with_snippet(f, lines) for f in findings
+                                if self._enabled(f.rule_id))
+        return out
+
+
+def _failed(out: FileOutcome, message: str, kind: str) -> FileOutcome:
+    out.notifications.append(Notification(message, out.path, 0, "error", kind))
+    out.stats = Stats(files=1, failed_files=1)
+    return out
+
+
+def _with_snippet(f: Finding, lines: list[str]) -> Finding:
+    line = lines[f.span.line - 1].strip() if 0 < f.span.line <= len(lines) else ""
+    return replace(f, snippet=line)
+
+
+# ------------------------------------------------------------------ running many files
+_WORKER: Optional[Analyzer] = None
+
+
+def _init_worker(options: Options) -> None:
+    global _WORKER
+    _WORKER = Analyzer(options)
+
+
+def _work(path: str) -> FileOutcome:
+    assert _WORKER is not None
+    return _WORKER.analyze_file(path)
+
+
+def analyze_files(paths: Iterable[str], options: Options, jobs: int = 1) -> list[FileOutcome]:
+    """Analyze every file; results in the order of ``paths``.  A worker that dies takes
+    only its own file with it: that file becomes a notification."""
+    paths = list(paths)
+    if jobs <= 1 or len(paths) < 8:
+        analyzer = Analyzer(options)
+        return [analyzer.analyze_file(p) for p in paths]
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    results: dict[str, FileOutcome] = {}
+    ctx = mp.get_context("fork") if hasattr(os, "fork") else mp.get_context()
+    with cf.ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
+                                initargs=(options,)) as pool:
+        futures = {pool.submit(_work, p): p for p in paths}
+        for fut in cf.as_completed(futures):
+            p = futures[fut]
+            try:
+                results[p] = fut.result()
+            except Exception as exc:
+                results[p] = _failed(FileOutcome(p), f"worker failed: {type(exc).__name__}: "
+                                                     f"{exc}", "worker-crash")
+    return [results[p] for p in paths]

@@ -1,0 +1,514 @@
+"""The forward dataflow engine that drives every checker.
+
+A checker is a small state machine (see ``checkers/``): the engine walks a function's CFG
+to a fixpoint and calls the checker's hooks on each event; the checker reads and writes
+*typestates* of *tracked objects* through a :class:`Context`.
+
+* Tracked objects are keyed by canonical access paths (``folio``, ``vmf->page``, ``*ptep``);
+  a call's result is keyed by the call's own text (``page_folio(page)``) until it is
+  assigned, when its states move to the assigned path.  ``p = q`` copies ``q``'s states.
+* The state of an object is a may-set of typestates, each with one witness trail (the
+  steps that produced it), so "bad on some path" is visible and becomes a SARIF codeFlow.
+  Joins are unions; lattices are finite, so the fixpoint ends.  Trails never decide
+  convergence.
+* Branch sensitivity: each branch edge is turned into :class:`Test` facts
+  (``!``, ``== NULL``, ``!= 0``, ``< 0``, ``likely()``/``unlikely()``, a variable that holds
+  a call's result) that the checker applies with ``on_branch`` on that edge only.
+* Reports are made in one final pass over the fixpoint states, so a finding never depends
+  on visiting order; each (rule, span) is reported once.
+* Bounded: a per-function budget of block visits; when exhausted the function is reported
+  as a notification, never silently dropped.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from enum import Enum
+from typing import Iterable, Iterator, Optional, Union
+
+from analyzer.cfg import build_cfg, reachable
+from analyzer.ir import (AddrOf, Assign, Binary, Block, Call, CFG, Cond, Deref, Expr,
+                         Function, Index, Literal, Member, Name, Opaque, Return, Span,
+                         StmtExpr, Unary)
+from analyzer.models import Models
+from analyzer.result import Finding, Notification, Step
+from analyzer.rule import Rule
+
+Trail = tuple[Step, ...]
+VISIT_BUDGET = 20_000          # block visits per function and checker
+ZERO_LITERALS = frozenset({"0", "NULL", "false", "0UL", "0L", "0U", "0ULL", "0LL"})
+
+# Outcomes of a tested value on one edge.
+NONZERO, ZERO, NEG, NONNEG, POS, NONPOS = "nonzero", "zero", "neg", "nonneg", "pos", "nonpos"
+_FLIP = {NONZERO: ZERO, ZERO: NONZERO, NEG: NONNEG, NONNEG: NEG, POS: NONPOS, NONPOS: POS}
+_ORDER = {"<": (NEG, NONNEG), ">=": (NONNEG, NEG), ">": (POS, NONPOS), "<=": (NONPOS, POS)}
+_MIRROR = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "==": "==", "!=": "!="}
+
+
+def effect_holds(when: str, outcome: str) -> bool:
+    """Whether a model's ``when`` (always | nonzero | zero) holds for a tested outcome.
+
+    Kernel convention: a call tested ``>= 0`` (or false on ``< 0``) returned success,
+    which for a "returns 0 on success" API is zero."""
+    if when == "always":
+        return True
+    if when == "nonzero":
+        return outcome in (NONZERO, NEG, POS)
+    return outcome in (ZERO, NONNEG)
+
+
+@dataclass(frozen=True, slots=True)
+class Test:
+    """On this edge, ``subject`` evaluated to ``outcome``.  When the subject is a call
+    whose result was first stored in a variable, ``via`` names that variable."""
+
+    subject: Expr
+    outcome: str
+    via: Optional[str] = None
+
+
+# --------------------------------------------------------------------------- access paths
+def strip(e: Expr, transparent: frozenset[str]) -> Expr:
+    """``e`` without value-preserving wrappers (``unlikely(x)`` -> ``x``)."""
+    while isinstance(e, Call) and e.callee in transparent and e.args:
+        e = e.args[0]
+    return e
+
+
+def access_key(e: Optional[Expr], transparent: frozenset[str] = frozenset()) -> Optional[str]:
+    """The canonical access path of ``e`` or None when it designates no trackable place.
+
+    Iterative, so deeply nested expressions cannot exhaust the Python stack."""
+    if e is None:
+        return None
+    # Post-order over an explicit stack; each frame renders one node once its
+    # children are rendered.
+    out: list[Optional[str]] = []
+    stack: list[tuple[Expr, bool]] = [(strip(e, transparent), False)]
+    while stack:
+        node, done = stack.pop()
+        if not done:
+            stack.append((node, True))
+            kids = _key_children(node)
+            for k in reversed(kids):
+                stack.append((strip(k, transparent), False))
+            continue
+        n = len(_key_children(node))
+        parts = out[len(out) - n:] if n else []
+        del out[len(out) - n:]
+        out.append(_render(node, parts))
+    return out[0]
+
+
+def _key_children(e: Expr) -> tuple:
+    if isinstance(e, Member):
+        return (e.base,)
+    if isinstance(e, (Deref, AddrOf)):
+        return (e.operand,)
+    if isinstance(e, Index):
+        return (e.base, e.index)
+    if isinstance(e, Call):
+        return e.args
+    return ()
+
+
+def _render(e: Expr, parts: list) -> Optional[str]:
+    if isinstance(e, Name):
+        return e.id
+    if isinstance(e, Literal):
+        return e.text
+    if any(p is None for p in parts):
+        return None
+    if isinstance(e, Member):
+        return f"{parts[0]}{'->' if e.arrow else '.'}{e.field}"
+    if isinstance(e, Deref):
+        return f"*{parts[0]}"
+    if isinstance(e, AddrOf):
+        return f"&{parts[0]}"
+    if isinstance(e, Index):
+        return f"{parts[0]}[{parts[1]}]"
+    if isinstance(e, Call) and e.callee:
+        return f"{e.callee}({', '.join(parts)})"
+    return None
+
+
+def _depends_on(key: str, base: str) -> bool:
+    k = key.lstrip("*&")
+    return k == base or k.startswith((base + "->", base + ".", base + "["))
+
+
+def walk_exprs(e: Expr) -> Iterator[Expr]:
+    """Every sub-expression of ``e`` (pre-order, iterative)."""
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        yield x
+        if isinstance(x, Member):
+            stack.append(x.base)
+        elif isinstance(x, (Deref, AddrOf, Unary)):
+            stack.append(x.operand)
+        elif isinstance(x, Binary):
+            stack += (x.right, x.left)
+        elif isinstance(x, Index):
+            stack += (x.index, x.base)
+        elif isinstance(x, Assign):
+            stack += (x.value, x.target)
+        elif isinstance(x, Call):
+            stack.extend(reversed(x.args))
+            if x.func is not None:
+                stack.append(x.func)
+        elif isinstance(x, Cond):
+            stack += (x.else_, x.then, x.test)
+        elif isinstance(x, Return) and x.value is not None:
+            stack.append(x.value)
+
+
+def called_names(fn_cfg: CFG) -> frozenset[str]:
+    names: set[str] = set()
+    for b in fn_cfg.blocks:
+        for ev in list(b.events) + ([b.cond] if b.cond is not None else []):
+            for x in walk_exprs(ev):
+                if isinstance(x, Call) and x.callee:
+                    names.add(x.callee)
+    return frozenset(names)
+
+
+# --------------------------------------------------------------------------- the state
+class Facts:
+    """The abstract state at one program point, for one checker."""
+
+    __slots__ = ("objs", "bind")
+
+    def __init__(self, objs=None, bind=None):
+        self.objs: dict[str, dict[Enum, Trail]] = objs if objs is not None else {}
+        self.bind: dict[str, Call] = bind if bind is not None else {}
+
+    def copy(self) -> "Facts":
+        return Facts(dict(self.objs), dict(self.bind))
+
+    def merge(self, other: "Facts") -> bool:
+        """Union ``other`` into self; True when something new arrived."""
+        changed = False
+        for key, states in other.objs.items():
+            mine = self.objs.get(key)
+            if mine is None:
+                self.objs[key] = states
+                changed = True
+                continue
+            new = {s: t for s, t in states.items() if s not in mine}
+            if new:
+                self.objs[key] = {**mine, **new}
+                changed = True
+        for var in list(self.bind):
+            if other.bind.get(var) != self.bind[var]:
+                del self.bind[var]
+                changed = True
+        return changed
+
+
+# --------------------------------------------------------------------------- checker API
+class Checker:
+    """Base class of a checker: override the hooks you need; each opens with a guard.
+
+    ``wants(names, models)`` is the cheap pre-filter: given the names a function calls,
+    False means the function cannot matter to this checker and is not walked."""
+
+    rules: tuple[Rule, ...] = ()
+
+    def wants(self, names: frozenset[str], models: Models) -> bool:
+        return True
+
+    def on_entry(self, ctx: "Context") -> None: ...
+    def on_call(self, ctx: "Context", call: Call, result: Optional[str]) -> None: ...
+    def on_assign(self, ctx: "Context", target: str, value: Expr, span: Span) -> None: ...
+    def on_branch(self, ctx: "Context", test: Test) -> None: ...
+    def on_return(self, ctx: "Context", ret: Return) -> None: ...
+    def on_exit(self, ctx: "Context") -> None: ...
+
+
+class Context:
+    """What a checker sees of the engine during one hook call."""
+
+    def __init__(self, fn: Function, models: Models, checker: Checker):
+        self.function = fn
+        self.models = models
+        self.checker = checker
+        self.transparent = models.names("transparent")
+        self.facts = Facts()
+        self.reporting = False
+        self.findings: dict[tuple, Finding] = {}
+        self.dest: dict[int, Optional[str]] = {}   # id(call) -> variable it is assigned to
+
+    def name_of(self, call: Call, result: Optional[str]) -> str:
+        """How messages name a call's result: the variable it is assigned to, if any."""
+        return self.dest.get(id(call)) or result or f"{call.callee}()"
+
+    # -- access paths
+    def key(self, e: Optional[Expr]) -> Optional[str]:
+        return access_key(e, self.transparent)
+
+    def strip(self, e: Expr) -> Expr:
+        return strip(e, self.transparent)
+
+    def arg(self, call: Call, index: int) -> Optional[Expr]:
+        return self.strip(call.args[index]) if 0 <= index < len(call.args) else None
+
+    # -- typestates
+    def states(self, key: Optional[str]) -> frozenset:
+        if key is None:
+            return frozenset()
+        return frozenset(self.facts.objs.get(key, ()))
+
+    def may_be(self, key: Optional[str], *states: Enum) -> bool:
+        have = self.facts.objs.get(key, {}) if key else {}
+        return any(s in have for s in states)
+
+    def must_be(self, key: Optional[str], *states: Enum) -> bool:
+        have = self.facts.objs.get(key, {}) if key else {}
+        return bool(have) and all(s in states for s in have)
+
+    def trail(self, key: Optional[str], state: Enum) -> Trail:
+        return self.facts.objs.get(key, {}).get(state, ()) if key else ()
+
+    def set(self, key: Optional[str], state: Enum, trail: Trail = ()) -> None:
+        if key is not None:
+            self.facts.objs[key] = {state: trail}
+
+    def add(self, key: Optional[str], state: Enum, trail: Trail = ()) -> None:
+        if key is not None and state not in self.facts.objs.get(key, {}):
+            self.facts.objs[key] = {**self.facts.objs.get(key, {}), state: trail}
+
+    def replace(self, key: Optional[str], old: Enum, new: Enum, step: Optional[Step] = None):
+        """Every path where ``key`` is ``old`` now has it ``new`` (trail extended)."""
+        have = self.facts.objs.get(key) if key else None
+        if not have or old not in have:
+            return
+        trail = have[old] + ((step,) if step else ())
+        rest = {s: t for s, t in have.items() if s != old}
+        rest.setdefault(new, trail)
+        self.facts.objs[key] = rest
+
+    def copy_states(self, dst: Optional[str], src: Optional[str]) -> None:
+        if dst is None or src is None or src not in self.facts.objs:
+            return
+        self.facts.objs[dst] = self.facts.objs[src]
+
+    def kill(self, key: Optional[str]) -> None:
+        """Forget ``key`` and every path through it (``key->x``, ``*key``)."""
+        if key is None:
+            return
+        for k in [k for k in self.facts.objs if _depends_on(k, key)]:
+            del self.facts.objs[k]
+        for v in [v for v in self.facts.bind if v == key]:
+            del self.facts.bind[v]
+
+    def tracked(self) -> Iterable[tuple[str, dict]]:
+        return list(self.facts.objs.items())
+
+    # -- reporting
+    def report(self, rule: Rule, span: Span, message: str, trail: Trail = (),
+               related: tuple[Step, ...] = ()) -> None:
+        if not self.reporting:
+            return
+        k = (rule.id, span.file, span.line, span.col)
+        if k in self.findings:
+            return
+        path = trail + (Step(span, message),)
+        self.findings[k] = Finding(rule.id, message, span, self.function.name, path,
+                                   related or trail[:1])
+
+
+# --------------------------------------------------------------------------- the walk
+class _Run:
+    def __init__(self, cfg: CFG, models: Models, checker: Checker):
+        self.cfg = cfg
+        self.checker = checker
+        self.ctx = Context(cfg.function, models, checker)
+        self.by_id = {b.id: b for b in cfg.blocks}
+        self.known = models.identifiers()
+
+    # -- events
+    def eval(self, e: Union[Expr, Return]) -> None:
+        """Evaluate ``e``: its calls in order (arguments first), then its assignments."""
+        if isinstance(e, Return):
+            if e.value is not None:
+                self.eval(e.value)
+            self.checker.on_return(self.ctx, e)
+            return
+        # Post-order over an explicit stack.
+        stack: list[tuple[Expr, bool]] = [(e, False)]
+        while stack:
+            node, done = stack.pop()
+            if isinstance(node, (Name, Literal, Opaque, StmtExpr)):
+                continue
+            if not done:
+                if isinstance(node, Assign) and node.op == "=":
+                    value = self.ctx.strip(node.value)
+                    if isinstance(value, Call):
+                        self.ctx.dest[id(value)] = self.ctx.key(node.target)
+                stack.append((node, True))
+                stack.extend((c, False) for c in reversed(_eval_children(node)))
+                continue
+            if isinstance(node, Call):
+                self._call(node)
+            elif isinstance(node, Assign):
+                self._assign(node)
+            elif isinstance(node, Unary) and node.op in ("++pre", "--pre", "post++", "post--"):
+                self.ctx.kill(self.ctx.key(node.operand))
+
+    def _call(self, call: Call) -> None:
+        ctx = self.ctx
+        result = ctx.key(call)
+        if result is not None and call.callee not in ctx.transparent:
+            ctx.kill(result)
+        self.checker.on_call(ctx, call, result)
+        ctx.dest.pop(id(call), None)
+        if call.callee not in self.known:
+            # Escaped to an unknown callee: it may have changed what it was given the
+            # address of.
+            for a in call.args:
+                if isinstance(a, AddrOf):
+                    ctx.kill(ctx.key(a.operand))
+
+    def _assign(self, a: Assign) -> None:
+        ctx = self.ctx
+        target = ctx.key(a.target)
+        if target is None:
+            return
+        value = ctx.strip(a.value)
+        src = ctx.key(value) if a.op == "=" else None
+        saved = ctx.facts.objs.get(src) if src is not None else None
+        ctx.kill(target)
+        if saved is not None:
+            ctx.facts.objs[target] = saved
+        if a.op == "=" and isinstance(value, Call):
+            ctx.facts.bind[target] = value
+            if src is not None and src != target:
+                ctx.facts.objs.pop(src, None)       # the temporary moved into target
+        self.checker.on_assign(ctx, target, value, a.span)
+
+    # -- branches
+    def tests(self, cond: Expr, truth: bool) -> list[Test]:
+        ctx = self.ctx
+        outcome = NONZERO if truth else ZERO
+        e = ctx.strip(cond)
+        while True:
+            if isinstance(e, Unary) and e.op == "!":
+                e, outcome = ctx.strip(e.operand), _FLIP[outcome]
+                continue
+            if isinstance(e, Binary) and e.op in ("==", "!=") and (
+                    _is_zero(e.right) or _is_zero(e.left)):
+                if e.op == "==":                      # "x == NULL" holds: x is zero
+                    outcome = _FLIP[outcome]
+                e = ctx.strip(e.left if _is_zero(e.right) else e.right)
+                continue
+            break
+        if isinstance(e, Binary) and e.op in _ORDER and (_is_zero(e.right) or _is_zero(e.left)):
+            op = e.op if _is_zero(e.right) else _MIRROR[e.op]
+            subject = e.left if _is_zero(e.right) else e.right
+            yes, no = _ORDER[op]
+            e, outcome = ctx.strip(subject), (yes if outcome == NONZERO else no)
+        elif isinstance(e, Binary) and e.op == "!=":
+            e, outcome = Binary("==", e.left, e.right, e.span), _FLIP[outcome]
+        out = [Test(e, outcome)]
+        if isinstance(e, Name) and e.id in ctx.facts.bind:
+            out = [Test(ctx.facts.bind[e.id], outcome, via=e.id)]
+        return out
+
+    # -- fixpoint
+    def run(self) -> Optional[str]:
+        cfg, ctx = self.cfg, self.ctx
+        start = Facts()
+        ctx.facts = start
+        self.checker.on_entry(ctx)
+        ins: dict[int, Facts] = {cfg.entry: start}
+        work = deque([cfg.entry])
+        queued = {cfg.entry}
+        visits = 0
+        while work:
+            bid = work.popleft()
+            queued.discard(bid)
+            visits += 1
+            if visits > VISIT_BUDGET:
+                return (f"analysis budget exceeded in {cfg.function.name}() "
+                        f"({VISIT_BUDGET} block visits)")
+            for target, facts in self.transfer(self.by_id[bid], ins[bid]):
+                old = ins.get(target)
+                if old is None:
+                    ins[target] = facts
+                    changed = True
+                else:
+                    changed = old.merge(facts)
+                if changed and target not in queued:
+                    work.append(target)
+                    queued.add(target)
+        # Final pass: the same transfer over the fixpoint states, reporting this time.
+        ctx.reporting = True
+        for bid in sorted(reachable(cfg)):
+            if bid in ins:
+                for _ in self.transfer(self.by_id[bid], ins[bid]):
+                    pass
+        if cfg.exit in ins:
+            ctx.facts = ins[cfg.exit].copy()
+            self.checker.on_exit(ctx)
+        return None
+
+    def transfer(self, block: Block, facts_in: Facts):
+        ctx = self.ctx
+        ctx.facts = facts_in.copy()
+        for ev in block.events:
+            self.eval(ev)
+        if block.cond is not None:
+            self.eval(block.cond)
+        after = ctx.facts
+        for edge in block.succs:
+            facts = after.copy()
+            if block.cond is not None and isinstance(edge.label, bool):
+                ctx.facts = facts
+                for t in self.tests(block.cond, edge.label):
+                    self.checker.on_branch(ctx, t)
+            yield edge.target, facts
+
+
+def _eval_children(e: Expr) -> tuple:
+    if isinstance(e, Assign):
+        # The target's sub-expressions (e.g. an index) are evaluated, not the target.
+        inner = _eval_children(e.target) if not isinstance(e.target, Name) else ()
+        return inner + (e.value,)
+    if isinstance(e, Member):
+        return (e.base,)
+    if isinstance(e, (Deref, AddrOf, Unary)):
+        return (e.operand,)
+    if isinstance(e, Binary):
+        return (e.left, e.right)
+    if isinstance(e, Index):
+        return (e.base, e.index)
+    if isinstance(e, Call):
+        return e.args + ((e.func,) if e.func is not None else ())
+    if isinstance(e, Cond):
+        return (e.test, e.then, e.else_)
+    return ()
+
+
+def _is_zero(e: Expr) -> bool:
+    return isinstance(e, Literal) and e.text in ZERO_LITERALS
+
+
+def analyze_function(fn: Function, models: Models, checkers: Iterable[Checker],
+                     cfg: Optional[CFG] = None) -> tuple[list[Finding], list[Notification]]:
+    """Run every interested checker over ``fn``; findings and notifications."""
+    checkers = list(checkers)
+    findings: list[Finding] = []
+    notes: list[Notification] = []
+    cfg = cfg or build_cfg(fn, models.names("transparent"))
+    names = called_names(cfg)
+    for checker in checkers:
+        if not checker.wants(names, models):
+            continue
+        run = _Run(cfg, models, checker)
+        problem = run.run()
+        if problem:
+            notes.append(Notification(problem, fn.file, fn.span.line, "warning", "budget"))
+            continue
+        findings.extend(run.ctx.findings.values())
+    return findings, notes

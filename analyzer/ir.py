@@ -1,0 +1,332 @@
+"""The intermediate representation shared by both frontends and every checker.
+
+Two layers:
+
+* a *structured* layer (expressions and statements) that a frontend emits for each
+  function body: close to C, casts and parentheses dropped, every node carrying the
+  spelled source span (for a macro, the macro call site in the analyzed file);
+* a *flow* layer (``Block``/``Edge``/``CFG``) that :mod:`analyzer.cfg` builds from the
+  structured layer once, for every frontend alike, so control flow is lowered in one place.
+
+Checkers only ever see these classes: no clang cursor or tree-sitter node leaks past a
+frontend.  All nodes are frozen, hashable dataclasses.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Union
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """1-based line and column of the spelled source; ``end_*`` is exclusive."""
+
+    file: str
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+NO_SPAN = Span("", 0, 0, 0, 0)
+
+
+# --------------------------------------------------------------------------- expressions
+@dataclass(frozen=True, slots=True)
+class Name:
+    id: str
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """``base->field`` (arrow) or ``base.field``."""
+
+    base: "Expr"
+    field: str
+    arrow: bool = True
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Deref:
+    operand: "Expr"
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Index:
+    base: "Expr"
+    index: "Expr"
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class AddrOf:
+    operand: "Expr"
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Unary:
+    """``op`` is one of ``! - + ~ ++pre --pre post++ post--``."""
+
+    op: str
+    operand: "Expr"
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Binary:
+    """Arithmetic, bitwise, comparison, ``&&``/``||`` (only where not lowered to edges), ``,``."""
+
+    op: str
+    left: "Expr"
+    right: "Expr"
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Assign:
+    """``target op value`` with ``op`` in ``= += -= |= ...``; an expression, as in C."""
+
+    target: "Expr"
+    op: str
+    value: "Expr"
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A call.  ``callee`` is the function's (or function-like macro's) name when the call
+    is direct, else ``None`` and ``func`` holds the called expression."""
+
+    callee: Optional[str]
+    args: tuple["Expr", ...]
+    func: Optional["Expr"] = None
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Cond:
+    """``test ? then : else_`` where it could not be lowered to edges."""
+
+    test: "Expr"
+    then: "Expr"
+    else_: "Expr"
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Literal:
+    text: str
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Opaque:
+    """Something the IR does not model (sizeof, initializer lists, unparsable text)."""
+
+    text: str
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class StmtExpr:
+    """GNU statement expression ``({ ...; value; })``; its value is the last expression
+    statement of ``body``.  :mod:`analyzer.cfg` lowers it inline."""
+
+    body: "Compound"
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+Expr = Union[Name, Member, Deref, Index, AddrOf, Unary, Binary, Assign, Call, Cond,
+             Literal, Opaque, StmtExpr]
+
+
+# --------------------------------------------------------------------------- statements
+@dataclass(frozen=True, slots=True)
+class ExprStmt:
+    expr: Expr
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Decl:
+    """One declarator: ``type name = init;`` (``init`` None when absent)."""
+
+    name: str
+    init: Optional[Expr]
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Compound:
+    stmts: tuple["Stmt", ...]
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class If:
+    cond: Expr
+    then: "Stmt"
+    else_: Optional["Stmt"]
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class While:
+    cond: Expr
+    body: "Stmt"
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class DoWhile:
+    body: "Stmt"
+    cond: Expr
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class For:
+    init: tuple["Stmt", ...]
+    cond: Optional[Expr]
+    step: Optional[Expr]
+    body: "Stmt"
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class IterLoop:
+    """An iterator macro named in the models (``list_for_each_entry(pos, head, m) body``).
+
+    ``cursor`` is the argument the macro assigns each iteration (None if the model names
+    none); ``step`` is the call the model says the macro performs to produce it."""
+
+    macro: str
+    args: tuple[Expr, ...]
+    cursor: Optional[Expr]
+    step: Optional[Call]
+    body: "Stmt"
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Switch:
+    cond: Expr
+    body: "Stmt"
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """A ``case value:`` (``value`` None for ``default:``) label; the statement it
+    labels follows it in the enclosing compound."""
+
+    value: Optional[Expr]
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    name: str
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Goto:
+    label: str
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Break:
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Continue:
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Return:
+    value: Optional[Expr]
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class OpaqueStmt:
+    """A statement the frontend could not read (parse error, asm, ...).  ``degraded`` is
+    True when it replaced broken source, so the count of degraded statements is honest."""
+
+    text: str
+    degraded: bool = True
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+Stmt = Union[ExprStmt, Decl, Compound, If, While, DoWhile, For, IterLoop, Switch, Case,
+             Label, Goto, Break, Continue, Return, OpaqueStmt]
+
+
+# --------------------------------------------------------------------------- functions
+@dataclass(frozen=True, slots=True)
+class Function:
+    name: str
+    params: tuple[str, ...]
+    file: str
+    span: Span
+    body: Compound
+    degraded: int = 0          # statements degraded to OpaqueStmt because of parse errors
+    static: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """What a frontend returns for one file."""
+
+    path: str                              # as given to the frontend (absolute)
+    functions: tuple[Function, ...]
+    degraded: int = 0                      # sum over functions, plus top-level damage
+    errors: tuple[str, ...] = ()           # human-readable problems (still partially read)
+
+
+# --------------------------------------------------------------------------- flow layer
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """``label`` is None (unconditional), True/False (branch outcome), or for a switch
+    the case value expression / the string ``"default"``."""
+
+    target: int
+    label: object = None
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """``events`` are evaluated in order: each is an expression (assignments and calls
+    included) or a ``Return``.  ``cond`` is the tested expression when the block ends in a
+    branch (two edges labelled True/False) or a switch (edges labelled by case)."""
+
+    id: int
+    events: tuple[Union[Expr, Return], ...]
+    cond: Optional[Expr]
+    succs: tuple[Edge, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CFG:
+    function: Function
+    blocks: tuple[Block, ...]
+    entry: int
+    exit: int
+
+    def preds(self) -> dict[int, list[int]]:
+        out: dict[int, list[int]] = {b.id: [] for b in self.blocks}
+        for b in self.blocks:
+            for e in b.succs:
+                out[e.target].append(b.id)
+        return out

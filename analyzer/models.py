@@ -1,0 +1,226 @@
+"""API models: declarative facts about kernel APIs, loaded from ``rules/*.toml``.
+
+Every kernel API name the checkers care about lives in those files, never in checker
+logic.  Each file is a set of TOML tables ``[<section>.<api>]``; the sections and their
+keys are the schema below.  A file that does not fit it is a :class:`ModelError` naming
+the file, the line and the key.  Later files override earlier ones per ``(section, api)``,
+so ``--rules FILE`` can add or correct a model.
+"""
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+
+WHEN = ("always", "nonzero", "zero")
+ACQUIRE_KINDS = ("plain", "speculative", "pin")
+LOCK_KINDS = ("spin", "rcu", "sleep")
+
+
+class ModelError(Exception):
+    """A rule file that cannot be used; the message names file, line and key."""
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """Schema of one key: its Python type(s), whether required, allowed values."""
+
+    types: tuple
+    required: bool = False
+    choices: tuple = ()
+    doc: str = ""
+
+
+# section -> key -> Key.  Each section's docstring is in SECTION_DOCS.
+SCHEMA: dict[str, dict[str, Key]] = {
+    "transparent": {"arg": Key((int,), True, doc="argument whose value the call yields")},
+    "iterator": {
+        "cursor": Key((int,), doc="macro argument assigned on every iteration"),
+        "step": Key((str,), doc="call the macro performs to produce the cursor"),
+        "step_args": Key((list,), doc="macro arguments passed to that call"),
+    },
+    "lockless_read": {
+        "arg": Key((int,), doc="argument read through (the source to re-check)"),
+        "deref_only": Key((bool,), doc="only when that argument is spelled *p"),
+        "rcu": Key((bool,), doc="a lookup that is lockless only when no spinlock is held"),
+    },
+    "reread": {"arg": Key((int,), True, doc="argument re-read (the source)")},
+    "derive": {"from": Key((int,), True, doc="argument the result is derived from")},
+    "acquire": {
+        "arg": Key((int,), True, doc="argument whose object gains a reference"),
+        "kind": Key((str,), True, ACQUIRE_KINDS),
+        "when": Key((str,), False, WHEN, "return value on which it holds"),
+        "returns_object": Key((bool,), doc="the result designates the referenced object"),
+        "needs_ref": Key((bool,), doc="the caller must already hold a reference"),
+    },
+    "release": {"arg": Key((int,), True)},
+    "lock": {"kind": Key((str,), True, LOCK_KINDS), "when": Key((str,), False, WHEN)},
+    "unlock": {"kind": Key((str,), True, LOCK_KINDS)},
+}
+
+SECTION_DOCS = {
+    "transparent": "wrappers whose value is one argument's (likely, unlikely)",
+    "iterator": "iterator macros that are loops (list_for_each_entry, xas_for_each)",
+    "lockless_read": "reads of a pointer or entry without a lock or reference",
+    "reread": "re-reads of a source for revalidation (ptep_get, xas_reload)",
+    "derive": "results designating an object derived from an argument (pte_page)",
+    "acquire": "calls that take a reference (plain, speculative, pin)",
+    "release": "calls that drop a reference",
+    "lock": "calls that take a lock (spin) or enter an RCU read-side section",
+    "unlock": "calls that release them",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    """One fact: ``section`` about ``api`` with the given values (defaults filled)."""
+
+    section: str
+    api: str
+    values: tuple[tuple[str, Any], ...]
+    source: str = ""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        for k, v in self.values:
+            if k == key:
+                return v
+        return default
+
+
+@dataclass(frozen=True, slots=True)
+class IteratorModel:
+    cursor: Optional[int]
+    step: Optional[str]
+    step_args: tuple[int, ...]
+
+
+@dataclass
+class Models:
+    """All loaded facts, indexed by section then API name."""
+
+    by_section: dict[str, dict[str, Model]] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+    def get(self, section: str, api: Optional[str]) -> Optional[Model]:
+        if api is None:
+            return None
+        return self.by_section.get(section, {}).get(api)
+
+    def names(self, section: str) -> frozenset[str]:
+        return frozenset(self.by_section.get(section, {}))
+
+    def iterators(self) -> dict[str, IteratorModel]:
+        return {
+            name: IteratorModel(m.get("cursor"), m.get("step"), tuple(m.get("step_args", ())))
+            for name, m in self.by_section.get("iterator", {}).items()
+        }
+
+    def identifiers(self) -> frozenset[str]:
+        """Every API name any model mentions (for cheap pre-filters)."""
+        out: set[str] = set()
+        for section, table in self.by_section.items():
+            out.update(table)
+            if section == "iterator":
+                out.update(m.get("step") for m in table.values() if m.get("step"))
+        return frozenset(out)
+
+    def fingerprint(self) -> str:
+        """A stable digest of every fact, for cache keys."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for section in sorted(self.by_section):
+            for api, m in sorted(self.by_section[section].items()):
+                h.update(repr((section, api, m.values)).encode())
+        return h.hexdigest()[:16]
+
+
+def _line_of(text: str, *needles: str) -> int:
+    """Best-effort line of the first needle (a table header or key) in the TOML text."""
+    for needle in needles:
+        pat = re.compile(r"^\s*" + re.escape(needle) + r"\b", re.M)
+        m = pat.search(text)
+        if m:
+            return text.count("\n", 0, m.start()) + 1
+    return 0
+
+
+def _check_value(key: str, spec: Key, value: Any) -> Optional[str]:
+    if isinstance(value, bool) and bool not in spec.types:
+        return f"expected {spec.types[0].__name__}, got a boolean"
+    if not isinstance(value, spec.types):
+        return f"expected {spec.types[0].__name__}, got {type(value).__name__}"
+    if spec.choices and value not in spec.choices:
+        return f"must be one of {', '.join(spec.choices)}, got {value!r}"
+    if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+        return "must not be negative"
+    if spec.types == (list,) and not all(isinstance(v, int) and v >= 0 for v in value):
+        return "must be a list of argument indexes"
+    return None
+
+
+def parse_models(text: str, source: str) -> list[Model]:
+    """Validate one rule file's text and return its facts; raise ModelError."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ModelError(f"{source}: invalid TOML: {exc}") from None
+    out: list[Model] = []
+    for section, table in data.items():
+        if section not in SCHEMA:
+            line = _line_of(text, f"[{section}.", f"[{section}]", section)
+            known = ", ".join(sorted(SCHEMA))
+            raise ModelError(f"{source}:{line}: unknown section '{section}' (known: {known})")
+        if not isinstance(table, dict):
+            raise ModelError(f"{source}:{_line_of(text, section)}: '{section}' must be a table")
+        schema = SCHEMA[section]
+        for api, entry in table.items():
+            where = f"{section}.{api}"
+            line = _line_of(text, f"[{where}]", f"{api} =", api)
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", api):
+                raise ModelError(f"{source}:{line}: '{where}': not a C identifier")
+            if not isinstance(entry, dict):
+                raise ModelError(f"{source}:{line}: '{where}' must be a table of keys")
+            for key, value in entry.items():
+                if key not in schema:
+                    known = ", ".join(sorted(schema)) or "none"
+                    kline = _line_of(text, f"[{where}]", api) or line
+                    raise ModelError(
+                        f"{source}:{kline}: '{where}': unknown key '{key}' (known: {known})")
+                problem = _check_value(key, schema[key], value)
+                if problem:
+                    raise ModelError(f"{source}:{line}: '{where}.{key}': {problem}")
+            for key, spec in schema.items():
+                if spec.required and key not in entry:
+                    raise ModelError(f"{source}:{line}: '{where}': missing required key '{key}'")
+            values = dict(entry)
+            if "when" in schema and "when" not in values:
+                values["when"] = "always"
+            out.append(Model(section, api, tuple(sorted(values.items(),
+                                                        key=lambda kv: kv[0])), source))
+    return out
+
+
+def load_models(extra: Iterable[str | Path] = (), builtin: bool = True) -> Models:
+    """Load the built-in rules/*.toml (sorted) and then each extra file in order."""
+    paths: list[Path] = sorted(RULES_DIR.glob("*.toml")) if builtin else []
+    paths += [Path(p) for p in extra]
+    models = Models()
+    for path in paths:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ModelError(f"{path}: cannot read rule file: {exc}") from None
+        for m in parse_models(text, str(path)):
+            models.by_section.setdefault(m.section, {})[m.api] = m
+        models.files.append(str(path))
+    return models

@@ -1,0 +1,67 @@
+"""What an analysis produces: findings (with the path that leads to them) and
+notifications (files or functions that could not be analyzed fully)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from analyzer.ir import Span
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One event on the path to a finding: becomes a SARIF threadFlowLocation."""
+
+    span: Span
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    rule_id: str
+    message: str
+    span: Span                      # the reported statement
+    function: str
+    trail: tuple[Step, ...] = ()    # origin ... finding, in order (SARIF codeFlow)
+    related: tuple[Step, ...] = ()  # the origin site(s) (SARIF relatedLocations)
+    snippet: str = ""               # the source text of the reported line, stripped
+
+    def sort_key(self):
+        return (self.span.file, self.span.line, self.span.col, self.rule_id, self.message)
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A problem with the input or the analysis, never silently dropped.
+
+    ``level`` is ``error`` (a file could not be analyzed), ``warning`` (analyzed partly:
+    degraded statements, budget exceeded) or ``note``."""
+
+    message: str
+    file: str = ""
+    line: int = 0
+    level: str = "warning"
+    kind: str = "analysis"          # stable short id: parse-error, unreadable, budget, ...
+
+
+@dataclass(slots=True)
+class Stats:
+    files: int = 0
+    functions: int = 0
+    degraded: int = 0
+    failed_files: int = 0
+
+    def add(self, other: "Stats") -> None:
+        self.files += other.files
+        self.functions += other.functions
+        self.degraded += other.degraded
+        self.failed_files += other.failed_files
+
+
+@dataclass(slots=True)
+class FileOutcome:
+    """The result of analyzing one file, as a worker returns it (picklable)."""
+
+    path: str
+    findings: list[Finding] = field(default_factory=list)
+    notifications: list[Notification] = field(default_factory=list)
+    stats: Stats = field(default_factory=Stats)

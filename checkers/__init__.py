@@ -1,0 +1,12 @@
+"""The checkers, one module per bug class.  ``ALL`` is the explicit, ordered registry:
+adding a checker means adding it here, nowhere else."""
+from __future__ import annotations
+
+from checkers.tryget import TryGetChecker
+
+ALL = (TryGetChecker,)
+
+
+def all_rules():
+    """Every rule of every checker, in registry order."""
+    return tuple(rule for cls in ALL for rule in cls.rules)

@@ -1,0 +1,182 @@
+"""try-get-without-ref: a plain get on a page/folio the function holds no reference to.
+
+``get_page()``, ``folio_get()``, ``try_get_page()`` and the other gets the models mark
+``needs_ref`` only work when the caller already holds a reference: they increment a count
+that must not be zero.  On an object found by a lockless read (a PTE read with
+``ptep_get_lockless()``, a PFN taken from one, an xarray entry looked up under RCU), the
+count may be zero (freed) or frozen to 0, and the get resurrects a freed page.
+
+Tracked: every value and object derived from a lockless read is ``UNHELD``; a successful
+speculative get (or pin) on it, or on an object derived from the same read, makes the
+whole family ``HELD``.  Reported: a ``needs_ref`` get while the object may be ``UNHELD``.
+
+Precision first: parameters and objects from any other call are assumed held; an
+RCU-style lookup (``rcu = true`` in the models) counts as lockless only inside an RCU
+read-side section the function itself opened and while it holds no spinlock.
+
+Known limits: no interprocedural summaries yet (a helper returning a lockless-derived
+page hides it from its callers); a lock held by the caller is invisible, so a
+``READ_ONCE(*ptep)`` in a function called under the page-table lock looks lockless.
+"""
+from __future__ import annotations
+
+from enum import Enum
+from typing import Optional
+
+from analyzer.engine import Checker, Context, Test, effect_holds
+from analyzer.ir import Call, Deref
+from analyzer.result import Step
+from analyzer.rule import Rule
+
+SPIN, RCU = "<spin-lock>", "<rcu-read-lock>"
+
+
+class Ref(Enum):
+    UNHELD = "found locklessly, no reference"
+    HELD = "reference held"
+
+
+class Lock(Enum):
+    LOCKED = "locked"
+    UNLOCKED = "unlocked"
+
+
+TRY_GET_WITHOUT_REF = Rule(
+    id="try-get-without-ref",
+    name="TryGetWithoutRef",
+    summary="get_page()/folio_get()/try_get_page() on a page the function holds no "
+            "reference to",
+    what="""
+Finds a plain reference get (`get_page()`, `folio_get()`, `try_get_page()`,
+`folio_ref_inc()`, ...) applied to a page or folio that the function found without a
+reference and on which no reference was established on some path to the get: the
+object comes from a lockless page-table read (`ptep_get_lockless()`, `pmdp_get_lockless()`,
+`READ_ONCE(*ptep)`) through `pte_page()`/`pfn_to_page()`, or from an xarray/RCU lookup
+(`xas_load()`, `xas_find()`, `rcu_dereference()`) inside `rcu_read_lock()`.
+""",
+    why="""
+A plain get increments a count that the caller promises is not zero, because the caller
+already holds a reference ("you can't use this function unless you already had a
+reference to the page", commit 88b1a17dfc3e). An object found locklessly gives no such
+promise: it may have been freed, its count may be 0, or frozen to 0 by
+`folio_ref_freeze()` while it is split, migrated or made secure. `get_page()` then
+resurrects a free page (use-after-free, refcount corruption); `try_get_page()` fails
+with a WARN on a frozen count. Lockless walkers must use a speculative get
+(`folio_try_get()`, `try_grab_folio_fast()`, `get_page_unless_zero()`), which refuses a
+zero count, and then re-check the source.
+""",
+    example="""
+local_irq_save(flags);
+pte = ptep_get_lockless(ptep);
+page = pte_page(pte);
+if (!try_get_page(page))        /* no reference held: count may be 0 or frozen */
+        goto out;
+""",
+    instead="""
+pte = ptep_get_lockless(ptep);
+page = pte_page(pte);
+folio = try_grab_folio_fast(page, 1, flags);   /* speculative: fails on 0 */
+if (!folio)
+        goto out;
+if (unlikely(pte_val(pte) != pte_val(ptep_get(ptep)))) {
+        gup_put_folio(folio, 1, flags);
+        goto out;
+}
+""",
+    limits="""
+- Intraprocedural for now: a helper that returns a page found locklessly hides it from
+  its callers; a lock held by the caller is not seen (a `READ_ONCE(*ptep)` in a function
+  called under the page-table lock looks lockless).
+- RCU-style lookups count as lockless only inside an `rcu_read_lock()` section opened in
+  the same function.
+- Paths are joined without correlating conditions: a get guarded by the same condition
+  as an earlier speculative get may be reported.
+""",
+    precision="high",
+    tags=("correctness", "refcount", "mm"),
+)
+
+
+class TryGetChecker(Checker):
+    rules = (TRY_GET_WITHOUT_REF,)
+
+    def wants(self, names, models):
+        return bool(names & models.names("lockless_read")) and any(
+            m.get("needs_ref") for n in names if (m := models.get("acquire", n)))
+
+    # ------------------------------------------------------------------ hooks
+    def on_call(self, ctx: Context, call: Call, result: Optional[str]) -> None:
+        name = call.callee
+        if name is None:
+            return
+        models = ctx.models
+        if (m := models.get("lock", name)) is not None:
+            self._lock(ctx, m.get("kind"), Lock.LOCKED)
+        elif (m := models.get("unlock", name)) is not None:
+            self._lock(ctx, m.get("kind"), Lock.UNLOCKED)
+        elif (m := models.get("lockless_read", name)) is not None:
+            self._lockless_read(ctx, call, m, result)
+        elif (m := models.get("derive", name)) is not None:
+            self._derive(ctx, call, ctx.key(ctx.arg(call, m.get("from"))), result)
+        elif (m := models.get("acquire", name)) is not None:
+            self._acquire(ctx, call, m, result)
+
+    def on_branch(self, ctx: Context, test: Test) -> None:
+        call = test.subject
+        if not isinstance(call, Call):
+            return
+        m = ctx.models.get("acquire", call.callee)
+        if m is None or m.get("when") == "always" or not effect_holds(m.get("when"),
+                                                                      test.outcome):
+            return
+        self._hold(ctx, call, m, test.via)
+
+    # ------------------------------------------------------------------ policy
+    def _lock(self, ctx: Context, kind: str, state: Lock) -> None:
+        key = SPIN if kind == "spin" else RCU if kind == "rcu" else None
+        ctx.set(key, state)
+
+    def _lockless_read(self, ctx, call, m, result) -> None:
+        source = ctx.arg(call, m.get("arg", 0))
+        if m.get("deref_only") and not isinstance(source, Deref):
+            return
+        if ctx.must_be(SPIN, Lock.LOCKED):
+            return            # read under a lock: whatever it designates is stable
+        if m.get("rcu") and not ctx.must_be(RCU, Lock.LOCKED):
+            return            # maybe under the caller's lock: precision first
+        what = ctx.key(source) or "its argument"
+        ctx.set(result, Ref.UNHELD,
+                (Step(call.span, f"'{what}' read locklessly by {call.callee}()"),))
+
+    def _derive(self, ctx, call, src: Optional[str], result: Optional[str]) -> None:
+        for state in ctx.states(src):
+            what = ctx.name_of(call, result)
+            step = Step(call.span, f"'{what}' derived from '{src}' by {call.callee}()")
+            ctx.add(result, state, ctx.trail(src, state) + (step,))
+
+    def _acquire(self, ctx, call, m, result) -> None:
+        key = ctx.key(ctx.arg(call, m.get("arg")))
+        if m.get("needs_ref") and ctx.may_be(key, Ref.UNHELD):
+            trail = ctx.trail(key, Ref.UNHELD)
+            origin = trail[0]
+            frozen = "; its count may be zero or frozen" if m.get("when") != "always" else ""
+            ctx.report(
+                TRY_GET_WITHOUT_REF, call.span,
+                f"{call.callee}() on '{key}' that holds no reference (found by the "
+                f"lockless read at line {origin.span.line}){frozen}",
+                trail, (Step(origin.span, "lockless read: " + origin.message),))
+        if m.get("when") == "always":
+            self._hold(ctx, call, m, None)
+
+    def _hold(self, ctx: Context, call: Call, m, via: Optional[str]) -> None:
+        """A reference is held on the object: and on everything found by the same read."""
+        key = ctx.key(ctx.arg(call, m.get("arg")))
+        keys = [key] + ([via or ctx.key(call)] if m.get("returns_object") else [])
+        origins = {ctx.trail(k, Ref.UNHELD)[:1] for k in keys if ctx.may_be(k, Ref.UNHELD)}
+        step = Step(call.span, f"reference taken by {call.callee}()")
+        for k, states in ctx.tracked():
+            if k in keys or (Ref.UNHELD in states and states[Ref.UNHELD][:1] in origins):
+                ctx.replace(k, Ref.UNHELD, Ref.HELD, step)
+        for k in keys:
+            if k is not None and not ctx.states(k):
+                ctx.set(k, Ref.HELD, (step,))

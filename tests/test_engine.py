@@ -1,0 +1,160 @@
+"""The CFG builder and the dataflow engine, observed through a small recording checker
+over C snippets parsed by the tree-sitter frontend."""
+from __future__ import annotations
+
+from enum import Enum
+
+import pytest
+
+from analyzer import engine
+from analyzer.cfg import build_cfg, reachable
+from analyzer.engine import Checker, analyze_function, access_key, effect_holds
+from analyzer.frontend.treesitter import parse_source
+from analyzer.ir import Call, Name
+from analyzer.models import load_models
+from analyzer.result import Step
+from analyzer.rule import Rule
+
+MODELS = load_models()
+RULE = Rule("probe", "Probe", "probe", "", "", "", "", "")
+
+
+class S(Enum):
+    MARKED = "marked"
+    GOT = "got"
+    MISSED = "missed"
+
+
+class Probe(Checker):
+    """mark(x) marks x; got(x) is a conditional effect (nonzero); check(x) reports the
+    states x may have there, as the finding's message."""
+
+    rules = (RULE,)
+
+    def on_call(self, ctx, call, result):
+        if call.callee == "mark":
+            ctx.set(ctx.key(ctx.arg(call, 0)), S.MARKED, (Step(call.span, "marked"),))
+        elif call.callee == "check":
+            states = sorted(s.value for s in ctx.states(ctx.key(ctx.arg(call, 0))))
+            ctx.report(RULE, call.span, ",".join(states) or "-")
+
+    def on_branch(self, ctx, test):
+        if isinstance(test.subject, Call) and test.subject.callee == "got":
+            ok = effect_holds("nonzero", test.outcome)
+            ctx.set(ctx.key(ctx.arg(test.subject, 0)), S.GOT if ok else S.MISSED)
+
+
+def run(body: str, params: str = "int *p, int *q, int c") -> dict[int, str]:
+    """line -> the states check() saw there (line 1 is the function's first body line)."""
+    src = f"void f({params})\n{{\n{body}\n}}\n".encode()
+    sf = parse_source("t.c", src, MODELS.iterators())
+    assert len(sf.functions) == 1 and sf.degraded == 0
+    findings, notes = analyze_function(sf.functions[0], MODELS, [Probe()])
+    assert not notes
+    return {f.span.line - 2: f.message for f in findings}
+
+
+def test_straight_line_and_reassignment_kills():
+    got = run("mark(p);\ncheck(p);\np = q;\ncheck(p);\ncheck(q);")
+    assert got == {2: "marked", 4: "-", 5: "-"}
+
+
+def test_assignment_copies_states():
+    assert run("mark(q);\np = q;\ncheck(p);") == {3: "marked"}
+
+
+def test_if_join_is_a_may_union():
+    got = run("if (c)\n\tmark(p);\ncheck(p);")
+    assert got == {3: "marked"}
+
+
+@pytest.mark.parametrize("cond, then, other", [
+    ("got(p)", "got", "missed"), ("!got(p)", "missed", "got"),
+    ("unlikely(!got(p))", "missed", "got"), ("likely(got(p))", "got", "missed"),
+    ("got(p) != 0", "got", "missed"), ("got(p) == 0", "missed", "got"),
+    ("got(p) != NULL", "got", "missed"), ("NULL == got(p)", "missed", "got"),
+    ("got(p) < 0", "got", "missed"), ("got(p) >= 0", "missed", "got"),
+    ("got(p) && c", "got", "got,missed"), ("!got(p) || c", "got,missed", "got"),
+    ("c ? got(p) : 0", "got", "missed"),
+])
+def test_branch_sensitive_conditions(cond, then, other):
+    got = run(f"if ({cond})\n\tcheck(p);\nelse\n\tcheck(p);")
+    assert got == {2: then, 4: other}
+
+
+def test_result_in_variable_is_tested_later():
+    got = run("int r = got(p);\nif (!r)\n\treturn;\ncheck(p);")
+    assert got == {4: "got"}
+
+
+def test_error_code_convention():
+    assert effect_holds("zero", engine.NONNEG) and not effect_holds("zero", engine.NEG)
+    assert effect_holds("nonzero", engine.POS) and not effect_holds("nonzero", engine.ZERO)
+
+
+def test_goto_and_labels():
+    body = "if (c)\n\tgoto out;\nmark(p);\nout:\ncheck(p);"
+    assert run(body) == {5: "marked"}
+    body = "mark(p);\ngoto out;\np = q;\nout:\ncheck(p);"
+    assert run(body) == {5: "marked"}
+
+
+def test_loops_reach_a_fixpoint():
+    body = "while (c) {\n\tcheck(p);\n\tmark(p);\n}\ncheck(p);"
+    assert run(body) == {2: "marked", 5: "marked"}
+    body = "for (int i = 0; i < c; i++) {\n\tif (i)\n\t\tcontinue;\n\tmark(p);\n\tbreak;\n}\ncheck(p);"
+    assert run(body) == {7: "marked"}
+    body = "do {\n\tmark(p);\n} while (c);\ncheck(p);"
+    assert run(body) == {4: "marked"}
+
+
+def test_switch_fall_through_and_default():
+    body = ("switch (c) {\ncase 1:\n\tmark(p);\ncase 2:\n\tcheck(p);\n\tbreak;\n"
+            "default:\n\tcheck(p);\n}")
+    assert run(body) == {5: "marked", 8: "-"}
+
+
+def test_return_ends_the_path():
+    assert run("if (c) {\n\tmark(p);\n\treturn;\n}\ncheck(p);") == {5: "-"}
+
+
+def test_conditional_expression_and_statement_expression():
+    assert run("c ? mark(p) : (void)0;\ncheck(p);") == {2: "marked"}
+    assert run("int x = ({ mark(p); 1; });\ncheck(p);") == {2: "marked"}
+    assert run("c && mark(p);\ncheck(p);") == {2: "marked"}
+
+
+def test_iterator_macro_is_a_loop():
+    body = "list_for_each_entry(p, q, lru) {\n\tcheck(p);\n\tmark(p);\n}\ncheck(p);"
+    # the cursor is re-assigned on every iteration: its marks do not survive the head
+    assert run(body) == {2: "-", 5: "-"}
+
+
+def test_access_keys():
+    src = b"void f(void) { g(a->b.c, *p, &x[i], h(a)); }"
+    fn = parse_source("t.c", src, {}).functions[0]
+    call = fn.body.stmts[0].expr
+    assert [access_key(a) for a in call.args] == ["a->b.c", "*p", "&x[i]", "h(a)"]
+    assert access_key(Call("unlikely", (Name("x"),)), frozenset({"unlikely"})) == "x"
+
+
+def test_deep_expression_does_not_exhaust_the_stack():
+    deep = "(" * 3000 + "p" + ")" * 3000
+    assert run(f"mark({deep});\ncheck(p);") == {2: "marked"}
+
+
+def test_budget_exhaustion_is_a_notification(monkeypatch):
+    monkeypatch.setattr(engine, "VISIT_BUDGET", 3)
+    src = b"void f(int *p, int c) { while (c) { if (c) mark(p); else c--; } check(p); }"
+    fn = parse_source("t.c", src, {}).functions[0]
+    findings, notes = analyze_function(fn, MODELS, [Probe()])
+    assert findings == [] and len(notes) == 1
+    assert "budget" in notes[0].message and notes[0].kind == "budget"
+
+
+def test_unreachable_code_after_return_is_not_analyzed():
+    src = b"void f(int *p) { return; check(p); }"
+    fn = parse_source("t.c", src, {}).functions[0]
+    cfg = build_cfg(fn)
+    assert len(reachable(cfg)) < len(cfg.blocks)
+    assert analyze_function(fn, MODELS, [Probe()]) == ([], [])
