@@ -56,6 +56,11 @@ class Analyzer:
                 data = fh.read()
         except OSError as exc:
             return _failed(out, f"cannot read file: {exc.strerror or exc}", "unreadable")
+        if not data.strip():
+            out.notifications.append(Notification("empty file, nothing to analyze", path, 0,
+                                                  "note", "empty"))
+            out.stats = Stats(files=1)
+            return out
         if b"\0" in data[:8192]:
             return _failed(out, "binary file (NUL bytes), not analyzed", "binary")
         try:

@@ -109,6 +109,6 @@ def _walk(top: str, out: Discovery, seen: set[str]) -> None:
                         out.notifications.append(Notification(
                             why, e.path, 0, "error", "unreadable"))
             except OSError as exc:
-                out.notifications.append(Notification(
-                    f"cannot stat: {exc.strerror}", e.path, 0, "error", "unreadable"))
+                why = _why_unusable(e.path) if e.is_symlink() else f"cannot stat: {exc.strerror}"
+                out.notifications.append(Notification(why, e.path, 0, "error", "unreadable"))
         stack.extend(reversed(subdirs))

@@ -144,11 +144,16 @@ class Models:
         return h.hexdigest()[:16]
 
 
-def _line_of(text: str, *needles: str) -> int:
-    """Best-effort line of the first needle (a table header or key) in the TOML text."""
+def _line_of(text: str, *needles: str, start: int = 0) -> int:
+    """Best-effort line of the first needle (a table header or key) that starts a line of
+    the TOML text at or after line ``start``."""
+    offset = 0
+    for _ in range(max(start - 1, 0)):
+        offset = text.find("\n", offset) + 1
     for needle in needles:
-        pat = re.compile(r"^\s*" + re.escape(needle) + r"\b", re.M)
-        m = pat.search(text)
+        tail = r"(?!\w)" if needle[-1:].isalnum() or needle.endswith("_") else ""
+        pat = re.compile(r"^[ \t]*" + re.escape(needle) + tail, re.M)
+        m = pat.search(text, offset)
         if m:
             return text.count("\n", 0, m.start()) + 1
     return 0
@@ -193,12 +198,13 @@ def parse_models(text: str, source: str) -> list[Model]:
             for key, value in entry.items():
                 if key not in schema:
                     known = ", ".join(sorted(schema)) or "none"
-                    kline = _line_of(text, f"[{where}]", api) or line
+                    kline = _line_of(text, key, start=line) or line
                     raise ModelError(
                         f"{source}:{kline}: '{where}': unknown key '{key}' (known: {known})")
                 problem = _check_value(key, schema[key], value)
                 if problem:
-                    raise ModelError(f"{source}:{line}: '{where}.{key}': {problem}")
+                    kline = _line_of(text, key, start=line) or line
+                    raise ModelError(f"{source}:{kline}: '{where}.{key}': {problem}")
             for key, spec in schema.items():
                 if spec.required and key not in entry:
                     raise ModelError(f"{source}:{line}: '{where}': missing required key '{key}'")
