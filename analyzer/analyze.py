@@ -10,9 +10,10 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Optional
 
-from analyzer.engine import Checker, analyze_function
+from analyzer.engine import Checker, analyze_function_full
 from analyzer.models import Models, load_models
 from analyzer.result import FileOutcome, Finding, Notification, Stats
+from analyzer.summaries import bottom_up
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 
@@ -89,17 +90,21 @@ class Analyzer:
                 f"{source.degraded} statement(s) could not be parsed and were analyzed as "
                 "opaque", path, 0, "note", "degraded"))
         lines = data.decode("utf-8", "replace").splitlines()
-        for fn in source.functions:
+        models = self.models.overlay()          # this file's function summaries go here
+        for fn, cfg in bottom_up(list(source.functions), models):
             try:
-                findings, notes = analyze_function(fn, self.models, self.checkers)
+                result = analyze_function_full(fn, models, self.checkers, cfg)
             except Exception as exc:
                 out.notifications.append(Notification(
                     f"internal error in {fn.name}(): {type(exc).__name__}: {exc}", path,
                     fn.span.line, "error", "internal-error"))
                 continue
-            out.notifications.extend(notes)
-            out.findings.extend(_with_snippet(f, lines) for f in findings
+            for fact in result.summaries:
+                models.add_summary(fact)
+            out.notifications.extend(result.notifications)
+            out.findings.extend(_with_snippet(f, lines) for f in result.findings
                                 if self._enabled(f.rule_id))
+        out.findings.sort(key=Finding.sort_key)
         return out
 
 

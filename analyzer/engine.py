@@ -238,6 +238,7 @@ class Context:
         self.reporting = False
         self.findings: dict[tuple, Finding] = {}
         self.dest: dict[int, Optional[str]] = {}   # id(call) -> variable it is assigned to
+        self.summaries: dict[tuple, object] = {}
 
     def name_of(self, call: Call, result: Optional[str]) -> str:
         """How messages name a call's result: the variable it is assigned to, if any."""
@@ -304,6 +305,19 @@ class Context:
 
     def tracked(self) -> Iterable[tuple[str, dict]]:
         return list(self.facts.objs.items())
+
+    # -- summaries
+    def summarize(self, section: str, **values) -> None:
+        """Record a fact about the analyzed function for its callers (final pass only):
+        the same shape as a rule-file entry ``[section.<this function>]``."""
+        if not self.reporting:
+            return
+        from analyzer.models import Model
+
+        if section == "acquire" or section == "lock":
+            values.setdefault("when", "always")
+        m = Model(section, self.function.name, tuple(sorted(values.items())), "summary")
+        self.summaries.setdefault((section, m.values), m)
 
     # -- reporting
     def report(self, rule: Rule, span: Span, message: str, trail: Trail = (),
@@ -494,12 +508,27 @@ def _is_zero(e: Expr) -> bool:
     return isinstance(e, Literal) and e.text in ZERO_LITERALS
 
 
+@dataclass
+class FunctionResult:
+    findings: list[Finding]
+    notifications: list[Notification]
+    summaries: list            # analyzer.models.Model facts about fn, for its callers
+
+
 def analyze_function(fn: Function, models: Models, checkers: Iterable[Checker],
                      cfg: Optional[CFG] = None) -> tuple[list[Finding], list[Notification]]:
     """Run every interested checker over ``fn``; findings and notifications."""
+    r = analyze_function_full(fn, models, checkers, cfg)
+    return r.findings, r.notifications
+
+
+def analyze_function_full(fn: Function, models: Models, checkers: Iterable[Checker],
+                          cfg: Optional[CFG] = None) -> FunctionResult:
+    """Run every interested checker over ``fn``: findings, notifications, summaries."""
     checkers = list(checkers)
     findings: list[Finding] = []
     notes: list[Notification] = []
+    summaries: list = []
     cfg = cfg or build_cfg(fn, models.names("transparent"))
     names = called_names(cfg)
     for checker in checkers:
@@ -511,4 +540,5 @@ def analyze_function(fn: Function, models: Models, checkers: Iterable[Checker],
             notes.append(Notification(problem, fn.file, fn.span.line, "warning", "budget"))
             continue
         findings.extend(run.ctx.findings.values())
-    return findings, notes
+        summaries.extend(run.ctx.summaries.values())
+    return FunctionResult(findings, notes, summaries)

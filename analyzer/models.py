@@ -65,6 +65,28 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "release": {"arg": Key((int,), True)},
     "lock": {"kind": Key((str,), True, LOCK_KINDS), "when": Key((str,), False, WHEN)},
     "unlock": {"kind": Key((str,), True, LOCK_KINDS)},
+    # speculative references
+    "revalidate": {"arg": Key((int,), True, doc="argument whose source it re-checks"),
+                   "when": Key((str,), False, WHEN, "return value meaning 'still valid'")},
+    # I/O on possibly-secure pages
+    "make_accessible": {"arg": Key((int,), True), "when": Key((str,), False, WHEN)},
+    "io_start": {"arg": Key((int,), True, doc="argument whose page I/O is started on")},
+    "writeback_start": {"arg": Key((int,), True), "when": Key((str,), False, WHEN)},
+    "writeback_end": {"arg": Key((int,), True)},
+    "private_alloc": {"arg": Key((int,), doc="argument that receives it (else the result)")},
+    # teardown against lockless walkers
+    "teardown": {"what": Key((str,), doc="what is freed (memmap, page table)")},
+    "unpublish": {"what": Key((str,), doc="what becomes unreachable for new walkers")},
+    "sync": {"what": Key((str,), doc="how it waits for walkers (rcu, ipi)")},
+    # exact refcount decisions
+    "refcount_read": {"arg": Key((int,), True, doc="argument whose count it returns")},
+    "freeze": {"arg": Key((int,), True), "when": Key((str,), False, WHEN)},
+    "unfreeze": {"arg": Key((int,), True)},
+    "exclusive_action": {"arg": Key((int,), True,
+                                    doc="argument assumed to have no other reference")},
+    "set_refcount": {"arg": Key((int,), True)},
+    "warn": {"arg": Key((int,), True, doc="argument holding the asserted condition")},
+    "exclusion": {"arg": Key((int,), doc="argument it excludes speculative references on")},
 }
 
 SECTION_DOCS = {
@@ -77,6 +99,22 @@ SECTION_DOCS = {
     "release": "calls that drop a reference",
     "lock": "calls that take a lock (spin) or enter an RCU read-side section",
     "unlock": "calls that release them",
+    "revalidate": "calls (or summarized helpers) that re-check a lockless source",
+    "make_accessible": "arch_make_{page,folio}_accessible() and wrappers (0 = success)",
+    "io_start": "calls that start I/O on a page or folio",
+    "writeback_start": "calls that set the writeback flag (I/O pending)",
+    "writeback_end": "calls that end writeback",
+    "private_alloc": "allocations the kernel owns (never secure/guest pages)",
+    "teardown": "frees of memmap or page tables that lockless walkers may touch",
+    "unpublish": "steps that hide memory or page tables from new walkers",
+    "sync": "waits for lockless walkers (RCU grace period, IPI)",
+    "refcount_read": "reads of an exact reference count",
+    "freeze": "refcount freezes (ref_freeze: succeeds only at the expected count)",
+    "unfreeze": "refcount unfreezes",
+    "exclusive_action": "actions that assume no other reference can exist",
+    "set_refcount": "calls that overwrite a reference count",
+    "warn": "WARN_ON()/VM_BUG_ON()-style assertions",
+    "exclusion": "calls that exclude speculative references",
 }
 
 
@@ -109,6 +147,20 @@ class Models:
 
     by_section: dict[str, dict[str, Model]] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    _names_cache: dict[str, frozenset] = field(default_factory=dict, repr=False)
+
+    def overlay(self) -> "Models":
+        """A copy whose additions (function summaries) leave this one untouched."""
+        return Models({k: dict(v) for k, v in self.by_section.items()}, list(self.files))
+
+    def add_summary(self, m: Model) -> bool:
+        """Add a summarized fact unless a rule file already models that API there."""
+        table = self.by_section.setdefault(m.section, {})
+        if m.api in table:
+            return False
+        table[m.api] = m
+        self._names_cache.clear()
+        return True
 
     def get(self, section: str, api: Optional[str]) -> Optional[Model]:
         if api is None:
@@ -116,7 +168,10 @@ class Models:
         return self.by_section.get(section, {}).get(api)
 
     def names(self, section: str) -> frozenset[str]:
-        return frozenset(self.by_section.get(section, {}))
+        got = self._names_cache.get(section)
+        if got is None:
+            got = self._names_cache[section] = frozenset(self.by_section.get(section, {}))
+        return got
 
     def iterators(self) -> dict[str, IteratorModel]:
         return {
@@ -126,12 +181,16 @@ class Models:
 
     def identifiers(self) -> frozenset[str]:
         """Every API name any model mentions (for cheap pre-filters)."""
+        got = self._names_cache.get("*")
+        if got is not None:
+            return got
         out: set[str] = set()
         for section, table in self.by_section.items():
             out.update(table)
             if section == "iterator":
                 out.update(m.get("step") for m in table.values() if m.get("step"))
-        return frozenset(out)
+        self._names_cache["*"] = frozenset(out)
+        return self._names_cache["*"]
 
     def fingerprint(self) -> str:
         """A stable digest of every fact, for cache keys."""
@@ -228,5 +287,6 @@ def load_models(extra: Iterable[str | Path] = (), builtin: bool = True) -> Model
             raise ModelError(f"{path}: cannot read rule file: {exc}") from None
         for m in parse_models(text, str(path)):
             models.by_section.setdefault(m.section, {})[m.api] = m
+        models._names_cache.clear()
         models.files.append(str(path))
     return models

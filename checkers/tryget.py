@@ -14,8 +14,10 @@ Precision first: parameters and objects from any other call are assumed held; an
 RCU-style lookup (``rcu = true`` in the models) counts as lockless only inside an RCU
 read-side section the function itself opened and while it holds no spinlock.
 
-Known limits: no interprocedural summaries yet (a helper returning a lockless-derived
-page hides it from its callers); a lock held by the caller is invisible, so a
+Summary: a function that may return an object found locklessly is, for its callers in
+the same file, a lockless read itself.
+
+Known limits: summaries stay within a file; a lock held by the caller is invisible, so a
 ``READ_ONCE(*ptep)`` in a function called under the page-table lock looks lockless.
 """
 from __future__ import annotations
@@ -84,9 +86,9 @@ if (unlikely(pte_val(pte) != pte_val(ptep_get(ptep)))) {
 }
 """,
     limits="""
-- Intraprocedural for now: a helper that returns a page found locklessly hides it from
-  its callers; a lock held by the caller is not seen (a `READ_ONCE(*ptep)` in a function
-  called under the page-table lock looks lockless).
+- A helper that returns a page found locklessly is followed within its file only; a
+  lock held by the caller is not seen (a `READ_ONCE(*ptep)` in a function called under
+  the page-table lock looks lockless).
 - RCU-style lookups count as lockless only inside an `rcu_read_lock()` section opened in
   the same function.
 - Paths are joined without correlating conditions: a get guarded by the same condition
@@ -101,8 +103,8 @@ class TryGetChecker(Checker):
     rules = (TRY_GET_WITHOUT_REF,)
 
     def wants(self, names, models):
-        return bool(names & models.names("lockless_read")) and any(
-            m.get("needs_ref") for n in names if (m := models.get("acquire", n)))
+        # A lockless read is needed for a finding, and enough for a summary.
+        return bool(names & models.names("lockless_read"))
 
     # ------------------------------------------------------------------ hooks
     def on_call(self, ctx: Context, call: Call, result: Optional[str]) -> None:
@@ -120,6 +122,12 @@ class TryGetChecker(Checker):
             self._derive(ctx, call, ctx.key(ctx.arg(call, m.get("from"))), result)
         elif (m := models.get("acquire", name)) is not None:
             self._acquire(ctx, call, m, result)
+
+    def on_return(self, ctx: Context, ret) -> None:
+        if ret.value is None or not ctx.may_be(ctx.key(ret.value), Ref.UNHELD):
+            return
+        # Summary: callers see this function as a lockless read of its first argument.
+        ctx.summarize("lockless_read", arg=0)
 
     def on_branch(self, ctx: Context, test: Test) -> None:
         call = test.subject

@@ -85,7 +85,7 @@ def parse_source(path: str, data: bytes, iterators: Mapping[str, IteratorModel])
 #   ``while`` back into an ``IterLoop`` (or, for a ``*for_each*`` macro not in the models,
 #   a ``While`` on the macro call).
 
-_ANNOTATIONS = (
+_ANNOTATIONS = frozenset((
     "__init __exit __user __kernel __iomem __percpu __rcu __force __nocast __bitwise "
     "__safe __private __must_check __maybe_unused __always_unused __initdata __initconst "
     "__exitdata __meminit __meminitdata __init_memblock __initdata_memblock __ref __refdata "
@@ -93,42 +93,51 @@ _ANNOTATIONS = (
     "__cold __hot __weak __pure __used __visible __noreturn __packed __latent_entropy "
     "__randomize_layout __cacheline_aligned __cacheline_aligned_in_smp "
     "____cacheline_aligned ____cacheline_aligned_in_smp __sched notrace noinstr __flatten "
-    "__malloc __nocfi __data_racy __attribute_const__ __init_or_module __must_check_fn "
+    "__malloc __nocfi __data_racy __attribute_const__ __init_or_module "
     "__no_sanitize_address __no_kmsan_checks __noclone __naked __designated_init "
-    "__kprobes __lockfunc __irq_entry __always_unused __mustcheck"
-).split()
-_FN_ANNOTATIONS = (
+    "__kprobes __lockfunc __irq_entry __mustcheck"
+).split())
+_FN_ANNOTATIONS = frozenset((
     "__releases __acquires __must_hold __cond_acquires __cond_releases __aligned __printf "
     "__scanf __section __counted_by __alloc_size __realloc_size __assume_aligned __access "
     "__nonstring __diagnose_as"
-).split()
-_BLANK = re.compile(
-    rb"\b(?:" + b"|".join(a.encode() for a in _FN_ANNOTATIONS) + rb")[ \t]*"
-    rb"\((?:[^()\n]|\([^()\n]*\))*\)"
-    rb"|\b(?:" + b"|".join(a.encode() for a in _ANNOTATIONS) + rb")\b")
-_LOOPLIKE = "for_each"             # unknown macros with this in their name are loops
-_ITER_RE: dict[frozenset, re.Pattern] = {}
+).split())
+_ANNO_BYTES = frozenset(a.encode() for a in _ANNOTATIONS)
+_FN_ANNO_BYTES = frozenset(a.encode() for a in _FN_ANNOTATIONS)
+_WORDISH = re.compile(rb"\b(?:__\w+|noinline|notrace|noinstr)\b")
+_FN_ARGS = re.compile(rb"[ \t]*\((?:[^()\n]|\([^()\n]*\))*\)")
+_LOOPLIKE = b"for_each"            # unknown macros with this in their name are loops
+_WORD_END = re.compile(rb"\w*")
 _NOT_NL = re.compile(rb"[^\n]")
+_WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+# ``#ifdef X`` whose arm continues an if/else chain: ``if (a) ...; #ifdef X else if (b)
+# ...; #endif else ...``.  Its directive lines are blanked (every arm becomes a branch).
+_ELSE_ARM = re.compile(rb"#[ \t]*if(?:n?def)?\b[^\n]*\n(?:[ \t]*(?://[^\n]*)?\n)*[ \t]*else\b")
+# ``else`` ending an arm: ``if (a) x(); else\n#endif\n\ty();``.
+_DANGLING_ELSE = re.compile(rb"else[ \t]*(?://[^\n]*)?\n([ \t]*#[ \t]*(?:endif|else|elif))\b")
+_DIRECTIVE = re.compile(rb"[ \t]*#[ \t]*(if|ifdef|ifndef|elif|elifdef|elifndef|else|endif)\b")
+# ``static DEFINE_RATELIMIT_STATE(rs, ...);`` inside a body: the ``static`` is blanked so
+# that the macro reads as a call.
+_STATIC_DEFINE = re.compile(rb"(static[ \t]+)(?:const[ \t]+)?(?:DEFINE|DECLARE)_\w+\(")
 
 
-def _iter_re(iterators: Mapping[str, IteratorModel]) -> re.Pattern:
-    key = frozenset(iterators)
-    pat = _ITER_RE.get(key)
-    if pat is None:
-        names = sorted((n for n in key if _LOOPLIKE not in n and len(n) >= 5), key=len)
-        alts = [rb"\w*" + _LOOPLIKE.encode() + rb"\w*"]
-        alts += [re.escape(n.encode()) for n in reversed(names)]
-        pat = re.compile(rb"\b(?:" + b"|".join(alts) + rb")(?=[ \t]*\()")
-        if len(_ITER_RE) > 8:
-            _ITER_RE.clear()
-        _ITER_RE[key] = pat
-    return pat
+def _line_start(data: bytes, pos: int) -> int:
+    return data.rfind(b"\n", 0, pos) + 1
+
+
+def _at_line_start(data: bytes, pos: int) -> bool:
+    """Only blanks between the start of its line and ``pos``."""
+    return not data[_line_start(data, pos):pos].strip()
+
+
+def _in_directive(data: bytes, pos: int) -> bool:
+    return data[_line_start(data, pos):pos].lstrip().startswith(b"#")
 
 
 def _statement_start(data: bytes, pos: int) -> bool:
-    """Heuristic: does a statement start at ``pos`` (macro call not part of an expression,
-    a declaration or a ``#define``)?"""
-    line_start = data.rfind(b"\n", 0, pos) + 1
+    """Heuristic: does a statement start at ``pos`` (a macro call that is not part of an
+    expression, a declaration or a ``#define``)?"""
+    line_start = _line_start(data, pos)
     if data[line_start:pos].lstrip().startswith(b"#"):
         return False
     p = pos
@@ -143,34 +152,26 @@ def _statement_start(data: bytes, pos: int) -> bool:
                 return False
             p = q
             continue
-        ls = data.rfind(b"\n", 0, p) + 1
+        ls = _line_start(data, p)
         c = data.find(b"//", ls, p)
         if c >= 0:
             p = c
             continue
         break
     ch = data[p - 1]
+    directive = data[ls:p].lstrip().startswith(b"#")
     if ch in b";{}):":
-        return ls < line_start or ch != 58 or not data[ls:p].lstrip().startswith(b"#")
-    if data[ls:p].lstrip().startswith(b"#"):
+        return ls < line_start or not directive
+    if directive:                       # after ``#endif``: not a ``#define`` continuation
         return ls < line_start and not data[ls:p].rstrip().endswith(b"\\")
-    word_start = p
-    while word_start > 0 and (chr(data[word_start - 1]).isalnum() or data[word_start - 1] == 95):
-        word_start -= 1
-    return data[word_start:p] in (b"else", b"do")
+    w = p
+    while w > 0 and data[w - 1] in _WORD_BYTES:
+        w -= 1
+    return data[w:p] in (b"else", b"do")
 
 
-# ``#ifdef X`` whose arm continues an if/else chain: ``if (a) ...; #ifdef X else if (b)
-# ...; #endif else ...``.  Its directive lines are blanked (every arm becomes a branch).
-_ELSE_ARM = re.compile(rb"(?m)^[ \t]*#[ \t]*if(?:n?def)?\b[^\n]*\n(?:[ \t]*(?://[^\n]*)?\n)*"
-                       rb"[ \t]*else\b")
-# ``else`` ending an arm: ``if (a) x(); else\n#endif\n\ty();``.
-_DANGLING_ELSE = re.compile(rb"\belse[ \t]*(?://[^\n]*)?\n([ \t]*#[ \t]*(?:endif|else|elif))\b")
-_DIRECTIVE = re.compile(rb"[ \t]*#[ \t]*(if|ifdef|ifndef|elif|elifdef|elifndef|else|endif)\b")
-# ``static DEFINE_RATELIMIT_STATE(rs, ...);`` inside a body: the ``static`` is blanked so
-# that the macro reads as a call.
-_STATIC_DEFINE = re.compile(rb"(?m)^[ \t]+((?:static|const)[ \t]+)(?:const[ \t]+)?"
-                            rb"(?:DEFINE|DECLARE)_\w+\(")
+def _blank(data: bytes, buf: bytearray, a: int, b: int) -> None:
+    buf[a:b] = _NOT_NL.sub(b" ", data[a:b])
 
 
 def _blank_conditional(data: bytes, buf: bytearray, start: int) -> None:
@@ -197,7 +198,8 @@ def _blank_conditional(data: bytes, buf: bytearray, start: int) -> None:
 
 
 def _opening_if(data: bytes, pos: int) -> Optional[int]:
-    """Start of the ``#if`` line opening the conditional whose directive is at ``pos``."""
+    """Start of the ``#if`` line opening the conditional whose directive line is the one
+    starting at ``pos``."""
     depth = 0
     end = pos
     while end > 0:
@@ -205,7 +207,7 @@ def _opening_if(data: bytes, pos: int) -> Optional[int]:
         m = _DIRECTIVE.match(data, start, end)
         if m is not None:
             kind = m.group(1)
-            if kind == b"endif" and start != pos:
+            if kind == b"endif":
                 depth += 1
             elif kind.startswith(b"if"):
                 if depth == 0:
@@ -217,44 +219,66 @@ def _opening_if(data: bytes, pos: int) -> Optional[int]:
     return None
 
 
+def _iterator_sites(data: bytes, iterators: Mapping[str, IteratorModel]):
+    """(start, end, name) of every ``for_each``-like or model iterator macro name that is
+    called."""
+    n = len(data)
+    seen = set()
+    starts = [m.start() for m in re.finditer(_LOOPLIKE, data)]
+    extra = [name for name in iterators if _LOOPLIKE.decode() not in name]
+    for name in extra:
+        starts.extend(m.start() for m in re.finditer(re.escape(name.encode()), data))
+    for s in sorted(starts):
+        a = s
+        while a > 0 and data[a - 1] in _WORD_BYTES:
+            a -= 1
+        if a in seen or (a < n and data[a] in b"0123456789"):
+            continue
+        seen.add(a)
+        b = _WORD_END.match(data, s).end()
+        name = data[a:b].decode("ascii", "replace")
+        if _LOOPLIKE.decode() not in name and name not in iterators:
+            continue
+        c = b
+        while c < n and data[c] in b" \t":
+            c += 1
+        if c < n and data[c] == 40 and b - a >= 5:     # "("
+            yield a, b, name
+
+
 def _prepare(data: bytes, iterators: Mapping[str, IteratorModel]) -> tuple[bytes, dict]:
     """The bytes to parse, and the iterator sites: start byte -> macro name."""
-    buf = None
-    if b"__" in data or b"noin" in data or b"notrace" in data:
-        buf = bytearray(data)
-        for m in _BLANK.finditer(data):
-            a, b = m.span()
-            ls = data.rfind(b"\n", 0, a) + 1
-            if data[ls:a].lstrip().startswith(b"#"):
-                continue                        # ``#define __fastpath_inline ...``
-            buf[a:b] = _NOT_NL.sub(b" ", data[a:b])
-    if b"else" in data and b"#if" in data:
-        for m in _ELSE_ARM.finditer(data):
-            if buf is None:
-                buf = bytearray(data)
-            _blank_conditional(data, buf, m.start())
-        for m in _DANGLING_ELSE.finditer(data):
-            start = _opening_if(data, m.start(1))
-            if start is not None:
-                if buf is None:
-                    buf = bytearray(data)
-                _blank_conditional(data, buf, start)
-    if b"DEFINE_" in data:
-        for m in _STATIC_DEFINE.finditer(data):
-            if buf is None:
-                buf = bytearray(data)
-            a, b = m.span(1)
-            buf[a:b] = _NOT_NL.sub(b" ", data[a:b])
-    loops: dict[int, str] = {}
-    for m in _iter_re(iterators).finditer(data):
+    buf = bytearray(data)
+    for m in _WORDISH.finditer(data):
+        word = m.group()
         a, b = m.span()
-        if b - a < 5 or not _statement_start(data, a):
-            continue
-        if buf is None:
-            buf = bytearray(data)
-        buf[a:b] = b"while" + b" " * (b - a - 5)
-        loops[a] = m.group().decode("ascii", "replace")
-    return (bytes(buf) if buf is not None else data), loops
+        if word in _ANNO_BYTES:
+            if not _in_directive(data, a):     # not ``#define __fastpath_inline ...``
+                buf[a:b] = b" " * (b - a)
+        elif word in _FN_ANNO_BYTES:
+            args = _FN_ARGS.match(data, b)
+            if args is not None and not _in_directive(data, a):
+                _blank(data, buf, a, args.end())
+    if b"#" in data and b"else" in data:
+        for m in _ELSE_ARM.finditer(data):
+            if _at_line_start(data, m.start()):
+                _blank_conditional(data, buf, _line_start(data, m.start()))
+        for m in _DANGLING_ELSE.finditer(data):
+            if m.start() == 0 or data[m.start() - 1] not in _WORD_BYTES:
+                start = _opening_if(data, m.start(1))
+                if start is not None:
+                    _blank_conditional(data, buf, start)
+    if b"DEFINE_" in data or b"DECLARE_" in data:
+        for m in _STATIC_DEFINE.finditer(data):
+            a, b = m.span(1)
+            if _at_line_start(data, a) and a > _line_start(data, a):   # indented: in a body
+                _blank(data, buf, a, b)
+    loops: dict[int, str] = {}
+    for a, b, name in _iterator_sites(data, iterators):
+        if _statement_start(data, a):
+            buf[a:b] = b"while" + b" " * (b - a - 5)
+            loops[a] = name
+    return bytes(buf), loops
 
 
 # Task kinds of the explicit-stack walker.
@@ -618,7 +642,10 @@ class _Lowerer:
             return
         h = self._handlers_s.get(t)
         if h is None:
-            if t in _SKIP_STMTS:
+            if t == "macro_type_specifier":
+                # ``kfree(container_of(p, struct x, m));`` read as a type
+                out.append([ExprStmt(self._type_as_expr(node, depth), self.span(node))])
+            elif t in _SKIP_STMTS:
                 out.append([])
             elif t == "ERROR" or node.is_missing:
                 self.degraded += 1
@@ -631,6 +658,31 @@ class _Lowerer:
         if node.has_error and t not in _NO_SCAN:
             self._scan(node)
         h(node, depth, tail, push, out)
+
+    def _type_as_expr(self, node, depth: int):
+        """A call that tree-sitter read as a type (``f(g(a, struct x, b))``)."""
+        t = node.type
+        if depth > MAX_DEPTH:
+            self.degraded += 1
+        elif t == "macro_type_specifier":
+            name = node.child_by_field_name("name")
+            arg = node.child_by_field_name("type")
+            if name is not None:
+                args = (self._type_as_expr(arg, depth + 1),) if arg is not None else ()
+                return Call(self.text(name), args, None, self.span(node))
+        elif t == "type_identifier" or t == "identifier":
+            return Name(self.text(node), self.span(node))
+        elif t == "type_descriptor" or t == "parameter_declaration":
+            ty = node.child_by_field_name("type")
+            decl = node.child_by_field_name("declarator")
+            if ty is not None and decl is None:
+                return self._type_as_expr(ty, depth)
+            if ty is not None and decl is not None and decl.type == "abstract_function_declarator":
+                plist = decl.child_by_field_name("parameters")
+                args = tuple(self._type_as_expr(p, depth + 1) for p in _named(plist)) \
+                    if plist is not None else ()
+                return Call(self.text(ty), args, None, self.span(node))
+        return Opaque(self.text(node), self.span(node))
 
     def _b_guard(self, node, vals, ctx):
         xerr, degraded = ctx
