@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Optional
+from typing import TYPE_CHECKING, Iterable, Optional
 
 from analyzer.engine import Checker, analyze_function_full
 from analyzer.models import Models, load_models
 from analyzer.result import FileOutcome, Finding, Notification, Stats
+from analyzer.pool import DEFAULT_MEMORY, DEFAULT_TIMEOUT, run_isolated
 from analyzer.summaries import bottom_up
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
+
+if TYPE_CHECKING:
+    from analyzer.cache import ResultCache
 
 
 @dataclass(frozen=True)
@@ -120,39 +124,44 @@ def _with_snippet(f: Finding, lines: list[str]) -> Finding:
 
 
 # ------------------------------------------------------------------ running many files
-_WORKER: Optional[Analyzer] = None
+class _Task:
+    """What a worker process runs: an Analyzer built once per worker."""
+
+    def __init__(self, options: Options):
+        self.options = options
+
+    def __call__(self):
+        return Analyzer(self.options).analyze_file
 
 
-def _init_worker(options: Options) -> None:
-    global _WORKER
-    _WORKER = Analyzer(options)
+def analyze_files(paths: Iterable[str], options: Options, jobs: int = 1,
+                  cache: Optional["ResultCache"] = None,
+                  timeout: float = DEFAULT_TIMEOUT) -> list[FileOutcome]:
+    """Analyze every file; results in the order of ``paths``.
 
-
-def _work(path: str) -> FileOutcome:
-    assert _WORKER is not None
-    return _WORKER.analyze_file(path)
-
-
-def analyze_files(paths: Iterable[str], options: Options, jobs: int = 1) -> list[FileOutcome]:
-    """Analyze every file; results in the order of ``paths``.  A worker that dies takes
-    only its own file with it: that file becomes a notification."""
+    Cached outcomes are reused; the rest run in isolated worker processes (a crash,
+    hang or memory blow-up takes only its own file, as a notification), or in this
+    process for a single job of tree-sitter work, which cannot crash it."""
     paths = list(paths)
-    if jobs <= 1 or len(paths) < 8:
+    results: dict[int, FileOutcome] = {}
+    keys: dict[int, Optional[str]] = {}
+    if cache is not None:
+        extra = repr(options)
+        for i, p in enumerate(paths):
+            keys[i] = cache.key(p, extra)
+            hit = cache.get(keys[i])
+            if hit is not None:
+                results[i] = hit
+    todo = [i for i in range(len(paths)) if i not in results]
+    if jobs <= 1 and options.frontend == "treesitter":
         analyzer = Analyzer(options)
-        return [analyzer.analyze_file(p) for p in paths]
-    import concurrent.futures as cf
-    import multiprocessing as mp
-
-    results: dict[str, FileOutcome] = {}
-    ctx = mp.get_context("fork") if hasattr(os, "fork") else mp.get_context()
-    with cf.ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
-                                initargs=(options,)) as pool:
-        futures = {pool.submit(_work, p): p for p in paths}
-        for fut in cf.as_completed(futures):
-            p = futures[fut]
-            try:
-                results[p] = fut.result()
-            except Exception as exc:
-                results[p] = _failed(FileOutcome(p), f"worker failed: {type(exc).__name__}: "
-                                                     f"{exc}", "worker-crash")
-    return [results[p] for p in paths]
+        fresh = [analyzer.analyze_file(paths[i]) for i in todo]
+    else:
+        fresh = run_isolated([paths[i] for i in todo], _Task(options), jobs,
+                             float(os.environ.get("KREF_LINT_TIMEOUT", timeout)),
+                             int(os.environ.get("KREF_LINT_WORKER_MEMORY", DEFAULT_MEMORY)))
+    for i, outcome in zip(todo, fresh):
+        results[i] = outcome
+        if cache is not None and not any(n.level == "error" for n in outcome.notifications):
+            cache.put(keys.get(i), outcome, outcome.headers)
+    return [results[i] for i in range(len(paths))]

@@ -86,7 +86,11 @@ def write_atomically(path: str, text: str) -> None:
 @click.option("--rules", "rule_files", multiple=True, type=click.Path(dir_okay=False),
               metavar="FILE", help="Extra API model file (TOML); may repeat.")
 @click.option("--show-path", is_flag=True, help="Text: print the path to each finding.")
-def check(paths, fmt, output, select, ignore, jobs, frontend, rule_files, show_path) -> None:
+@click.option("--no-cache", is_flag=True,
+              help="Do not read or write the per-file result cache "
+                   "(${XDG_CACHE_HOME:-~/.cache}/kref-lint/results).")
+def check(paths, fmt, output, select, ignore, jobs, frontend, rule_files, show_path,
+          no_cache) -> None:
     """Analyze the .c and .h files under PATH... and report findings."""
     from analyzer.analyze import Options, analyze_files
     from analyzer.discover import UsageError, discover
@@ -112,7 +116,10 @@ def check(paths, fmt, output, select, ignore, jobs, frontend, rule_files, show_p
     options = Options(tuple(os.path.abspath(f) for f in rule_files),
                       frozenset(sel) if sel else None, frozenset(ign), "treesitter")
     started = time.monotonic()
-    outcomes = analyze_files(found.files, options, jobs or os.cpu_count() or 1)
+    from analyzer.cache import ResultCache, default_dir
+
+    cache = None if no_cache else ResultCache(default_dir(), salt="")
+    outcomes = analyze_files(found.files, options, jobs or os.cpu_count() or 1, cache)
     findings = sorted((f for o in outcomes for f in o.findings), key=lambda f: f.sort_key())
     notes = list(found.notifications) + [n for o in outcomes for n in o.notifications]
     stats = Stats()

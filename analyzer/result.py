@@ -65,3 +65,4 @@ class FileOutcome:
     findings: list[Finding] = field(default_factory=list)
     notifications: list[Notification] = field(default_factory=list)
     stats: Stats = field(default_factory=Stats)
+    headers: tuple[str, ...] = ()     # files the result also depends on (clang includes)

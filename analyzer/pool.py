@@ -1,0 +1,166 @@
+"""A pool of worker processes that isolates files from each other.
+
+Each worker analyzes one file at a time.  A file whose analysis kills its worker (a
+segfault in libclang), runs past the per-file time limit, or exceeds the worker's memory
+bound becomes a notification naming the file and the reason; the worker is replaced and
+every other file still finishes.  Results come back in the order files were given.
+
+Workers are forked once and reused (models and checkers are loaded once per worker);
+libclang is only ever loaded inside them.
+
+Fault injection for tests: ``KREF_LINT_INJECT="crash:<substring>;hang:<substring>;
+oom:<substring>"`` makes a worker segfault, hang, or allocate without bound on a file
+whose path contains the substring.  It is read only inside workers.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from multiprocessing import get_context
+from multiprocessing.connection import Connection, wait
+from typing import Callable, Optional, Sequence
+
+from analyzer.result import FileOutcome, Notification, Stats
+
+DEFAULT_TIMEOUT = 120.0                     # seconds per file
+DEFAULT_MEMORY = 4 * 1024 ** 3              # bytes of address space per worker
+
+
+def _inject(path: str) -> None:
+    spec = os.environ.get("KREF_LINT_INJECT", "")
+    for item in filter(None, spec.split(";")):
+        kind, _, needle = item.partition(":")
+        if needle and needle in path:
+            if kind == "crash":
+                os.kill(os.getpid(), signal.SIGSEGV)
+            elif kind == "hang":
+                while True:
+                    time.sleep(1)
+            elif kind == "oom":
+                hog = []
+                while True:
+                    hog.append(bytearray(64 * 1024 * 1024))
+
+
+def _worker_main(conn: Connection, make_task: Callable, memory: Optional[int]) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)    # the parent handles ^C
+    if memory:
+        import resource
+
+        try:
+            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+        except (ValueError, OSError):
+            pass
+    task = make_task()
+    while True:
+        try:
+            path = conn.recv()
+        except EOFError:
+            return
+        if path is None:
+            return
+        try:
+            _inject(path)
+            result = task(path)
+        except MemoryError:
+            result = failed(path, f"out of memory (worker bound {memory // 2**20} MiB)",
+                            "memory")
+        except Exception as exc:                   # a bug must not lose other files
+            result = failed(path, f"internal error: {type(exc).__name__}: {exc}",
+                            "internal-error")
+        conn.send(result)
+
+
+def failed(path: str, message: str, kind: str) -> FileOutcome:
+    """The outcome of a file that could not be analyzed."""
+    return FileOutcome(path, [], [Notification(message, path, 0, "error", kind)],
+                       Stats(files=1, failed_files=1))
+
+
+class _Worker:
+    def __init__(self, ctx, make_task, memory):
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker_main, args=(child, make_task, memory),
+                                daemon=True)
+        self.proc.start()
+        child.close()
+        self.index: Optional[int] = None
+        self.started = 0.0
+
+    def stop(self, kill: bool = False) -> None:
+        if kill and self.proc.is_alive():
+            self.proc.kill()
+        else:
+            try:
+                self.conn.send(None)
+            except (OSError, BrokenPipeError):
+                pass
+        self.proc.join(5)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join()
+        self.conn.close()
+
+
+def run_isolated(paths: Sequence[str], make_task: Callable[[], Callable[[str], FileOutcome]],
+                 jobs: int, timeout: float = DEFAULT_TIMEOUT,
+                 memory: Optional[int] = DEFAULT_MEMORY) -> list[FileOutcome]:
+    """Run ``make_task()(path)`` for every path in ``jobs`` isolated worker processes.
+
+    ``make_task`` runs once in each worker (it must be picklable or, with fork, any
+    callable).  Returns outcomes in the order of ``paths``."""
+    if not paths:
+        return []
+    ctx = get_context("fork") if hasattr(os, "fork") else get_context("spawn")
+    results: list[Optional[FileOutcome]] = [None] * len(paths)
+    pending = list(range(len(paths)))[::-1]
+    workers = [_Worker(ctx, make_task, memory) for _ in range(max(1, min(jobs, len(paths))))]
+    try:
+        while pending or any(w.index is not None for w in workers):
+            for w in workers:
+                if w.index is None and pending:
+                    w.index = pending.pop()
+                    w.started = time.monotonic()
+                    w.conn.send(paths[w.index])
+            busy = [w for w in workers if w.index is not None]
+            now = time.monotonic()
+            left = min(timeout - (now - w.started) for w in busy)
+            ready = wait([w.conn for w in busy] + [w.proc.sentinel for w in busy],
+                         timeout=max(0.0, left))
+            for i, w in enumerate(workers):
+                if w.index is None:
+                    continue
+                path = paths[w.index]
+                if w.conn in ready:
+                    try:
+                        results[w.index] = w.conn.recv()
+                        w.index = None
+                        continue
+                    except (EOFError, OSError):
+                        pass                       # died while answering: see below
+                if w.proc.sentinel in ready or not w.proc.is_alive():
+                    w.proc.join()
+                    results[w.index] = failed(path, _death(w.proc.exitcode), "worker-crash")
+                elif time.monotonic() - w.started >= timeout:
+                    results[w.index] = failed(
+                        path, f"timed out after {timeout:g} s, not analyzed", "timeout")
+                else:
+                    continue
+                w.index = None
+                w.stop(kill=True)
+                workers[i] = _Worker(ctx, make_task, memory)
+    finally:
+        for w in workers:
+            w.stop(kill=w.index is not None)
+    return [r for r in results if r is not None]
+
+
+def _death(code: Optional[int]) -> str:
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"the analyzer crashed on this file ({name}); other files are unaffected"
+    return f"the analyzer's worker exited unexpectedly (status {code}) on this file"

@@ -1,0 +1,110 @@
+"""Worker isolation (injected crash, hang, memory blow-up) and the result cache."""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+import pytest
+
+from analyzer.analyze import Options, analyze_files
+from analyzer.cache import ResultCache
+from tests.conftest import FIXTURES, run_cli
+
+
+@pytest.fixture
+def tree(tmp_path):
+    d = tmp_path / "tree"
+    shutil.copytree(FIXTURES / "tryget", d)
+    shutil.copytree(FIXTURES / "include", tmp_path / "include")
+    return d
+
+
+def _notes(out: str, name: str) -> list[str]:
+    return [l for l in out.splitlines() if name in l and "[kref-lint:" in l]
+
+
+@pytest.mark.parametrize("inject, reason, kind", [
+    ("crash:gup_fast.c", "crashed on this file (SIGSEGV)", "worker-crash"),
+    ("hang:gup_fast.c", "timed out after 3 s", "timeout"),
+    ("oom:gup_fast.c", "out of memory", "memory"),
+])
+def test_a_failing_file_becomes_a_notification_and_others_finish(tree, inject, reason, kind):
+    started = time.monotonic()
+    r = run_cli("-j", "2", "--no-cache", str(tree),
+                env={"KREF_LINT_INJECT": inject, "KREF_LINT_TIMEOUT": "3",
+                     "KREF_LINT_WORKER_MEMORY": str(1536 * 2**20)})
+    assert time.monotonic() - started < 60
+    assert "Traceback" not in r.stderr
+    assert r.returncode == 1
+    notes = _notes(r.stdout, "gup_fast.c")
+    assert any(reason in n and f"[kref-lint:{kind}]" in n for n in notes), r.stdout
+    assert "gup_fast.c:16" not in r.stdout                  # that file: no results
+    assert "pagecache.c:16:3: warning:" in r.stdout         # every other file: all of them
+    assert "pipe_kvm.c:31:7: warning:" in r.stdout
+
+
+def test_pool_keeps_order_and_replaces_dead_workers(tree, monkeypatch):
+    monkeypatch.setenv("KREF_LINT_INJECT", "crash:pagecache.c")
+    paths = sorted(str(p) for p in tree.glob("*.c"))
+    out = analyze_files(paths, Options(frontend="treesitter"), jobs=2)
+    assert [o.path for o in out] == paths
+    crashed = [o for o in out if o.stats.failed_files]
+    assert [o.path for o in crashed] == [str(tree / "pagecache.c")]
+    assert all(o.findings for o in out if not o.stats.failed_files)
+
+
+def test_cache_reuses_results_and_notices_changes(tree, tmp_path):
+    cache = ResultCache(tmp_path / "cache", salt="t")
+    paths = sorted(str(p) for p in tree.glob("*.c"))
+    opts = Options(frontend="treesitter")
+    first = analyze_files(paths, opts, 1, cache)
+    assert (cache.hits, cache.misses) == (0, len(paths))
+    cache = ResultCache(tmp_path / "cache", salt="t")
+    again = analyze_files(paths, opts, 1, cache)
+    assert (cache.hits, cache.misses) == (len(paths), 0)
+    assert [o.findings for o in again] == [o.findings for o in first]
+    # touching one file re-analyzes exactly that file
+    victim = tree / "pipe_kvm.c"
+    victim.write_text(victim.read_text() + "\n/* touched */\n")
+    cache = ResultCache(tmp_path / "cache", salt="t")
+    analyze_files(paths, opts, 1, cache)
+    assert (cache.hits, cache.misses) == (len(paths) - 1, 1)
+    # different options are a different key
+    cache = ResultCache(tmp_path / "cache", salt="t")
+    analyze_files(paths, Options(frontend="treesitter", ignore=frozenset({"x"})), 1, cache)
+    assert cache.hits == 0
+
+
+def test_cache_tracks_included_headers(tree, tmp_path):
+    header = tmp_path / "include" / "kernel.h"
+    cache = ResultCache(tmp_path / "cache", salt="t")
+    path = str(tree / "pipe_kvm.c")
+    outcome = analyze_files([path], Options(), 1, None)[0]
+    key = cache.key(path, "k")
+    cache.put(key, outcome, (str(header),))
+    assert cache.get(key) is not None
+    header.write_text(header.read_text() + "\n/* changed */\n")
+    assert ResultCache(tmp_path / "cache", salt="t").get(key) is None
+
+
+def test_corrupt_or_interrupted_entries_are_misses(tree, tmp_path):
+    cache = ResultCache(tmp_path / "cache", salt="t")
+    path = str(tree / "pipe_kvm.c")
+    key = cache.key(path)
+    cache.put(key, analyze_files([path], Options(), 1, None)[0])
+    entry = next((tmp_path / "cache").rglob("*.pickle"))
+    entry.write_bytes(entry.read_bytes()[:20])              # a torn write
+    (entry.parent / ".tmp-leftover").write_bytes(b"partial")  # an interrupted writer
+    assert cache.get(key) is None and not entry.exists()
+
+
+def test_cli_uses_the_cache_and_no_cache_bypasses_it(tree, tmp_path):
+    env = {"KREF_LINT_CACHE_DIR": str(tmp_path / "c")}
+    a = run_cli(str(tree), env=env)
+    assert any((tmp_path / "c").rglob("*.pickle"))
+    b = run_cli(str(tree), env=env)
+    assert a.stdout == b.stdout and a.returncode == b.returncode == 1
+    shutil.rmtree(tmp_path / "c")
+    run_cli("--no-cache", str(tree), env=env)
+    assert not (tmp_path / "c").exists()
