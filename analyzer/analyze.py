@@ -15,6 +15,7 @@ from analyzer.models import Models, load_models
 from analyzer.result import FileOutcome, Finding, Notification, Stats
 from analyzer.pool import DEFAULT_MEMORY, DEFAULT_TIMEOUT, run_isolated
 from analyzer.summaries import bottom_up
+from analyzer.suppress import suppress_file
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 
@@ -30,6 +31,12 @@ class Options:
     select: Optional[frozenset[str]] = None
     ignore: frozenset[str] = frozenset()
     frontend: str = "treesitter"
+    # clang frontend: explicit flags (else resolved by analyzer.flags), the compile
+    # database to use (else the nearest one), and the analyzed paths whose headers'
+    # inline functions are walked from the TUs that include them
+    clang_args: Optional[tuple[str, ...]] = None
+    compile_commands: Optional[str] = None
+    header_roots: tuple[str, ...] = ()
 
 
 @dataclass
@@ -81,21 +88,31 @@ class Analyzer:
         from analyzer.frontend import treesitter
 
         out = out or FileOutcome(path)
+        headers: tuple = ()
         try:
-            source = treesitter.parse_source(path, data, self.models.iterators())
+            if self.options.frontend == "clang":
+                parsed = self._parse_clang(path, data, out)
+                if parsed is None:
+                    return out
+                source, headers = parsed
+            else:
+                source = treesitter.parse_source(path, data, self.models.iterators())
         except Exception as exc:  # a frontend bug must not lose the other files
             return _failed(out, f"internal error while parsing: {type(exc).__name__}: {exc}",
                            "internal-error")
-        out.stats = Stats(files=1, functions=len(source.functions), degraded=source.degraded)
+        out.stats = Stats(files=1, functions=len(source.functions) + sum(
+            len(h.functions) for h in headers), degraded=source.degraded)
         for problem in source.errors:
             out.notifications.append(Notification(problem, path, 0, "warning", "parse-error"))
         if source.degraded:
             out.notifications.append(Notification(
                 f"{source.degraded} statement(s) could not be parsed and were analyzed as "
                 "opaque", path, 0, "note", "degraded"))
-        lines = data.decode("utf-8", "replace").splitlines()
+        # split("\n"), not splitlines(): a form feed (common in kernel sources) is no line end
+        lines = data.decode("utf-8", "replace").split("\n")
         models = self.models.overlay()          # this file's function summaries go here
-        for fn, cfg in bottom_up(list(source.functions), models):
+        functions = list(source.functions) + [f for h in headers for f in h.functions]
+        for fn, cfg in bottom_up(functions, models):
             try:
                 result = analyze_function_full(fn, models, self.checkers, cfg)
             except Exception as exc:
@@ -106,10 +123,64 @@ class Analyzer:
             for fact in result.summaries:
                 models.add_summary(fact)
             out.notifications.extend(result.notifications)
-            out.findings.extend(_with_snippet(f, lines) for f in result.findings
-                                if self._enabled(f.rule_id))
+            out.findings.extend(_with_snippet(f, lines if f.span.file == path
+                                              else _lines_of(f.span.file))
+                                for f in result.findings if self._enabled(f.rule_id))
+        elsewhere = [f for f in out.findings if f.span.file != path]    # clang: headers
+        out.findings, out.suppressed, notes = suppress_file(
+            path, lines, [f for f in out.findings if f.span.file == path], _known_rule_ids())
+        out.notifications.extend(notes)
+        for hpath in sorted({f.span.file for f in elsewhere}):
+            active, suppressed, notes = suppress_file(
+                hpath, _lines_of(hpath), [f for f in elsewhere if f.span.file == hpath],
+                _known_rule_ids())
+            out.findings += active
+            out.suppressed += suppressed
+            out.notifications.extend(notes)
         out.findings.sort(key=Finding.sort_key)
         return out
+
+    def _parse_clang(self, path: str, data: bytes, out: FileOutcome):
+        """The libclang frontend: (main SourceFile, walked header SourceFiles), or None
+        when the file cannot go through it (``out`` then says why)."""
+        from analyzer.flags import FlagResolver
+        from analyzer.frontend import clang
+
+        args = self.options.clang_args
+        if args is None:
+            resolver = FlagResolver(self.options.compile_commands)
+            flags = resolver.resolve(path)
+            if flags is None:
+                _failed(out, resolver.why_not(path), "no-flags")
+                return None
+            args = flags.args
+        roots = self.options.header_roots
+        tu = clang.parse_tu(path, args, self.models.iterators(), self.models.identifiers(),
+                            headers=clang.under(roots) if roots else None, data=data)
+        out.headers = tu.includes
+        for problem in tu.flag_problems:
+            out.notifications.append(Notification(f"compile flag ignored by clang: {problem}",
+                                                  path, 0, "note", "clang-flags"))
+        main, headers = tu.files[0], tuple(tu.files[1:])
+        if tu.errors:
+            out.notifications.append(Notification(
+                f"{tu.errors} clang error(s): the file was analyzed as clang recovered it",
+                path, 0, "warning", "parse-error"))
+        return main, headers
+
+
+def _lines_of(path: str) -> list[str]:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read().decode("utf-8", "replace").split("\n")
+    except OSError:
+        return []
+
+
+def _known_rule_ids() -> frozenset[str]:
+    from checkers import all_rules
+
+    return frozenset(r.id for r in all_rules())
 
 
 def _failed(out: FileOutcome, message: str, kind: str) -> FileOutcome:

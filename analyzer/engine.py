@@ -14,6 +14,10 @@ to a fixpoint and calls the checker's hooks on each event; the checker reads and
 * Branch sensitivity: each branch edge is turned into :class:`Test` facts
   (``!``, ``== NULL``, ``!= 0``, ``< 0``, ``likely()``/``unlikely()``, a variable that holds
   a call's result) that the checker applies with ``on_branch`` on that edge only.
+* Uses of tracked objects reach the checker as hooks of their own: ``on_deref`` (``p->f``,
+  ``*p``, ``p[i]``), ``on_store`` (a value stored into memory), ``on_overwrite`` (a path
+  about to lose its states); a call whose arguments have no access path still gets a
+  result key (``Context.result_key``), so its states follow the assignment.
 * Reports are made in one final pass over the fixpoint states, so a finding never depends
   on visiting order; each (rule, span) is reported once.
 * Bounded: a per-function budget of block visits; when exhausted the function is reported
@@ -225,6 +229,19 @@ class Checker:
     def on_return(self, ctx: "Context", ret: Return) -> None: ...
     def on_exit(self, ctx: "Context") -> None: ...
 
+    def on_deref(self, ctx: "Context", key: str, expr: Expr) -> None:
+        """The tracked object ``key`` is accessed through the pointer: ``key->f``,
+        ``*key`` or ``key[i]``, read or written (``&key->f`` computes an address only)."""
+
+    def on_overwrite(self, ctx: "Context", key: str, span: Span) -> None:
+        """The tracked path ``key`` is about to lose its states to an assignment or an
+        increment; ``ctx.states(key)`` still has them."""
+
+    def on_store(self, ctx: "Context", target: Expr, value: Expr, span: Span) -> None:
+        """``value`` is stored into memory (``*p = v``, ``a[i] = v``, ``s->f = v``): the
+        target is no plain variable, and may have no access path (``a[(*n)++]``).
+        Called before ``on_assign``, while ``value``'s states are still its own."""
+
 
 class Context:
     """What a checker sees of the engine during one hook call."""
@@ -251,8 +268,22 @@ class Context:
     def strip(self, e: Expr) -> Expr:
         return strip(e, self.transparent)
 
+    def result_key(self, call: Call) -> Optional[str]:
+        """The key of a call's result: its access path (``xas_load(&xas)``), or, when an
+        argument has none (``xas_find(&xas, i + 1)``), a temporary named by the call site,
+        so the result's states still move into the variable it is assigned to."""
+        key = self.key(call)
+        if key is None and call.callee is not None and call.callee not in self.transparent:
+            key = f"{call.callee}(...)@{call.span.line}:{call.span.col}"
+        return key
+
     def arg(self, call: Call, index: int) -> Optional[Expr]:
         return self.strip(call.args[index]) if 0 <= index < len(call.args) else None
+
+    def bound(self, e: Optional[Expr]) -> Optional[Call]:
+        """The call whose result the variable ``e`` holds on every path here, if any."""
+        e = self.strip(e) if e is not None else None
+        return self.facts.bind.get(e.id) if isinstance(e, Name) else None
 
     # -- typestates
     def states(self, key: Optional[str]) -> frozenset:
@@ -294,6 +325,17 @@ class Context:
             return
         self.facts.objs[dst] = self.facts.objs[src]
 
+    def discard(self, key: Optional[str], *states) -> None:
+        """Forget these states of ``key`` (and ``key`` itself when none remain)."""
+        have = self.facts.objs.get(key) if key else None
+        if not have or not any(s in have for s in states):
+            return
+        rest = {s: t for s, t in have.items() if s not in states}
+        if rest:
+            self.facts.objs[key] = rest
+        else:
+            del self.facts.objs[key]
+
     def kill(self, key: Optional[str]) -> None:
         """Forget ``key`` and every path through it (``key->x``, ``*key``)."""
         if key is None:
@@ -329,7 +371,7 @@ class Context:
             return
         path = trail + (Step(span, message),)
         self.findings[k] = Finding(rule.id, message, span, self.function.name, path,
-                                   related or trail[:1])
+                                   related or trail[:1] or path[-1:])
 
 
 # --------------------------------------------------------------------------- the walk
@@ -351,6 +393,7 @@ class _Run:
             return
         # Post-order over an explicit stack.
         stack: list[tuple[Expr, bool]] = [(e, False)]
+        address_only: set[int] = set()        # ``p->f`` under ``&``: no access to *p
         while stack:
             node, done = stack.pop()
             if isinstance(node, (Name, Literal, Opaque, StmtExpr)):
@@ -360,19 +403,43 @@ class _Run:
                     value = self.ctx.strip(node.value)
                     if isinstance(value, Call):
                         self.ctx.dest[id(value)] = self.ctx.key(node.target)
+                elif isinstance(node, AddrOf):
+                    address_only.add(id(node.operand))
                 stack.append((node, True))
                 stack.extend((c, False) for c in reversed(_eval_children(node)))
                 continue
             if isinstance(node, Call):
                 self._call(node)
             elif isinstance(node, Assign):
+                self._deref(node.target)
                 self._assign(node)
             elif isinstance(node, Unary) and node.op in ("++pre", "--pre", "post++", "post--"):
+                self._overwrite(self.ctx.key(node.operand), node.span)
                 self.ctx.kill(self.ctx.key(node.operand))
+            elif isinstance(node, (Member, Deref, Index)) and id(node) not in address_only:
+                self._deref(node)
+
+    def _deref(self, node: Expr) -> None:
+        """Tell the checker that a tracked object is accessed through its pointer."""
+        if isinstance(node, Member) and node.arrow:
+            base = node.base
+        elif isinstance(node, Deref):
+            base = node.operand
+        elif isinstance(node, Index):
+            base = node.base
+        else:
+            return
+        key = self.ctx.key(base)
+        if key is not None and key in self.ctx.facts.objs:
+            self.checker.on_deref(self.ctx, key, node)
+
+    def _overwrite(self, key: Optional[str], span: Span) -> None:
+        if key is not None and key in self.ctx.facts.objs:
+            self.checker.on_overwrite(self.ctx, key, span)
 
     def _call(self, call: Call) -> None:
         ctx = self.ctx
-        result = ctx.key(call)
+        result = ctx.result_key(call)
         if result is not None and call.callee not in ctx.transparent:
             ctx.kill(result)
         self.checker.on_call(ctx, call, result)
@@ -386,12 +453,17 @@ class _Run:
 
     def _assign(self, a: Assign) -> None:
         ctx = self.ctx
+        if not isinstance(a.target, Name):
+            self.checker.on_store(ctx, a.target, ctx.strip(a.value), a.span)
         target = ctx.key(a.target)
         if target is None:
             return
         value = ctx.strip(a.value)
-        src = ctx.key(value) if a.op == "=" else None
+        src = (ctx.result_key(value) if isinstance(value, Call) else ctx.key(value)) \
+            if a.op == "=" else None
         saved = ctx.facts.objs.get(src) if src is not None else None
+        if src != target:
+            self._overwrite(target, a.span)
         ctx.kill(target)
         if saved is not None:
             ctx.facts.objs[target] = saved

@@ -24,6 +24,7 @@ class Finding:
     trail: tuple[Step, ...] = ()    # origin ... finding, in order (SARIF codeFlow)
     related: tuple[Step, ...] = ()  # the origin site(s) (SARIF relatedLocations)
     snippet: str = ""               # the source text of the reported line, stripped
+    suppression: str = ""           # the justification of an in-source suppression
 
     def sort_key(self):
         return (self.span.file, self.span.line, self.span.col, self.rule_id, self.message)
@@ -66,3 +67,4 @@ class FileOutcome:
     notifications: list[Notification] = field(default_factory=list)
     stats: Stats = field(default_factory=Stats)
     headers: tuple[str, ...] = ()     # files the result also depends on (clang includes)
+    suppressed: list[Finding] = field(default_factory=list)   # findings ignored in source

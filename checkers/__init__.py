@@ -2,9 +2,14 @@
 adding a checker means adding it here, nowhere else."""
 from __future__ import annotations
 
+from checkers.accessible import AccessibleChecker
+from checkers.hotplug import HotplugChecker
+from checkers.refcheck import RefcheckChecker
+from checkers.speculative import SpeculativeChecker
 from checkers.tryget import TryGetChecker
 
-ALL = (TryGetChecker,)
+ALL = (TryGetChecker, HotplugChecker, AccessibleChecker, SpeculativeChecker,
+       RefcheckChecker)
 
 
 def all_rules():

@@ -33,17 +33,26 @@ def test_sarif_output_validates_and_carries_flows(tmp_path, sarif_validator):
     for res in results:
         assert res["partialFingerprints"]["krefLint/v1"]
         steps = res["codeFlows"][0]["threadFlows"][0]["locations"]
-        assert len(steps) >= 2                    # origin ... finding
-        assert "locklessly" in steps[0]["location"]["message"]["text"]
-        assert res["relatedLocations"]
+        assert steps                              # origin ... finding
+        assert all(s["location"]["message"]["text"] for s in steps)
+        origin = res["relatedLocations"][0]["physicalLocation"]["region"]
+        first = steps[0]["location"]["physicalLocation"]["region"]
+        last = steps[-1]["location"]["physicalLocation"]["region"]
+        assert first["startLine"] == origin["startLine"]
+        assert last == {k: v for k, v in res["locations"][0]["physicalLocation"]["region"]
+                        .items() if k != "snippet"}
         loc = res["locations"][0]["physicalLocation"]["artifactLocation"]
         assert loc["uriBaseId"] == "%SRCROOT%" and loc["uri"].startswith("fixtures/")
 
 
 def test_select_and_ignore():
     rule = "try-get-without-ref"
-    assert run_cli("--ignore", rule, "fixtures/").returncode == 0
-    assert run_cli("--select", rule, "fixtures/").returncode == 1
+    # fixtures/tryget/ holds findings of this rule only (every fixture line is exact)
+    assert run_cli("--ignore", rule, "fixtures/tryget/").returncode == 0
+    r = run_cli("--select", rule, "fixtures/")
+    assert r.returncode == 1
+    assert {l.rsplit("[", 1)[1] for l in r.stdout.splitlines() if ": warning: " in l} == {
+        rule + "]"}
     r = run_cli("--select", "no-such-rule", "fixtures/")
     assert r.returncode == 2 and "unknown rule no-such-rule" in r.stderr
 

@@ -158,3 +158,57 @@ def test_unreachable_code_after_return_is_not_analyzed():
     cfg = build_cfg(fn)
     assert len(reachable(cfg)) < len(cfg.blocks)
     assert analyze_function(fn, MODELS, [Probe()]) == ([], [])
+
+
+class UseProbe(Probe):
+    """Probe, plus a finding for every use hook: 'deref:KEY', 'store:KEY', 'overwrite:KEY'."""
+
+    def on_deref(self, ctx, key, expr):
+        ctx.report(RULE, expr.span, f"deref:{key}")
+
+    def on_store(self, ctx, target, value, span):
+        ctx.report(RULE, span, f"store:{ctx.key(value)}")
+
+    def on_overwrite(self, ctx, key, span):
+        ctx.report(RULE, span, f"overwrite:{key}:" + ",".join(
+            sorted(s.value for s in ctx.states(key))))
+
+
+def run_uses(body: str, params: str = "int *p, int *q, int c") -> dict[int, list[str]]:
+    src = f"void f({params})\n{{\n{body}\n}}\n".encode()
+    fn = parse_source("t.c", src, MODELS.iterators()).functions[0]
+    findings, _ = analyze_function(fn, MODELS, [UseProbe()])
+    out: dict[int, list[str]] = {}
+    for f in findings:
+        out.setdefault(f.span.line - 2, []).append(f.message)
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def test_deref_hook_sees_accesses_through_tracked_pointers_only():
+    got = run_uses("mark(p);\nc = p->a;\nc += p[1];\nc = *p;\ng(&p->a);\nc = q->a;")
+    assert got == {2: ["deref:p"], 3: ["deref:p"], 4: ["deref:p"]}
+    assert run_uses("mark(p);\nc = 1 + *p;") == {2: ["deref:p"]}
+
+
+def test_store_hook_sees_stores_into_memory_without_access_path():
+    got = run_uses("mark(p);\nq[(*r)++] = p;\n*r = p;\ns = p;",
+                   "int *p, int **q, int *r, int *s")
+    assert got == {2: ["store:p"], 3: ["store:p"]}
+
+
+def test_overwrite_hook_sees_the_states_before_they_go():
+    got = run_uses("mark(p);\np = q;\nmark(q);\nq++;\np = p;")
+    assert got == {2: ["overwrite:p:marked"], 4: ["overwrite:q:marked"]}
+
+
+def test_call_result_without_access_path_still_moves_into_its_variable():
+    class Marker(Probe):
+        def on_call(self, ctx, call, result):
+            if call.callee == "source":
+                ctx.set(result, S.MARKED)
+            super().on_call(ctx, call, result)
+
+    src = b"void f(int *p, int c)\n{\np = source(c + 1);\ncheck(p);\n}\n"
+    fn = parse_source("t.c", src, MODELS.iterators()).functions[0]
+    findings, _ = analyze_function(fn, MODELS, [Marker()])
+    assert [(f.span.line, f.message) for f in findings] == [(4, "marked")]

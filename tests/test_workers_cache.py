@@ -24,15 +24,16 @@ def _notes(out: str, name: str) -> list[str]:
     return [l for l in out.splitlines() if name in l and "[kref-lint:" in l]
 
 
-@pytest.mark.parametrize("inject, reason, kind", [
-    ("crash:gup_fast.c", "crashed on this file (SIGSEGV)", "worker-crash"),
-    ("hang:gup_fast.c", "timed out after 3 s", "timeout"),
-    ("oom:gup_fast.c", "out of memory", "memory"),
+@pytest.mark.parametrize("inject, reason, kind, limit", [
+    ("crash:gup_fast.c", "crashed on this file (SIGSEGV)", "worker-crash", "30"),
+    ("hang:gup_fast.c", "timed out after 3 s", "timeout", "3"),
+    ("oom:gup_fast.c", "out of memory", "memory", "30"),
 ])
-def test_a_failing_file_becomes_a_notification_and_others_finish(tree, inject, reason, kind):
+def test_a_failing_file_becomes_a_notification_and_others_finish(tree, inject, reason, kind,
+                                                                  limit):
     started = time.monotonic()
     r = run_cli("-j", "2", "--no-cache", str(tree),
-                env={"KREF_LINT_INJECT": inject, "KREF_LINT_TIMEOUT": "3",
+                env={"KREF_LINT_INJECT": inject, "KREF_LINT_TIMEOUT": limit,
                      "KREF_LINT_WORKER_MEMORY": str(1536 * 2**20)})
     assert time.monotonic() - started < 60
     assert "Traceback" not in r.stderr

@@ -69,13 +69,14 @@ def parse_source(path: str, data: bytes, iterators: Mapping[str, IteratorModel])
     """Parse one file's bytes and lower every function in it to the IR."""
     prepared, loops = _prepare(data, iterators)
     tree = _parser().parse(prepared)
-    return _Lowerer(path, data, iterators, loops).source_file(tree.root_node)
+    return _Lowerer(path, data, iterators, loops, prepared).source_file(tree.root_node)
 
 
 # ---------------------------------------------------------------------- source prepass
-# tree-sitter sees the kernel's macros unexpanded.  Two length-preserving rewrites of the
-# bytes it parses (spans and texts still come from the original bytes) remove the two
-# most common causes of damage:
+# tree-sitter sees the kernel's macros and preprocessor conditionals unexpanded.  A few
+# length-preserving rewrites of the bytes it parses (every offset, hence every span, is
+# unchanged; texts still come from the original bytes) remove the common causes of
+# damage in mm/ and virt/kvm/:
 #
 # * annotations that expand to nothing or to an attribute (``__user``, ``__init``,
 #   ``__releases(x)``) are blanked;
@@ -83,7 +84,14 @@ def parse_source(path: str, data: bytes, iterators: Mapping[str, IteratorModel])
 #   spelled ``while              (p, h, m)``, so that its body -- a block or a single
 #   statement -- is parsed as a loop body whatever it is.  The lowering turns that
 #   ``while`` back into an ``IterLoop`` (or, for a ``*for_each*`` macro not in the models,
-#   a ``While`` on the macro call).
+#   a ``While`` on the macro call; ``scoped_guard(...) body`` is a block: the call, then
+#   the body);
+# * a conditional (``#if`` ... ``#endif``) that continues an if/else chain or strands a
+#   label (``#ifdef X`` then ``else if``; ``else`` or ``out:`` just before ``#endif``)
+#   loses its directive lines, so every arm is read; one that sits inside an expression,
+#   or whose arms open or close braces on their own, keeps its first arm only;
+# * ``static DEFINE_...(x, ...)`` inside a body loses its ``static``; in
+#   ``offsetof(struct s, a.b[i])`` the designator after ``a`` is blanked.
 
 _ANNOTATIONS = frozenset((
     "__init __exit __user __kernel __iomem __percpu __rcu __force __nocast __bitwise "
@@ -96,26 +104,27 @@ _ANNOTATIONS = frozenset((
     "__malloc __nocfi __data_racy __attribute_const__ __init_or_module "
     "__no_sanitize_address __no_kmsan_checks __noclone __naked __designated_init "
     "__kprobes __lockfunc __irq_entry __mustcheck"
-).split())
+).encode().split())
 _FN_ANNOTATIONS = frozenset((
     "__releases __acquires __must_hold __cond_acquires __cond_releases __aligned __printf "
     "__scanf __section __counted_by __alloc_size __realloc_size __assume_aligned __access "
-    "__nonstring __diagnose_as"
-).split())
-_ANNO_BYTES = frozenset(a.encode() for a in _ANNOTATIONS)
-_FN_ANNO_BYTES = frozenset(a.encode() for a in _FN_ANNOTATIONS)
+    "__nonstring __diagnose_as __free __cleanup"
+).encode().split())
 _WORDISH = re.compile(rb"\b(?:__\w+|noinline|notrace|noinstr)\b")
 _FN_ARGS = re.compile(rb"[ \t]*\((?:[^()\n]|\([^()\n]*\))*\)")
-_LOOPLIKE = b"for_each"            # unknown macros with this in their name are loops
+_LOOPLIKE = "for_each"             # unknown macros with this in their name are loops
+# Macros whose body runs once, in a scope: ``scoped_guard(spinlock, &l) { ... }``.
+_SCOPED = frozenset({"scoped_guard", "scoped_cond_guard"})
+_OFFSETOF = re.compile(rb"\boffsetof(?=[ \t]*\()")
+_MEMBER = re.compile(rb"\s*[A-Za-z_]\w*")
 _WORD_END = re.compile(rb"\w*")
 _NOT_NL = re.compile(rb"[^\n]")
 _WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
-# ``#ifdef X`` whose arm continues an if/else chain: ``if (a) ...; #ifdef X else if (b)
-# ...; #endif else ...``.  Its directive lines are blanked (every arm becomes a branch).
-_ELSE_ARM = re.compile(rb"#[ \t]*if(?:n?def)?\b[^\n]*\n(?:[ \t]*(?://[^\n]*)?\n)*[ \t]*else\b")
-# ``else`` ending an arm: ``if (a) x(); else\n#endif\n\ty();``.
-_DANGLING_ELSE = re.compile(rb"else[ \t]*(?://[^\n]*)?\n([ \t]*#[ \t]*(?:endif|else|elif))\b")
-_DIRECTIVE = re.compile(rb"[ \t]*#[ \t]*(if|ifdef|ifndef|elif|elifdef|elifndef|else|endif)\b")
+_BLANKS = b" \t\r\n\f\v"
+_DIRECTIVE = re.compile(rb"#[ \t]*(if|ifdef|ifndef|elif|elifdef|elifndef|else|endif)\b")
+_LABEL_LINE = re.compile(rb"[ \t]*[A-Za-z_]\w*[ \t]*:[ \t]*")
+_ELSE_START = re.compile(rb"[ \t]*else\b")
+_NOT_CODE = re.compile(rb'//[^\n]*|/\*.*?\*/|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'', re.S)
 # ``static DEFINE_RATELIMIT_STATE(rs, ...);`` inside a body: the ``static`` is blanked so
 # that the macro reads as a call.
 _STATIC_DEFINE = re.compile(rb"(static[ \t]+)(?:const[ \t]+)?(?:DEFINE|DECLARE)_\w+\(")
@@ -125,119 +134,93 @@ def _line_start(data: bytes, pos: int) -> int:
     return data.rfind(b"\n", 0, pos) + 1
 
 
-def _at_line_start(data: bytes, pos: int) -> bool:
-    """Only blanks between the start of its line and ``pos``."""
-    return not data[_line_start(data, pos):pos].strip()
+def _line_end(data: bytes, pos: int) -> int:
+    end = data.find(b"\n", pos)
+    return len(data) if end < 0 else end
 
 
-def _in_directive(data: bytes, pos: int) -> bool:
-    return data[_line_start(data, pos):pos].lstrip().startswith(b"#")
+def _blank(buf: bytearray, a: int, b: int) -> None:
+    buf[a:b] = _NOT_NL.sub(b" ", bytes(buf[a:b]))
+
+
+def _code_before(data: bytes, pos: int) -> int:
+    """End of the code before ``pos``: blanks, comments and directive lines skipped
+    (0 when there is none)."""
+    p = pos
+    for _ in range(256):
+        while p > 0 and data[p - 1] in _BLANKS:
+            p -= 1
+        if p == 0:
+            return 0
+        if data[p - 2:p] == b"*/":
+            q = data.rfind(b"/*", 0, p - 2)
+            if q < 0:
+                return 0
+            p = q
+            continue
+        ls = _line_start(data, p)
+        if data[ls:p].lstrip().startswith(b"#"):
+            p = ls
+            continue
+        c = data.find(b"//", ls, p)
+        if c < 0:
+            return p
+        p = c
+    return 0
+
+
+def _code_after(data: bytes, pos: int) -> int:
+    """Start of the code at or after ``pos``: blanks and comments skipped."""
+    n = len(data)
+    p = pos
+    while p < n:
+        if data[p] in _BLANKS:
+            p += 1
+        elif data.startswith(b"/*", p):
+            q = data.find(b"*/", p + 2)
+            p = n if q < 0 else q + 2
+        elif data.startswith(b"//", p):
+            p = _line_end(data, p)
+        else:
+            break
+    return p
 
 
 def _statement_start(data: bytes, pos: int) -> bool:
     """Heuristic: does a statement start at ``pos`` (a macro call that is not part of an
     expression, a declaration or a ``#define``)?"""
-    line_start = _line_start(data, pos)
-    if data[line_start:pos].lstrip().startswith(b"#"):
+    if data[_line_start(data, pos):pos].lstrip().startswith(b"#"):
         return False
-    p = pos
-    while True:
-        while p > 0 and data[p - 1] in b" \t\r\n\f\v":
-            p -= 1
-        if p == 0:
-            return False
-        if data[p - 2:p] == b"*/":
-            q = data.rfind(b"/*", 0, p - 2)
-            if q < 0:
-                return False
-            p = q
-            continue
-        ls = _line_start(data, p)
-        c = data.find(b"//", ls, p)
-        if c >= 0:
-            p = c
-            continue
-        break
-    ch = data[p - 1]
-    directive = data[ls:p].lstrip().startswith(b"#")
-    if ch in b";{}):":
-        return ls < line_start or not directive
-    if directive:                       # after ``#endif``: not a ``#define`` continuation
-        return ls < line_start and not data[ls:p].rstrip().endswith(b"\\")
+    p = _code_before(data, pos)
+    if p == 0:
+        return False
+    if data[p - 1] in b";{}):":
+        return True
     w = p
     while w > 0 and data[w - 1] in _WORD_BYTES:
         w -= 1
     return data[w:p] in (b"else", b"do")
 
 
-def _blank(data: bytes, buf: bytearray, a: int, b: int) -> None:
-    buf[a:b] = _NOT_NL.sub(b" ", data[a:b])
-
-
-def _blank_conditional(data: bytes, buf: bytearray, start: int) -> None:
-    """Blank the ``#if`` line at ``start`` and its ``#elif``/``#else``/``#endif`` lines."""
-    depth = 0
-    pos = start
-    n = len(data)
-    while pos < n:
-        end = data.find(b"\n", pos)
-        if end < 0:
-            end = n
-        m = _DIRECTIVE.match(data, pos, end)
-        if m is not None:
-            kind = m.group(1)
-            if kind.startswith(b"if"):
-                depth += 1
-            if depth == 1:
-                buf[pos:end] = b" " * (end - pos)
-            if kind == b"endif":
-                depth -= 1
-                if depth == 0:
-                    return
-        pos = end + 1
-
-
-def _opening_if(data: bytes, pos: int) -> Optional[int]:
-    """Start of the ``#if`` line opening the conditional whose directive line is the one
-    starting at ``pos``."""
-    depth = 0
-    end = pos
-    while end > 0:
-        start = data.rfind(b"\n", 0, end - 1) + 1
-        m = _DIRECTIVE.match(data, start, end)
-        if m is not None:
-            kind = m.group(1)
-            if kind == b"endif":
-                depth += 1
-            elif kind.startswith(b"if"):
-                if depth == 0:
-                    return start
-                depth -= 1
-        if start == 0:
-            break
-        end = start
-    return None
-
-
 def _iterator_sites(data: bytes, iterators: Mapping[str, IteratorModel]):
-    """(start, end, name) of every ``for_each``-like or model iterator macro name that is
-    called."""
+    """(start, end, name) of every ``*for_each*`` or model iterator name followed by
+    ``(``."""
     n = len(data)
     seen = set()
-    starts = [m.start() for m in re.finditer(_LOOPLIKE, data)]
-    extra = [name for name in iterators if _LOOPLIKE.decode() not in name]
-    for name in extra:
-        starts.extend(m.start() for m in re.finditer(re.escape(name.encode()), data))
+    starts = [m.start() for m in re.finditer(_LOOPLIKE.encode(), data)]
+    for name in list(iterators) + list(_SCOPED):
+        if _LOOPLIKE not in name:
+            starts.extend(m.start() for m in re.finditer(re.escape(name.encode()), data))
     for s in sorted(starts):
         a = s
         while a > 0 and data[a - 1] in _WORD_BYTES:
             a -= 1
-        if a in seen or (a < n and data[a] in b"0123456789"):
+        if a in seen or data[a] in b"0123456789":
             continue
         seen.add(a)
         b = _WORD_END.match(data, s).end()
         name = data[a:b].decode("ascii", "replace")
-        if _LOOPLIKE.decode() not in name and name not in iterators:
+        if _LOOPLIKE not in name and name not in iterators and name not in _SCOPED:
             continue
         c = b
         while c < n and data[c] in b" \t":
@@ -246,35 +229,130 @@ def _iterator_sites(data: bytes, iterators: Mapping[str, IteratorModel]):
             yield a, b, name
 
 
+def _called_as_function(data: bytes, pos: int) -> bool:
+    """Is the argument list after ``pos`` followed by ``;`` -- a plain call rather than
+    a loop header?"""
+    i = data.find(b"(", pos)
+    depth = 0
+    n = len(data)
+    while 0 <= i < n:
+        ch = data[i]
+        if ch == 40:
+            depth += 1
+        elif ch == 41:
+            depth -= 1
+            if depth == 0:
+                return data[i + 1:i + 200].lstrip().startswith(b";")
+        elif ch == 123 or ch == 125 or ch == 59:      # "{", "}", ";": unbalanced
+            return False
+        i += 1
+    return False
+
+
+def _offsetof_member(data: bytes, buf: bytearray, pos: int) -> None:
+    """Blank the designator after the member name in the ``offsetof(`` at ``pos``."""
+    i = data.find(b"(", pos)
+    depth = 0
+    comma = name_end = -1
+    for j in range(i, min(len(data), i + 400)):
+        ch = data[j]
+        if ch == 40 or ch == 91:                      # "(" "["
+            depth += 1
+        elif ch == 41 or ch == 93:                    # ")" "]"
+            depth -= 1
+            if depth == 0:
+                if name_end > 0:
+                    _blank(buf, name_end, j)
+                return
+        elif ch == 44 and depth == 1 and comma < 0:   # ","
+            comma = j
+            m = _MEMBER.match(data, j + 1)
+            name_end = m.end() if m is not None else -1
+        elif ch == 59 or ch == 123 or ch == 125:      # ";" "{" "}"
+            return
+
+
+def _brace_balance(text: bytes) -> int:
+    if b"{" not in text and b"}" not in text:
+        return 0
+    text = _NOT_CODE.sub(b"", text)
+    return text.count(b"{") - text.count(b"}")
+
+
+def _conditionals(data: bytes, buf: bytearray) -> None:
+    """Flatten the conditionals tree-sitter cannot read in place (innermost first)."""
+    stack: list = []            # per open conditional: its directive line starts
+    for m in _DIRECTIVE.finditer(data):
+        start = _line_start(data, m.start())
+        if data[start:m.start()].strip():
+            continue            # not a directive: ``#`` inside a line
+        kind = m.group(1)
+        if kind.startswith(b"if"):
+            stack.append([start])
+        elif stack:
+            stack[-1].append(start)
+            if kind == b"endif":
+                _fix_conditional(data, buf, stack.pop())
+
+
+def _fix_conditional(data: bytes, buf: bytearray, marks: list) -> None:
+    """``marks``: start of the ``#if`` line, of each ``#elif``/``#else`` line, of ``#endif``."""
+    ends = [_line_end(data, m) for m in marks]
+    every_arm = False
+    for i, m in enumerate(marks):
+        if i < len(marks) - 1 and _ELSE_START.match(buf, _code_after(buf, ends[i])):
+            every_arm = True                      # ``#ifdef X`` then ``else if (...)``
+        if i > 0:
+            p = _code_before(data, m)
+            if (data[p - 4:p] == b"else" and (p < 5 or data[p - 5] not in _WORD_BYTES)) or \
+                    _LABEL_LINE.fullmatch(data, _line_start(data, p), p) is not None:
+                every_arm = True                  # ``else`` or ``out:`` then ``#endif``
+    if every_arm:
+        for m, e in zip(marks, ends):
+            _blank(buf, m, e)
+        return
+    p = _code_before(data, marks[0])
+    in_expression = p > 0 and data[p - 1] in b',|&+-(=?<>"!~^%'
+    if not in_expression and all(_brace_balance(bytes(buf[e:m])) == 0
+                                 for e, m in zip(ends, marks[1:])):
+        return
+    # keep the first arm only
+    _blank(buf, marks[0], ends[0])
+    _blank(buf, marks[1], ends[-1])
+
+
 def _prepare(data: bytes, iterators: Mapping[str, IteratorModel]) -> tuple[bytes, dict]:
     """The bytes to parse, and the iterator sites: start byte -> macro name."""
     buf = bytearray(data)
     for m in _WORDISH.finditer(data):
         word = m.group()
         a, b = m.span()
-        if word in _ANNO_BYTES:
-            if not _in_directive(data, a):     # not ``#define __fastpath_inline ...``
-                buf[a:b] = b" " * (b - a)
-        elif word in _FN_ANNO_BYTES:
-            args = _FN_ARGS.match(data, b)
-            if args is not None and not _in_directive(data, a):
-                _blank(data, buf, a, args.end())
-    if b"#" in data and b"else" in data:
-        for m in _ELSE_ARM.finditer(data):
-            if _at_line_start(data, m.start()):
-                _blank_conditional(data, buf, _line_start(data, m.start()))
-        for m in _DANGLING_ELSE.finditer(data):
-            if m.start() == 0 or data[m.start() - 1] not in _WORD_BYTES:
-                start = _opening_if(data, m.start(1))
-                if start is not None:
-                    _blank_conditional(data, buf, start)
+        if word in _ANNOTATIONS or word in _FN_ANNOTATIONS:
+            if data[_line_start(data, a):a].lstrip().startswith(b"#"):
+                continue                        # ``#define __fastpath_inline ...``
+            if word in _FN_ANNOTATIONS:
+                args = _FN_ARGS.match(data, b)
+                if args is None:
+                    continue
+                b = args.end()
+            _blank(buf, a, b)
+    if b"#" in data:
+        _conditionals(data, buf)
+    if b"offsetof" in data:
+        # tree-sitter's offsetof takes a plain member only: ``offsetof(struct s, a.b[i])``
+        # is read as ``offsetof(struct s, a      )`` (an Opaque of the original text)
+        for m in _OFFSETOF.finditer(data):
+            _offsetof_member(data, buf, m.end())
     if b"DEFINE_" in data or b"DECLARE_" in data:
         for m in _STATIC_DEFINE.finditer(data):
             a, b = m.span(1)
-            if _at_line_start(data, a) and a > _line_start(data, a):   # indented: in a body
-                _blank(data, buf, a, b)
+            ls = _line_start(data, a)
+            if ls < a and not data[ls:a].strip():          # indented: inside a body
+                _blank(buf, a, b)
     loops: dict[int, str] = {}
     for a, b, name in _iterator_sites(data, iterators):
+        if name not in iterators and _called_as_function(data, b):
+            continue                            # ``idr_for_each(&idr, fn, data);``
         if _statement_start(data, a):
             buf[a:b] = b"while" + b" " * (b - a - 5)
             loops[a] = name
@@ -303,11 +381,6 @@ _LITERALS = frozenset({
     "number_literal", "string_literal", "char_literal", "concatenated_string", "true",
     "false", "null", "system_lib_string",
 })
-_OPAQUE_EXPRS = frozenset({
-    "sizeof_expression", "alignof_expression", "offsetof_expression",
-    "compound_literal_expression", "initializer_list", "generic_expression",
-    "gnu_asm_expression", "type_descriptor",
-})
 _DECLARATOR_TYPES = frozenset({
     "pointer_declarator", "array_declarator", "function_declarator",
     "parenthesized_declarator", "attributed_declarator", "init_declarator",
@@ -329,6 +402,13 @@ def _one(stmts: list, span: Span):
     return Compound(tuple(stmts), span)
 
 
+def _block(stmts: list, span: Span) -> Compound:
+    """A statement list where a ``Compound`` is required."""
+    if len(stmts) == 1 and isinstance(stmts[0], Compound):
+        return stmts[0]
+    return Compound(tuple(stmts), span)
+
+
 def _named(node) -> list:
     return [c for c in node.named_children if c.type != "comment"]
 
@@ -339,16 +419,20 @@ class _Lowerer:
     (statements yield lists, so labels and cases flatten into the enclosing block)."""
 
     def __init__(self, path: str, data: bytes, iterators: Mapping[str, IteratorModel],
-                 loops: Optional[dict] = None):
+                 loops: Optional[dict] = None, prepared: Optional[bytes] = None):
         self.path = path
+        self.prepared = data if prepared is None else prepared
         self.loops = loops or {}
         self.data = data
         self.iterators = iterators
         self.ascii = data.isascii()
+        if self.ascii:
+            self.span = self._span_ascii
         self._line_starts: Optional[list[int]] = None
         self.degraded = 0          # in the current function
         self._xerr = 0             # damage seen in the current statement's own parts
         self.errors: list[str] = []
+        self._nested: list = []        # function_definitions found inside bodies
         self._handlers_e = {
             "identifier": self._e_name,
             "field_expression": self._e_member,
@@ -409,9 +493,12 @@ class _Lowerer:
     def span(self, node) -> Span:
         sr, sc = node.start_point
         er, ec = node.end_point
-        if self.ascii:
-            return Span(self.path, sr + 1, sc + 1, er + 1, ec + 1)
         return Span(self.path, sr + 1, self._col(sr, sc), er + 1, self._col(er, ec))
+
+    def _span_ascii(self, node) -> Span:
+        sr, sc = node.start_point
+        er, ec = node.end_point
+        return Span(self.path, sr + 1, sc + 1, er + 1, ec + 1)
 
     def span2(self, first, last) -> Span:
         """From the start of ``first`` to the end of ``last``."""
@@ -423,11 +510,18 @@ class _Lowerer:
         stack = [(kind, node, 0, tail)]
         out: list = []
         push, pop = stack.append, stack.pop
-        expr, stmt = self._expr, self._stmt
+        expr, stmt, span, data = self._expr, self._stmt, self.span, self.data
         while stack:
             t = pop()
             k = t[0]
-            if k == _B:
+            if k == _E:
+                node = t[1]
+                if node is not None and node.type == "identifier":     # the common leaf
+                    out.append(Name(data[node.start_byte:node.end_byte].decode(
+                        "utf-8", "replace"), span(node)))
+                else:
+                    expr(node, t[2], push, out)
+            elif k == _B:
                 n = t[3]
                 if n:
                     vals = out[-n:]
@@ -435,8 +529,6 @@ class _Lowerer:
                 else:
                     vals = []
                 out.append(t[2](t[1], vals, t[4]))
-            elif k == _E:
-                expr(t[1], t[2], push, out)
             elif k == _S:
                 stmt(t[1], t[2], t[3], push, out)
             else:
@@ -494,7 +586,8 @@ class _Lowerer:
             out.append(Opaque(self.text(node), self.span(node)))
 
     def _b_stmtexpr(self, node, vals, ctx):
-        return StmtExpr(_one(vals[0], self.span(node)), self.span(node))
+        sp = self.span(node)
+        return StmtExpr(_block(vals[0], sp), sp)
 
     def _e_name(self, node, depth, push, out) -> None:
         out.append(Name(self.text(node), self.span(node)))
@@ -616,8 +709,8 @@ class _Lowerer:
 
     def _e_call(self, node, depth, push, out) -> None:
         fn = node.child_by_field_name("function")
-        args = self._arg_nodes(node.child_by_field_name("arguments"))
         direct = fn is not None and fn.type == "identifier"
+        args = self._arg_nodes(node.child_by_field_name("arguments"))
         push((_B, node, self._b_call, len(args) + (0 if direct else 1),
               self.text(fn) if direct else None))
         for a in reversed(args):
@@ -632,6 +725,10 @@ class _Lowerer:
 
     # ------------------------------------------------------------------ statements
     def _stmt(self, node, depth, tail, push, out) -> None:
+        if tail is not None and tail[0] == "loose":
+            push((_B, node, self._b_loose, 1, tail[2]))
+            self._push_units(node, tail[1], depth + 1, push, self._b_block)
+            return
         t = node.type
         if depth > MAX_DEPTH:
             self.degraded += 1
@@ -642,7 +739,14 @@ class _Lowerer:
             return
         h = self._handlers_s.get(t)
         if h is None:
-            if t == "macro_type_specifier":
+            if t == "function_definition":
+                # a function inside a body: unbalanced braces above it (or a GNU nested
+                # function); it is read as a function of its own
+                self._nested.append(node)
+                self.degraded += 1
+                out.append([OpaqueStmt(self.text(node).split("{", 1)[0].strip(), True,
+                                       self.span(node))])
+            elif t == "macro_type_specifier":
                 # ``kfree(container_of(p, struct x, m));`` read as a type
                 out.append([ExprStmt(self._type_as_expr(node, depth), self.span(node))])
             elif t in _SKIP_STMTS:
@@ -770,6 +874,9 @@ class _Lowerer:
                                    "unbalanced braces: body read up to the end of file")
         self._push_units(node, _named(node), depth + 1, push, self._b_block)
 
+    def _b_loose(self, node, vals, span):
+        return [Compound(_block(vals[0], span).stmts, span)]
+
     def _b_block(self, node, vals, ctx):
         flat = [s for lst in vals for s in lst]
         return [Compound(tuple(flat), self.span(node))]
@@ -831,6 +938,14 @@ class _Lowerer:
         return [IterLoop(name, args, cursor, step, body, span)]
 
     def _s_decl(self, node, depth, tail, push, out) -> None:
+        ty = node.child_by_field_name("type")
+        if node.has_error and ty is not None and ty.has_error:
+            self._xerr += 1                     # damage in a type swallows statements
+        if ty is not None and ty.type == "macro_type_specifier":
+            calls = self._macro_then_call(node, ty, depth)
+            if calls is not None:
+                out.append(calls)
+                return
         items = []
         for d in node.children_by_field_name("declarator"):
             value = None
@@ -849,6 +964,23 @@ class _Lowerer:
         for _, value, _ in reversed(items):
             if value is not None:
                 push((_E, value, depth + 1))
+
+    def _macro_then_call(self, node, ty, depth):
+        """``MACRO(x)\n\tf(y);`` -- a macro call whose ``;`` is missing, then a call --
+        reads as the declaration of a function ``f`` of type ``MACRO(x)``."""
+        decls = node.children_by_field_name("declarator")
+        if not decls or any(d.type != "function_declarator" for d in decls):
+            return None
+        out = [ExprStmt(self._type_as_expr(ty, depth + 1), self.span(ty))]
+        for d in decls:
+            fn = d.child_by_field_name("declarator")
+            plist = d.child_by_field_name("parameters")
+            if fn is None or fn.type != "identifier":
+                return None
+            args = tuple(self._type_as_expr(p, depth + 2) for p in _named(plist)) \
+                if plist is not None else ()
+            out.append(ExprStmt(Call(self.text(fn), args, None, self.span(d)), self.span(d)))
+        return out
 
     def _b_decl(self, node, vals, items):
         out = []
@@ -885,7 +1017,7 @@ class _Lowerer:
             alt_stmt = kids[0] if kids else None
             if alt.has_error:
                 self._scan(alt)
-        push((_B, node, self._b_if, 3, alt is not None))
+        push((_B, node, self._b_if, 3, None))
         if alt is not None:
             if alt_stmt is None:
                 push((_V, []))
@@ -900,7 +1032,7 @@ class _Lowerer:
             push((_S, cons, depth + 1, tail))
         push((_E, node.child_by_field_name("condition"), depth + 1))
 
-    def _b_if(self, node, vals, has_else):
+    def _b_if(self, node, vals, ctx):
         sp = self.span(node)
         else_ = _one(vals[2], sp) if vals[2] is not None else None
         return [If(vals[0], _one(vals[1], sp), else_, sp)]
@@ -956,6 +1088,9 @@ class _Lowerer:
         body = _one(vals[-1], span)
         call_span = self.span2(node, cond) if cond is not None else span
         m = self.iterators.get(macro)
+        if macro in _SCOPED and m is None:
+            return [Compound((ExprStmt(Call(macro, args, None, call_span), call_span), body),
+                             span)]
         if m is None:
             return [While(Call(macro, args, None, call_span), body, span)]
         cursor = args[m.cursor] if m.cursor is not None and 0 <= m.cursor < len(args) else None
@@ -1113,12 +1248,15 @@ class _Lowerer:
         return [If(test, vals[0][0], else_, sp)]
 
     # ------------------------------------------------------------------ functions
-    def _function(self, node, name=None, params=None, body=None, span=None) -> Function:
+    def _function(self, node, name=None, params=None, body=None, span=None,
+                  static=None, loose=None, damaged=0) -> Function:
+        """Lower one function.  ``loose`` is a list of statement nodes standing for a
+        body tree-sitter could not close (read from an ERROR node)."""
         if name is None:
             name, params = self._signature(node.child_by_field_name("declarator"))
             body = node.child_by_field_name("body")
-        static = False
-        if node.type == "function_definition":
+        if static is None:
+            static = False
             for c in node.children:
                 if c.type == "storage_class_specifier" and self.text(c) == "static":
                     static = True
@@ -1126,13 +1264,14 @@ class _Lowerer:
         self.degraded = 0
         self._xerr = 0
         sp = span or self.span(node)
-        if body is None:
+        if loose is not None:
+            compound = self._run(_S, node, ("loose", loose, sp))[0]
+        elif body is None:
             compound = Compound((), sp)
         else:
-            compound = _one(self._run(_S, body), sp)
-            if not isinstance(compound, Compound):
-                compound = Compound((compound,), sp)
-        return Function(name, tuple(params), self.path, sp, compound, self.degraded, static)
+            compound = _block(self._run(_S, body), sp)
+        return Function(name, tuple(params), self.path, sp, compound,
+                        self.degraded + damaged, static)
 
     def _signature(self, decl) -> tuple[str, list[str]]:
         fdecl = None
@@ -1190,62 +1329,181 @@ class _Lowerer:
 
     def source_file(self, root) -> SourceFile:
         functions: list[Function] = []
-        top_degraded = 0
-        work = [(root.children, 0)]
+        degraded = self._items(root.children, functions, reparse=True)
+        degraded += sum(f.degraded for f in functions)
+        return SourceFile(self.path, tuple(functions), degraded, tuple(self.errors))
+
+    def _error(self, node, message: str) -> None:
+        self.errors.append(f"{self.path}:{node.start_point[0] + 1}: {message}")
+
+    def _items(self, kids, functions: list, reparse: bool) -> int:
+        """Read the functions among top-level items (descending into ``#if`` arms and
+        ERROR nodes); return the number of damaged top-level items."""
+        damaged_items = 0
+        work = [(kids, 0, False)]
         while work:
-            kids, i = work.pop()
+            kids, i, in_error = work.pop()
             if i >= len(kids):
                 continue
             c = kids[i]
-            work.append((kids, i + 1))
             t = c.type
+            nxt = i + 1
             if t == "function_definition":
                 functions.append(self._function(c))
-            elif t in _CONTAINERS:
-                work.append((c.children, 0))
+            elif t in _CONTAINERS or t == "ERROR":
+                if t == "ERROR":
+                    damaged_items += 1
+                    self._error(c, "parse error: top-level code read on a best-effort basis")
+                work.append((kids, nxt, in_error))
+                work.append((c.children, 0, in_error or t == "ERROR"))
+                continue
             elif t == "expression_statement":
                 call = self._macro_call_stmt(c)
-                nxt = kids[i + 1] if i + 1 < len(kids) else None
-                if call is not None and nxt is not None and nxt.type == "compound_statement":
-                    functions.append(self._macro_function(c, call, nxt))
-                    work[-1] = (kids, i + 2)
-            elif t == "ERROR":
-                found = self._recover(c)
-                if found:
-                    functions.extend(found)
-                else:
-                    top_degraded += 1
-                    self.errors.append(f"{self.path}:{c.start_point[0] + 1}: "
-                                       "unparsable top-level code skipped")
+                body = kids[i + 1] if i + 1 < len(kids) else None
+                if call is not None and body is not None and body.type == "compound_statement":
+                    functions.append(self._macro_function(c, call, body))
+                    nxt = i + 2
             elif t == "compound_statement":
-                top_degraded += 1
-                self.errors.append(f"{self.path}:{c.start_point[0] + 1}: "
-                                   "block outside any function skipped")
-        degraded = top_degraded + sum(f.degraded for f in functions)
-        return SourceFile(self.path, tuple(functions), degraded, tuple(self.errors))
-
-    def _recover(self, err) -> list[Function]:
-        """Functions inside a top-level ERROR node: a declarator-like node followed by a
-        block.  Anything else there is lost (and reported by the caller)."""
-        out: list[Function] = []
-        kids = err.children
-        for i, c in enumerate(kids):
-            t = c.type
-            if t == "function_definition":
-                out.append(self._function(c))
-            elif t == "compound_statement" and i > 0:
-                head = kids[i - 1]
-                if head.type == "function_declarator":
+                head = self._header_before(kids, i)
+                if head is not None:
+                    # ``#ifdef X  void f(int a)  #else  void f(int a, int b)  #endif  {``,
+                    # or a header swallowed by an ERROR node
                     name, params = self._signature(head)
-                elif head.type == "call_expression":
-                    name = self.text(head.child_by_field_name("function") or head)
-                    al = head.child_by_field_name("arguments")
-                    params = [self.text(a) for a in (al.named_children if al else ())
-                              if a.type == "identifier"]
+                    functions.append(self._function(c, name, params, c, self.span2(head, c),
+                                                    False))
+                    self._error(head, f"function '{name}' read with a damaged or #if'd header")
                 else:
-                    continue
-                start = kids[i - 2] if i >= 2 and kids[i - 2].type != ";" else head
-                out.append(self._function(c, name, params, c, self.span2(start, c)))
-                self.errors.append(f"{self.path}:{head.start_point[0] + 1}: "
-                                   f"function '{name}' recovered from a parse error")
-        return out
+                    damaged_items += 1
+                    self._error(c, "block outside any function skipped")
+            elif in_error and (t == "function_declarator" or t == "call_expression"):
+                nxt = self._loose_function(kids, i, functions)
+            elif reparse and c.has_error and self.data.find(b"\n{", c.start_byte,
+                                                              c.end_byte) >= 0:
+                damaged_items += 1
+                self._error(c, "parse error: functions inside damaged code re-read")
+                self._reparse(c.start_byte, c.end_byte, functions)
+            while self._nested:
+                functions.append(self._function(self._nested.pop(0)))
+            work.append((kids, nxt, in_error))
+        return damaged_items
+
+    def _header_before(self, kids, i: int):
+        """The function declarator just before a stray top-level block: the previous
+        item, its last piece when it is damaged, or the end of the first arm of a
+        preprocessor conditional."""
+        if i == 0:
+            return None
+        prev = kids[i - 1]
+        for _ in range(32):
+            t = prev.type
+            if t == "function_declarator":
+                return prev
+            if t in ("preproc_if", "preproc_ifdef"):
+                alt = prev.child_by_field_name("alternative")
+                cond = prev.child_by_field_name("condition") or prev.child_by_field_name("name")
+                skip = {n.id for n in (alt, cond) if n is not None}
+                arm = [k for k in _named(prev) if k.id not in skip]
+            elif t in ("declaration", "parameter_declaration"):
+                decl = prev.child_by_field_name("declarator")
+                node = decl
+                while node is not None and node.type != "function_declarator":
+                    node = node.child_by_field_name("declarator")
+                return decl if node is not None else None
+            elif t == "ERROR":
+                arm = _named(prev)
+            else:
+                return None
+            if not arm:
+                return None
+            prev = arm[-1]
+        return None
+
+    def _loose_function(self, kids, i: int, functions: list) -> int:
+        """Inside an ERROR node: ``head {`` then statements (up to ``}``) or ``head``
+        then a block.  Returns the index of the next item to read."""
+        head = kids[i]
+        if i + 1 >= len(kids):
+            return i + 1
+        opener = kids[i + 1]
+        if head.type == "function_declarator":
+            name, params = self._signature(head)
+        else:
+            fn = head.child_by_field_name("function")
+            if fn is None or fn.type != "identifier":
+                return i + 1
+            name = self.text(fn)
+            al = head.child_by_field_name("arguments")
+            params = [self.text(a) for a in (al.named_children if al else ())
+                      if a.type == "identifier"]
+        first = head
+        static = False
+        for j in range(i - 1, max(i - 4, -1), -1):
+            k = kids[j]
+            if k.type in ("storage_class_specifier", "primitive_type", "type_identifier",
+                          "struct_specifier", "sized_type_specifier", "type_qualifier",
+                          "union_specifier", "enum_specifier"):
+                first = k
+                static = static or self.text(k) == "static"
+            else:
+                break
+        if opener.type == "compound_statement":
+            functions.append(self._function(opener, name, params, opener,
+                                            self.span2(first, opener), static))
+            self._error(head, f"function '{name}' recovered from a parse error")
+            return i + 2
+        if opener.type != "{":
+            return i + 1
+        stmts = []
+        j = i + 2
+        last = opener
+        while j < len(kids):
+            k = kids[j]
+            kt = k.type
+            if kt == "}" or (kt == "ERROR" and self.data[k.start_byte:k.end_byte].strip()
+                             .startswith(b"}")):
+                last = k
+                j += 1
+                break
+            if kt == "function_definition" or (k.start_point[1] == 0 and kt in (
+                    "declaration", "function_declarator")):
+                break
+            if k.is_named and kt not in ("identifier", "comment"):
+                stmts.append(k)
+            last = k
+            j += 1
+        sp = self.span2(first, last)
+        functions.append(self._function(opener, name, params, None, sp, static,
+                                        loose=stmts, damaged=1))
+        self._error(head, f"function '{name}' read from damaged source")
+        return j
+
+    def _reparse(self, start: int, end: int, functions: list) -> None:
+        """Re-read the kernel-style functions (``{`` and ``}`` alone at column 0) inside a
+        damaged top-level item, each parsed on its own at its own offsets."""
+        data = self.data
+        pos = start
+        while True:
+            brace = data.find(b"\n{", pos, end)
+            if brace < 0:
+                return
+            brace += 1
+            close = data.find(b"\n}", brace, len(data))
+            if close < 0:
+                return
+            close += 2
+            # the header: back to the end of the previous item
+            hstart = data.rfind(b"\n", start, brace - 1) + 1
+            while hstart > start:
+                prev_end = hstart - 1
+                prev_start = data.rfind(b"\n", start, prev_end) + 1
+                line = data[prev_start:prev_end].strip()
+                if not line or line.endswith((b";", b"}", b"*/")) or line.startswith(b"#"):
+                    break
+                hstart = prev_start
+            if hstart <= start:
+                hstart = data.rfind(b"\n", 0, brace - 1) + 1
+            region = (_NOT_NL.sub(b" ", self.prepared[:hstart]) + self.prepared[hstart:close]
+                      + _NOT_NL.sub(b" ", self.prepared[close:]))
+            tree = _parser().parse(region)
+            self._items(tree.root_node.children, functions, reparse=False)
+            pos = close

@@ -86,8 +86,35 @@ def _obj(cls: type, **values):
 
 # --------------------------------------------------------------------------- fingerprints
 def normalize_snippet(snippet: str) -> str:
-    """Whitespace runs collapsed to one space, ends stripped: re-indenting is no change."""
-    return " ".join(snippet.split())
+    """The reported statement without comments and without whitespace outside string and
+    character literals: re-indenting or re-spacing the line (``if(x)`` / ``if (x)``), or
+    adding a comment to it (a suppression, an ``expect:`` marker), is no change."""
+    if "/" not in snippet and '"' not in snippet and "'" not in snippet:
+        return "".join(snippet.split())
+    out, i, n, quote = [], 0, len(snippet), None
+    while i < n:
+        c = snippet[i]
+        if quote:
+            out.append(c)
+            if c == "\\" and i + 1 < n:
+                out.append(snippet[i + 1])
+                i += 1
+            elif c == quote:
+                quote = None
+        elif c in "\"'":
+            quote = c
+            out.append(c)
+        elif snippet.startswith("//", i):
+            break
+        elif snippet.startswith("/*", i):
+            end = snippet.find("*/", i + 2)
+            if end < 0:
+                break
+            i = end + 1
+        elif not c.isspace():
+            out.append(c)
+        i += 1
+    return "".join(out)
 
 
 def fingerprint(finding: Finding, root: str, occurrence: int) -> str:
@@ -221,6 +248,8 @@ def _result(finding: Finding, fp: str, rules: list[Rule], rule_index: dict[str, 
     )
     if baseline_states is not None:
         result.baseline_state = baseline_states.get(fp, "new")
+    if finding.suppression:
+        result.suppressions = [{"kind": "inSource", "justification": finding.suppression}]
     return result
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import os
+from typing import Iterable
 
 from analyzer.ir import Span
 from analyzer.result import Finding, Notification, Stats
@@ -82,9 +83,10 @@ def _notification_line(note: Notification, root: str) -> str:
 
 
 def format_text(findings: list[Finding], notifications: list[Notification], root: str,
-                show_path: bool = False) -> str:
+                show_path: bool = False, suppressed: Iterable[Finding] = ()) -> str:
     """All findings and notifications as text, one entry per line, ending with a newline
-    (empty string when there is nothing to say).
+    (empty string when there is nothing to say).  ``suppressed`` findings (in-source
+    ignores) are listed as ``note: suppressed: ... [rule] (reason)``.
 
     Entries are sorted by (path, line, column, rule or kind, message); notifications that
     name no file come last."""
@@ -93,6 +95,11 @@ def format_text(findings: list[Finding], notifications: list[Notification], root
         key = (0, display_path(f.span.file, root), f.span.line, f.span.col, f.rule_id,
                f.message, f.function)
         entries.append((key, _finding_lines(f, root, show_path)))
+    for f in suppressed:
+        key = (0, display_path(f.span.file, root), f.span.line, f.span.col, f.rule_id,
+               f.message, f.function)
+        entries.append((key, [f"{_position(f.span, root)}: note: suppressed: {f.message} "
+                              f"[{f.rule_id}] ({f.suppression})"]))
     for n in notifications:
         key = (0 if n.file else 1, display_path(n.file, root), n.line, 0,
                f"kref-lint:{n.kind}", n.message, n.level)

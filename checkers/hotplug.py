@@ -1,0 +1,215 @@
+"""hotplug-teardown-unsynced: memmap or page tables freed after being unpublished, with no
+wait for the lockless walkers that may still be inside them.
+
+GUP-fast walks page tables and touches ``struct page`` with only interrupts disabled.
+Whoever hides a page table or a memmap range from new walkers (the *unpublish* step:
+clearing a pmd/pud, collapsing a pmd, removing a pfn range from its zone) must wait for
+the walkers already inside (an RCU grace period, an IPI) before freeing it (the
+*teardown*).  The models name the three kinds of calls and what each is about
+(``what``: memmap, page table); a sync waits for every kind.
+
+Tracked, per function: each unpublished entry (keyed on the entry's access path, so that
+``pmd++`` or reassigning the entry ends its story) is ``UNPUBLISHED`` until a sync;
+``<entry:KIND>`` records whether this function has synced or unpublished KIND yet.
+Reported: a teardown of KIND reachable while an entry of KIND may be ``UNPUBLISHED`` --
+once per unpublish, at the function that owns the unpublish step.
+
+Summaries carry the story up the call graph: a function that tears down before any sync
+or unpublish of its own "tears down without sync" (``teardown`` with the chain in
+``trail``), one that leaves an entry unpublished at its exit "unpublishes", one that waits
+"syncs".  A call applies them in that order: teardown check, sync, unpublish.
+
+Known limits: summaries stay within a file; unpublish and teardown are matched by kind,
+not by object (a free of an unrelated, never-published table after an unpublish is
+reported); a sync on one path of a callee counts as a sync; the caller's locks and waits
+are invisible.
+"""
+from __future__ import annotations
+
+from enum import Enum
+from typing import Optional
+
+from analyzer.engine import Checker, Context
+from analyzer.ir import Call
+from analyzer.result import Step
+from analyzer.rule import Rule
+
+
+class Walk(Enum):
+    FRESH = "nothing synced or unpublished yet"
+    OWNED = "unpublished by this function"
+    UNPUBLISHED = "unpublished, no sync since"
+    SYNCED = "lockless walkers waited for"
+    REPORTED = "teardown already reported"
+
+
+HOTPLUG_TEARDOWN_UNSYNCED = Rule(
+    id="hotplug-teardown-unsynced",
+    name="HotplugTeardownUnsynced",
+    summary="memmap or page table freed after being unpublished without waiting for "
+            "lockless walkers",
+    what="""
+Finds a memmap or page-table teardown (`arch_remove_memory()`, `__remove_pages()`,
+`vmemmap_free()`, `pte_free()`, `pmd_free()`, ...) reachable on some path after the step
+that unpublished it (`remove_pfn_range_from_zone()`, `pmd_clear()`, `pud_clear()`,
+`pmdp_collapse_flush()`, ...) with no synchronization against lockless walkers in
+between (`synchronize_rcu()`, `tlb_remove_table_sync_one()`, an IPI broadcast). The
+unpublish and the teardown may sit in different functions of the file: the finding is
+reported once, in the function that owns the unpublish step, and its code flow follows
+the calls down to the teardown. A sync placed *before* the unpublish does not count.
+""",
+    why="""
+GUP-fast (and other lockless walkers) walk the page tables and dereference `struct page`
+with only interrupts disabled: no lock, no reference. Hiding a page table or a memmap
+range from *new* walkers does nothing for the ones already inside; the freeing side must
+wait for them, with an RCU grace period (an IRQs-off section is an RCU read-side section)
+or an IPI that cannot be delivered until they re-enable interrupts.
+
+    CPU 0 (GUP-fast, IRQs off)            CPU 1 (hot-remove / collapse)
+    pmd = pmdp_get_lockless(pmdp)
+    ptep = pte_offset_map(&pmd, addr)
+                                           pmd_clear(pmdp)      /* unpublish */
+                                           pte_free(mm, table)  /* no sync: freed */
+                                           ... page reused by someone else
+    pte = ptep_get_lockless(ptep)          /* reads freed memory */
+    folio = try_grab_folio_fast(pte_page(pte))  /* refcount of a random struct page */
+
+With `synchronize_rcu()` or `tlb_remove_table_sync_one()` between the two steps, CPU 1
+cannot free the table until CPU 0 re-enables interrupts, i.e. has left the walk. The
+same holds for the memmap: `arch_remove_memory()` frees the `struct page` array that a
+walker may be about to `folio_try_get()` (seed: "how is that synchronised against memory
+hotplug?", the ZONE_DEVICE `memunmap_pages() -> pageunmap_range()` path).
+""",
+    example="""
+_pmd = pmdp_collapse_flush(vma, addr, pmd);    /* walkers may still be in the table */
+pte_free(mm, pmd_pgtable(_pmd));
+""",
+    instead="""
+_pmd = pmdp_collapse_flush(vma, addr, pmd);
+tlb_remove_table_sync_one();                    /* IPI: wait for IRQs-off walkers */
+pte_free(mm, pmd_pgtable(_pmd));
+/* or let RCU free it: pte_free_defer(mm, pmd_pgtable(_pmd)); */
+""",
+    limits="""
+- Unpublish and teardown are matched by kind (memmap, page table), not by object: the
+  free of a never-published table (an error path freeing a preallocated one) after an
+  unrelated unpublish is reported; a mm that no task ever runs (debug_vm_pgtable) has no
+  walkers but is reported too.
+- Branch conditions are not understood: device-private ZONE_DEVICE memory, never mapped
+  by present PTEs and so never reached by GUP-fast, is reported like the other types.
+- Summaries stay within a file: an unpublish in one file and the teardown in another
+  (offline_pages() then, much later, try_remove_memory()) is not seen.
+- A callee that syncs on some path counts as syncing; a wait done by the caller of the
+  function that tears down is not seen.
+- Kernel page tables (`pte_free_kernel()`) are not modeled: GUP-fast walks user page
+  tables only.
+- `mem_hotplug_begin()` is a lock, not an unpublish step: hot-add error paths that remove
+  memory nobody could reach would be reported otherwise.
+""",
+    precision="medium",
+    tags=("correctness", "memory-hotplug", "page-tables", "mm"),
+)
+
+
+def _kind(m) -> str:
+    return m.get("what") or "memory"
+
+
+def _slot(entry: str, kind: str) -> str:
+    """The key of an unpublished entry: rides on the entry's access path, so that
+    reassigning or advancing it (``pmd++``) ends the story."""
+    return f"{entry}[<unpublished {kind}>]"
+
+
+def _slot_kind(key: str) -> Optional[str]:
+    if key.endswith(">]") and "[<unpublished " in key:
+        return key[key.rindex("[<unpublished ") + len("[<unpublished "):-2]
+    return None
+
+
+class HotplugChecker(Checker):
+    rules = (HOTPLUG_TEARDOWN_UNSYNCED,)
+
+    def wants(self, names, models):
+        return bool(names & (models.names("teardown") | models.names("unpublish")
+                             | models.names("sync")))
+
+    # ------------------------------------------------------------------ hooks
+    def on_entry(self, ctx: Context) -> None:
+        for section in ("teardown", "unpublish"):
+            for m in ctx.models.by_section.get(section, {}).values():
+                ctx.set(f"<entry:{_kind(m)}>", Walk.FRESH)
+
+    def on_call(self, ctx: Context, call: Call, result: Optional[str]) -> None:
+        name = call.callee
+        if name is None:
+            return
+        models = ctx.models
+        if (m := models.get("teardown", name)) is not None and not m.get("deferred"):
+            self._teardown(ctx, call, m)
+        if (m := models.get("sync", name)) is not None:
+            self._sync(ctx, call, m)
+        if (m := models.get("unpublish", name)) is not None:
+            self._unpublish(ctx, call, m)
+
+    def on_exit(self, ctx: Context) -> None:
+        # Summary: an entry still unpublished at exit is the caller's to sync.
+        for key, states in ctx.tracked():
+            kind = _slot_kind(key)
+            if kind is None or Walk.UNPUBLISHED not in states:
+                continue
+            entry = key[:key.rindex("[<unpublished ")]
+            values = {"what": kind, "trail": states[Walk.UNPUBLISHED]}
+            if (i := self._param_index(ctx, entry)) is not None:
+                values["arg"] = i
+            ctx.summarize("unpublish", **values)
+
+    # ------------------------------------------------------------------ policy
+    def _teardown(self, ctx: Context, call: Call, m) -> None:
+        kind = _kind(m)
+        via = m.get("via")
+        chain = m.get("trail") or ()
+        step = Step(call.span, f"{call.callee}() tears down the {kind}" if not chain else
+                    f"{call.callee}() tears down the {kind} without a sync")
+        pending = [(k, s[Walk.UNPUBLISHED]) for k, s in ctx.tracked()
+                   if _slot_kind(k) == kind and Walk.UNPUBLISHED in s]
+        if pending:
+            key, trail = min(pending, key=lambda p: (p[1][0].span.line if p[1] else 0, p[0]))
+            origin = trail[0] if trail else step
+            through = f" (via {via}())" if via and via != call.callee else ""
+            ctx.report(
+                HOTPLUG_TEARDOWN_UNSYNCED, call.span,
+                f"{call.callee}() tears down the {kind}{through} after {origin.message} at line "
+                f"{origin.span.line}, with no sync against lockless walkers in between",
+                trail + ((step,) + chain if chain else ()), trail[:1])
+            for k, _ in pending:
+                ctx.replace(k, Walk.UNPUBLISHED, Walk.REPORTED)
+        if ctx.may_be(f"<entry:{kind}>", Walk.FRESH):
+            # Summary: this function tears down before any sync or unpublish of its own.
+            ctx.summarize("teardown", what=kind, via=via or call.callee,
+                          trail=(step,) + chain)
+
+    def _sync(self, ctx: Context, call: Call, m) -> None:
+        for key, _ in ctx.tracked():
+            if _slot_kind(key) is not None:
+                ctx.replace(key, Walk.UNPUBLISHED, Walk.SYNCED)
+            elif key.startswith("<entry:"):
+                ctx.replace(key, Walk.FRESH, Walk.SYNCED)
+        ctx.summarize("sync", what=m.get("what") or "sync")
+
+    def _unpublish(self, ctx: Context, call: Call, m) -> None:
+        kind = _kind(m)
+        arg = m.get("arg")
+        entry = ctx.key(ctx.arg(call, arg)) if arg is not None else None
+        chain = m.get("trail") or ()
+        what = (f"{call.callee}() unpublished '{entry}'" if entry is not None
+                else f"{call.callee}() unpublished the {kind}")
+        entry = entry or f"<{call.callee}()>"
+        step = Step(call.span, what)
+        ctx.set(_slot(entry, kind), Walk.UNPUBLISHED, (step,) + chain)
+        ctx.replace(f"<entry:{kind}>", Walk.FRESH, Walk.OWNED)
+
+    @staticmethod
+    def _param_index(ctx: Context, entry: str) -> Optional[int]:
+        params = ctx.function.params
+        return params.index(entry) if entry in params else None
