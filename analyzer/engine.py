@@ -49,6 +49,17 @@ _ORDER = {"<": (NEG, NONNEG), ">=": (NONNEG, NEG), ">": (POS, NONPOS), "<=": (NO
 _MIRROR = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "==": "==", "!=": "!="}
 
 
+class Held(Enum):
+    """Whether a lock kind (spin, rcu) is held: the engine tracks it for every checker."""
+
+    YES = "held"
+    NO = "not held"
+
+
+def _lock_key(kind: str) -> str:
+    return f"<lock:{kind}>"
+
+
 def effect_holds(when: str, outcome: str) -> bool:
     """Whether a model's ``when`` (always | nonzero | zero) holds for a tested outcome.
 
@@ -299,6 +310,11 @@ class Context:
         have = self.facts.objs.get(key, {}) if key else {}
         return bool(have) and all(s in states for s in have)
 
+    def holds(self, kind: str) -> bool:
+        """True when a lock of ``kind`` (``spin``, ``rcu``: the ``lock`` models' kinds)
+        taken in this function is held on every path here."""
+        return self.must_be(_lock_key(kind), Held.YES)
+
     def trail(self, key: Optional[str], state: Enum) -> Trail:
         return self.facts.objs.get(key, {}).get(state, ()) if key else ()
 
@@ -442,6 +458,10 @@ class _Run:
         result = ctx.result_key(call)
         if result is not None and call.callee not in ctx.transparent:
             ctx.kill(result)
+        if (m := ctx.models.get("lock", call.callee)) is not None:
+            ctx.set(_lock_key(m.get("kind")), Held.YES)
+        elif (m := ctx.models.get("unlock", call.callee)) is not None:
+            ctx.set(_lock_key(m.get("kind")), Held.NO)
         self.checker.on_call(ctx, call, result)
         ctx.dest.pop(id(call), None)
         if call.callee not in self.known:

@@ -40,7 +40,6 @@ from analyzer.ir import AddrOf, Binary, Call, Deref, Expr, Index, Member, Span, 
 from analyzer.result import Step
 from analyzer.rule import Rule
 
-SPIN = "<spin-lock>"
 NOT_USES = ("acquire", "release", "derive", "reread", "revalidate", "lockless_read",
             "transparent", "refcount_read")
 
@@ -58,11 +57,6 @@ class Saved:
 
     test: Binary               # always ``==``
     equal_if_true: bool
-
-
-class Lock(Enum):
-    LOCKED = "locked"
-    UNLOCKED = "unlocked"
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,10 +223,6 @@ class SpeculativeChecker(Checker):
 
     def on_call(self, ctx: Context, call: Call, result: Optional[str]) -> None:
         models, name = ctx.models, call.callee
-        if (m := models.get("lock", name)) is not None and m.get("kind") == "spin":
-            ctx.set(SPIN, Lock.LOCKED)
-        elif (m := models.get("unlock", name)) is not None and m.get("kind") == "spin":
-            ctx.set(SPIN, Lock.UNLOCKED)
         if (m := models.get("lockless_read", name)) is not None:
             self._read(ctx, call, m, result)
         elif (m := models.get("derive", name)) is not None:
@@ -311,7 +301,7 @@ class SpeculativeChecker(Checker):
         src = ctx.arg(call, m.get("arg", 0))
         if m.get("deref_only") and not isinstance(src, Deref):
             return
-        if ctx.must_be(SPIN, Lock.LOCKED):
+        if ctx.holds("spin"):
             return            # read under a lock: whatever it designates is stable
         place = self._place(ctx, src)
         if place is None:

@@ -30,17 +30,9 @@ from analyzer.ir import Call, Deref
 from analyzer.result import Step
 from analyzer.rule import Rule
 
-SPIN, RCU = "<spin-lock>", "<rcu-read-lock>"
-
-
 class Ref(Enum):
     UNHELD = "found locklessly, no reference"
     HELD = "reference held"
-
-
-class Lock(Enum):
-    LOCKED = "locked"
-    UNLOCKED = "unlocked"
 
 
 TRY_GET_WITHOUT_REF = Rule(
@@ -112,11 +104,7 @@ class TryGetChecker(Checker):
         if name is None:
             return
         models = ctx.models
-        if (m := models.get("lock", name)) is not None:
-            self._lock(ctx, m.get("kind"), Lock.LOCKED)
-        elif (m := models.get("unlock", name)) is not None:
-            self._lock(ctx, m.get("kind"), Lock.UNLOCKED)
-        elif (m := models.get("lockless_read", name)) is not None:
+        if (m := models.get("lockless_read", name)) is not None:
             self._lockless_read(ctx, call, m, result)
         elif (m := models.get("derive", name)) is not None:
             self._derive(ctx, call, ctx.key(ctx.arg(call, m.get("from"))), result)
@@ -140,17 +128,13 @@ class TryGetChecker(Checker):
         self._hold(ctx, call, m, test.via)
 
     # ------------------------------------------------------------------ policy
-    def _lock(self, ctx: Context, kind: str, state: Lock) -> None:
-        key = SPIN if kind == "spin" else RCU if kind == "rcu" else None
-        ctx.set(key, state)
-
     def _lockless_read(self, ctx, call, m, result) -> None:
         source = ctx.arg(call, m.get("arg", 0))
         if m.get("deref_only") and not isinstance(source, Deref):
             return
-        if ctx.must_be(SPIN, Lock.LOCKED):
+        if ctx.holds("spin"):
             return            # read under a lock: whatever it designates is stable
-        if m.get("rcu") and not ctx.must_be(RCU, Lock.LOCKED):
+        if m.get("rcu") and not ctx.holds("rcu"):
             return            # maybe under the caller's lock: precision first
         what = ctx.key(source) or "its argument"
         ctx.set(result, Ref.UNHELD,

@@ -212,3 +212,25 @@ def test_call_result_without_access_path_still_moves_into_its_variable():
     fn = parse_source("t.c", src, MODELS.iterators()).functions[0]
     findings, _ = analyze_function(fn, MODELS, [Marker()])
     assert [(f.span.line, f.message) for f in findings] == [(4, "marked")]
+
+
+class LockProbe(Checker):
+    """check(x) reports whether a spinlock / the RCU read lock is held on every path."""
+
+    rules = (RULE,)
+
+    def on_call(self, ctx, call, result):
+        if call.callee == "check":
+            ctx.report(RULE, call.span, f"spin={ctx.holds('spin')} rcu={ctx.holds('rcu')}")
+
+
+def test_engine_tracks_locks_for_every_checker():
+    src = (b"void f(spinlock_t *l, int c)\n{\n\tcheck(1);\n\tspin_lock(l);\n\trcu_read_lock();\n"
+           b"\tcheck(2);\n\tspin_unlock(l);\n\tcheck(3);\n\tif (c)\n\t\tspin_lock(l);\n"
+           b"\tcheck(4);\n\trcu_read_unlock();\n\tcheck(5);\n}\n")
+    fn = parse_source("t.c", src, {}).functions[0]
+    findings, _ = analyze_function(fn, MODELS, [LockProbe()])
+    got = {f.span.line: f.message for f in findings}
+    assert got == {3: "spin=False rcu=False", 6: "spin=True rcu=True",
+                   8: "spin=False rcu=True", 11: "spin=False rcu=True",   # held on one path only
+                   13: "spin=False rcu=False"}
