@@ -7,6 +7,7 @@ rest of the file (and of the run) is still analyzed.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Iterable, Optional
 
@@ -90,12 +91,15 @@ class Analyzer:
         out = out or FileOutcome(path)
         headers: tuple = ()
         try:
+            parsed = None
             if self.options.frontend == "clang":
                 parsed = self._parse_clang(path, data, out)
                 if parsed is None:
                     return out
+            if parsed:
                 source, headers = parsed
-            else:
+                out.covered = tuple(h.path for h in headers)
+            else:                       # tree-sitter, or clang's fallback to it
                 source = treesitter.parse_source(path, data, self.models.iterators())
         except Exception as exc:  # a frontend bug must not lose the other files
             return _failed(out, f"internal error while parsing: {type(exc).__name__}: {exc}",
@@ -103,7 +107,10 @@ class Analyzer:
         out.stats = Stats(files=1, functions=len(source.functions) + sum(
             len(h.functions) for h in headers), degraded=source.degraded)
         for problem in source.errors:
-            out.notifications.append(Notification(problem, path, 0, "warning", "parse-error"))
+            line, _, text = problem.partition(": ") if problem.startswith("line ") else (
+                "line 0", "", problem)
+            out.notifications.append(Notification(text, path, int(line.split()[1]),
+                                                  "warning", "parse-error"))
         if source.degraded:
             out.notifications.append(Notification(
                 f"{source.degraded} statement(s) could not be parsed and were analyzed as "
@@ -141,15 +148,21 @@ class Analyzer:
         return out
 
     def _parse_clang(self, path: str, data: bytes, out: FileOutcome):
-        """The libclang frontend: (main SourceFile, walked header SourceFiles), or None
-        when the file cannot go through it (``out`` then says why)."""
+        """The libclang frontend: (main SourceFile, walked header SourceFiles); None when
+        the file cannot go through it (``out`` then says why); ``()`` when it must go
+        through tree-sitter instead (``out`` says why)."""
         from analyzer.flags import FlagResolver
         from analyzer.frontend import clang
 
         args = self.options.clang_args
         if args is None:
-            resolver = FlagResolver(self.options.compile_commands)
+            resolver = self.__dict__.get("_flags")
+            if resolver is None:                 # one per worker: the database is read once
+                resolver = self.__dict__["_flags"] = FlagResolver(self.options.compile_commands)
             flags = resolver.resolve(path)
+            while resolver.errors:               # an unreadable database: said once
+                out.notifications.append(Notification(resolver.errors.pop(), path, 0,
+                                                      "warning", "compile-db"))
             if flags is None:
                 _failed(out, resolver.why_not(path), "no-flags")
                 return None
@@ -162,6 +175,15 @@ class Analyzer:
             out.notifications.append(Notification(f"compile flag ignored by clang: {problem}",
                                                   path, 0, "note", "clang-flags"))
         main, headers = tu.files[0], tuple(tu.files[1:])
+        if tu.errors and args is not self.options.clang_args and flags.origin == "synthesized":
+            # Synthesized flags cannot know what .config builds: a file the configuration
+            # leaves out fails to compile; its source is still worth reading.
+            out.notifications.append(Notification(
+                f"{tu.errors} clang error(s) with flags synthesized for the tree (not built "
+                f"in this configuration?): analyzed with tree-sitter", path, 0, "note",
+                "frontend"))
+            out.headers = ()
+            return ()
         if tu.errors:
             out.notifications.append(Notification(
                 f"{tu.errors} clang error(s): the file was analyzed as clang recovered it",
@@ -209,6 +231,133 @@ def analyze_files(paths: Iterable[str], options: Options, jobs: int = 1,
                   cache: Optional["ResultCache"] = None,
                   timeout: float = DEFAULT_TIMEOUT) -> list[FileOutcome]:
     """Analyze every file; results in the order of ``paths``.
+
+    ``options.frontend``: ``treesitter`` reads every file raw.  ``clang`` and ``auto``
+    send each .c file with compile flags (its compile_commands.json entry, else flags
+    synthesized for a prepared kernel tree) through libclang, together with the inline
+    functions of the headers under ``options.header_roots`` it includes; a .c file that
+    names no API any checker starts from is not parsed at all (the pre-filter).  Headers
+    no parsed TU covered, and (``auto`` only) .c files without flags, go through
+    tree-sitter, with one note saying why.  A finding in a header reached from several
+    TUs is reported once."""
+    paths = list(paths)
+    if options.frontend == "treesitter":
+        return _run(paths, options, jobs, cache, timeout)
+    from analyzer.flags import FlagResolver
+
+    resolver = FlagResolver(options.compile_commands)
+    sources = [p for p in paths if p.endswith(".c")]
+    with_flags, without = [], []
+    for p in sources:
+        flags = resolver.resolve(p)
+        # A tree with a compile database builds what it lists: a file missing from it
+        # is not built in this configuration (synthesized flags would not compile it).
+        if flags is None or (flags.origin == "synthesized" and resolver.database_for(p)):
+            without.append(p)
+        else:
+            with_flags.append(p)
+    out: dict[str, FileOutcome] = {}
+    note = None
+    if without:
+        why = resolver.why_not(without[0]) if not with_flags else (
+            "not in the compile database (not built in this configuration)")
+        if options.frontend == "clang":
+            for p in without:
+                out[p] = _failed(FileOutcome(p), f"--frontend clang: {why}", "no-flags")
+        else:
+            note = Notification(f"{len(without)} of {len(sources)} .c file(s) analyzed with "
+                                f"tree-sitter: {why}", "", 0, "note", "frontend")
+    analyzer = Analyzer(replace(options, frontend="treesitter"))
+    idents = prefilter_identifiers(analyzer, [p for p in paths if not p.endswith(".c")],
+                                   options.header_roots)
+    parse = []
+    for p in with_flags:
+        if idents is None or _names_any(p, idents):
+            parse.append(p)
+        else:
+            out[p] = FileOutcome(p, stats=Stats(files=1, skipped=1))
+    clang_opts = replace(options, frontend="clang")
+    for p, o in zip(parse, _run(parse, clang_opts, jobs, cache, timeout)):
+        out[p] = o
+    covered = {os.path.realpath(h) for o in out.values() for h in o.covered}
+    rest = [p for p in paths if p not in out and (
+        p.endswith(".c") or os.path.realpath(p) not in covered)]
+    ts = _run(rest, replace(options, frontend="treesitter"), jobs, cache, timeout)
+    for p, o in zip(rest, ts):
+        out[p] = o
+    for p in paths:
+        out.setdefault(p, FileOutcome(p, stats=Stats(files=1)))   # covered headers
+    _dedup_header_findings(list(out.values()))
+    if note is not None and without:
+        out[without[0]].notifications.insert(0, note)
+    return [out[p] for p in paths]
+
+
+_IDENT = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _names_any(path: str, idents: frozenset[bytes]) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return True                      # let the analysis report the problem
+    return not idents.isdisjoint(_IDENT.findall(data))
+
+
+def prefilter_identifiers(analyzer: "Analyzer", headers: list[str],
+                          roots: tuple[str, ...]) -> Optional[frozenset[bytes]]:
+    """The identifiers one of which a TU must name to be worth parsing: every API that
+    starts a checker's story, the iterator macros that perform one, and the functions
+    of the analyzed headers that name one (their summaries would carry it); None when a
+    checker cannot say (no pre-filter)."""
+    models = analyzer.models
+    starters: set[str] = set()
+    for checker in analyzer.checkers:
+        mine = checker.starters(models)
+        if mine is None:
+            return None
+        starters |= mine
+    starters |= {name for name, it in models.iterators().items() if it.step in starters}
+    from analyzer.frontend import treesitter
+
+    wanted = {s.encode() for s in starters}
+    for h in headers:
+        if roots and not any(os.path.realpath(h).startswith(os.path.realpath(r) + os.sep)
+                             for r in roots):
+            continue
+        try:
+            with open(h, "rb") as fh:
+                data = fh.read()
+        except OSError:
+            continue
+        if wanted.isdisjoint(_IDENT.findall(data)):
+            continue
+        for fn in treesitter.parse_source(h, data, models.iterators()).functions:
+            wanted.add(fn.name.encode())
+    return frozenset(wanted)
+
+
+def _dedup_header_findings(outcomes: list[FileOutcome]) -> None:
+    """A header function analyzed with several TUs reports each finding once."""
+    seen: set[tuple] = set()
+    for o in outcomes:
+        for attr in ("findings", "suppressed"):
+            kept = []
+            for f in getattr(o, attr):
+                if f.span.file != o.path:
+                    k = (attr, f.rule_id, f.span, f.message)
+                    if k in seen:
+                        continue
+                    seen.add(k)
+                kept.append(f)
+            setattr(o, attr, kept)
+
+
+def _run(paths: Iterable[str], options: Options, jobs: int = 1,
+                  cache: Optional["ResultCache"] = None,
+                  timeout: float = DEFAULT_TIMEOUT) -> list[FileOutcome]:
+    """Analyze every file with one frontend; results in the order of ``paths``.
 
     Cached outcomes are reused; the rest run in isolated worker processes (a crash,
     hang or memory blow-up takes only its own file, as a notification), or in this

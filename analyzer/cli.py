@@ -83,7 +83,14 @@ def write_atomically(path: str, text: str) -> None:
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Worker processes (default: number of cores).")
 @click.option("--frontend", type=click.Choice(["auto", "treesitter", "clang"]),
-              default="auto", show_default=True, help="C frontend.")
+              default="auto", show_default=True,
+              help="C frontend: auto = libclang for .c files with compile flags "
+                   "(compile_commands.json, or a prepared kernel tree), tree-sitter for "
+                   "the rest; clang = libclang only; treesitter = no build needed.")
+@click.option("--compile-commands", type=click.Path(exists=True, dir_okay=False),
+              default=None, metavar="FILE",
+              help="The compile_commands.json to use (default: the nearest above each "
+                   "file).")
 @click.option("--rules", "rule_files", multiple=True, type=click.Path(dir_okay=False),
               metavar="FILE", help="Extra API model file (TOML); may repeat.")
 @click.option("--show-path", is_flag=True, help="Text: print the path to each finding.")
@@ -108,9 +115,9 @@ def write_atomically(path: str, text: str) -> None:
               help="Text: also list findings suppressed in the source, with the reason.")
 @click.option("--automation-id", metavar="ID",
               help="SARIF runAutomationDetails.id (default: kref-lint/<paths>/).")
-def check(paths, fmt, output, select, ignore, jobs, frontend, rule_files, show_path,
-          no_cache, config_file, no_config, exclude, baseline, no_baseline, diff_rev,
-          show_suppressed, automation_id) -> None:
+def check(paths, fmt, output, select, ignore, jobs, frontend, compile_commands, rule_files,
+          show_path, no_cache, config_file, no_config, exclude, baseline, no_baseline,
+          diff_rev, show_suppressed, automation_id) -> None:
     """Analyze the .c and .h files under PATH... and report findings.
 
     \b
@@ -141,8 +148,10 @@ def check(paths, fmt, output, select, ignore, jobs, frontend, rule_files, show_p
     _check_rule_ids(sel, conf.origin("--select", bool(select)))
     _check_rule_ids(ign, conf.origin("--ignore", bool(ignore)))
     if frontend == "clang":
-        raise click.UsageError("--frontend clang: the libclang frontend is not available in "
-                               "this version; use --frontend treesitter")
+        from analyzer.frontend import clang as clang_frontend
+
+        if not clang_frontend.available():
+            _die("--frontend clang: libclang cannot be loaded (pip install libclang)")
     try:
         load_models(rule_files)             # fail early, once, with file and line
     except ModelError as exc:
@@ -157,7 +166,11 @@ def check(paths, fmt, output, select, ignore, jobs, frontend, rule_files, show_p
             _die(str(exc))
 
     options = Options(tuple(os.path.abspath(f) for f in rule_files),
-                      frozenset(sel) if sel else None, frozenset(ign), "treesitter")
+                      frozenset(sel) if sel else None, frozenset(ign),
+                      "treesitter" if diff_rev else frontend,
+                      compile_commands=os.path.abspath(compile_commands)
+                      if compile_commands else None,
+                      header_roots=tuple(os.path.abspath(p) for p in paths if os.path.isdir(p)))
     started = time.monotonic()
     from analyzer.cache import ResultCache, default_dir
 
@@ -179,6 +192,8 @@ def check(paths, fmt, output, select, ignore, jobs, frontend, rule_files, show_p
         except UsageError as exc:
             raise click.UsageError(str(exc)) from None
         exclude_files(found, conf.excluder)
+        if frontend == "clang":
+            _require_flags(found.files, options.compile_commands)
         outcomes = analyze_files(found.files, options, jobs or os.cpu_count() or 1, cache)
     findings = sorted((f for o in outcomes for f in o.findings), key=lambda f: f.sort_key())
     suppressed = sorted((f for o in outcomes for f in o.suppressed), key=lambda f: f.sort_key())
@@ -207,8 +222,14 @@ def check(paths, fmt, output, select, ignore, jobs, frontend, rule_files, show_p
     else:
         from analyzer.report.text import format_text
 
+        # Run-level notes (no file: which frontend read what) go to stderr with the
+        # summary; stdout stays findings and per-file problems.
+        for n in notes:
+            if not n.file:
+                click.echo(f"kref-lint: {n.level}: {n.message} [kref-lint:{n.kind}]", err=True)
         # paths relative to the working directory (else absolute): clickable in editors
-        text = format_text(failing, notes, os.getcwd(), show_path=show_path,
+        text = format_text(failing, [n for n in notes if n.file], os.getcwd(),
+                           show_path=show_path,
                            suppressed=suppressed if show_suppressed else ())
     if output:
         write_atomically(output, text)
@@ -371,6 +392,19 @@ def rules_cmd(markdown: bool) -> None:
             click.echo(f"| `{r.id}` | {r.precision} | {r.summary} |")
         else:
             click.echo(f"{r.id:32} {r.precision:8} {r.summary}")
+
+
+def _require_flags(files: list[str], compile_commands: Optional[str]) -> None:
+    """--frontend clang fails clearly when no .c file can get compile flags."""
+    from analyzer.flags import CompileDBError, FlagResolver
+
+    sources = [f for f in files if f.endswith(".c")]
+    try:
+        resolver = FlagResolver(compile_commands)
+        if sources and not any(resolver.resolve(f) for f in sources):
+            _die(f"--frontend clang: {resolver.why_not(sources[0])}")
+    except CompileDBError as exc:
+        _die(f"--frontend clang: {exc}")
 
 
 def _die(message: str) -> None:

@@ -225,13 +225,23 @@ class Facts:
 class Checker:
     """Base class of a checker: override the hooks you need; each opens with a guard.
 
-    ``wants(names, models)`` is the cheap pre-filter: given the names a function calls,
-    False means the function cannot matter to this checker and is not walked."""
+    ``starters`` are the model sections whose APIs start every story the checker tells
+    (a lockless read, a teardown, ...): a function naming none of them cannot matter to
+    the checker and is not walked, and a file naming none of any checker's is not even
+    parsed by libclang (the cheap pre-filters)."""
 
     rules: tuple[Rule, ...] = ()
+    starter_sections: tuple[str, ...] = ()
+
+    def starters(self, models: Models) -> Optional[frozenset[str]]:
+        """The API names that start this checker's stories; None: no filter."""
+        if not self.starter_sections:
+            return None
+        return frozenset().union(*(models.names(s) for s in self.starter_sections))
 
     def wants(self, names: frozenset[str], models: Models) -> bool:
-        return True
+        starters = self.starters(models)
+        return starters is None or bool(names & starters)
 
     def on_entry(self, ctx: "Context") -> None: ...
     def on_call(self, ctx: "Context", call: Call, result: Optional[str]) -> None: ...

@@ -292,7 +292,7 @@ class SourceFile:
     path: str                              # as given to the frontend (absolute)
     functions: tuple[Function, ...]
     degraded: int = 0                      # sum over functions, plus top-level damage
-    errors: tuple[str, ...] = ()           # human-readable problems (still partially read)
+    errors: tuple[str, ...] = ()           # "line N: problem" (still partially read)
 
 
 # --------------------------------------------------------------------------- flow layer

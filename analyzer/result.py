@@ -50,12 +50,14 @@ class Stats:
     functions: int = 0
     degraded: int = 0
     failed_files: int = 0
+    skipped: int = 0              # not parsed: names no API a checker starts from
 
     def add(self, other: "Stats") -> None:
         self.files += other.files
         self.functions += other.functions
         self.degraded += other.degraded
         self.failed_files += other.failed_files
+        self.skipped += other.skipped
 
 
 @dataclass(slots=True)
@@ -67,4 +69,5 @@ class FileOutcome:
     notifications: list[Notification] = field(default_factory=list)
     stats: Stats = field(default_factory=Stats)
     headers: tuple[str, ...] = ()     # files the result also depends on (clang includes)
+    covered: tuple[str, ...] = ()     # headers whose functions were analyzed with this TU
     suppressed: list[Finding] = field(default_factory=list)   # findings ignored in source

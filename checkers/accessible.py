@@ -175,9 +175,7 @@ class AccessibleChecker(Checker):
         self._returns: list[frozenset] = []     # states of returned values (final pass)
         self._reported: set[str] = set()        # keys already reported at an I/O
 
-    def wants(self, names, models):
-        return bool(names & (models.names("io_start") | models.names("writeback_start")
-                             | models.names("make_accessible") | models.names("guest_source")))
+    starter_sections = ("io_start", "writeback_start", "make_accessible", "guest_source")
 
     # ------------------------------------------------------------------ hooks
     def on_entry(self, ctx: Context) -> None:

@@ -130,9 +130,7 @@ def _slot_kind(key: str) -> Optional[str]:
 class HotplugChecker(Checker):
     rules = (HOTPLUG_TEARDOWN_UNSYNCED,)
 
-    def wants(self, names, models):
-        return bool(names & (models.names("teardown") | models.names("unpublish")
-                             | models.names("sync")))
+    starter_sections = ("teardown", "unpublish", "sync")
 
     # ------------------------------------------------------------------ hooks
     def on_entry(self, ctx: Context) -> None:

@@ -190,9 +190,7 @@ def _int(e: Expr) -> Optional[int]:
 class RefcheckChecker(Checker):
     rules = (RACY_REFCOUNT_CHECK, SPURIOUS_REFCOUNT_WARN)
 
-    def wants(self, names, models):
-        return bool(names & (models.names("refcount_read") | models.names("set_refcount")
-                             | models.names("exclusive_action")))
+    starter_sections = ("refcount_read", "set_refcount", "exclusive_action")
 
     # ------------------------------------------------------------------ hooks
     def on_call(self, ctx: Context, call: Call, result: Optional[str]) -> None:

@@ -209,11 +209,15 @@ if (unlikely(folio != xas_reload(&xas))) {
 class SpeculativeChecker(Checker):
     rules = (UNVALIDATED, LEAK)
 
+    # No finding without a lockless read in the file...
+    starter_sections = ("lockless_read",)
+
     def wants(self, names, models):
+        # ... but helpers that grab, drop or re-check are summarized for their callers.
         spec = {n for n, m in models.by_section.get("acquire", {}).items()
                 if m.get("kind") == "speculative"}
         return bool(names & (spec | models.names("revalidate") | models.names("release")
-                             | models.names("reread")))
+                             | models.names("reread") | models.names("lockless_read")))
 
     # ------------------------------------------------------------------ hooks
     def on_entry(self, ctx: Context) -> None:

@@ -94,9 +94,8 @@ if (unlikely(pte_val(pte) != pte_val(ptep_get(ptep)))) {
 class TryGetChecker(Checker):
     rules = (TRY_GET_WITHOUT_REF,)
 
-    def wants(self, names, models):
-        # A lockless read is needed for a finding, and enough for a summary.
-        return bool(names & models.names("lockless_read"))
+    # A lockless read is needed for a finding, and enough for a summary.
+    starter_sections = ("lockless_read",)
 
     # ------------------------------------------------------------------ hooks
     def on_call(self, ctx: Context, call: Call, result: Optional[str]) -> None:

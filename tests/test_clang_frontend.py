@@ -10,11 +10,11 @@ import pytest
 pytest.importorskip("clang.cindex")
 
 from analyzer.frontend import clang, treesitter  # noqa: E402
-from analyzer.ir import (AddrOf, Assign, Binary, Break, Call, Case, Compound, Cond,  # noqa: E402
+from analyzer.ir import (Assign, Binary, Break, Call, Case, Compound, Cond,  # noqa: E402
                          Continue, Decl, Deref, DoWhile, ExprStmt, For, Goto, If, Index,
                          IterLoop, Label, Literal, Member, Name, Opaque, OpaqueStmt,
                          Return, StmtExpr, Switch, Unary, While)
-from analyzer.models import IteratorModel, load_models  # noqa: E402
+from analyzer.models import load_models  # noqa: E402
 from tests.conftest import FIXTURES  # noqa: E402
 
 MODELS = load_models()
@@ -32,6 +32,7 @@ PRELUDE = """\
 #define READ_ONCE(x) (*(const volatile __typeof__(x) *)&(x))
 #define WARN_ON(c) ({ int __r = !!(c); if (unlikely(__r)) warn_slowpath(); __r; })
 #define VM_BUG_ON(c) do { if (c) __builtin_trap(); } while (0)
+#define VM_BUG_ON_PAGE(c, page) ((void)(sizeof((long)(c))))
 #define xas_for_each(xas, entry, max) \\
 	for (entry = xas_find(xas, max); entry; entry = xas_next_entry(xas, max))
 #define list_for_each_entry(pos, head, member) \\
@@ -44,7 +45,8 @@ PRELUDE = """\
 #define xa_alias xas_load
 #define SYSCALL_DEFINE1(name, t1, a1) long sys_##name(t1 a1); long sys_##name(t1 a1)
 struct list_head { struct list_head *next, *prev; };
-struct page { unsigned long flags; struct list_head lru; union { void *mapping; long x; }; };
+struct page { unsigned long flags; union { struct { struct list_head lru; void *mapping; };
+	long x; }; };
 struct folio { struct page page; };
 struct xa_state { int i; };
 struct zone { int n; };
@@ -102,7 +104,7 @@ int f(int a, int *p)
 	case 1:
 	case 2: x = 4; break;
 	case 5 ... 7: x = 5;
-	default: return -1;
+	default: return - 1;
 	}
 	goto out;
 out:
@@ -152,7 +154,7 @@ long f(struct page *page, struct folio *folio, int a, int b)
         "+", Opaque("sizeof(*page)"),
         Member(Member(Member(Member(Name("folio"), "page", True), "lru", False), "next",
                       False), "prev", True)), Literal("0"))
-    # members of an anonymous union keep the arrow of the access; NULL is a literal
+    # members of anonymous unions/structs keep the arrow of the access; NULL is a literal
     assert stmts[2] == ExprStmt(Assign(Member(Name("page"), "mapping", True), "=",
                                        Literal("NULL")))
     assert stmts[3].expr.value == Cond(Name("a"), Name("a"), Name("b"))
@@ -195,7 +197,8 @@ int f(struct folio *folio, pte_t *ptep, int x, int y)
 		return 2;
 	WARN_ON(folio_ref_count(folio) != 1);
 	VM_BUG_ON(!x);
-	return x;
+	VM_BUG_ON_PAGE(!folio_try_get(folio), &folio->page);
+	return -1;
 }
 """)
     assert stmts[0].cond == Call("unlikely", (Unary("!", Call("folio_try_get",
@@ -212,6 +215,11 @@ int f(struct folio *folio, pte_t *ptep, int x, int y)
         assert stmts[4] == ExprStmt(Call("VM_BUG_ON", (Unary("!", Name("x")),)))
     else:  # not in the models: clang's expansion
         assert isinstance(stmts[4], DoWhile)
+    # an argument that survives only inside ``sizeof`` (no CONFIG_DEBUG_VM); one that
+    # does not survive at all is its text
+    assert stmts[5] == ExprStmt(Call("VM_BUG_ON_PAGE", (
+        Unary("!", Call("folio_try_get", (Name("folio"),))), Opaque("&folio->page"))))
+    assert stmts[6] == Return(Literal("-1"))               # one number, as tree-sitter
 
 
 def test_unknown_macros_are_expanded(tmp_path):
@@ -452,3 +460,79 @@ def _span_differences(a, b) -> list:
         elif isinstance(x, tuple):
             stack.extend(zip(x, y))
     return out
+
+
+def test_relevant_prefilter_keeps_callers_of_relevant_helpers(tmp_path):
+    p = tmp_path / "r.c"
+    p.write_text(PRELUDE + """
+static void helper(struct folio *folio) { folio_get(folio); }
+void caller(struct folio *folio) { helper(folio); }
+int unrelated(int a) { return a + 1; }
+""")
+    res = clang.parse_tu(str(p), ARGS, ITERATORS, KNOWN, relevant={"folio_get"})
+    assert [f.name for f in res.files[0].functions] == ["helper", "caller"]
+    assert res.skipped == 1
+
+
+def test_call_sites_lexed_around_strings_comments_and_directives():
+    src = (b'foo(")", \'(\', /* ) */ a,\n#if X\n  b(c, d)\n#endif\n  , e)\n'
+           b'#define BAR(x) (x\nbaz()')
+    t = clang._Text("x.c", src)
+    foo = t.by_start[0]
+    assert foo.name == "foo" and src[foo.end - 1:foo.end] == b")"
+    assert [src[a:b] for a, b in foo.args] == [b'")"', b"'('", b"a", b"b(c, d)", b"e"]
+    inner = t.by_start[src.index(b"b(c")]
+    assert inner.parent is foo and [src[a:b] for a, b in inner.args] == [b"c", b"d"]
+    assert t.by_start[src.index(b"baz")].args == []
+    assert src.index(b"BAR") not in t.by_start               # directives are skipped
+
+
+def test_function_macro_with_a_single_name_is_named_like_tree_sitter(tmp_path):
+    res = parse(tmp_path, """
+#define SYSCALL_DEFINE0(name) long sys_##name(void); long sys_##name(void)
+SYSCALL_DEFINE0(munlockall)
+{
+	return 0;
+}
+""")
+    assert [f.name for f in res.files[0].functions] == ["munlockall"]
+
+
+# ---------------------------------------------------------------------- through Analyzer
+def test_analyzer_clang_mode_reports_header_findings_with_their_file(tmp_path):
+    from analyzer.analyze import Analyzer, Options
+
+    (tmp_path / "internal.h").write_text(
+        '#include "kernel.h"\n'
+        "static inline struct page *grab(pte_t *ptep)\n{\n"
+        "\tstruct page *page = pte_page(ptep_get_lockless(ptep));\n\n"
+        "\tget_page(page);\n\treturn page;\n}\n")
+    (tmp_path / "user.c").write_text(
+        '#include "internal.h"\nstruct page *user(pte_t *ptep) { return grab(ptep); }\n')
+    args = ("-xc", "-std=gnu11", "-I", str(FIXTURES / "include"), "-I", str(tmp_path))
+    out = Analyzer(Options(frontend="clang", clang_args=args,
+                           header_roots=(str(tmp_path),))).analyze_file(str(tmp_path / "user.c"))
+    assert [(f.span.file, f.span.line, f.rule_id, f.function, f.snippet) for f in out.findings] == [
+        (str(tmp_path / "internal.h"), 6, "try-get-without-ref", "grab", "get_page(page);")]
+    assert str(tmp_path / "internal.h") in out.headers
+    assert out.stats.functions == 2
+
+
+def test_analyzer_clang_mode_without_flags_says_why(tmp_path):
+    from analyzer.analyze import Analyzer, Options
+
+    (tmp_path / "x.c").write_text("int f(void) { return 0; }\n")
+    out = Analyzer(Options(frontend="clang")).analyze_file(str(tmp_path / "x.c"))
+    (note,) = [n for n in out.notifications if n.level == "error"]
+    assert note.kind == "no-flags" and "compile_commands.json" in note.message
+
+
+def test_function_whose_name_is_a_self_referential_macro(tmp_path):
+    res = parse(tmp_path, """
+#define arch_thing arch_thing
+static inline int arch_thing(void)
+{
+	return 1;
+}
+""")
+    assert [f.name for f in res.files[0].functions] == ["arch_thing"]

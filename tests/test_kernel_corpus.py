@@ -18,6 +18,7 @@ import pytest
 from tests.conftest import REPO, run_cli
 
 TRIAGE = REPO / "tests" / "data" / "corpus-findings.txt"
+DIFFERENCES = REPO / "tests" / "data" / "frontend-differences.txt"
 
 
 @pytest.fixture(scope="session")
@@ -29,6 +30,45 @@ def kernel_tree() -> Path:
     tree = Path(r.stdout.strip().splitlines()[-1])
     assert (tree / "mm" / "gup.c").is_file() and (tree / "virt" / "kvm").is_dir()
     return tree
+
+
+@pytest.fixture(scope="session")
+def built_tree() -> Path:
+    """The corpus configured, prepared and with compile_commands.json (mm/, virt/kvm/)."""
+    r = subprocess.run([str(REPO / "scripts" / "kernel-corpus")], capture_output=True,
+                       text=True, timeout=3600, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, f"kernel-corpus failed:\n{r.stderr[-3000:]}"
+    tree = Path(r.stdout.strip().splitlines()[-1])
+    assert (tree / "compile_commands.json").is_file()
+    return tree
+
+
+def _sarif_run(tree: Path, out: Path, *args: str):
+    r = run_cli("--format", "sarif", "--output", str(out), "-j", "2", *args, "mm/",
+                "virt/kvm/", cwd=tree, timeout=1800)
+    assert r.returncode in (0, 1), r.stderr
+    return r, json.loads(out.read_text())
+
+
+def _findings(log) -> collections.Counter:
+    seen = collections.Counter()
+    for res in log["runs"][0]["results"]:
+        loc = res["locations"][0]
+        seen[(res["ruleId"], loc["physicalLocation"]["artifactLocation"]["uri"],
+              loc["logicalLocations"][0]["name"])] += 1
+    return seen
+
+
+def _notes(log) -> collections.Counter:
+    return collections.Counter(n["descriptor"]["id"].split("/", 1)[1]
+                               for n in log["runs"][0]["invocations"][0]
+                               ["toolExecutionNotifications"])
+
+
+@pytest.fixture(scope="session")
+def clang_run(built_tree, tmp_path_factory):
+    return _sarif_run(built_tree, tmp_path_factory.mktemp("clang") / "clang.sarif",
+                      "--frontend", "clang", "--no-cache")
 
 
 @pytest.fixture(scope="session")
@@ -66,11 +106,7 @@ def test_whole_mm_and_kvm_analyzed_without_crash(corpus_run, sarif_validator):
 
 def test_findings_match_the_triaged_list(corpus_run):
     _, log = corpus_run
-    seen = collections.Counter()
-    for res in log["runs"][0]["results"]:
-        loc = res["locations"][0]
-        seen[(res["ruleId"], loc["physicalLocation"]["artifactLocation"]["uri"],
-              loc["logicalLocations"][0]["name"])] += 1
+    seen = _findings(log)
     expected = _triaged()
     assert seen - expected == collections.Counter(), "new findings: triage them"
     assert expected - seen == collections.Counter(), "triaged findings no longer seen"
@@ -97,3 +133,43 @@ def test_seed_003_reintroduced_into_real_gup_fast_is_found(kernel_tree, tmp_path
                     f"reference (found by the lockless read at line "
                     f"{src.count(chr(10), 0, src.index('ptep_get_lockless(ptep)', fn)) + 1})"
                     f"; its count may be zero or frozen [try-get-without-ref]"], hits
+
+
+def test_clang_mode_parses_every_tu_without_errors_or_crashes(built_tree, clang_run,
+                                                              sarif_validator):
+    r, log = clang_run
+    sarif_validator.validate(log)
+    notes = _notes(log)
+    for bad in ("worker-crash", "timeout", "memory", "internal-error", "parse-error",
+                "budget", "compile-db"):
+        assert notes[bad] == 0, (bad, notes)
+    tus = json.loads((built_tree / "compile_commands.json").read_text())
+    in_db = {os.path.realpath(os.path.join(e["directory"], e["file"])) for e in tus}
+    sources = [p for d in ("mm", "virt/kvm") for p in (built_tree / d).rglob("*.c")]
+    unbuilt = [p for p in sources if os.path.realpath(p) not in in_db]
+    assert len(in_db) >= 85                                    # ~91 TUs on this config
+    assert notes["no-flags"] == len(unbuilt)                   # --frontend clang only
+    m = re.search(r"(\d+) not parsed", r.stderr)
+    assert m and 0 < int(m.group(1)) < len(in_db)              # the pre-filter did work
+
+
+def test_frontends_agree_except_the_explained_differences(clang_run, corpus_run):
+    clang, ts = _findings(clang_run[1]), _findings(corpus_run[1])
+    listed = collections.Counter()
+    for line in DIFFERENCES.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            side, rule, path, function = line.split()
+            listed[(side, rule, path, function)] += 1
+    got = collections.Counter({("clang",) + k: n for k, n in (clang - ts).items()})
+    got += collections.Counter({("treesitter",) + k: n for k, n in (ts - clang).items()})
+    assert got == listed, "frontend differences changed: explain them in " + DIFFERENCES.name
+
+
+def test_auto_mode_routes_each_file_and_matches_the_triage(built_tree, tmp_path):
+    r, log = _sarif_run(built_tree, tmp_path / "auto.sarif", "--no-cache")
+    notes = [n for n in log["runs"][0]["invocations"][0]["toolExecutionNotifications"]
+             if n["descriptor"]["id"] == "kref-lint/frontend"]
+    assert len(notes) == 1                                     # one clear note
+    assert "analyzed with tree-sitter: not in the compile database" in notes[0]["message"]["text"]
+    assert _findings(log) == _triaged()

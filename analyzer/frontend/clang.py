@@ -42,8 +42,8 @@ range alone:
     such node becomes ``Call(M, args)``, each argument being the outermost node of the
     expansion whose file range is exactly that argument's (any of its occurrences: they
     lower alike), or, when the argument does not survive as an expression (a type, a
-    member name, a pasted token), its text (``Name``/``Literal``/``Opaque``), as
-    tree-sitter reads it;
+    member name, a pasted token, an argument the expansion drops), its text: a name, a
+    number or a member path as tree-sitter reads them, else ``Opaque``;
   - an iterator macro of the models at the head of a statement whose range runs past the
     call (the loop body follows it) -> ``IterLoop`` whose body is the outermost node
     spelled after the call (so ``for (...) if (skip) ; else BODY`` expansions work);
@@ -56,11 +56,24 @@ argument ranges lexed; the file ranges clang gives each node, plus one lexing pa
 analyzed file, carry the same information at no parse cost.  Why not re-parse argument
 text: the argument nodes already exist, typed and resolved, in the expansion.
 
+Other choices: ``__builtin_expect(a, b)`` (from macros the models do not know) is its
+value ``a``; object-like macros read as spelled (``Name``); a ``for`` whose header comes
+from a macro has its absent parts found through clang's printer; GNU ``case a ... b:`` is
+an ``Opaque`` value; a comma expression is right-nested, as tree-sitter nests it.
+
+Cost: the walk reads, for each AST node of a walked body, its extent; a location in an
+analyzed file is decoded from clang's raw encoding (``file start + offset``), so only
+macro locations cost a call.  Header functions are lowered once per process (keyed on
+the header's size and mtime, the function's extent and the models), not once per TU.
+``relevant`` skips definitions that cannot matter (see :func:`parse_tu`).
+
 Known limits: only the preprocessor branch the flags select is seen (tree-sitter reads
 every ``#if`` arm); a macro whose body reorders its arguments' operators (unparenthesized
 ``#define M(a) a * 2`` called as ``M(x + 1)``) makes that argument text, not an
 expression; known macros used inside the *body* of another macro are part of that
-macro's expansion; an argument split by ``#ifdef`` lines is matched by text only.
+macro's expansion; an argument split by ``#ifdef`` lines is matched by text only; a
+header function is lowered as the first TU of a process that includes it sees it (a TU
+that defines a macro differently before including the header is not re-lowered).
 """
 from __future__ import annotations
 
@@ -104,6 +117,7 @@ class TUResult:
     walk_seconds: float = 0.0              # wall time of the lowering
     parse_cpu: float = 0.0                 # the same in CPU time of this process
     walk_cpu: float = 0.0
+    skipped: int = 0                       # definitions left out by ``relevant``
 
 
 def under(paths: Sequence[str]) -> Callable[[str], bool]:
@@ -229,11 +243,11 @@ _NULL_STMT, _DECL_STMT = 230, 231
 _FUNCTION_DECL, _VAR_DECL, _PARM_DECL = 8, 9, 10
 _LABEL_REF = 48
 _LITERAL_KINDS = frozenset({_INT_LIT, _FLOAT_LIT, _IMAG_LIT, _STRING_LIT, _CHAR_LIT, 149})
-# Kinds whose subtree is never needed (pruned from the tree: types, nested declarations,
-# sizeof/alignof).
-_PRUNE = frozenset({43, 2, 3, 5, 6, 20, 136, 47, 45, 46, 400, 401, 402, 403, 404, 405,
+# Kinds whose subtree is never needed (pruned from the tree: type references, nested
+# declarations of types, attributes).  ``sizeof`` is kept: a macro argument may survive
+# only there (``VM_BUG_ON(cond)`` without CONFIG_DEBUG_VM is ``sizeof(cond)``).
+_PRUNE = frozenset({43, 2, 3, 5, 6, 20, 47, 45, 46, 400, 401, 402, 403, 404, 405,
                     406, 407, 408, 409, 410, 411, 417, 438, 439, 440, 441})
-_OPAQUE_EXPRS = frozenset({118, 119, 120, 122, 136})
 _TYPE_POINTER = 101
 _SC_STATIC = 3
 _MACRO_BIT = 0x80000000
@@ -249,6 +263,12 @@ _BINARY_OPS = {1: ".*", 2: "->*", 3: "*", 4: "/", 5: "%", 6: "+", 7: "-", 8: "<<
 _ASSIGN_OPS = frozenset(range(22, 33))
 
 
+def _anonymous(field: str) -> bool:
+    """The implicit member of an anonymous struct/union (clang names it
+    ``struct page::(anonymous at ...)``)."""
+    return not field or "(anonymous" in field or "(unnamed" in field
+
+
 def _is_expr(k: int) -> bool:
     return 100 <= k < 200
 
@@ -259,8 +279,8 @@ def _is_stmt(k: int) -> bool:
 
 # ====================================================================== the file's text
 _TOKEN = re.compile(rb"""
-    (?P<skip>//[^\n]*|/\*.*?\*/|"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*'
-             |^[ \t]*\#(?:\\\r?\n|[^\n])*)
+    (?P<skip>//[^\n]*|/\*.*?\*/|^[ \t]*\#(?:\\\r?\n|[^\n])*)
+  | (?P<lit>"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*')
   | (?P<id>[A-Za-z_$][\w$]*)
   | (?P<num>\.?[0-9](?:[eEpP][+-]|[\w.])*)
   | (?P<p>[(),])
@@ -279,6 +299,8 @@ _NOT_CALLS = frozenset(
     b"void char short int long unsigned signed float double _Bool const static inline "
     b"struct union enum __builtin_offsetof __builtin_types_compatible_p".split())
 _LITERAL_NAMES = frozenset({"NULL", "true", "false"})
+_FOR_KW = re.compile(rb"for\b")
+_DEFAULT_KW = re.compile(rb"default\b")
 
 
 class _Site:
@@ -433,7 +455,7 @@ class _Text:
     def for_parts(self, fs: int) -> Optional[tuple[int, int, int]]:
         """Offsets of the two ``;`` and the ``)`` of a ``for (...)`` spelled at ``fs``."""
         data = self.data
-        m = re.compile(rb"for\b").match(data, fs)
+        m = _FOR_KW.match(data, fs)
         if m is None:
             return None
         p = self.after_blank(m.end())
@@ -781,7 +803,12 @@ class _Walker:
             return AddrOf(vals[0], sp)
         if op == _UO_DEREF:
             return Deref(vals[0], sp)
-        return Unary(_UNARY_OPS.get(op, "?"), vals[0], sp)
+        sym = _UNARY_OPS.get(op, "?")
+        v = vals[0]
+        if (sym in ("-", "+") and isinstance(v, Literal) and v.text[:1].isdigit()
+                and self.text(n) == sym + v.text):
+            return Literal(sym + v.text, sp)         # ``-1`` is one number, as tree-sitter
+        return Unary(sym, v, sp)
 
     def _b_binary(self, n, vals, op):
         sp = self.span(n)
@@ -835,7 +862,7 @@ class _Walker:
             b = base
             while b.k == _UNEXPOSED_EXPR and len(b.kids) == 1:
                 b = b.kids[0]
-            if b.k != _MEMBER_REF or self.L.spelling(b.c):
+            if b.k != _MEMBER_REF or not _anonymous(self.L.spelling(b.c)):
                 break
             inner = self._expr_kids(b)
             if not inner:
@@ -1183,7 +1210,7 @@ class _Walker:
         kids = [c for c in n.kids if _is_stmt(c.k)]
         if n.k == _DEFAULT:
             fs = self.rng(n)[0]
-            m = re.compile(rb"default\b").match(self.t.data, fs)
+            m = _DEFAULT_KW.match(self.t.data, fs)
             sp = self._case_span(n, m.end() if m else None)
             push((_B, self._b_case, n, 1, (False, sp)))
             push((_S, kids[-1], depth) if kids else (_V, []))
@@ -1286,8 +1313,12 @@ class _Walker:
         if loc.int_data & _MACRO_BIT:        # SYSCALL_DEFINE3(madvise, ...) { ... }
             lf, off = self._floc(loc.ptr_data, loc.int_data)
             site = self.t.by_start.get(off) if lf == self.fp else None
-            if site is not None:
+            if site is not None and site.name != name:   # not ``#define f f``
                 name = site.name
+                if len(site.args) == 1 and self.t.is_ident(*site.args[0]):
+                    # ``SYSCALL_DEFINE0(munlockall) {``: tree-sitter reads a function
+                    # ``munlockall`` (type SYSCALL_DEFINE0); so does this frontend
+                    name = self.t.text(*site.args[0])
         static = self.lib.clang_Cursor_getStorageClass(fn) == _SC_STATIC
         self.degraded = 0
         self.emitted = set()
@@ -1318,7 +1349,8 @@ def _header_pred(headers: HeaderFilter) -> Callable[[str], bool]:
 
 def parse_tu(path: str, args: Sequence[str], iterators: Mapping[str, IteratorModel],
              known_macros: Collection[str] = frozenset(), *, headers: HeaderFilter = None,
-             data: Optional[bytes] = None) -> TUResult:
+             data: Optional[bytes] = None,
+             relevant: Optional[Collection[str]] = None) -> TUResult:
     """Parse ``path`` with compile flags ``args`` and lower the functions spelled in it
     (and in the headers ``headers`` accepts: a predicate on absolute paths, or a
     collection of paths; see :func:`under`) to the IR.
@@ -1326,6 +1358,10 @@ def parse_tu(path: str, args: Sequence[str], iterators: Mapping[str, IteratorMod
     ``iterators`` and ``known_macros`` come from the models (``models.iterators()``,
     ``models.identifiers()``): they decide which macro expansions are mapped back to the
     ``IterLoop``/``Call`` tree-sitter sees.  ``data`` replaces the file's bytes on disk.
+    ``relevant`` (optional pre-filter): only definitions whose body text names one of these
+    identifiers, or transitively a definition of the TU that does, are lowered; the others
+    are counted in ``TUResult.skipped`` (they cannot call a modeled API, nor a helper that
+    does, so no checker can find anything in them).
     Raises :class:`ClangUnavailable` without libclang, ``OSError`` when the file cannot be
     read; a TU that fails to parse at all gives an empty main ``SourceFile`` whose
     ``errors`` say why.
@@ -1349,7 +1385,8 @@ def parse_tu(path: str, args: Sequence[str], iterators: Mapping[str, IteratorMod
     t1 = time.perf_counter()
     c1 = time.process_time()
     try:
-        res = _walk_tu(L, tu, path, given, data, iterators, known, want_header, t1 - t0, t1)
+        res = _walk_tu(L, tu, path, given, data, iterators, known, want_header, t1 - t0, t1,
+                       relevant)
     finally:
         del tu
     return replace(res, parse_cpu=c1 - c0, walk_cpu=time.process_time() - c1)
@@ -1379,7 +1416,7 @@ def _file_key(path: str) -> Optional[tuple]:
 
 
 def _walk_tu(L: _Lib, tu, path: str, given: str, data: bytes, iterators, known, want_header,
-             parse_seconds: float, t1: float) -> TUResult:
+             parse_seconds: float, t1: float, relevant=None) -> TUResult:
     lib = L.lib
     norm = os.path.normpath
     main_ptr = lib.clang_getFile(tu.obj, path.encode()) or 0
@@ -1474,28 +1511,40 @@ def _walk_tu(L: _Lib, tu, path: str, given: str, data: bytes, iterators, known, 
     if len(_HEADER_FUNCTIONS) > _HEADER_CACHE_MAX:
         _HEADER_FUNCTIONS.clear()
         _HEADER_TEXTS.clear()
+    texts: dict[int, _Text] = {}
     for f in order:
         fpath = names[f]
-        fkey = None
         if f == main_ptr:
-            text = _Text(given, data)
-        else:
-            fkey = _file_key(fpath)
-            text = _HEADER_TEXTS.get(fkey) if fkey else None
-            if text is None:
-                try:
-                    with open(fpath, "rb") as fh:
-                        text = _Text(fpath, fh.read())
-                except OSError as exc:
-                    files.append(SourceFile(fpath, (), 0, (f"{fpath}: cannot read: {exc}",)))
-                    continue
-                if fkey:
-                    _HEADER_TEXTS[fkey] = text
-        errs_here = sorted(off for p, off in error_locs if p == fpath)
+            texts[f] = _Text(given, data)
+            continue
+        fkey = _file_key(fpath)
+        text = _HEADER_TEXTS.get(fkey) if fkey else None
+        if text is None:
+            try:
+                with open(fpath, "rb") as fh:
+                    text = _Text(fpath, fh.read())
+            except OSError as exc:
+                files.append(SourceFile(fpath, (), 0, (f"{fpath}: cannot read: {exc}",)))
+                continue
+            if fkey:
+                _HEADER_TEXTS[fkey] = text
+        texts[f] = text
+    keep = _relevant(L, by_file, texts, relevant) if relevant is not None else None
+    models_key = hash((known, frozenset(iterators.items())))
+    skipped = 0
+    for f in order:
+        text = texts.get(f)
+        if text is None:
+            continue
+        fkey = _file_key(text.path) if f != main_ptr else None
+        errs_here = sorted(off for p, off in error_locs if p == names[f])
         w = _Walker(L, text, f, iterators, known, errs_here, raw_start.get(f, -1))
         functions = []
         for c, start, end in by_file.get(f, ()):
-            key = (fkey, start, end) if fkey and not errs_here else None
+            if keep is not None and (f, start) not in keep:
+                skipped += 1
+                continue
+            key = (fkey, start, end, models_key) if fkey and not errs_here else None
             if key is not None and key in _HEADER_FUNCTIONS:
                 fn = _HEADER_FUNCTIONS[key]
             else:
@@ -1511,4 +1560,27 @@ def _walk_tu(L: _Lib, tu, path: str, given: str, data: bytes, iterators, known, 
         files.insert(0, SourceFile(given, (), 0, tuple(messages)))
     inc = tuple(sorted(names[f] for f in includes if f != main_ptr and names.get(f)))
     return TUResult(tuple(files), errors, tuple(messages), inc, tuple(flag_problems),
-                    parse_seconds, time.perf_counter() - t1)
+                    parse_seconds, time.perf_counter() - t1, skipped=skipped)
+
+
+def _relevant(L: _Lib, by_file, texts, relevant: Collection[str]) -> set[tuple[int, int]]:
+    """(file, start) of the definitions whose body names one of ``relevant`` or,
+    transitively, another such definition of the TU."""
+    wanted = {r.encode() for r in relevant}
+    bodies: dict[tuple[int, int], set[bytes]] = {}
+    name_of: dict[tuple[int, int], bytes] = {}
+    for f, defs in by_file.items():
+        text = texts.get(f)
+        if text is None:
+            continue
+        for c, start, end in defs:
+            bodies[(f, start)] = set(_IDENT.findall(text.data, start, end))
+            name_of[(f, start)] = L.spelling(c).encode()
+    keep = {k for k, ids in bodies.items() if ids & wanted}
+    names = {name_of[k] for k in keep}
+    while True:
+        more = {k for k, ids in bodies.items() if k not in keep and ids & names}
+        if not more:
+            return keep
+        keep |= more
+        names |= {name_of[k] for k in more}

@@ -5,33 +5,43 @@ function defined in two arms yields two ``Function``s) and lowers its body to th
 structured IR.  Conventions the rest of the analyzer relies on:
 
 * ``case X:``/``default:`` become a ``Case`` marker followed, in the switch body's
-  ``Compound``, by the statements it labels; ``out: stmt`` becomes ``Label("out")``
-  followed by ``stmt`` in the enclosing ``Compound`` (wrapped in a ``Compound`` when the
-  parent is not one).  Fall-through and ``goto`` are therefore plain sequence order.
+  ``Compound``, by the statements it labels (``case 1 ... 3:`` has an ``Opaque`` value);
+  ``out: stmt`` becomes ``Label("out")`` followed by ``stmt`` in the enclosing
+  ``Compound`` (both wrapped in a ``Compound`` when the parent is not one).  Fall-through
+  and ``goto`` targets are therefore plain sequence order.
 * An iterator macro named in the models (``list_for_each_entry(pos, head, m) body``) is an
-  ``IterLoop`` whose ``body`` is the statement after the macro call, wherever tree-sitter
-  put it (it parses the call as a statement with a missing ``;``).
-* ``#if``/``#ifdef`` inside a body is an ``If`` on ``Opaque("#ifdef X")``: both arms are
-  possible paths.  ``#define``/``#include``/... inside a body are dropped.
+  ``IterLoop`` whose ``body`` is the statement after the macro call, a block or a single
+  statement, at any nesting.  A ``*for_each*`` macro that is *not* in the models but has a
+  body is a ``While`` whose condition is the macro call (the clang frontend sees the
+  expanded ``for``); called with a ``;`` (``idr_for_each(&idr, fn, p);``) it is a call.
+  Any other call missing its ``;`` is an ``ExprStmt``.  ``scoped_guard(...) body`` is a
+  ``Compound`` of the call then the body.
+* ``#if``/``#ifdef`` inside a body is an ``If`` on ``Opaque("#ifdef X")``: every arm is a
+  possible path.  ``#define``/``#include``/... inside a body are dropped.  Conditionals
+  tree-sitter cannot read in place are flattened by the prepass (see below).
 * A function-like macro wrapping a whole definition (``SYSCALL_DEFINE3(madvise, ...)
   { ... }``), which tree-sitter reads as a call followed by a block, is a ``Function``
   named after the macro, with the macro's plain identifier arguments as ``params``.
 * Casts, parentheses and ``__extension__`` are dropped; ``sizeof``, ``offsetof``,
   initializer lists and compound literals are ``Opaque``; a type used as a macro argument
-  (``list_first_entry(h, struct page, lru)``) is an ``Opaque`` argument.
+  (``list_first_entry(h, struct page, lru)``) is an ``Opaque`` argument.  ``a ?: b`` is
+  ``Cond(a, a, b)``.  Statement-level ``DEFINE_X(name, ...)`` that tree-sitter cannot read
+  is ``Decl(name, None)``.  ``__free(fn)`` cleanup attributes are dropped.
 * Broken source never loses a function: the smallest statement holding an ``ERROR`` node
   becomes ``OpaqueStmt(degraded=True)`` and is counted in ``Function.degraded``.  A missing
-  ``;`` (after a macro call, say) is not damage.  Expressions or statements nested deeper
-  than :data:`MAX_DEPTH` become ``Opaque``/``OpaqueStmt`` (counted) so that no consumer
-  ever recurses that deep; the walkers here are iterative.
+  ``;`` (after a macro call, say) is not damage.  A function tree-sitter could not close
+  is rebuilt from the pieces of the ERROR node (``degraded`` >= 1, noted in
+  ``SourceFile.errors``); functions swallowed by a damaged declaration are re-parsed on
+  their own.  Expressions or statements nested deeper than :data:`MAX_DEPTH` become
+  ``Opaque``/``OpaqueStmt`` (counted) so that no consumer ever recurses that deep; the
+  walkers here are iterative.
 
 Spans are 1-based; columns count characters (the line prefix decoded as UTF-8 with
-replacement), ``end_*`` exclusive.
+replacement), ``end_*`` exclusive.  Texts are always the original source.
 
-Known limits: a preprocessor conditional that splits a statement or a function header
-(``#ifdef`` between ``if (...)`` and its ``else``) is damage as tree-sitter reads it; a
-non-iterator macro followed by a block (``for_each_foo(x) { ... }`` not in the models) is
-a call statement followed by an ordinary block, not a loop.
+Known limits: macros taking statements as arguments (``KUNIT_EXPECT_..(t, f(); g();)``),
+a string literal glued to a macro (``"a" FMT "b"``) and ``typeof(expr) v;`` are damage; a
+conditional whose arms differ inside an expression keeps its first arm only.
 """
 from __future__ import annotations
 
@@ -870,7 +880,7 @@ class _Lowerer:
         if node.has_error and node.type == "compound_statement":
             last = node.child(node.child_count - 1)
             if last is not None and last.is_missing and last.type == "}":
-                self.errors.append(f"{self.path}:{last.start_point[0] + 1}: "
+                self.errors.append(f"line {last.start_point[0] + 1}: "
                                    "unbalanced braces: body read up to the end of file")
         self._push_units(node, _named(node), depth + 1, push, self._b_block)
 
@@ -1334,7 +1344,7 @@ class _Lowerer:
         return SourceFile(self.path, tuple(functions), degraded, tuple(self.errors))
 
     def _error(self, node, message: str) -> None:
-        self.errors.append(f"{self.path}:{node.start_point[0] + 1}: {message}")
+        self.errors.append(f"line {node.start_point[0] + 1}: {message}")
 
     def _items(self, kids, functions: list, reparse: bool) -> int:
         """Read the functions among top-level items (descending into ``#if`` arms and

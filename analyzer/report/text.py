@@ -123,5 +123,7 @@ def summary_line(stats: Stats, n_findings: int) -> str:
     ]
     if stats.failed_files:
         parts.append(_count(stats.failed_files, "file") + " failed")
+    if stats.skipped:
+        parts.append(f"{stats.skipped} not parsed (no API of interest)")
     parts.append(_count(n_findings, "finding"))
     return "kref-lint: " + ", ".join(parts)
