@@ -11,7 +11,9 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Iterable, Optional
 
-from analyzer.engine import Checker, analyze_function_full
+from analyzer.cfg import build_cfg
+from analyzer.engine import Checker, analyze_function_full, called_names
+from analyzer.frontend import treesitter
 from analyzer.models import Models, load_models
 from analyzer.result import FileOutcome, Finding, Notification, Stats
 from analyzer.pool import DEFAULT_MEMORY, DEFAULT_TIMEOUT, run_isolated
@@ -86,8 +88,6 @@ class Analyzer:
 
     def analyze_source(self, path: str, data: bytes, out: Optional[FileOutcome] = None
                        ) -> FileOutcome:
-        from analyzer.frontend import treesitter
-
         out = out or FileOutcome(path)
         headers: tuple = ()
         try:
@@ -119,9 +119,9 @@ class Analyzer:
         lines = data.decode("utf-8", "replace").split("\n")
         models = self.models.overlay()          # this file's function summaries go here
         functions = list(source.functions) + [f for h in headers for f in h.functions]
-        for fn, cfg in bottom_up(functions, models):
+        for fn, cfg, names in bottom_up(functions, models):
             try:
-                result = analyze_function_full(fn, models, self.checkers, cfg)
+                result = analyze_function_full(fn, models, self.checkers, cfg, names)
             except Exception as exc:
                 out.notifications.append(Notification(
                     f"internal error in {fn.name}(): {type(exc).__name__}: {exc}", path,
@@ -268,11 +268,11 @@ def analyze_files(paths: Iterable[str], options: Options, jobs: int = 1,
             note = Notification(f"{len(without)} of {len(sources)} .c file(s) analyzed with "
                                 f"tree-sitter: {why}", "", 0, "note", "frontend")
     analyzer = Analyzer(replace(options, frontend="treesitter"))
-    idents = prefilter_identifiers(analyzer, [p for p in paths if not p.endswith(".c")],
-                                   options.header_roots)
+    prefilter = prefilter_identifiers(analyzer, [p for p in paths if not p.endswith(".c")],
+                                      options.header_roots)
     parse = []
     for p in with_flags:
-        if idents is None or _names_any(p, idents):
+        if prefilter is None or _names_any(p, prefilter):
             parse.append(p)
         else:
             out[p] = FileOutcome(p, stats=Stats(files=1, skipped=1))
@@ -296,21 +296,36 @@ def analyze_files(paths: Iterable[str], options: Options, jobs: int = 1,
 _IDENT = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def _names_any(path: str, idents: frozenset[bytes]) -> bool:
+@dataclass(frozen=True)
+class Prefilter:
+    """Whether a TU can matter: it names one of ``idents``, or spells one of
+    ``deref_only`` as a read through a pointer (``READ_ONCE(*p)``)."""
+
+    idents: frozenset[bytes]
+    deref_only: frozenset[bytes]
+
+    def matches(self, data: bytes) -> bool:
+        tokens = set(_IDENT.findall(data))
+        if not self.idents.isdisjoint(tokens):
+            return True
+        return any(re.search(re.escape(name) + rb"\s*\(\s*\*", data)
+                   for name in self.deref_only & tokens)
+
+
+def _names_any(path: str, prefilter: Prefilter) -> bool:
     try:
         with open(path, "rb") as fh:
             data = fh.read()
     except OSError:
         return True                      # let the analysis report the problem
-    return not idents.isdisjoint(_IDENT.findall(data))
+    return prefilter.matches(data)
 
 
 def prefilter_identifiers(analyzer: "Analyzer", headers: list[str],
-                          roots: tuple[str, ...]) -> Optional[frozenset[bytes]]:
-    """The identifiers one of which a TU must name to be worth parsing: every API that
-    starts a checker's story, the iterator macros that perform one, and the functions
-    of the analyzed headers that name one (their summaries would carry it); None when a
-    checker cannot say (no pre-filter)."""
+                          roots: tuple[str, ...]) -> Optional[Prefilter]:
+    """What a TU must name to be worth parsing: an API that starts a checker's story,
+    an iterator macro that performs one, or a function of the analyzed headers that
+    calls one (its summary would carry it); None when a checker cannot say."""
     models = analyzer.models
     starters: set[str] = set()
     for checker in analyzer.checkers:
@@ -319,9 +334,10 @@ def prefilter_identifiers(analyzer: "Analyzer", headers: list[str],
             return None
         starters |= mine
     starters |= {name for name, it in models.iterators().items() if it.step in starters}
-    from analyzer.frontend import treesitter
-
-    wanted = {s.encode() for s in starters}
+    deref_only = {n for n in starters
+                  if (m := models.get("lockless_read", n)) and m.get("deref_only")}
+    relevant = starters - deref_only
+    calls: dict[str, frozenset[str]] = {}
     for h in headers:
         if roots and not any(os.path.realpath(h).startswith(os.path.realpath(r) + os.sep)
                              for r in roots):
@@ -331,11 +347,17 @@ def prefilter_identifiers(analyzer: "Analyzer", headers: list[str],
                 data = fh.read()
         except OSError:
             continue
-        if wanted.isdisjoint(_IDENT.findall(data)):
-            continue
-        for fn in treesitter.parse_source(h, data, models.iterators()).functions:
-            wanted.add(fn.name.encode())
-    return frozenset(wanted)
+        if Prefilter(frozenset(s.encode() for s in starters), frozenset()).matches(data):
+            for fn in treesitter.parse_source(h, data, models.iterators()).functions:
+                calls[fn.name] = called_names(build_cfg(fn, models.names("transparent")))
+    grown = True
+    while grown:                         # header functions calling starters, transitively
+        new = {name for name, names in calls.items()
+               if name not in relevant and names & (relevant | deref_only)}
+        grown = bool(new)
+        relevant |= new
+    return Prefilter(frozenset(s.encode() for s in relevant),
+                     frozenset(s.encode() for s in deref_only))
 
 
 def _dedup_header_findings(outcomes: list[FileOutcome]) -> None:

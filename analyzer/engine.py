@@ -276,6 +276,7 @@ class Context:
         self.reporting = False
         self.findings: dict[tuple, Finding] = {}
         self.dest: dict[int, Optional[str]] = {}   # id(call) -> variable it is assigned to
+        self._keys: dict[int, tuple] = {}            # id(expr) -> (expr, access path)
         self.summaries: dict[tuple, object] = {}
 
     def name_of(self, call: Call, result: Optional[str]) -> str:
@@ -284,7 +285,14 @@ class Context:
 
     # -- access paths
     def key(self, e: Optional[Expr]) -> Optional[str]:
-        return access_key(e, self.transparent)
+        if e is None:
+            return None
+        hit = self._keys.get(id(e))
+        if hit is not None and hit[0] is e:
+            return hit[1]
+        k = access_key(e, self.transparent)
+        self._keys[id(e)] = (e, k)          # holding e keeps its id unique meanwhile
+        return k
 
     def strip(self, e: Expr) -> Expr:
         return strip(e, self.transparent)
@@ -625,14 +633,16 @@ def analyze_function(fn: Function, models: Models, checkers: Iterable[Checker],
 
 
 def analyze_function_full(fn: Function, models: Models, checkers: Iterable[Checker],
-                          cfg: Optional[CFG] = None) -> FunctionResult:
-    """Run every interested checker over ``fn``: findings, notifications, summaries."""
+                          cfg: Optional[CFG] = None,
+                          names: Optional[frozenset[str]] = None) -> FunctionResult:
+    """Run every interested checker over ``fn``: findings, notifications, summaries.
+    ``names`` (the functions ``cfg`` calls) is computed when not given."""
     checkers = list(checkers)
     findings: list[Finding] = []
     notes: list[Notification] = []
     summaries: list = []
     cfg = cfg or build_cfg(fn, models.names("transparent"))
-    names = called_names(cfg)
+    names = called_names(cfg) if names is None else names
     for checker in checkers:
         if not checker.wants(names, models):
             continue

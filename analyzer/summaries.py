@@ -20,15 +20,18 @@ from analyzer.ir import CFG, Function
 from analyzer.models import Models
 
 
-def bottom_up(functions: list[Function], models: Models) -> list[tuple[Function, CFG]]:
-    """``functions`` with their CFGs, callees before callers (Tarjan's SCC order)."""
+def bottom_up(functions: list[Function], models: Models
+              ) -> list[tuple[Function, CFG, frozenset[str]]]:
+    """``functions`` with their CFGs and the names they call, callees before callers
+    (Tarjan's SCC order)."""
     transparent = models.names("transparent")
     cfgs = [build_cfg(fn, transparent) for fn in functions]
+    calls = [called_names(c) for c in cfgs]
     by_name: dict[str, list[int]] = {}
     for i, fn in enumerate(functions):
         by_name.setdefault(fn.name, []).append(i)
-    edges = [sorted({j for n in called_names(c) for j in by_name.get(n, ()) if j != i})
-             for i, c in enumerate(cfgs)]
+    edges = [sorted({j for n in calls[i] for j in by_name.get(n, ()) if j != i})
+             for i in range(len(cfgs))]
     order: list[int] = []
     index: dict[int, int] = {}
     low: dict[int, int] = {}
@@ -68,4 +71,4 @@ def bottom_up(functions: list[Function], models: Models) -> list[tuple[Function,
             if work:
                 parent = work[-1][0]
                 low[parent] = min(low[parent], low[v])
-    return [(functions[i], cfgs[i]) for i in order]
+    return [(functions[i], cfgs[i], calls[i]) for i in order]

@@ -106,6 +106,8 @@ def floor(tree: Path, jobs: int) -> dict:
         argv = e.get("arguments") or e["command"].split()
         args = clean_command(argv, e["directory"], e["file"])
         cmds.append([clang, "-fsyntax-only", "-w", *args, e["file"]])
+    rejected = _rejected_by(cmds[0], tree)
+    cmds = [[a for a in c if a not in rejected] for c in cmds]
     before = os.times()
     start = time.monotonic()
     failures = 0
@@ -137,7 +139,24 @@ def floor(tree: Path, jobs: int) -> dict:
     cpu = (after.children_user - before.children_user) + (
         after.children_system - before.children_system)
     return {"wall": wall, "cpu": cpu, "peak": max(peak, 0), "rc": failures,
-            "tus": len(cmds), "clang": clang}
+            "tus": len(cmds), "clang": clang, "rejected": sorted(rejected)}
+
+
+def _rejected_by(cmd: list[str], tree: Path) -> set[str]:
+    """Arguments this clang binary refuses (it may be older than the libclang wheel):
+    code-generation options that do not change what -fsyntax-only parses."""
+    import re
+
+    rejected: set[str] = set()
+    for _ in range(8):
+        r = subprocess.run([a for a in cmd if a not in rejected], cwd=tree,
+                           capture_output=True, text=True)
+        new = set(re.findall(r"unknown argument: '([^']+)'", r.stderr))
+        new |= set(re.findall(r"'(-f[^']+)' hasn't been enabled", r.stderr))
+        if not new:
+            break
+        rejected |= new
+    return rejected
 
 
 def appended(path: Path):
@@ -168,7 +187,8 @@ def main() -> int:
     rows = []
     fl = floor(tree, args.jobs)
     rows.append(("(a) clang -fsyntax-only (floor)", fl,
-                 f"{fl['tus']} TUs, {fl['rc']} failed, {Path(fl['clang']).name}"))
+                 f"{fl['tus']} TUs, {fl['rc']} failed, {Path(fl['clang']).name}; "
+                 f"dropped for this clang: {' '.join(fl['rejected']) or 'nothing'}"))
     with tempfile.TemporaryDirectory() as cache:
         cenv = {**env, "KREF_LINT_CACHE_DIR": cache}
         clang_cmd = kref + ["--frontend", "clang", "mm/", "virt/kvm/"]
