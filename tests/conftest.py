@@ -36,3 +36,28 @@ def sarif_validator():
     schema = json.loads(SCHEMA.read_text())
     cls = jsonschema.validators.validator_for(schema)
     return cls(schema)
+
+
+def _corpus(stage: str) -> Path:
+    """The real kernel corpus, set up (or found cached) by the project's own script."""
+    args = [str(REPO / "scripts" / "kernel-corpus")] + (["--stage", stage] if stage else [])
+    r = subprocess.run(args, capture_output=True, text=True, timeout=3600,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, f"kernel-corpus failed:\n{r.stderr[-3000:]}"
+    return Path(r.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="session")
+def kernel_tree() -> Path:
+    """linux-source-6.12, unpacked (no build)."""
+    tree = _corpus("unpack")
+    assert (tree / "mm" / "gup.c").is_file() and (tree / "virt" / "kvm").is_dir()
+    return tree
+
+
+@pytest.fixture(scope="session")
+def built_tree() -> Path:
+    """The corpus configured, prepared and with compile_commands.json (mm/, virt/kvm/)."""
+    tree = _corpus("")
+    assert (tree / "compile_commands.json").is_file()
+    return tree

@@ -61,8 +61,6 @@ def test_there_are_fixtures_for_every_rule_shipped():
 @pytest.mark.parametrize("frontend", FRONTENDS)
 @pytest.mark.parametrize("path", FIXTURE_FILES, ids=lambda p: str(p.relative_to(FIXTURES)))
 def test_fixture(path: Path, frontend: str):
-    if frontend == "clang":
-        pytest.importorskip("clang.cindex")
     outcome = analyzer_for(frontend).analyze_file(str(path))
     errors = [n for n in outcome.notifications if n.level == "error"]
     assert not errors, errors

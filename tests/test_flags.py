@@ -57,7 +57,6 @@ def _libclang_diagnostics(flag: str) -> list[str]:
     "-fdump-ipa-clones"])
 def test_every_listed_gcc_flag_is_one_clang_complains_about(flag):
     """The list holds what libclang rejects or warns about, and nothing else."""
-    pytest.importorskip("clang.cindex")
     assert flags._gcc_only(flag)
     assert _libclang_diagnostics(flag), f"{flag} is fine with clang: take it off the list"
 
@@ -66,7 +65,6 @@ def test_every_listed_gcc_flag_is_one_clang_complains_about(flag):
                                   "-fpatchable-function-entry=16,16", "-mcmodel=kernel",
                                   "-ftrivial-auto-var-init=zero", "-fno-PIE"])
 def test_kernel_flags_clang_accepts_are_kept(flag):
-    pytest.importorskip("clang.cindex")
     assert not flags._gcc_only(flag)
     assert _libclang_diagnostics(flag) == []
 
@@ -130,19 +128,15 @@ def test_synthesized_flags(tmp_path):
 
 
 # ---------------------------------------------------------------------- the real corpus
-@pytest.fixture(scope="session")
-def corpus() -> Path:
-    r = subprocess.run([str(REPO / "scripts" / "kernel-corpus"), "--stage", "compdb"],
-                       capture_output=True, text=True, timeout=7200, stdin=subprocess.DEVNULL)
-    assert r.returncode == 0, f"kernel-corpus failed:\n{r.stderr[-3000:]}"
-    return Path(r.stdout.strip().splitlines()[-1])
+@pytest.fixture(scope="module")
+def corpus(built_tree) -> Path:
+    return built_tree
 
 
 SAMPLE = ("mm/gup.c", "mm/filemap.c", "mm/memory_hotplug.c", "virt/kvm/kvm_main.c")
 
 
 def test_corpus_database_flags_parse_without_errors(corpus):
-    pytest.importorskip("clang.cindex")
     from analyzer.frontend import clang
     from analyzer.models import load_models
 
@@ -162,7 +156,6 @@ def test_corpus_database_flags_parse_without_errors(corpus):
 
 def test_corpus_synthesized_flags_parse_without_errors(corpus):
     """``make defconfig && make prepare`` is enough: no compile database needed."""
-    pytest.importorskip("clang.cindex")
     from analyzer.frontend import clang
     from analyzer.models import load_models
 

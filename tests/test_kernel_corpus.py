@@ -9,8 +9,6 @@ import collections
 import json
 import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,28 +17,6 @@ from tests.conftest import REPO, run_cli
 
 TRIAGE = REPO / "tests" / "data" / "corpus-findings.txt"
 DIFFERENCES = REPO / "tests" / "data" / "frontend-differences.txt"
-
-
-@pytest.fixture(scope="session")
-def kernel_tree() -> Path:
-    r = subprocess.run([str(REPO / "scripts" / "kernel-corpus"), "--stage", "unpack"],
-                       capture_output=True, text=True, timeout=1800,
-                       stdin=subprocess.DEVNULL)
-    assert r.returncode == 0, f"kernel-corpus failed:\n{r.stderr[-3000:]}"
-    tree = Path(r.stdout.strip().splitlines()[-1])
-    assert (tree / "mm" / "gup.c").is_file() and (tree / "virt" / "kvm").is_dir()
-    return tree
-
-
-@pytest.fixture(scope="session")
-def built_tree() -> Path:
-    """The corpus configured, prepared and with compile_commands.json (mm/, virt/kvm/)."""
-    r = subprocess.run([str(REPO / "scripts" / "kernel-corpus")], capture_output=True,
-                       text=True, timeout=3600, stdin=subprocess.DEVNULL)
-    assert r.returncode == 0, f"kernel-corpus failed:\n{r.stderr[-3000:]}"
-    tree = Path(r.stdout.strip().splitlines()[-1])
-    assert (tree / "compile_commands.json").is_file()
-    return tree
 
 
 def _sarif_run(tree: Path, out: Path, *args: str):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 
 from tests.conftest import run_cli
-from tests.test_kernel_corpus import kernel_tree  # noqa: F401  (the shared corpus fixture)
 
 RULES = "speculative-get-unvalidated,speculative-ref-leak"
 
@@ -17,7 +16,7 @@ def _run(*paths, cwd=None):
     return [line for line in r.stdout.splitlines() if "warning:" in line]
 
 
-def _mutate(tmp_path, kernel_tree, rel, old, new):  # noqa: F811
+def _mutate(tmp_path, kernel_tree, rel, old, new):
     src = (kernel_tree / rel).read_text()
     assert src.count(old) == 1, f"{rel}: the pattern to mutate moved"
     at = src.index(old)
@@ -26,11 +25,11 @@ def _mutate(tmp_path, kernel_tree, rel, old, new):  # noqa: F811
     return out, src[:at].count("\n") + 1
 
 
-def test_canonical_walkers_are_silent(kernel_tree):  # noqa: F811
+def test_canonical_walkers_are_silent(kernel_tree):
     assert _run("mm/gup.c", "mm/filemap.c", "mm/swap_state.c", cwd=kernel_tree) == []
 
 
-def test_gup_fast_pte_recheck_removed(kernel_tree, tmp_path):  # noqa: F811
+def test_gup_fast_pte_recheck_removed(kernel_tree, tmp_path):
     path, line = _mutate(tmp_path, kernel_tree, "mm/gup.c",
                          "\t\tif (unlikely(pmd_val(pmd) != pmd_val(*pmdp)) ||\n"
                          "\t\t    unlikely(pte_val(pte) != pte_val(ptep_get(ptep)))) {",
@@ -42,7 +41,7 @@ def test_gup_fast_pte_recheck_removed(kernel_tree, tmp_path):  # noqa: F811
     assert line < int(re.search(r"gup\.c:(\d+):", hits[0]).group(1)) < line + 10
 
 
-def test_filemap_mismatch_put_removed(kernel_tree, tmp_path):  # noqa: F811
+def test_filemap_mismatch_put_removed(kernel_tree, tmp_path):
     path, line = _mutate(tmp_path, kernel_tree, "mm/filemap.c",
                          "\tif (unlikely(folio != xas_reload(&xas))) {\n"
                          "\t\tfolio_put(folio);\n\t\tgoto repeat;\n\t}\nout:",

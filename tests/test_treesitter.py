@@ -652,7 +652,8 @@ def test_parser_is_cached():
 
 
 def test_random_bytes_never_crash():
-    hypothesis = pytest.importorskip("hypothesis")
+    import hypothesis
+
     st = hypothesis.strategies
 
     @hypothesis.settings(max_examples=150, deadline=None)
@@ -671,24 +672,10 @@ def test_random_bytes_never_crash():
 
 
 # ----------------------------------------------------------------------------- real kernel
-def _kernel_tree() -> Path | None:
-    candidates = []
-    if os.environ.get("KREF_CORPUS_DIR"):
-        candidates.append(Path(os.environ["KREF_CORPUS_DIR"]) / "linux-source-6.12")
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    candidates += [cache / "kref-lint" / "corpus" / "linux-source-6.12",
-                   Path("/tmp/linux-src/linux-source-6.12")]
-    for c in candidates:
-        if (c / "mm" / "gup.c").is_file() and (c / "virt" / "kvm" / "kvm_main.c").is_file():
-            return c
-    return None
-
-
-@pytest.mark.skipif(_kernel_tree() is None, reason="no unpacked kernel tree")
-def test_real_kernel_mm_and_kvm():
+def test_real_kernel_mm_and_kvm(kernel_tree):
     from analyzer.models import load_models
 
-    tree = _kernel_tree()
+    tree = kernel_tree
     iterators = load_models().iterators()
     paths = sorted(p for d in ("mm", "virt/kvm") for p in (tree / d).rglob("*")
                    if p.suffix in (".c", ".h"))
