@@ -273,6 +273,11 @@ Stmt = Union[ExprStmt, Decl, Compound, If, While, DoWhile, For, IterLoop, Switch
              Label, Goto, Break, Continue, Return, OpaqueStmt]
 
 
+def single(stmts: list, span: Span) -> "Stmt":
+    """A statement list in a single-statement position (a loop body, an if arm)."""
+    return stmts[0] if len(stmts) == 1 else Compound(tuple(stmts), span)
+
+
 # --------------------------------------------------------------------------- functions
 @dataclass(frozen=True, slots=True)
 class Function:

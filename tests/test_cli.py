@@ -5,7 +5,7 @@ import json
 import re
 
 from checkers import all_rules
-from tests.conftest import REPO, run_cli
+from tests.conftest import run_cli
 
 GCC_LINE = re.compile(r"^[^\s:]+:\d+:\d+: warning: .+ \[[a-z\-]+\]$")
 

@@ -4,14 +4,13 @@ kernel corpus (scripts/kernel-corpus)."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from analyzer import flags
 from analyzer.flags import FlagResolver, clean_command, synthesize
-from tests.conftest import REPO
+
 
 KBUILD_CMD = (
     "gcc -Wp,-MMD,mm/.gup.o.d -nostdinc -I./arch/x86/include -I./include "

@@ -2,11 +2,9 @@
 exact spans, and never a crash or a silently lost function on hostile input."""
 from __future__ import annotations
 
-import os
 import sys
 import time
 from dataclasses import fields, is_dataclass
-from pathlib import Path
 
 import pytest
 

@@ -1,7 +1,6 @@
 """Worker isolation (injected crash, hang, memory blow-up) and the result cache."""
 from __future__ import annotations
 
-import os
 import shutil
 import time
 

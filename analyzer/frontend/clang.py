@@ -88,8 +88,9 @@ from typing import Callable, Collection, Mapping, Optional, Sequence, Union
 
 from analyzer.ir import (AddrOf, Assign, Binary, Break, Call, Case, Compound, Cond,
                          Continue, Decl, Deref, DoWhile, ExprStmt, For, Function, Goto, If,
-                         Index, IterLoop, Label, Literal, Member, Name, Opaque, OpaqueStmt,
-                         Return, SourceFile, Span, StmtExpr, Switch, Unary, While, NO_SPAN)
+                         Index, Label, Literal, Member, Name, Opaque, OpaqueStmt,
+                         Return, SourceFile, Span, StmtExpr, Switch, Unary, While, NO_SPAN,
+                         single)
 from analyzer.models import IteratorModel
 
 __all__ = ["parse_tu", "TUResult", "ClangUnavailable", "available", "under", "MAX_DEPTH"]
@@ -503,10 +504,7 @@ _IDENT_SITE = object()        # classification: the node is exactly one identifi
 _E, _S, _B, _V = 0, 1, 2, 3    # task kinds of the explicit-stack machine
 
 
-def _one(stmts: list, span: Span):
-    if len(stmts) == 1:
-        return stmts[0]
-    return Compound(tuple(stmts), span)
+_one = single
 
 
 class _Walker:
@@ -1176,13 +1174,8 @@ class _Walker:
         fs, fe, macro, ok = self.rng(n)
         span = self.t.span(s.start, self.t.extend_semicolon(fe))
         body = _one(vals[-1], span)
-        m = self.iterators[s.name]
-        cursor = args[m.cursor] if m.cursor is not None and 0 <= m.cursor < len(args) else None
-        step = None
-        if m.step:
-            step = Call(m.step, tuple(args[i] for i in m.step_args if 0 <= i < len(args)),
-                        None, self.t.span(s.start, s.end))
-        return [IterLoop(s.name, args, cursor, step, body, span)]
+        return [self.iterators[s.name].loop(s.name, args, body, span,
+                                            self.t.span(s.start, s.end))]
 
     def _s_switch(self, n, depth, push, out) -> None:
         kids = [c for c in n.kids if _is_stmt(c.k)]

@@ -53,8 +53,8 @@ import tree_sitter_c
 
 from analyzer.ir import (AddrOf, Assign, Binary, Break, Call, Case, Compound, Cond,
                          Continue, Decl, Deref, DoWhile, ExprStmt, For, Function, Goto, If,
-                         Index, IterLoop, Label, Literal, Member, Name, Opaque, OpaqueStmt,
-                         Return, SourceFile, Span, StmtExpr, Switch, Unary, While)
+                         Index, Label, Literal, Member, Name, Opaque, OpaqueStmt,
+                         Return, SourceFile, Span, StmtExpr, Switch, Unary, While, single)
 from analyzer.models import IteratorModel
 
 __all__ = ["parse_source", "MAX_DEPTH"]
@@ -405,11 +405,7 @@ _DECL_MACRO = re.compile(rb"(?:(?:static|const)\s+)*(?:DEFINE|DECLARE)_\w+\s*\(\
 _BENIGN_MISSING = frozenset({";", "}"})
 
 
-def _one(stmts: list, span: Span):
-    """A statement list in a single-statement position."""
-    if len(stmts) == 1:
-        return stmts[0]
-    return Compound(tuple(stmts), span)
+_one = single
 
 
 def _block(stmts: list, span: Span) -> Compound:
@@ -939,13 +935,7 @@ class _Lowerer:
         args = tuple(vals[:-1])
         span = self.span2(node, last)
         body = _one(vals[-1], span)
-        m = self.iterators[name]
-        cursor = args[m.cursor] if m.cursor is not None and 0 <= m.cursor < len(args) else None
-        step = None
-        if m.step:
-            step = Call(m.step, tuple(args[i] for i in m.step_args if 0 <= i < len(args)),
-                        None, self.span(call))
-        return [IterLoop(name, args, cursor, step, body, span)]
+        return [self.iterators[name].loop(name, args, body, span, self.span(call))]
 
     def _s_decl(self, node, depth, tail, push, out) -> None:
         ty = node.child_by_field_name("type")
@@ -1103,12 +1093,7 @@ class _Lowerer:
                              span)]
         if m is None:
             return [While(Call(macro, args, None, call_span), body, span)]
-        cursor = args[m.cursor] if m.cursor is not None and 0 <= m.cursor < len(args) else None
-        step = None
-        if m.step:
-            step = Call(m.step, tuple(args[i] for i in m.step_args if 0 <= i < len(args)),
-                        None, call_span)
-        return [IterLoop(macro, args, cursor, step, body, span)]
+        return [m.loop(macro, args, body, span, call_span)]
 
     def _s_do(self, node, depth, tail, push, out) -> None:
         push((_B, node, self._b_do, 2, None))
