@@ -297,6 +297,29 @@ class Context:
     def strip(self, e: Expr) -> Expr:
         return strip(e, self.transparent)
 
+    def designated(self, e: Optional[Expr], elements: bool = False,
+                   derive: bool = False) -> Optional[str]:
+        """The tracked object ``e`` designates: ``e`` itself when tracked, else the object
+        it points into (``&folio->page`` -> ``folio``); with ``elements``, the array an
+        element belongs to (``pages[i]`` -> ``pages``); with ``derive``, the object it is
+        derived from by a ``derive`` model (``page_folio(page)`` -> ``page``)."""
+        while e is not None:
+            e = self.strip(e)
+            key = self.key(e)
+            if key is not None and key in self.facts.objs and self.facts.objs[key]:
+                return key
+            if isinstance(e, AddrOf) and isinstance(e.operand, (Member, Index)):
+                inner = e.operand
+                e = inner.base if isinstance(inner, Index) or inner.arrow else None
+            elif elements and isinstance(e, Index):
+                e = e.base
+            elif derive and isinstance(e, Call) and (
+                    m := self.models.get("derive", e.callee)) is not None:
+                e = self.arg(e, m.get("from"))
+            else:
+                return None
+        return None
+
     def result_key(self, call: Call) -> Optional[str]:
         """The key of a call's result: its access path (``xas_load(&xas)``), or, when an
         argument has none (``xas_find(&xas, i + 1)``), a temporary named by the call site,

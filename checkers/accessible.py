@@ -17,7 +17,7 @@ from enum import Enum
 from typing import Optional
 
 from analyzer.engine import Checker, Context, Test, effect_holds
-from analyzer.ir import AddrOf, Call, Expr, Index, Member, Name, Span
+from analyzer.ir import AddrOf, Call, Expr, Member, Name, Span
 from analyzer.result import Step
 from analyzer.rule import Rule
 
@@ -226,7 +226,7 @@ class AccessibleChecker(Checker):
         elif (m := models.get("io_submit", name)) is not None:
             self._submit(ctx, call, m)
         elif (m := models.get("derive", name)) is not None and result is not None:
-            src = self._lookup(ctx, ctx.arg(call, m.get("from")))
+            src = ctx.designated(ctx.arg(call, m.get("from")), elements=True, derive=True)
             for state in ctx.states(src):
                 ctx.add(result, state, ctx.trail(src, state))
 
@@ -267,7 +267,7 @@ class AccessibleChecker(Checker):
         for key, _ in ctx.tracked():
             if key.startswith(f"<io {target}>"):
                 ctx.kill(key)
-        src = self._lookup(ctx, value)
+        src = ctx.designated(value, elements=True, derive=True)
         if src is not None and src != target and not ctx.states(target):
             for state in ctx.states(src):
                 ctx.add(target, state, ctx.trail(src, state))
@@ -281,7 +281,7 @@ class AccessibleChecker(Checker):
     def on_return(self, ctx: Context, ret) -> None:
         if not ctx.reporting or ret.value is None:
             return
-        key = self._lookup(ctx, ret.value)
+        key = ctx.designated(ret.value, elements=True, derive=True)
         if ctx.states(key):
             self._returns.append(ctx.states(key))
         if S.REVERSED in ctx.states(key) and key not in self._reported:
@@ -344,20 +344,6 @@ class AccessibleChecker(Checker):
             return base
         return f"{base}{sep}{m.get('field')}"
 
-    def _lookup(self, ctx, e: Optional[Expr]) -> Optional[str]:
-        """The tracked path that holds the state of the page ``e`` designates."""
-        while e is not None:
-            e = ctx.strip(e)
-            if key := _resolve(ctx, ctx.key(e)):
-                return key
-            if isinstance(e, Index):
-                e = e.base                      # pages[npages++]
-            elif isinstance(e, Call) and (m := ctx.models.get("derive", e.callee)):
-                e = ctx.arg(e, m.get("from"))
-            else:
-                return None
-        return None
-
     def _root(self, ctx, e: Expr) -> Optional[str]:
         """The path ``e`` is another name for, tracked or not (no array elements)."""
         e = ctx.strip(e)
@@ -379,7 +365,7 @@ class AccessibleChecker(Checker):
         if key is None:
             return
         if elements and not ctx.states(key):
-            src = self._lookup(ctx, e)
+            src = ctx.designated(e, elements=True, derive=True)
             if src is not None and src != key:
                 for state in ctx.states(src):
                     ctx.add(key, state, ctx.trail(src, state))
@@ -416,12 +402,13 @@ class AccessibleChecker(Checker):
         written = ctx.key(page)
         step = Step(call.span, f"'{written}' handed to {call.callee}()")
         if m.get("carrier") is None:
-            self._check(ctx, written, self._lookup(ctx, page), call, step)
+            self._check(ctx, written, ctx.designated(page, elements=True, derive=True), call,
+                        step)
             return
         # The device sees the page when the bio is submitted: check it there.
         carrier = (ctx.key(ctx.arg(call, m.get("carrier"))) or "").lstrip("&")
         if written is not None and "(" in written:
-            written = self._lookup(ctx, page)
+            written = ctx.designated(page, elements=True, derive=True)
         if carrier and written:
             ctx.set(f"<io {carrier}>{written}", S.ATTACHED, (step,))
 

@@ -36,7 +36,7 @@ from enum import Enum
 from typing import Optional
 
 from analyzer.engine import NONZERO, ZERO, Checker, Context, Test, effect_holds
-from analyzer.ir import AddrOf, Binary, Call, Deref, Expr, Index, Member, Span, Unary
+from analyzer.ir import AddrOf, Binary, Call, Deref, Expr, Span, Unary
 from analyzer.result import Step
 from analyzer.rule import Rule
 
@@ -232,13 +232,13 @@ class SpeculativeChecker(Checker):
         elif (m := models.get("derive", name)) is not None:
             self._derive(ctx, call, m, result)
         elif (m := models.get("release", name)) is not None:
-            self._release(ctx, self._designated(ctx, ctx.arg(call, m.get("arg"))))
+            self._release(ctx, ctx.designated(ctx.arg(call, m.get("arg"))))
         elif (m := models.get("acquire", name)) is not None and m.get("when") == "always":
             if m.get("kind") == "speculative":
                 self._get(ctx, call, m, result)
         if name is None or not any(models.get(s, name) for s in NOT_USES):
             for a in call.args:
-                self._passed(ctx, self._designated(ctx, a), call)
+                self._passed(ctx, ctx.designated(a), call)
 
     def on_assign(self, ctx: Context, target: str, value: Expr, span) -> None:
         equal = True
@@ -262,7 +262,7 @@ class SpeculativeChecker(Checker):
             return
         if (m := ctx.models.get("revalidate", s.callee)) is not None:
             src = self._revalidate_source(ctx, s, m.get("arg"))
-            passed = {self._designated(ctx, a) for a in s.args} - {None}
+            passed = {ctx.designated(a) for a in s.args} - {None}
             if src is not None:
                 self._checked(ctx, src, effect_holds(m.get("when"), test.outcome), None,
                               s.span, passed)
@@ -275,7 +275,7 @@ class SpeculativeChecker(Checker):
         self._use(ctx, key, expr.span, "dereferenced")
 
     def on_store(self, ctx: Context, target: Expr, value: Expr, span) -> None:
-        self._use(ctx, self._designated(ctx, value), span, "stored")
+        self._use(ctx, ctx.designated(value), span, "stored")
 
     def on_overwrite(self, ctx: Context, key: str, span) -> None:
         for s in ctx.states(key):
@@ -288,7 +288,7 @@ class SpeculativeChecker(Checker):
             return
         value = ctx.strip(ret.value)
         self._summarize_return(ctx, value)
-        key = self._designated(ctx, value)
+        key = ctx.designated(value)
         self._use(ctx, key, ret.span, "returned")
         for s in ctx.states(key):          # the caller has the reference now
             if isinstance(s, Obj) and s.phase in REF:
@@ -335,7 +335,7 @@ class SpeculativeChecker(Checker):
 
     def _get(self, ctx: Context, call: Call, m, result: Optional[str]) -> None:
         """A speculative reference on the object: and on every object of the same read."""
-        arg = self._designated(ctx, ctx.arg(call, m.get("arg")))
+        arg = ctx.designated(ctx.arg(call, m.get("arg")))
         step = Step(call.span, f"speculative reference taken by {call.callee}()")
         found = [s for s in ctx.states(arg) if isinstance(s, Obj) and s.phase is Phase.FOUND]
         for s in found:
@@ -485,7 +485,7 @@ class SpeculativeChecker(Checker):
         """The tracked key ``e`` stands for, through value conversions (``pte_val(pte)``)."""
         for _ in range(8):
             e = ctx.strip(e)
-            key = self._designated(ctx, e)
+            key = ctx.designated(e)
             if key is not None:
                 return key
             m = ctx.models.get("derive", e.callee) if isinstance(e, Call) else None
@@ -522,14 +522,14 @@ class SpeculativeChecker(Checker):
         if isinstance(value, Call):
             m = ctx.models.get("acquire", value.callee)
             if m is not None and m.get("kind") == "speculative":
-                arg = self._designated(ctx, ctx.arg(value, m.get("arg")))
+                arg = ctx.designated(ctx.arg(value, m.get("arg")))
                 for s in ctx.states(arg):
                     if isinstance(s, Obj) and s.param >= 0:
                         ctx.summarize("acquire", arg=s.param, kind="speculative",
                                       when=m.get("when"),
                                       returns_object=bool(m.get("returns_object")))
                 return
-        for s in ctx.states(self._designated(ctx, value)):
+        for s in ctx.states(ctx.designated(value)):
             if isinstance(s, Obj) and s.param >= 0 and s.phase is Phase.SPEC:
                 ctx.summarize("acquire", arg=s.param, kind="speculative", when="nonzero",
                               returns_object=True)
@@ -544,19 +544,6 @@ class SpeculativeChecker(Checker):
             e = e.operand
         return ctx.key(e)
 
-    def _designated(self, ctx: Context, e: Optional[Expr]) -> Optional[str]:
-        """The tracked object ``e`` points at: ``folio``, also for ``&folio->page``."""
-        while e is not None:
-            e = ctx.strip(e)
-            key = ctx.key(e)
-            if key is not None and ctx.states(key):
-                return key
-            if isinstance(e, AddrOf) and isinstance(e.operand, (Member, Index)):
-                inner = e.operand
-                e = inner.base if isinstance(inner, Index) or inner.arrow else None
-                continue
-            return None
-        return None
 
 
 def _families(ctx: Context, keys, phases=tuple(Phase)) -> set:

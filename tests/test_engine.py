@@ -234,3 +234,29 @@ def test_engine_tracks_locks_for_every_checker():
     assert got == {3: "spin=False rcu=False", 6: "spin=True rcu=True",
                    8: "spin=False rcu=True", 11: "spin=False rcu=True",   # held on one path only
                    13: "spin=False rcu=False"}
+
+
+class DesignatedProbe(Checker):
+    """mark(x) tracks x; check(e) reports which tracked object e designates."""
+
+    rules = (RULE,)
+
+    def on_call(self, ctx, call, result):
+        if call.callee == "mark":
+            ctx.set(ctx.key(ctx.arg(call, 0)), S.MARKED)
+        elif call.callee == "check":
+            plain = ctx.designated(call.args[0])
+            full = ctx.designated(call.args[0], elements=True, derive=True)
+            ctx.report(RULE, call.span, f"{plain}|{full}")
+
+
+def test_designated_objects():
+    src = (b"void f(struct folio *folio, struct page **pages, struct page *p)\n{\n"
+           b"\tmark(folio);\n\tmark(pages);\n\tmark(p);\n"
+           b"\tcheck(folio);\n\tcheck(&folio->page);\n\tcheck(pages[3]);\n"
+           b"\tcheck(&pages[3]);\n\tcheck(page_folio(p));\n\tcheck(other);\n}\n")
+    fn = parse_source("t.c", src, {}).functions[0]
+    findings, _ = analyze_function(fn, MODELS, [DesignatedProbe()])
+    got = {f.span.line: f.message for f in findings}
+    assert got == {6: "folio|folio", 7: "folio|folio", 8: "None|pages", 9: "pages|pages",
+                   10: "None|p", 11: "None|None"}
