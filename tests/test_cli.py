@@ -5,7 +5,7 @@ import json
 import re
 
 from checkers import all_rules
-from tests.conftest import run_cli
+from tests.conftest import REPO, run_cli
 
 GCC_LINE = re.compile(r"^[^\s:]+:\d+:\d+: warning: .+ \[[a-z\-]+\]$")
 
@@ -94,3 +94,24 @@ def test_parallel_and_serial_runs_agree(tmp_path):
     a = run_cli("-j", "1", "fixtures/")
     b = run_cli("-j", "2", "fixtures/")
     assert a.stdout == b.stdout
+
+
+def test_installed_console_script_finds_its_rule_data(tmp_path):
+    """README's first command, as installed by `pip install '.[test]'` (not editable):
+    the console script runs from anywhere and finds rules/*.toml in site-packages."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "kref-lint"
+    assert script.exists(), "kref-lint is not installed here: pip install '.[test]'"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    r = subprocess.run([str(script), "rules"], cwd=tmp_path, env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert {l.split()[0] for l in r.stdout.splitlines()} == {x.id for x in all_rules()}
+    r = subprocess.run([str(script), "--no-cache", str(REPO / "fixtures")], cwd=tmp_path,
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1, r.stderr
+    assert ": warning: " in r.stdout and "[try-get-without-ref]" in r.stdout
