@@ -65,19 +65,19 @@ class Analyzer:
         try:
             size = os.path.getsize(path)
             if size > MAX_FILE_BYTES:
-                return _failed(out, f"file too large ({size} bytes > {MAX_FILE_BYTES}), "
+                return out.fail(f"file too large ({size} bytes > {MAX_FILE_BYTES}), "
                                     "not analyzed", "too-large")
             with open(path, "rb") as fh:
                 data = fh.read()
         except OSError as exc:
-            return _failed(out, f"cannot read file: {exc.strerror or exc}", "unreadable")
+            return out.fail(f"cannot read file: {exc.strerror or exc}", "unreadable")
         if not data.strip():
             out.notifications.append(Notification("empty file, nothing to analyze", path, 0,
                                                   "note", "empty"))
             out.stats = Stats(files=1)
             return out
         if b"\0" in data[:8192]:
-            return _failed(out, "binary file (NUL bytes), not analyzed", "binary")
+            return out.fail("binary file (NUL bytes), not analyzed", "binary")
         try:
             data.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -102,7 +102,7 @@ class Analyzer:
             else:                       # tree-sitter, or clang's fallback to it
                 source = treesitter.parse_source(path, data, self.models.iterators())
         except Exception as exc:  # a frontend bug must not lose the other files
-            return _failed(out, f"internal error while parsing: {type(exc).__name__}: {exc}",
+            return out.fail(f"internal error while parsing: {type(exc).__name__}: {exc}",
                            "internal-error")
         out.stats = Stats(files=1, functions=len(source.functions) + sum(
             len(h.functions) for h in headers), degraded=source.degraded)
@@ -164,7 +164,7 @@ class Analyzer:
                 out.notifications.append(Notification(resolver.errors.pop(), path, 0,
                                                       "warning", "compile-db"))
             if flags is None:
-                _failed(out, resolver.why_not(path), "no-flags")
+                out.fail(resolver.why_not(path), "no-flags")
                 return None
             args = flags.args
         roots = self.options.header_roots
@@ -203,12 +203,6 @@ def _known_rule_ids() -> frozenset[str]:
     from checkers import all_rules
 
     return frozenset(r.id for r in all_rules())
-
-
-def _failed(out: FileOutcome, message: str, kind: str) -> FileOutcome:
-    out.notifications.append(Notification(message, out.path, 0, "error", kind))
-    out.stats = Stats(files=1, failed_files=1)
-    return out
 
 
 def _with_snippet(f: Finding, lines: list[str]) -> Finding:
@@ -263,7 +257,7 @@ def analyze_files(paths: Iterable[str], options: Options, jobs: int = 1,
             "not in the compile database (not built in this configuration)")
         if options.frontend == "clang":
             for p in without:
-                out[p] = _failed(FileOutcome(p), f"--frontend clang: {why}", "no-flags")
+                out[p] = FileOutcome(p).fail(f"--frontend clang: {why}", "no-flags")
         else:
             note = Notification(f"{len(without)} of {len(sources)} .c file(s) analyzed with "
                                 f"tree-sitter: {why}", "", 0, "note", "frontend")

@@ -21,7 +21,7 @@ from multiprocessing import get_context
 from multiprocessing.connection import Connection, wait
 from typing import Callable, Optional, Sequence
 
-from analyzer.result import FileOutcome, Notification, Stats
+from analyzer.result import FileOutcome
 
 DEFAULT_TIMEOUT = 120.0                     # seconds per file
 DEFAULT_MEMORY = 4 * 1024 ** 3              # bytes of address space per worker
@@ -64,18 +64,12 @@ def _worker_main(conn: Connection, make_task: Callable, memory: Optional[int]) -
             _inject(path)
             result = task(path)
         except MemoryError:
-            result = failed(path, f"out of memory (worker bound {memory // 2**20} MiB)",
-                            "memory")
+            result = FileOutcome(path).fail(
+                f"out of memory (worker bound {memory // 2**20} MiB)", "memory")
         except Exception as exc:                   # a bug must not lose other files
-            result = failed(path, f"internal error: {type(exc).__name__}: {exc}",
-                            "internal-error")
+            result = FileOutcome(path).fail(
+                f"internal error: {type(exc).__name__}: {exc}", "internal-error")
         conn.send(result)
-
-
-def failed(path: str, message: str, kind: str) -> FileOutcome:
-    """The outcome of a file that could not be analyzed."""
-    return FileOutcome(path, [], [Notification(message, path, 0, "error", kind)],
-                       Stats(files=1, failed_files=1))
 
 
 class _Worker:
@@ -141,10 +135,11 @@ def run_isolated(paths: Sequence[str], make_task: Callable[[], Callable[[str], F
                         pass                       # died while answering: see below
                 if w.proc.sentinel in ready or not w.proc.is_alive():
                     w.proc.join()
-                    results[w.index] = failed(path, _death(w.proc.exitcode), "worker-crash")
+                    results[w.index] = FileOutcome(path).fail(_death(w.proc.exitcode),
+                                                              "worker-crash")
                 elif time.monotonic() - w.started >= timeout:
-                    results[w.index] = failed(
-                        path, f"timed out after {timeout:g} s, not analyzed", "timeout")
+                    results[w.index] = FileOutcome(path).fail(
+                        f"timed out after {timeout:g} s, not analyzed", "timeout")
                 else:
                     continue
                 w.index = None

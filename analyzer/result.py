@@ -70,4 +70,10 @@ class FileOutcome:
     stats: Stats = field(default_factory=Stats)
     headers: tuple[str, ...] = ()     # files the result also depends on (clang includes)
     covered: tuple[str, ...] = ()     # headers whose functions were analyzed with this TU
+
+    def fail(self, message: str, kind: str) -> "FileOutcome":
+        """Mark the file as not analyzed, for ``message``; returns self."""
+        self.notifications.append(Notification(message, self.path, 0, "error", kind))
+        self.stats = Stats(files=1, failed_files=1)
+        return self
     suppressed: list[Finding] = field(default_factory=list)   # findings ignored in source
