@@ -607,7 +607,9 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--kernel", default="6.12",
                     help="comma-separated corpus versions (scripts/kernel-corpus --kernel V)")
-    ap.add_argument("--tree", help="use this kernel tree (one version) instead of the corpus")
+    ap.add_argument("--tree", action="append", default=[],
+                    help="use this kernel tree instead of the corpus (may repeat; the "
+                    "version comes from its Makefile)")
     ap.add_argument("--operator", default=",".join(OPERATORS),
                     help=f"comma-separated operators ({', '.join(OPERATORS)})")
     ap.add_argument("--limit", type=int, default=0,
@@ -629,13 +631,14 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown operator {', '.join(bad)} (known: {', '.join(OPERATORS)})")
     versions = [v.strip() for v in args.kernel.split(",") if v.strip()]
     if args.tree:
-        tree = Path(args.tree).resolve()
-        if not (tree / "mm").is_dir():
-            ap.error(f"--tree {tree}: not a kernel tree (no mm/)")
-        found = kernel_version(tree)
-        if args.kernel != ap.get_default("kernel") and versions != [found]:
-            ap.error(f"--tree {tree} is {found}, not {args.kernel}")
-        trees = {found: tree}
+        trees = {}
+        for given in args.tree:
+            tree = Path(given).resolve()
+            if not (tree / "mm").is_dir():
+                ap.error(f"--tree {tree}: not a kernel tree (no mm/)")
+            trees[kernel_version(tree)] = tree
+        if args.kernel != ap.get_default("kernel") and sorted(versions) != sorted(trees):
+            ap.error(f"--tree gives {', '.join(trees)}, not {args.kernel}")
     else:
         stage = "unpack" if args.frontend == "treesitter" else "compdb"
         trees = {v: corpus_tree(v, stage) for v in versions}
