@@ -1104,19 +1104,28 @@ def _acquired(cf: CFile, fn: Function, objs: set[str], before: int) -> str:
     return found
 
 
+DERIVE = re.compile(r"^(page_folio|compound_head|folio_page|pfn_folio|virt_to_folio)\(|"
+                    r"^&\s*\w+\s*->\s*page$")
+
+
 def _aliases(cf: CFile, fn: Function, obj: str, before: int) -> set[str]:
-    """``obj`` and the page/folio it is derived from or derives (one step)."""
+    """``obj`` and the page/folio it is derived from or that is derived from it
+    (``folio = page_folio(page)``, ``&folio->page``): one object.  A plain copy
+    (``new_page = old_page``) does not make the copy's reference this one's."""
     out = {obj}
     rhs = last_assignment(cf, fn, obj, before)
-    if rhs is not None:
+    if rhs is not None and DERIVE.match(re.sub(r"\s+", "", cf.text(cs.strip(cf, rhs)))):
         out.add(_obj_text(cf, rhs))
     for n in cf.nodes(fn.body):
         if n.start_byte >= before:
             break
-        if n.type == "assignment_expression" or n.type == "init_declarator":
+        if n.type in ("assignment_expression", "init_declarator"):
             right = n.child_by_field_name("right") or n.child_by_field_name("value")
             left = n.child_by_field_name("left") or n.child_by_field_name("declarator")
-            if right is not None and left is not None and _obj_text(cf, right) == obj:
+            if right is None or left is None:
+                continue
+            text = re.sub(r"\s+", "", cf.text(cs.strip(cf, right)))
+            if DERIVE.match(text) and _obj_text(cf, right) == obj:
                 lt = cf.text(left).lstrip("*").strip()
                 if re.fullmatch(r"\w+", lt):
                     out.add(lt)
@@ -1143,8 +1152,8 @@ def _error_exit(cf: CFile, fn: Function, stmt: Node) -> str:
     if guard is not None:
         cond = cf.text(guard.child_by_field_name("condition"))
         guard_err = bool(re.fullmatch(
-            r"\(\s*(unlikely\()?\s*(\w*(ret|err|error|rc|r|status)\w*)\s*(<\s*0\s*)?\)?\s*\)",
-            cond) or re.search(r"\bIS_ERR(_OR_NULL)?\(", cond))
+            r"\(\s*(unlikely\()?\s*(ret|rc|r|err|error|status|res|\w+_(ret|err|error))"
+            r"\s*(<\s*0\s*)?\)?\s*\)", cond) or re.search(r"\bIS_ERR(_OR_NULL)?\(", cond))
     for s in rest:
         if s.type == "return_statement":
             val = cf.text(s.named_children[0]).strip() if s.named_children else ""

@@ -324,3 +324,33 @@ def test_overlay_mirrors_the_tree_and_never_writes_into_it(tmp_path):
     assert sorted(str(p.relative_to(tree)) for p in tree.rglob("*")) == [
         "Kbuild", "include", "include/linux", "mm", "mm/gup.c", "mm/internal.h"]
     assert not any(p.is_symlink() for p in tree.rglob("*"))
+
+
+ERROR_PUT_NEGATIVES = """
+static int copy(struct vm_fault *vmf, bool retry)
+{
+	struct page *old_page = vmf->page;
+	struct page *new_page = alloc_page(GFP_KERNEL);
+
+	if (!new_page)
+		goto oom;
+	if (retry) {
+		put_page(new_page);
+		goto again;
+	}
+	new_page = old_page;
+	return 0;
+oom:
+	if (old_page)
+		put_page(old_page);
+	return VM_FAULT_OOM;
+again:
+	return 0;
+}
+"""
+
+
+def test_error_put_needs_an_error_and_the_function_s_own_reference():
+    # 'if (retry)' is a retry, not an error; old_page's reference is the caller's even
+    # though new_page (allocated here) is later assigned from it
+    assert _sites(ERROR_PUT_NEGATIVES, "error-put") == []
