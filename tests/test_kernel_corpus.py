@@ -38,7 +38,7 @@ def triage_file(kernel: str) -> Path:
 def triaged_package(kernel: str) -> str:
     """The Debian package version scripts/kernel-corpus prefers for KERNEL (its TRIAGED)."""
     script = (REPO / "scripts" / "kernel-corpus").read_text()
-    m = re.search(rf"^\s*{re.escape(kernel)}\)\s.*?TRIAGED=(\S+)", script, re.M | re.S)
+    m = re.search(rf"^\s*{re.escape(kernel)}\)\s.*?TRIAGED=(\S+)", script, re.MULTILINE | re.DOTALL)
     assert m, f"scripts/kernel-corpus has no TRIAGED version for {kernel}"
     return m.group(1)
 
@@ -163,8 +163,8 @@ def test_auto_mode_uses_the_compile_database_for_every_built_tu(kernel, tmp_path
     assert not clang_errors, clang_errors
     fe = [n["message"]["text"] for n in notifications(log)
           if n["descriptor"]["id"] == "kref-lint/frontend"]
-    assert fe == [f"{len(unbuilt)} of {len(sources)} .c file(s) analyzed with tree-sitter: "
-                  "not in the compile database (not built in this configuration)"], fe
+    assert fe == [(f"{len(unbuilt)} of {len(sources)} .c file(s) analyzed with tree-sitter: "
+                   "not in the compile database (not built in this configuration)")], fe
     m = re.search(r"(\d+) not parsed", r.stderr)
     assert m and 0 < int(m.group(1)) < len(in_db)              # the pre-filter did work
 
@@ -208,8 +208,7 @@ def test_seed_003_reintroduced_into_real_gup_fast_is_found(kernel_tree, tmp_path
     assert r.returncode == 1, r.stdout + r.stderr
     hits = [l for l in r.stdout.splitlines() if "warning:" in l]
     # text paths are relative to the working directory, else absolute (clickable)
-    assert hits == [f"{tmp_path / 'gup.c'}:{line}:8: warning: try_get_page() on 'page' "
-                    f"that holds no "
-                    f"reference (found by the lockless read at line "
-                    f"{src.count(chr(10), 0, src.index('ptep_get_lockless(ptep)', fn)) + 1})"
-                    f"; its count may be zero or frozen [try-get-without-ref]"], hits
+    read_at = src.count("\n", 0, src.index("ptep_get_lockless(ptep)", fn)) + 1
+    assert hits == [(f"{tmp_path / 'gup.c'}:{line}:8: warning: try_get_page() on 'page' "
+                     f"that holds no reference (found by the lockless read at line {read_at})"
+                     "; its count may be zero or frozen [try-get-without-ref]")], hits
