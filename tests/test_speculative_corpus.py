@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.conftest import run_cli
+
+pytestmark = pytest.mark.corpus
 
 RULES = "speculative-get-unvalidated,speculative-ref-leak"
 
