@@ -124,11 +124,11 @@ def check(paths, fmt, output, select, ignore, jobs, frontend, compile_commands, 
     Settings come from .kref-lint.toml (see --config); flags override it.
     In-source suppressions: /* kref-lint: ignore[RULE] reason */ on the line or the
     line before.  With --baseline or --diff, only new findings fail the run."""
-    from analyzer.analyze import Options, analyze_files
-    from analyzer.config import ConfigError
-    from analyzer.discover import UsageError, discover
+    from analyzer.pipeline.file import Options, analyze_files
+    from analyzer.modes.config import ConfigError
+    from analyzer.pipeline.discover import UsageError, discover
     from analyzer.models import ModelError, load_models
-    from analyzer.modes import exclude_files, settings
+    from analyzer.modes.settings import exclude_files, settings
     from analyzer.result import Stats
     from checkers import all_rules
 
@@ -156,7 +156,7 @@ def check(paths, fmt, output, select, ignore, jobs, frontend, compile_commands, 
         load_models(rule_files)             # fail early, once, with file and line
     except ModelError as exc:
         _die(f"bad rule file: {exc}")
-    from analyzer import baseline as bl
+    from analyzer.results import baseline as bl
 
     base = None
     if conf.baseline:
@@ -172,13 +172,13 @@ def check(paths, fmt, output, select, ignore, jobs, frontend, compile_commands, 
                       if compile_commands else None,
                       header_roots=tuple(os.path.abspath(p) for p in paths if os.path.isdir(p)))
     started = time.monotonic()
-    from analyzer.cache import ResultCache, default_dir
+    from analyzer.pipeline.cache import ResultCache, default_dir
 
     cache = None if no_cache else ResultCache(default_dir(), salt="")
     rules = [r for r in all_rules() if (not sel or r.id in sel) and r.id not in ign]
     if diff_rev:
-        from analyzer.gitdiff import GitError
-        from analyzer.modes import diff_analysis
+        from analyzer.vcs.git import GitError
+        from analyzer.modes.settings import diff_analysis
 
         try:
             found, base, outcomes = diff_analysis(diff_rev, paths, options,
@@ -207,7 +207,7 @@ def check(paths, fmt, output, select, ignore, jobs, frontend, compile_commands, 
     if fmt == "sarif":
         import json
 
-        from analyzer.modes import automation_id as default_automation_id
+        from analyzer.modes.settings import automation_id as default_automation_id
         from analyzer.report.sarif import build_sarif
 
         kind = "kref-lint-diff" if diff_rev else "kref-lint"
@@ -277,11 +277,11 @@ def check_patch(patch, tree, fmt, output, quiet, select, ignore, rule_files, con
     at most 10 MiB.  Each patch is applied with git apply to a private copy of the files
     it touches; exit 0 when no patch adds a finding, 1 when one does, 2 when the input
     cannot be checked (does not apply, binary, paths outside the tree, truncated, ...)."""
-    from analyzer.analyze import Options
-    from analyzer.config import ConfigError
+    from analyzer.pipeline.file import Options
+    from analyzer.modes.config import ConfigError
     from analyzer.models import ModelError, load_models
-    from analyzer.modes import settings
-    from analyzer.patch import PatchError, check_series, parse_series, read_input
+    from analyzer.modes.settings import settings
+    from analyzer.modes.patch import PatchError, check_series, parse_series, read_input
     from checkers import all_rules
 
     try:
@@ -396,7 +396,7 @@ def rules_cmd(markdown: bool) -> None:
 
 def _require_flags(files: list[str], compile_commands: Optional[str]) -> None:
     """--frontend clang fails clearly when no .c file can get compile flags."""
-    from analyzer.flags import CompileDBError, FlagResolver
+    from analyzer.pipeline.flags import CompileDBError, FlagResolver
 
     sources = [f for f in files if f.endswith(".c")]
     try:

@@ -500,7 +500,7 @@ SYSCALL_DEFINE0(munlockall)
 
 # ---------------------------------------------------------------------- through Analyzer
 def test_analyzer_clang_mode_reports_header_findings_with_their_file(tmp_path):
-    from analyzer.analyze import Analyzer, Options
+    from analyzer.pipeline.file import Analyzer, Options
 
     (tmp_path / "internal.h").write_text(
         '#include "kernel.h"\n'
@@ -519,7 +519,7 @@ def test_analyzer_clang_mode_reports_header_findings_with_their_file(tmp_path):
 
 
 def test_analyzer_clang_mode_without_flags_says_why(tmp_path):
-    from analyzer.analyze import Analyzer, Options
+    from analyzer.pipeline.file import Analyzer, Options
 
     (tmp_path / "x.c").write_text("int f(void) { return 0; }\n")
     out = Analyzer(Options(frontend="clang")).analyze_file(str(tmp_path / "x.c"))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.analyze import Analyzer, Options
+from analyzer.pipeline.file import Analyzer, Options
 from checkers import all_rules
 from tests.conftest import FIXTURES
 

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from analyzer.analyze import Options, analyze_files
-from analyzer.cache import ResultCache
+from analyzer.pipeline.file import Options, analyze_files
+from analyzer.pipeline.cache import ResultCache
 from tests.conftest import FIXTURES, run_cli
 
 

@@ -30,7 +30,7 @@ import re
 import textwrap
 from typing import Optional, Sequence
 
-from analyzer.patch import PatchFinding, SeriesResult
+from analyzer.modes.patch import PatchFinding, SeriesResult
 from analyzer.report.text import display_path
 from analyzer.rule import Rule
 

@@ -34,7 +34,7 @@ from email import policy
 from email.parser import BytesParser
 from typing import BinaryIO, Iterable, Optional
 
-from analyzer.discover import SOURCE_SUFFIXES
+from analyzer.pipeline.discover import SOURCE_SUFFIXES
 from analyzer.ir import Span
 from analyzer.result import FileOutcome, Finding, Notification, Stats, Step
 
@@ -542,7 +542,7 @@ class SeriesResult:
 def check_series(series: Series, tree: str, options, jobs: int = 1, excluder=None
                  ) -> SeriesResult:
     """Apply the series patch by patch to a private copy and collect what each adds."""
-    from analyzer.analyze import analyze_files
+    from analyzer.pipeline.file import analyze_files
     from analyzer.report.sarif import fingerprints
 
     tree = os.path.realpath(tree)
@@ -687,7 +687,7 @@ def _copy_in(tree: str, work: str, rel: str, patch: Patch) -> None:
 
 def _git_apply(work: str, tmp: str, patch: Patch, series: Series,
                result: SeriesResult) -> None:
-    from analyzer.gitdiff import git_env
+    from analyzer.vcs.git import git_env
 
     env = git_env()
     env["GIT_CEILING_DIRECTORIES"] = tmp         # never a repository above the copy
@@ -717,7 +717,7 @@ def _git_apply(work: str, tmp: str, patch: Patch, series: Series,
 
 def _tree_commit(tree: str) -> str:
     """HEAD of ``tree`` if it is a git work tree (read only: no index refresh)."""
-    from analyzer.gitdiff import git_env
+    from analyzer.vcs.git import git_env
 
     env = git_env()
     env["GIT_OPTIONAL_LOCKS"] = "0"

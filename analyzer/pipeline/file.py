@@ -16,14 +16,14 @@ from analyzer.engine import Checker, analyze_function_full, called_names
 from analyzer.frontend import treesitter
 from analyzer.models import Models, load_models
 from analyzer.result import FileOutcome, Finding, Notification, Stats
-from analyzer.pool import DEFAULT_MEMORY, DEFAULT_TIMEOUT, run_isolated
+from analyzer.pipeline.pool import DEFAULT_MEMORY, DEFAULT_TIMEOUT, run_isolated
 from analyzer.summaries import bottom_up
-from analyzer.suppress import suppress_file
+from analyzer.results.suppress import suppress_file
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 
 if TYPE_CHECKING:
-    from analyzer.cache import ResultCache
+    from analyzer.pipeline.cache import ResultCache
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,7 @@ class Analyzer:
         """The libclang frontend: (main SourceFile, walked header SourceFiles); None when
         the file cannot go through it (``out`` then says why); ``()`` when it must go
         through tree-sitter instead (``out`` says why)."""
-        from analyzer.flags import FlagResolver
+        from analyzer.pipeline.flags import FlagResolver
         from analyzer.frontend import clang
 
         args = self.options.clang_args
@@ -237,7 +237,7 @@ def analyze_files(paths: Iterable[str], options: Options, jobs: int = 1,
     paths = list(paths)
     if options.frontend == "treesitter":
         return _run(paths, options, jobs, cache, timeout)
-    from analyzer.flags import FlagResolver
+    from analyzer.pipeline.flags import FlagResolver
 
     resolver = FlagResolver(options.compile_commands)
     sources = [p for p in paths if p.endswith(".c")]

@@ -9,9 +9,9 @@ import tempfile
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
-from analyzer.baseline import Baseline, from_log
-from analyzer.config import Config, Excluder, find_config, load_config
-from analyzer.discover import Discovery
+from analyzer.results.baseline import Baseline, from_log
+from analyzer.modes.config import Config, Excluder, find_config, load_config
+from analyzer.pipeline.discover import Discovery
 from analyzer.report.text import relative_to_root
 from analyzer.result import FileOutcome
 
@@ -89,8 +89,8 @@ def diff_analysis(rev: str, paths: Sequence[str], options, jobs: int, excluder: 
     """Analyze the C sources changed between ``rev`` and the working tree, as they are
     now (the run) and as they were at ``rev`` (the baseline).  Raises
     :class:`analyzer.gitdiff.GitError`."""
-    from analyzer.analyze import analyze_files
-    from analyzer.gitdiff import changes, materialize, toplevel
+    from analyzer.pipeline.file import analyze_files
+    from analyzer.vcs.git import changes, materialize, toplevel
     from analyzer.report.sarif import build_sarif
 
     cwd = os.getcwd()

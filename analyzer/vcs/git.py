@@ -18,7 +18,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
-from analyzer.discover import SOURCE_SUFFIXES
+from analyzer.pipeline.discover import SOURCE_SUFFIXES
 
 GIT_TIMEOUT = 300
 REGULAR_MODES = ("100644", "100755")
