@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from analyzer.pipeline.file import Options, analyze_files
+from analyzer.pipeline.options import Options
+from analyzer.pipeline.run import analyze_files
 from analyzer.pipeline.cache import ResultCache
 from tests.conftest import FIXTURES, run_cli
 
@@ -19,8 +20,9 @@ def tree(tmp_path):
     return d
 
 
-def _notes(out: str, name: str) -> list[str]:
-    return [l for l in out.splitlines() if name in l and "[kref-lint:" in l]
+def _notes(err: str, name: str) -> list[str]:
+    """Tool diagnostics about ``name`` (stderr, never in the findings' format)."""
+    return [l for l in err.splitlines() if l.startswith("kref-lint: ") and name in l]
 
 
 @pytest.mark.parametrize("inject, reason, kind, limit", [
@@ -37,11 +39,12 @@ def test_a_failing_file_becomes_a_notification_and_others_finish(tree, inject, r
     assert time.monotonic() - started < 60
     assert "Traceback" not in r.stderr
     assert r.returncode == 1
-    notes = _notes(r.stdout, "gup_fast.c")
-    assert any(reason in n and f"[kref-lint:{kind}]" in n for n in notes), r.stdout
-    assert "gup_fast.c:16" not in r.stdout                  # that file: no results
-    assert "pagecache.c:16:3: warning:" in r.stdout         # every other file: all of them
-    assert "pipe_kvm.c:31:7: warning:" in r.stdout
+    notes = _notes(r.stderr, "gup_fast.c")
+    assert any(n.startswith("kref-lint: error: ") and reason in n and n.endswith(f"[{kind}]")
+               for n in notes), r.stderr
+    assert "gup_fast.c" not in r.stdout                     # that file: no results
+    assert "pagecache.c:16:17: warning:" in r.stdout        # every other file: all of them
+    assert "pipe_kvm.c:31:14: warning:" in r.stdout
 
 
 def test_pool_keeps_order_and_replaces_dead_workers(tree, monkeypatch):

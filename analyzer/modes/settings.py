@@ -1,19 +1,25 @@
-"""What ``kref-lint check`` needs around the analysis: the configuration file merged with
-the command line, the ``--diff`` run, and the SARIF ``runAutomationDetails`` id.
-
-Kept out of :mod:`analyzer.cli` so that the command stays a readable list of steps."""
+"""What every mode needs before it runs: the configuration file merged with the command
+line, the rule selection checked (with a "did you mean"), the models loaded once to fail
+early, and the SARIF ``runAutomationDetails`` id.
+"""
 from __future__ import annotations
 
+import difflib
 import os
-import tempfile
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
-from analyzer.results.baseline import Baseline, from_log
-from analyzer.modes.config import Config, Excluder, find_config, load_config
-from analyzer.pipeline.discover import Discovery
-from analyzer.report.text import relative_to_root
-from analyzer.result import FileOutcome
+from analyzer.errors import ToolError
+from analyzer.models import ModelError, load_models
+from analyzer.modes.config import Config, check_address, find_config, load_config
+from analyzer.pipeline.discover import Excluder
+from analyzer.rule import Rule
+from analyzer.results.identity import relative_to_root
+from checkers import all_rules
+
+
+class UsageError(ToolError):
+    """A command line that cannot be run as given (exit 2)."""
 
 
 @dataclass
@@ -27,6 +33,9 @@ class Settings:
     jobs: Optional[int]
     baseline: Optional[str]
     excluder: Excluder
+    mail_from: Optional[str] = None
+    mail_archive: Optional[str] = None
+    mail_cc: tuple[str, ...] = ()
 
     def origin(self, option: str, given_on_cli: bool) -> str:
         """How to name a setting in an error: the flag, or the key and its file."""
@@ -34,18 +43,35 @@ class Settings:
             return option
         return f"'{option.lstrip('-')}' in {self.config.path}"
 
+    @property
+    def workers(self) -> int:
+        return self.jobs or os.cpu_count() or 1
+
+    def rules(self) -> list[Rule]:
+        """The rules this run reports, in registry order."""
+        return [r for r in all_rules()
+                if (not self.select or r.id in self.select) and r.id not in self.ignore]
+
+
+def split_ids(values: Sequence[str]) -> list[str]:
+    """``--select a,b --select c`` -> ``[a, b, c]``."""
+    return [v.strip() for item in values for v in item.split(",") if v.strip()]
+
 
 def settings(config_file: Optional[str], no_config: bool, start: Sequence[str], *,
              select: Optional[list[str]], ignore: Optional[list[str]],
-             rule_files: Sequence[str],
-             jobs: Optional[int], baseline: Optional[str], no_baseline: bool,
-             exclude: Sequence[str]) -> Settings:
+             rule_files: Sequence[str], jobs: Optional[int], baseline: Optional[str] = None,
+             no_baseline: bool = True, exclude: Sequence[str] = (),
+             mail_from: Optional[str] = None, mail_archive: Optional[str] = None
+             ) -> Settings:
     """Merge: a flag given on the command line replaces the file's value for it
     (``select``/``ignore`` None: not given; ``--ignore ''`` clears the file's list).
-    Raises :class:`analyzer.config.ConfigError`."""
+    Checks the rule ids (unknown: an error with the closest known one) and loads the
+    rule files once, so that a bad one fails before any work.  Raises
+    :class:`~analyzer.errors.ToolError`."""
     path = None if no_config else (config_file or find_config(start))
     cfg = load_config(path)
-    return Settings(
+    out = Settings(
         config=cfg,
         select=select if select is not None else list(cfg.select or ()),
         ignore=ignore if ignore is not None else list(cfg.ignore or ()),
@@ -55,16 +81,39 @@ def settings(config_file: Optional[str], no_config: bool, start: Sequence[str], 
         baseline=None if no_baseline else (os.path.abspath(baseline) if baseline
                                            else cfg.baseline),
         excluder=cfg.excluder(exclude),
+        mail_from=check_address(mail_from, "--from", UsageError) if mail_from
+        else cfg.mail_from,
+        mail_archive=(mail_archive.rstrip("/") if mail_archive else cfg.mail_archive),
+        mail_cc=cfg.mail_cc,
     )
+    check_rule_ids(out.select, out.origin("--select", select is not None))
+    check_rule_ids(out.ignore, out.origin("--ignore", ignore is not None))
+    try:
+        load_models(out.rule_files)             # fail early, once, with file and line
+    except ModelError as exc:
+        raise UsageError(f"bad rule file: {exc}") from None
+    return out
 
 
-def exclude_files(found: Discovery, excluder: Excluder) -> int:
-    """Drop excluded files from ``found``; how many were dropped."""
-    if not excluder:
-        return 0
-    before = len(found.files)
-    found.files = [f for f in found.files if not excluder.excluded(f)]
-    return before - len(found.files)
+def known_rule_ids() -> list[str]:
+    return [r.id for r in all_rules()]
+
+
+def did_you_mean(word: str, choices: Sequence[str]) -> str:
+    """`` (did you mean 'X'?)`` for the choice ``word`` begins (a cut-off id), else the
+    closest one; ``""`` when none is close."""
+    prefixed = sorted(c for c in choices if c.startswith(word))
+    close = prefixed[:1] or difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def check_rule_ids(ids: Sequence[str], option: str) -> None:
+    """Every id must be a rule's; else :class:`UsageError` with the closest one."""
+    known = known_rule_ids()
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise UsageError(f"{option}: unknown rule '{unknown[0]}'{did_you_mean(unknown[0], known)}"
+                         f"; known rules: {', '.join(sorted(known))}")
 
 
 def automation_id(paths: Sequence[str], root: str, kind: str = "kref-lint") -> str:
@@ -81,34 +130,3 @@ def automation_id(paths: Sequence[str], root: str, kind: str = "kref-lint") -> s
         rels.append("" if rel == "." else rel.replace(os.sep, "/"))
     joined = "+".join(sorted(set(r.strip("/") for r in rels if r.strip("/"))))
     return f"{kind}/{joined}/" if joined else f"{kind}/"
-
-
-def diff_analysis(rev: str, paths: Sequence[str], options, jobs: int, excluder: Excluder,
-                  cache, rules, tool_version: str
-                  ) -> tuple[Discovery, Baseline, list[FileOutcome]]:
-    """Analyze the C sources changed between ``rev`` and the working tree, as they are
-    now (the run) and as they were at ``rev`` (the baseline).  Raises
-    :class:`analyzer.gitdiff.GitError`."""
-    from analyzer.pipeline.file import analyze_files
-    from analyzer.vcs.git import changes, materialize, toplevel
-    from analyzer.report.sarif import build_sarif
-
-    cwd = os.getcwd()
-    root = toplevel(cwd)
-    commit, todo = changes(rev, paths, cwd)
-    todo = [c for c in todo
-            if not excluder.excluded(os.path.join(root, c.new_path or c.old_path))]
-    now = []
-    for c in todo:
-        if c.new_path:
-            p = os.path.join(root, *c.new_path.split("/"))
-            if os.path.isfile(p) and not os.path.islink(p):
-                now.append(p)
-    outcomes = analyze_files(sorted(now), options, jobs, cache)
-    with tempfile.TemporaryDirectory(prefix="kref-lint-diff-") as tmp:
-        old_files = materialize(root, todo, tmp)
-        old = analyze_files(sorted(old_files), options, jobs, None)
-        old_findings = [f for o in old for f in (*o.findings, *o.suppressed)]
-        log = build_sarif(old_findings, [], list(rules), tmp, tool_version)
-    base = from_log(log, f"{rev} ({commit[:12]})")
-    return Discovery(sorted(now), [], root), base, outcomes

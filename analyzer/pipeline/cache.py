@@ -20,9 +20,9 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
-from analyzer.result import FileOutcome
+from analyzer.results.outcome import FileOutcome
 
-FORMAT = b"kref-lint-cache-1"
+FORMAT = b"kref-lint-cache-2"
 
 
 def default_dir() -> Path:
