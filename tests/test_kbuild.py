@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from analyzer.modes.kbuild import clang_flags, looks_like_kbuild, parse_args
 from tests.conftest import CACHE_DIR, FIXTURES, run_cli
 
@@ -100,6 +102,7 @@ def test_checker_with_show_path_and_select():
                          for l in notes)
 
 
+@pytest.mark.corpus
 def test_make_c2_check_kref_lint_on_the_corpus(built_tree):
     """The real thing: kbuild runs the installed kref-lint on mm/bootmem_info.o, whose
     racy-refcount-check finding is triaged (tests/data/corpus-findings.txt)."""

@@ -1,7 +1,10 @@
 """Worker isolation (injected crash, hang, memory blow-up) and the result cache."""
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import time
 
 import pytest
@@ -9,7 +12,7 @@ import pytest
 from analyzer.pipeline.options import Options
 from analyzer.pipeline.run import analyze_files
 from analyzer.pipeline.cache import ResultCache
-from tests.conftest import FIXTURES, run_cli
+from tests.conftest import FIXTURES, REPO, run_cli
 
 
 @pytest.fixture
@@ -37,7 +40,7 @@ def test_a_failing_file_becomes_a_notification_and_others_finish(tree, inject, r
                 env={"KREF_LINT_INJECT": inject, "KREF_LINT_TIMEOUT": limit,
                      "KREF_LINT_WORKER_MEMORY": str(1536 * 2**20)})
     assert time.monotonic() - started < 60
-    assert "Traceback" not in r.stderr
+    assert "Traceback" not in r.stderr and "Fatal Python error" not in r.stderr
     assert r.returncode == 1
     notes = _notes(r.stderr, "gup_fast.c")
     assert any(n.startswith("kref-lint: error: ") and reason in n and n.endswith(f"[{kind}]")
@@ -55,6 +58,22 @@ def test_pool_keeps_order_and_replaces_dead_workers(tree, monkeypatch):
     crashed = [o for o in out if o.stats.failed_files]
     assert [o.path for o in crashed] == [str(tree / "pagecache.c")]
     assert all(o.findings for o in out if not o.stats.failed_files)
+
+
+def test_a_crashing_worker_dumps_no_traceback(tree):
+    """With faulthandler on in the parent (pytest, PYTHONFAULTHANDLER), a worker that
+    crashes is reported once, as its file's notification: no 'Fatal Python error' dump
+    on the user's terminal."""
+    code = ("from analyzer.pipeline.options import Options\n"
+            "from analyzer.pipeline.run import analyze_files\n"
+            f"out = analyze_files([{str(tree / 'pagecache.c')!r}], Options(), jobs=2)\n"
+            "print(out[0].notifications[0].kind)\n")
+    r = subprocess.run([sys.executable, "-X", "faulthandler", "-c", code], cwd=REPO,
+                       capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "PYTHONPATH": str(REPO),
+                            "KREF_LINT_INJECT": "crash:pagecache.c"})
+    assert r.returncode == 0 and r.stdout == "worker-crash\n", r.stdout + r.stderr
+    assert "Fatal Python error" not in r.stderr and r.stderr == "", r.stderr
 
 
 def test_cache_reuses_results_and_notices_changes(tree, tmp_path):
