@@ -78,12 +78,12 @@ def test_checker_invocation_prints_gcc_style_to_stderr_and_exits_0(tmp_path):
     assert r.stdout == ""
     lines = r.stderr.splitlines()
     assert lines and all(re.match(r"^fixtures/tryget/gup_fast\.c:\d+:\d+: warning: .+ "
-                                  r"\[try-get-without-ref\]$", l) for l in lines), lines
+                                  r"\[try-get-without-ref\]$", line) for line in lines), lines
     assert "fixtures/tryget/gup_fast.c:16:14: warning: try_get_page() on 'page'" in r.stderr
     # the opt-in: findings are errors and fail the build, as sparse's -Wsparse-error
     r = run_cli(*FIXTURE_ARGS, "-Wsparse-error", "fixtures/tryget/gup_fast.c")
     assert r.returncode == 1
-    assert all(": error: " in l for l in r.stderr.splitlines())
+    assert all(": error: " in line for line in r.stderr.splitlines())
     r = run_cli("--fail-on-findings", *FIXTURE_ARGS, "fixtures/tryget/gup_fast.c")
     assert r.returncode == 1
     # a clean file, through the explicit `kbuild` command: silent, as sparse
@@ -97,9 +97,9 @@ def test_checker_invocation_prints_gcc_style_to_stderr_and_exits_0(tmp_path):
 def test_checker_with_show_path_and_select():
     r = run_cli("--select", "try-get-without-ref", "--show-path", *FIXTURE_ARGS,
                 "fixtures/tryget/gup_fast.c")
-    notes = [l for l in r.stderr.splitlines() if ": note: " in l]
-    assert notes and all(re.match(r"^fixtures/tryget/gup_fast\.c:\d+:\d+: note: ", l)
-                         for l in notes)
+    notes = [line for line in r.stderr.splitlines() if ": note: " in line]
+    assert notes and all(re.match(r"^fixtures/tryget/gup_fast\.c:\d+:\d+: note: ", line)
+                         for line in notes)
 
 
 @pytest.mark.corpus
@@ -123,7 +123,7 @@ def test_make_c2_check_kref_lint_on_the_corpus(built_tree):
                                  stdin=subprocess.DEVNULL)
     assert ok.returncode == 0, ok.stdout[-2000:] + ok.stderr[-2000:]
     assert "  CHECK   mm/bootmem_info.c" in ok.stdout
-    warning = [l for l in ok.stderr.splitlines() if l.startswith("mm/bootmem_info.c:")]
+    warning = [line for line in ok.stderr.splitlines() if line.startswith("mm/bootmem_info.c:")]
     assert len(warning) == 1 and re.match(
         r"^mm/bootmem_info\.c:\d+:\d+: warning: free_reserved_page\(\) assumes no other "
         r"reference to 'page' after an unfrozen count check \(line \d+\).*"
@@ -131,5 +131,5 @@ def test_make_c2_check_kref_lint_on_the_corpus(built_tree):
     assert "Traceback" not in ok.stderr and "kref-lint: error" not in ok.stderr
     # CF=-Wsparse-error: the finding is an error and the build stops there
     assert failing.returncode != 0
-    assert any(l.startswith("mm/bootmem_info.c:") and ": error: " in l
-               for l in failing.stderr.splitlines()), failing.stderr
+    assert any(line.startswith("mm/bootmem_info.c:") and ": error: " in line
+               for line in failing.stderr.splitlines()), failing.stderr

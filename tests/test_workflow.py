@@ -123,9 +123,9 @@ def test_diagnostics_are_not_findings(tree):
             "(--show-diagnostics lists them)") in r.stderr.splitlines()
     assert "broken.c" not in r.stderr
     r = run_cli("--show-diagnostics", str(tree))
-    listed = [l for l in r.stderr.splitlines() if "broken.c" in l]
-    assert listed and all(l.startswith(("kref-lint: warning: ", "kref-lint: note: "))
-                          for l in listed)
+    listed = [line for line in r.stderr.splitlines() if "broken.c" in line]
+    assert listed and all(line.startswith(("kref-lint: warning: ", "kref-lint: note: "))
+                          for line in listed)
     assert "--show-diagnostics lists them" not in r.stderr
     # -q: findings and errors only
     (tree / "blob.c").write_bytes(bytes(range(256)) * 8)
@@ -244,7 +244,7 @@ def test_gitignore_is_honoured_in_a_git_tree(tmp_path):
     def reported(*args, cwd=repo):
         r = run_cli("--no-cache", *args, cwd=cwd)
         assert r.returncode in (0, 1), r.stderr
-        return sorted({l.split(":")[0] for l in r.stdout.splitlines()})
+        return sorted({line.split(":")[0] for line in r.stdout.splitlines()})
 
     assert reported(".") == ["mm/gup.c", "mm/keep.mod.c"]
     assert reported("mm/") == ["mm/gup.c", "mm/keep.mod.c"]         # rules above mm/ too
@@ -267,13 +267,13 @@ def test_exclude_patterns_with_negation(tmp_path):
     for name in ("gup.c", "util.c", "huge_test.c"):
         (root / "mm" / name).write_text(HEADER + BUGGY)
     r = run_cli("--no-cache", "--exclude", "mm/", "--exclude", "!mm/gup.c", "mm/", cwd=root)
-    assert sorted({l.split(":")[0] for l in r.stdout.splitlines()}) == ["mm/gup.c"]
+    assert sorted({line.split(":")[0] for line in r.stdout.splitlines()}) == ["mm/gup.c"]
     r = run_cli("--no-cache", "--exclude", "*_test.c", "mm/", cwd=root)
-    assert sorted({l.split(":")[0] for l in r.stdout.splitlines()}) == ["mm/gup.c",
+    assert sorted({line.split(":")[0] for line in r.stdout.splitlines()}) == ["mm/gup.c",
                                                                         "mm/util.c"]
     (root / ".kref-lint.toml").write_text('exclude = ["mm/*.c", "!mm/util.c"]\n')
     r = run_cli("--no-cache", "mm/", cwd=root)
-    assert sorted({l.split(":")[0] for l in r.stdout.splitlines()}) == ["mm/util.c"]
+    assert sorted({line.split(":")[0] for line in r.stdout.splitlines()}) == ["mm/util.c"]
     (root / ".kref-lint.toml").write_text('exclude = ["[z-a].c"]\n')
     r = run_cli("mm/", cwd=root)
     assert r.returncode == 2 and "'exclude' in " in r.stderr and "[z-a].c" in r.stderr

@@ -248,13 +248,13 @@ def _order(series: Series) -> None:
         if len(totals) > 1:
             raise PatchError(f"{series.name}: patches of different series "
                              f"({', '.join(sorted(f'of {t}' for t in map(str, totals)))})")
-        patches.sort(key=lambda p: p.number)
-        numbers = [p.number for p in patches]
+        patches.sort(key=lambda p: p.number or 0)
+        numbers = [p.number or 0 for p in patches]
         dup = sorted({n for n in numbers if numbers.count(n) > 1})
         if dup:
             raise PatchError(f"{series.name}: [PATCH {dup[0]}/{patches[0].total}] appears "
                              "twice (two versions of the series?)")
-        total = patches[0].total
+        total = patches[0].total or 0
         missing = [n for n in range(1, total + 1) if n not in numbers]
         if missing:
             raise PatchError(f"{series.name}: incomplete series, missing "

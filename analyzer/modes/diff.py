@@ -38,7 +38,7 @@ def analyze(rev: str, paths: Sequence[str], options: Options, conf: Settings,
     root = git.toplevel(cwd)
     commit, todo = git.changes(rev, paths, cwd, SOURCE_SUFFIXES)
     todo = [c for c in todo
-            if not conf.excluder.excluded(os.path.join(root, c.new_path or c.old_path))]
+            if not conf.excluder.excluded(os.path.join(root, c.new_path or c.old_path or ""))]
     now = []
     for c in todo:
         if c.new_path:

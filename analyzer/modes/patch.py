@@ -157,16 +157,18 @@ def check_series(series: Series, tree: str, options: Options, jobs: int = 1,
                 if rel not in known:
                     _copy_in(tree, work, rel, patch)
                     known.add(rel)
-            before_rels, after_rels = {}, {}
-            for f in patch.files:
-                target = f.new_path or f.old_path
-                if target and excluder is not None and \
-                        excluder.excluded(os.path.join(tree, target)):
+            before_rels: dict[str, str] = {}
+            after_rels: dict[str, str] = {}
+            for fpatch in patch.files:
+                target = fpatch.new_path or fpatch.old_path or ""
+                if not target or (excluder is not None and
+                                  excluder.excluded(os.path.join(tree, target))):
                     continue
-                if f.old_path and _is_source(f.old_path) and _is_file(work, f.old_path):
-                    before_rels[f.old_path] = target
-                if f.new_path and _is_source(f.new_path):
-                    after_rels[f.new_path] = f.new_path
+                if fpatch.old_path and _is_source(fpatch.old_path) and \
+                        _is_file(work, fpatch.old_path):
+                    before_rels[fpatch.old_path] = target
+                if fpatch.new_path and _is_source(fpatch.new_path):
+                    after_rels[fpatch.new_path] = fpatch.new_path
             before, _, _, _, _ = analyze(work, before_rels)
             problem = git.apply(patch.diff, work, tmp)
             if problem is not None:

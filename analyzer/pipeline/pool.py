@@ -72,7 +72,7 @@ def _worker_main(conn: Connection, make_task: Callable, memory: Optional[int],
             result = task(item)
         except MemoryError:
             result = FileOutcome(path).fail(
-                f"out of memory (worker bound {memory // 2**20} MiB)", "memory")
+                f"out of memory (worker bound {(memory or 0) // 2**20} MiB)", "memory")
         except Exception as exc:                   # a bug must not lose other files
             result = FileOutcome(path).fail(
                 f"internal error: {type(exc).__name__}: {exc}", "internal-error")
@@ -141,29 +141,33 @@ def run_isolated(items: Sequence[Any], make_task: Callable[[], Callable[[Any], F
             ready = wait([w.conn for w in busy] + [w.proc.sentinel for w in busy],
                          timeout=max(0.0, left))
             for i, w in enumerate(workers):
-                if w.index is None:
+                index = w.index
+                if index is None:
                     continue
-                path = paths[w.index]
+                path = paths[index]
+                outcome: Optional[FileOutcome] = None
                 if w.conn in ready:
                     try:
-                        results[w.index] = w.conn.recv()
-                        if on_done is not None:
-                            on_done(results[w.index])
-                        w.index = None
-                        continue
+                        outcome = w.conn.recv()
                     except (EOFError, OSError):
                         pass                       # died while answering: see below
+                    else:
+                        results[index] = outcome
+                        if on_done is not None:
+                            on_done(outcome)
+                        w.index = None
+                        continue
                 if w.proc.sentinel in ready or not w.proc.is_alive():
                     w.proc.join()
-                    results[w.index] = FileOutcome(path).fail(_death(w.proc.exitcode),
-                                                              "worker-crash")
+                    outcome = FileOutcome(path).fail(_death(w.proc.exitcode), "worker-crash")
                 elif time.monotonic() - w.started >= timeout:
-                    results[w.index] = FileOutcome(path).fail(
+                    outcome = FileOutcome(path).fail(
                         f"timed out after {timeout:g} s, not analyzed", "timeout")
                 else:
                     continue
+                results[index] = outcome
                 if on_done is not None:
-                    on_done(results[w.index])
+                    on_done(outcome)
                 w.index = None
                 w.stop(kill=True)
                 workers[i] = _Worker(ctx, make_task, memory, path_of)

@@ -241,7 +241,7 @@ class _Builder:
                                        state="absent"))
         r = copy.deepcopy(entry)
         r["baselineState"] = "absent"
-        i = self.rule_index.get(r.get("ruleId"))
+        i = self.rule_index.get(str(r.get("ruleId")))
         if i is None:
             r.pop("ruleIndex", None)
         else:

@@ -116,10 +116,10 @@ def diagnostics_summary(notes: Sequence[Notification]) -> str:
     parts = []
     for i, (kind, where) in enumerate(sorted(files.items(), key=lambda kv: (-len(kv[1]),
                                                                             kv[0]))):
-        n = len(where)
+        count = len(where)
         phrase = _KIND_PHRASES.get(kind, f"[{kind}]")
-        noun = ("file" if n == 1 else "files") + " " if i == 0 else ""
-        parts.append(f"{n} {noun}{phrase}")
+        noun = ("file" if count == 1 else "files") + " " if i == 0 else ""
+        parts.append(f"{count} {noun}{phrase}")
     return f"kref-lint: {', '.join(parts)} (--show-diagnostics lists them)"
 
 

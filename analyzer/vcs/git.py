@@ -79,7 +79,7 @@ def changes(rev: str, pathspecs: Sequence[str], cwd: str, suffixes: tuple[str, .
     relative to ``cwd``."""
 
     def _is_source(path: Optional[str]) -> bool:
-        return bool(path) and path.endswith(suffixes)
+        return path is not None and path.endswith(suffixes)
 
     try:
         commit = git(["rev-parse", "--verify", "--quiet", "--end-of-options",
@@ -99,6 +99,8 @@ def changes(rev: str, pathspecs: Sequence[str], cwd: str, suffixes: tuple[str, .
             continue
         old_mode, new_mode, old_blob, _new_blob, status = meta[1:].split()
         kind = status[0]
+        old: Optional[str]
+        new: Optional[str]
         if kind in "RC":
             old, new = (fields[i + 1].decode("utf-8", "surrogateescape"),
                         fields[i + 2].decode("utf-8", "surrogateescape"))
@@ -156,7 +158,7 @@ def materialize(root: str, todo: Sequence[Change], dest: str) -> list[str]:
     for c in todo:
         if c.old_blob is None:
             continue
-        rel = c.new_path or c.old_path
+        rel = c.new_path or c.old_path or ""
         target = os.path.join(dest, *rel.split("/"))
         os.makedirs(os.path.dirname(target), exist_ok=True)
         with open(target, "wb") as fh:
