@@ -111,7 +111,7 @@ def test_make_c2_check_kref_lint_on_the_corpus(built_tree):
     env = {**os.environ, "KREF_LINT_CACHE_DIR": CACHE_DIR}
     env.pop("PYTHONPATH", None)
     # the corpus is shared: build under its lock, as scripts/kernel-corpus does
-    with open(built_tree.parent / ".lock", "w") as lock:
+    with open(built_tree.parent / f"{built_tree.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         ok = subprocess.run(["make", "ARCH=x86_64", "C=2", f"CHECK={script}",
                              "mm/bootmem_info.o"], cwd=built_tree, env=env,
