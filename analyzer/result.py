@@ -1,8 +1,9 @@
-"""What an analysis produces: findings (with the path that leads to them) and
-notifications (files or functions that could not be analyzed fully)."""
+"""What the analysis core produces: findings (with the path that leads to them) and
+notifications (files or functions that could not be analyzed fully).  What a file or a
+run gives as a whole (outcomes, statistics, baselines) is in :mod:`analyzer.results`."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from analyzer.ir import Span
 
@@ -42,38 +43,3 @@ class Notification:
     line: int = 0
     level: str = "warning"
     kind: str = "analysis"          # stable short id: parse-error, unreadable, budget, ...
-
-
-@dataclass(slots=True)
-class Stats:
-    files: int = 0
-    functions: int = 0
-    degraded: int = 0
-    failed_files: int = 0
-    skipped: int = 0              # not parsed: names no API a checker starts from
-
-    def add(self, other: "Stats") -> None:
-        self.files += other.files
-        self.functions += other.functions
-        self.degraded += other.degraded
-        self.failed_files += other.failed_files
-        self.skipped += other.skipped
-
-
-@dataclass(slots=True)
-class FileOutcome:
-    """The result of analyzing one file, as a worker returns it (picklable)."""
-
-    path: str
-    findings: list[Finding] = field(default_factory=list)
-    notifications: list[Notification] = field(default_factory=list)
-    stats: Stats = field(default_factory=Stats)
-    headers: tuple[str, ...] = ()     # files the result also depends on (clang includes)
-    covered: tuple[str, ...] = ()     # headers whose functions were analyzed with this TU
-
-    def fail(self, message: str, kind: str) -> "FileOutcome":
-        """Mark the file as not analyzed, for ``message``; returns self."""
-        self.notifications.append(Notification(message, self.path, 0, "error", kind))
-        self.stats = Stats(files=1, failed_files=1)
-        return self
-    suppressed: list[Finding] = field(default_factory=list)   # findings ignored in source

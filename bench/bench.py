@@ -36,7 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from analyzer.flags import clean_command  # noqa: E402
+from analyzer.pipeline.flags import clean_command  # noqa: E402
 
 
 def _tree_rss(root_pid: int) -> int:

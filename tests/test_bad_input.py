@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import FIXTURES, run_cli
 
 GOOD = FIXTURES / "tryget" / "pipe_kvm.c"
-GOOD_FINDING = "pipe_kvm.c:31:7: warning: try_get_page() on 'page'"
+GOOD_FINDING = "pipe_kvm.c:31:14: warning: try_get_page() on 'page'"
 
 
 @pytest.fixture
@@ -23,12 +23,15 @@ def tree(tmp_path):
 
 
 def check(tree, *, name: str, reason: str, extra_args=()):
-    r = run_cli(*extra_args, str(tree))
+    """The good file's finding on stdout; the diagnostic about ``name`` on stderr (listed
+    with --show-diagnostics), never on stdout."""
+    r = run_cli("--show-diagnostics", *extra_args, str(tree))
     assert "Traceback" not in r.stdout + r.stderr
     assert r.returncode == 1, r.stdout + r.stderr            # the good file's finding
-    assert "good.c:31:7: warning: try_get_page() on 'page'" in r.stdout
-    notes = [l for l in r.stdout.splitlines() if name in l and "[kref-lint:" in l]
-    assert any(reason in l for l in notes), r.stdout
+    assert r.stdout.splitlines() == [l for l in r.stdout.splitlines() if ": warning: " in l]
+    assert "good.c:31:14: warning: try_get_page() on 'page'" in r.stdout
+    notes = [l for l in r.stderr.splitlines() if name in l and l.startswith("kref-lint: ")]
+    assert any(reason in l for l in notes), r.stderr
     return r
 
 
@@ -53,7 +56,7 @@ def test_invalid_utf8_is_still_analyzed(tree):
     src = GOOD.read_bytes().replace(b"/* A pipe buffer", b"/* \xff\xfe caf\xe9 A pipe buffer")
     (tree / "latin1.c").write_bytes(src)
     r = check(tree, name="latin1.c", reason="invalid UTF-8")
-    assert "latin1.c:31:7: warning: try_get_page()" in r.stdout     # analyzed anyway
+    assert "latin1.c:31:14: warning: try_get_page()" in r.stdout    # analyzed anyway
 
 
 def test_unbalanced_braces(tree):
@@ -67,7 +70,7 @@ def test_fifty_thousand_line_generated_file(tree):
     (tree / "gen.c").write_text("\n".join(lines) + "\n")
     r = run_cli(str(tree))
     assert r.returncode == 1 and "Traceback" not in r.stderr
-    assert "good.c:31:7" in r.stdout
+    assert "good.c:31:14" in r.stdout
     funcs = int(r.stderr.split(" functions")[0].rsplit(" ", 1)[1])
     assert funcs == 50_000 + 5            # every generated function, plus good.c's 5
 
@@ -77,14 +80,16 @@ def test_deeply_nested_parentheses(tree):
     (tree / "deep.c").write_text(f"int deep(int x)\n{{\n\treturn {deep};\n}}\n")
     r = run_cli(str(tree))
     assert r.returncode == 1 and "Traceback" not in r.stdout + r.stderr
-    assert "good.c:31:7" in r.stdout
+    assert "good.c:31:14" in r.stdout
 
 
 def test_symlink_loop(tree):
     os.symlink(tree, tree / "loop")                   # a directory loop
     os.symlink("self.c", tree / "self.c")             # a file that points at itself
     r = check(tree, name="self.c", reason="symlink loop")
-    assert "loop: warning: symlink loop" in r.stdout
+    assert any(l.startswith("kref-lint: warning: ") and l.endswith("loop: symlink loop: "
+               "directory already visited, not followed again [symlink-loop]")
+               for l in r.stderr.splitlines()), r.stderr
 
 
 def test_unreadable_file(tree, monkeypatch):
@@ -113,6 +118,7 @@ def test_unreadable_file(tree, monkeypatch):
     r = CliRunner().invoke(main, ["-j", "1", str(tree)])
     assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
     assert r.exit_code == 1
-    assert "good.c:31:7: warning: try_get_page()" in r.stdout
-    assert any("secret.c: error: cannot read file: Permission denied" in l
-               for l in r.stdout.splitlines()), r.stdout
+    assert "good.c:31:14: warning: try_get_page()" in r.stdout
+    assert any(l.startswith("kref-lint: error: ") and
+               "secret.c: cannot read file: Permission denied [unreadable]" in l
+               for l in r.stderr.splitlines()), r.stderr

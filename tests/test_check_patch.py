@@ -26,6 +26,7 @@ def series(tmp_path_factory):
     (repo / "mm" / "gup.c").write_text(HEADER + HELPER + CORRECT)
     (repo / "mm" / "util.c").write_text(UTIL)
     base = commit_all(repo, "base")
+    git(repo, "remote", "add", "origin", "https://ada:s3cret@git.example.org/linux.git")
     git(repo, "checkout", "-q", "-b", "topic")
     gup = repo / "mm" / "gup.c"
     gup.write_text(gup.read_text().replace("return nr;", "return nr > 0 ? nr : 0;"))
@@ -47,11 +48,11 @@ def series(tmp_path_factory):
             "base": base}
 
 
-def check(series, *args, cwd=None, input=None):
+def check(series, *args, cwd=None, input=None, env=None):
     repo = series["repo"]
     before = tree_hash(repo)
-    r = run_cli("check-patch", *args, cwd=cwd or series["root"]) if input is None else \
-        _run_stdin(series, args, input)
+    r = run_cli("check-patch", *args, cwd=cwd or series["root"], env=env) if input is None \
+        else _run_stdin(series, args, input)
     assert tree_hash(repo) == before, "the tree was modified"
     assert "Traceback" not in r.stderr, r.stderr
     return r
@@ -77,35 +78,104 @@ def final_line(series, rel: str, needle: str) -> int:
 
 
 # --------------------------------------------------------------------------- the reply
+def mails_of(stdout: str) -> list:
+    """The replies of an mbox, parsed by the standard library (headers decoded)."""
+    from email import policy
+    from email.parser import BytesParser
+
+    assert stdout.startswith("From kref-lint Mon Sep 17 00:00:00 2001\n")
+    parts = re.split(r"(?m)^From kref-lint Mon Sep 17 00:00:00 2001\n", stdout)[1:]
+    return [BytesParser(policy=policy.default).parsebytes(p.encode()) for p in parts]
+
+
+def header_of(path: Path, name: str) -> str:
+    from email import policy
+    from email.parser import BytesParser
+
+    return str(BytesParser(policy=policy.default).parsebytes(path.read_bytes())[name])
+
+
 def test_series_mail_attributes_each_finding_to_its_patch(series):
     r = check(series, "series.mbox", "--tree", "linux")
     assert r.returncode == 1, r.stderr
-    mails = [m for m in r.stdout.split("From kref-lint Mon Sep 17 00:00:00 2001\n") if m]
+    mails = mails_of(r.stdout)
     assert len(mails) == 2                      # [PATCH 2/3] and [PATCH 3/3], not 1/3
     two, three = mails
-    msgid = re.search(r"(?mi)^Message-ID: (<[^>]+>)",
-                      series["files"][2].read_text()).group(1)
-    assert "Subject: Re: [PATCH 2/3] mm/gup: add a pte fast path\n" in two
-    assert f"In-Reply-To: {msgid}\n" in two
+    cover_id = header_of(series["files"][0], "Message-ID")
+    msgid = header_of(series["files"][2], "Message-ID")
+    # the headers a list and a mail client need, built by the email package
+    assert two["Subject"] == "Re: [PATCH 2/3] mm/gup: add a pte fast path"
+    assert two["From"] == "kref-lint <kref-lint@localhost.invalid>"
+    assert two["To"] == "Ada Author <ada@example.org>"
+    assert two["In-Reply-To"].strip() == msgid
+    assert two["References"].split() == [cover_id, msgid]     # the thread, cover first
+    assert re.fullmatch(r"<\d{12}\.[0-9a-f]{12}-kref-lint@localhost\.invalid>",
+                        two["Message-ID"])
+    assert two["Date"].datetime is not None
+    assert two.get_content_type() == "text/plain" and two.get_content_charset() == "utf-8"
+    body = two.get_content()
+    assert body.startswith("Hi Ada,\n\nkref-lint found 1 new issue in [PATCH 2/3]")
+    base = series["base"][:12]
+    assert f"base:           {base} (the series' base-commit)\n" in body
+    assert f"patch link:     https://lore.kernel.org/r/{msgid.strip('<>')}/\n" in body
+    assert "patch subject:  [PATCH 2/3] mm/gup: add a pte fast path\n" in body
+    # reproduce: the base, the series up to this patch, the command -- no local path
+    assert (f"reproduce:\n        git checkout {base}\n"
+            f"        b4 shazam -P 1-2 {msgid.strip('<>')}\n"
+            f"        kref-lint --diff HEAD~1 mm/gup.c\n") in body
+    assert str(series["root"]) not in r.stdout
+    assert ("| Reported-by: kref-lint <kref-lint@localhost.invalid>\n"
+            f"| Closes: https://lore.kernel.org/r/{two['Message-ID'].strip('<>')}/\n") in body
     line = final_line(series, "mm/gup.c", "get_page(page);")
-    assert (f"mm/gup.c:{line}:2: warning: get_page() on 'page' that holds no reference "
-            f"(found by the lockless read at line {line - 5}) [{RULE}]\nin gup_fast_pte():\n"
-            in two)
+    warning = (f"mm/gup.c:{line}:9: warning: get_page() on 'page' that holds no reference "
+               f"(found by the lockless read at line {line - 5}) [{RULE}]")
+    assert f"All warnings (new ones prefixed by >>):\n\n>> {warning}\n" in body
+    assert f"\n{warning}\nin gup_fast_pte():\n" in body
     # the quoted hunk, the offending line marked by a caret line under it
-    assert "> diff a/mm/gup.c b/mm/gup.c\n> @@ -" in two
-    assert f"> +\tget_page(page);\n   \t^ {RULE}\n" in two
-    assert "> +\tpte_t pte = ptep_get_lockless(ptep);" in two
-    assert f"  mm/gup.c:{line - 5}: 'ptep' read locklessly by ptep_get_lockless()" in two
-    assert f"Run `kref-lint explain {RULE}`" in two
-    assert "To reproduce:\n  kref-lint check-patch series.mbox --tree linux\n" in two
-    assert f"with the tree at {series['base'][:12]}" in two
+    assert "> diff a/mm/gup.c b/mm/gup.c\n> @@ -" in body
+    assert f"> +\tget_page(page);\n   \t^ {RULE}\n" in body
+    assert "> +\tpte_t pte = ptep_get_lockless(ptep);" in body
+    assert f"  mm/gup.c:{line - 5}: 'ptep' read locklessly by ptep_get_lockless()" in body
+    assert f"Run `kref-lint explain {RULE}`" in body
+    assert body.rstrip("\n").endswith("\n-- \nkref-lint 0.1.0")
 
-    assert "Subject: Re: [PATCH 3/3] mm/util: add a pmd fast path\n" in three
+    assert three["Subject"] == "Re: [PATCH 3/3] mm/util: add a pmd fast path"
+    three_body = three.get_content()
     line3 = final_line(series, "mm/util.c", "folio_get(folio);")
-    assert f"mm/util.c:{line3}:2: warning: folio_get() on 'folio'" in three
-    assert "in gup_fast_pmd():" in three
+    assert f">> mm/util.c:{line3}:9: warning: folio_get() on 'folio'" in three_body
+    assert "in gup_fast_pmd():" in three_body
+    assert "b4 shazam -P 1-3 " in three_body
     assert "kref-lint: 3 patches" in r.stderr and "2 new findings" in r.stderr
     assert "skipped cover letter" in r.stderr
+
+
+def test_mail_identity_archive_and_old_findings(series, tmp_path):
+    """--from and the config's [mail] table; a later patch lists the finding an earlier
+    one added without the >> prefix; SOURCE_DATE_EPOCH makes the reply reproducible."""
+    (series["repo"] / ".kref-lint.toml").write_text(
+        '[mail]\narchive = "https://lists.example.org/archive/"\n'
+        'cc = ["Reports <reports@example.org>"]\n')
+    try:
+        args = ("series.mbox", "--tree", "linux", "--from", "Grüß Bot <bot@example.org>")
+        r = check(series, *args, env={"SOURCE_DATE_EPOCH": "1709294400"})
+        again = check(series, *args, env={"SOURCE_DATE_EPOCH": "1709294400"})
+    finally:
+        (series["repo"] / ".kref-lint.toml").unlink()
+    assert r.returncode == 1 and r.stdout == again.stdout        # same input, same mail
+    raw_headers = [m.split("\n\n", 1)[0] for m in r.stdout.split("From kref-lint ")[1:]]
+    assert all(h.isascii() and "\nFrom: =?utf-8?" in h for h in raw_headers)   # RFC 2047
+    two, three = mails_of(r.stdout)
+    assert two["From"] == "Grüß Bot <bot@example.org>"
+    assert two["Cc"] == "Reports <reports@example.org>"
+    assert two["Date"] == "Fri, 01 Mar 2024 12:00:00 +0000"
+    assert two["Message-ID"].endswith("-kref-lint@example.org>")
+    assert "| Reported-by: Grüß Bot <bot@example.org>" in two.get_content()
+    assert "| Closes: https://lists.example.org/archive/2024" in two.get_content()
+    # the util.c patch touches no gup.c: its list holds only its own finding
+    listing = three.get_content().split("(new ones prefixed by >>):\n\n")[1].split("\n\n")[0]
+    assert [l[:3] for l in listing.splitlines()] == [">> "]
+    r = check(series, "series.mbox", "--tree", "linux", "--from", "not an address")
+    assert r.returncode == 2 and "--from: not a mail address" in r.stderr
 
 
 def test_series_sarif(series, sarif_validator, tmp_path):
@@ -121,8 +191,31 @@ def test_series_sarif(series, sarif_validator, tmp_path):
                   res["baselineState"]) for res in run["results"])
     assert got == [(2, "[PATCH 2/3] mm/gup: add a pte fast path", "mm/gup.c", "new"),
                    (3, "[PATCH 3/3] mm/util: add a pmd fast path", "mm/util.c", "new")]
-    assert run["originalUriBaseIds"]["%SRCROOT%"]["uri"].endswith("/linux/")
     assert all(res["properties"]["messageId"].startswith("<") for res in run["results"])
+    # the lines are post-patch lines: each location names the embedded version of its
+    # file after the patch that added the finding, whose text has the reported statement
+    arts = run["artifacts"]
+    assert sorted((a["location"]["uri"], a["properties"]["patchIndex"]) for a in arts) == [
+        ("mm/gup.c", 2), ("mm/util.c", 3)]
+    for res in run["results"]:
+        locs = [res["locations"][0]] + [s["location"] for s in
+                                       res["codeFlows"][0]["threadFlows"][0]["locations"]]
+        for loc in locs:
+            phys = loc["physicalLocation"]
+            art = arts[phys["artifactLocation"]["index"]]
+            assert art["location"]["uri"] == phys["artifactLocation"]["uri"]
+            assert art["properties"]["patchIndex"] == res["properties"]["patchIndex"]
+        phys = res["locations"][0]["physicalLocation"]
+        text = arts[phys["artifactLocation"]["index"]]["contents"]["text"]
+        line = text.split("\n")[phys["region"]["startLine"] - 1]
+        assert line.strip() == phys["region"]["snippet"]["text"]
+        assert res["partialFingerprints"]["primaryLocationLineHash"]
+    # the tree's commit, the remote without its credentials; the series' base
+    (vcs,) = run["versionControlProvenance"]
+    assert vcs == {"repositoryUri": "https://git.example.org/linux.git",
+                   "revisionId": series["base"], "branch": "master",
+                   "mappedTo": {"uriBaseId": "%SRCROOT%"}}
+    assert run["properties"]["baseCommit"] == series["base"]
 
 
 def test_text_format_single_patch_and_stdin(series):
@@ -132,11 +225,11 @@ def test_text_format_single_patch_and_stdin(series):
     line = final_line(series, "mm/gup.c", "get_page(page);")
     assert r.stdout.splitlines() == [
         "kref-lint: [PATCH 2/3] mm/gup: add a pte fast path:",
-        f"linux/mm/gup.c:{line}:2: warning: get_page() on 'page' that holds no reference "
+        f"linux/mm/gup.c:{line}:9: warning: get_page() on 'page' that holds no reference "
         f"(found by the lockless read at line {line - 5}) [{RULE}]"]
     r = check(series, "-", "--tree", "linux", input=series["mbox"].read_bytes())
     assert r.returncode == 1 and "[PATCH 3/3]" in r.stdout
-    assert "kref-lint check-patch SERIES.mbox --tree linux" in r.stdout
+    assert "        kref-lint --diff HEAD~1 mm/util.c\n" in r.stdout
 
 
 def test_no_new_findings(series):
@@ -333,7 +426,9 @@ def test_non_utf8_mail_bodies(series, tmp_path):
     (tmp_path / "latin1.patch").write_bytes(_recount(mail))
     r = check(series, str(tmp_path / "latin1.patch"), "--tree", "linux")
     assert r.returncode == 1, r.stderr
-    assert "Subject: Re: [PATCH 2/3] mm/gup: caf\u00e9 fast path" in r.stdout
+    (reply,) = mails_of(r.stdout)
+    assert reply["Subject"] == "Re: [PATCH 2/3] mm/gup: caf\u00e9 fast path"
+    assert r.stdout.split("\n\n", 1)[0].isascii()          # RFC 2047 on the wire
     assert "> +\t/* d\u00e9j\u00e0 vu: no reference */" in r.stdout
     # 2. an unknown charset: read as Latin-1, still checked
     odd = (tmp_path / "latin1.patch").read_bytes().replace(b"charset=iso-8859-1",

@@ -500,7 +500,8 @@ SYSCALL_DEFINE0(munlockall)
 
 # ---------------------------------------------------------------------- through Analyzer
 def test_analyzer_clang_mode_reports_header_findings_with_their_file(tmp_path):
-    from analyzer.analyze import Analyzer, Options
+    from analyzer.pipeline.file import Analyzer
+    from analyzer.pipeline.options import Options
 
     (tmp_path / "internal.h").write_text(
         '#include "kernel.h"\n'
@@ -519,12 +520,13 @@ def test_analyzer_clang_mode_reports_header_findings_with_their_file(tmp_path):
 
 
 def test_analyzer_clang_mode_without_flags_says_why(tmp_path):
-    from analyzer.analyze import Analyzer, Options
+    from analyzer.pipeline.file import Analyzer
+    from analyzer.pipeline.options import Options
+    from analyzer.pipeline.plan import PlanError
 
     (tmp_path / "x.c").write_text("int f(void) { return 0; }\n")
-    out = Analyzer(Options(frontend="clang")).analyze_file(str(tmp_path / "x.c"))
-    (note,) = [n for n in out.notifications if n.level == "error"]
-    assert note.kind == "no-flags" and "compile_commands.json" in note.message
+    with pytest.raises(PlanError, match="no compile_commands.json above the file"):
+        Analyzer(Options(frontend="clang")).analyze_file(str(tmp_path / "x.c"))
 
 
 def test_function_whose_name_is_a_self_referential_macro(tmp_path):

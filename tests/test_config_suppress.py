@@ -23,7 +23,7 @@ def tree(tmp_path):
 
 
 def warnings(r) -> list[str]:
-    return [l for l in r.stdout.splitlines() if ": warning: " in l and "[kref-lint:" not in l]
+    return [l for l in r.stdout.splitlines() if ": warning: " in l]
 
 
 # --------------------------------------------------------------------------- config
@@ -68,7 +68,7 @@ def test_explicit_config_file_and_extra_rule_files_relative_to_it(tree, tmp_path
     assert run_cli("mm/mine.c", cwd=tree).returncode == 0
     r = run_cli("--config", str(conf_dir / "ci.toml"), "mm/mine.c", cwd=tree)
     assert r.returncode == 1, r.stderr
-    assert "mm/mine.c:4:2: warning: my_get() on 'p'" in r.stdout
+    assert "mm/mine.c:4:9: warning: my_get() on 'p'" in r.stdout
 
 
 @pytest.mark.parametrize("text, message", [
@@ -76,7 +76,7 @@ def test_explicit_config_file_and_extra_rule_files_relative_to_it(tree, tmp_path
     ("[checks]\nfoo = 1\n", "unknown key 'checks'"),
     ('jobs = "many"\n', "'jobs' must be a positive integer"),
     ("select = 3\n", "'select' must be a list of strings"),
-    ('select = ["no-such-rule"]\n', "unknown rule no-such-rule"),
+    ('select = ["no-such-rule"]\n', "unknown rule 'no-such-rule'"),
     ("select = [\n", "invalid TOML"),
 ])
 def test_bad_config_is_a_clear_error(tree, text, message):
@@ -171,10 +171,15 @@ def test_suppressions_in_source(tmp_path, sarif_validator):
     get_lines = [line_of(src, "get_page(page);", n) for n in range(1, 8)]
     # same line, line before, block before: suppressed; the other four are reported
     assert reported == get_lines[3:]
-    assert f"s.c:{line_of(src, 'ignore[try-get-without-ref] */')}: warning: suppression of " \
-           f"try-get-without-ref has no reason and is ignored" in r.stdout
-    assert "suppression names unknown rule 'try-get-without-rev'" in r.stdout
     assert "3 suppressed" in r.stderr
+    assert "kref-lint: 1 file with malformed suppressions (--show-diagnostics lists them)" \
+        in r.stderr
+    r = run_cli("--show-diagnostics", str(src), cwd=tmp_path)
+    assert f"kref-lint: warning: s.c:{line_of(src, 'ignore[try-get-without-ref] */')}: " \
+           f"suppression of try-get-without-ref has no reason and is ignored: write the " \
+           f"reason after ']' [suppression]" in r.stderr
+    assert "suppression names unknown rule 'try-get-without-rev'" in r.stderr
+    assert "suppression" not in r.stdout
 
     r = run_cli("--show-suppressed", str(src), cwd=tmp_path)
     notes = [l for l in r.stdout.splitlines() if ": note: suppressed: " in l]

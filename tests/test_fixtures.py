@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.analyze import Analyzer, Options
+from analyzer.pipeline.file import Analyzer
+from analyzer.pipeline.options import Options
 from checkers import all_rules
 from tests.conftest import FIXTURES
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from analyzer import flags
-from analyzer.flags import FlagResolver, clean_command, synthesize
+from analyzer.pipeline import flags
+from analyzer.pipeline.flags import FlagResolver, clean_command, synthesize
 
 
 KBUILD_CMD = (

@@ -207,8 +207,9 @@ def test_seed_003_reintroduced_into_real_gup_fast_is_found(kernel_tree, tmp_path
     r = run_cli("--select", "try-get-without-ref", str(tmp_path / "gup.c"))
     assert r.returncode == 1, r.stdout + r.stderr
     hits = [l for l in r.stdout.splitlines() if "warning:" in l]
-    # text paths are relative to the working directory, else absolute (clickable)
+    # text paths are relative to the working directory, else absolute (clickable); the
+    # column is gcc's (two tabs and "if (!" before it)
     read_at = src.count("\n", 0, src.index("ptep_get_lockless(ptep)", fn)) + 1
-    assert hits == [(f"{tmp_path / 'gup.c'}:{line}:8: warning: try_get_page() on 'page' "
+    assert hits == [(f"{tmp_path / 'gup.c'}:{line}:22: warning: try_get_page() on 'page' "
                      f"that holds no reference (found by the lockless read at line {read_at})"
                      "; its count may be zero or frozen [try-get-without-ref]")], hits

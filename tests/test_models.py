@@ -62,4 +62,4 @@ def test_cli_extra_model_finds_a_new_api(tmp_path):
     extra.write_text("[acquire.my_get]\narg = 0\nkind = 'plain'\nneeds_ref = true\n")
     r = run_cli("--rules", str(extra), str(src))
     assert r.returncode == 1
-    assert "a.c:4:2: warning: my_get() on 'p' that holds no reference" in r.stdout
+    assert "a.c:4:9: warning: my_get() on 'p' that holds no reference" in r.stdout

@@ -11,10 +11,14 @@ import pytest
 import sarif_om as om
 
 from analyzer.ir import Span
-from analyzer.report.sarif import (FINGERPRINT_KEY, SRCROOT, _obj, build_sarif,
-                                   fingerprint, fingerprints, root_uri, to_json, write_sarif)
-from analyzer.report.text import format_text, summary_line
-from analyzer.result import Finding, Notification, Stats, Step
+from analyzer.report.sarif import SRCROOT, _obj, build_sarif, to_json, write_sarif
+from analyzer.report.text import (diagnostic_line, diagnostics_summary, format_findings,
+                                  summary_line)
+from analyzer.result import Finding, Notification, Step
+from analyzer.results.baseline import Comparison
+from analyzer.results.identity import FINGERPRINT_KEY, fingerprint, fingerprints
+from analyzer.results.outcome import Stats
+from analyzer.results.run import RunInfo, RunResult
 from analyzer.rule import Rule
 
 SCHEMA_PATH = Path(__file__).parent / "data" / "sarif-schema-2.1.0.json"
@@ -61,8 +65,17 @@ def notifications(root: str) -> list[Notification]:
     ]
 
 
-def build(root: str, findings: list[Finding], **kwargs) -> dict:
-    return build_sarif(findings, notifications(root), RULES, root, "0.1.0", **kwargs)
+def build(root: str, findings: list[Finding], command_line: str = "",
+          automation_id=None, baseline_states=None, notes=None) -> dict:
+    run = RunResult(root, findings, notifications=notifications(root) if notes is None
+                    else notes)
+    if baseline_states is not None:
+        run.comparison = Comparison("old.sarif", baseline_states, [], [], [])
+    return build_sarif(run, RULES, RunInfo("0.1.0", command_line, automation_id))
+
+
+def format_text(findings, root, show_path=False):
+    return format_findings(findings, root, {}, show_path)
 
 
 def validate(log: dict) -> None:
@@ -95,12 +108,14 @@ def test_sarif_header_tool_and_run(root):
     run, = log["runs"]
     driver = run["tool"]["driver"]
     assert driver["name"] == "kref-lint" and driver["version"] == "0.1.0"
-    assert "informationUri" not in driver
+    assert driver["semanticVersion"] == "0.1.0"
+    assert driver["informationUri"].startswith("https://")
     assert run["columnKind"] == "unicodeCodePoints"
     assert run["automationDetails"] == {"id": "ci/nightly/"}
-    base = run["originalUriBaseIds"][SRCROOT]["uri"]
-    assert base == root_uri(root) and base.startswith("file:///") and base.endswith("/")
-    assert "linux%20tree/" in base
+    # portable: what %SRCROOT% is, not where it was
+    assert set(run["originalUriBaseIds"][SRCROOT]) == {"description"}
+    assert "linux tree" not in json.dumps(log) and "linux%20tree" not in json.dumps(log)
+    assert "versionControlProvenance" not in run          # not a git tree
     invocation, = run["invocations"]
     assert invocation["executionSuccessful"] is True
     assert invocation["commandLine"] == "kref-lint check ."
@@ -115,7 +130,10 @@ def test_rule_descriptors(root):
     assert b["fullDescription"] == {"text": "Reports b."}
     assert b["help"] == {"text": RULE_B.text(), "markdown": RULE_B.markdown()}
     assert b["defaultConfiguration"] == {"level": "error"}
-    assert b["properties"] == {"precision": "medium", "tags": ["concurrency", "mm"]}
+    assert b["helpUri"].startswith(driver["informationUri"])
+    # not a classified rule: no CWE tags, no security-severity
+    assert b["properties"] == {"precision": "medium", "problem.severity": "error",
+                               "tags": ["concurrency", "mm"]}
 
 
 def test_result_fields(root):
@@ -207,7 +225,7 @@ def test_notifications_in_tool_execution_notifications(root):
 
 
 def test_no_notifications_still_an_explicit_list(root):
-    log = build_sarif([], [], RULES, root, "0.1.0")
+    log = build(root, [], notes=[])
     run = log["runs"][0]
     assert run["results"] == []
     assert run["invocations"][0]["toolExecutionNotifications"] == []
@@ -317,51 +335,83 @@ def test_start_column_one_is_emitted(root):
 
 # --------------------------------------------------------------------------- text
 def test_text_line_format(root):
-    text = format_text([make_finding(root, rel="rel/path.c", rule="rule-id")], [], root)
+    text = format_text([make_finding(root, rel="rel/path.c", rule="rule-id")], root)
     assert text == "rel/path.c:10:5: warning: msg [rule-id]\n"
 
 
 def test_text_level_is_always_warning(root):
-    text = format_text([make_finding(root, rule="fake-rule-b")], [], root)
+    text = format_text([make_finding(root, rule="fake-rule-b")], root)
     assert ": warning: " in text and "error" not in text
 
 
 def test_text_outside_root_keeps_path(root):
     finding = make_finding("/else", rel="x.c", rule="r")
-    assert format_text([finding], [], root) == "/else/x.c:10:5: warning: msg [r]\n"
+    assert format_text([finding], root) == "/else/x.c:10:5: warning: msg [r]\n"
 
 
-def test_text_show_path_adds_notes(root):
-    text = format_text([make_finding(root, rel="rel/path.c", rule="rule-id")], [], root,
+def test_text_show_path_adds_notes_in_gccs_format(root):
+    """gcc's own note lines: not indented, and the finding's own step not repeated."""
+    text = format_text([make_finding(root, rel="rel/path.c", rule="rule-id")], root,
                        show_path=True)
     assert text.splitlines() == [
         "rel/path.c:10:5: warning: msg [rule-id]",
-        "    rel/path.c:7:9: note: 'folio' read locklessly here",
-        "    rel/path.c:9:9: note: speculative reference taken here",
-        "    rel/path.c:10:5: note: used here",
+        "rel/path.c:7:9: note: 'folio' read locklessly here",
+        "rel/path.c:9:9: note: speculative reference taken here",
     ]
 
 
-def test_text_notifications_and_order(root):
+def test_text_columns_count_tabs_as_gcc_does(root):
+    """gcc and sparse print display columns: a tab advances to the next multiple of 8."""
+    f = make_finding(root, rel="t.c", line=3, rule="r")
+    f = dataclasses.replace(f, span=Span(f.span.file, 3, 3, 3, 10), trail=(
+        Step(Span(f.span.file, 2, 2, 2, 5), "origin"), Step(Span(f.span.file, 3, 3, 3, 10),
+                                                            "here")))
+    lines = {(f.span.file, 3): "\t\tget_page(p);", (f.span.file, 2): "\tx = 1;"}
+    text = format_findings([f], root, lines, show_path=True)
+    assert text.splitlines() == ["t.c:3:17: warning: msg [r]", "t.c:2:9: note: origin"]
+    from analyzer.results.identity import display_column
+    assert display_column("a\tb", 3) == 9                 # "a" then a tab to column 9
+    assert display_column("ab\t\tc", 5) == 17
+    assert display_column("\u4e2d\u6587x", 3) == 5      # wide characters count 2
+    assert display_column("e\u0301x", 3) == 2              # a combining accent counts 0
+    assert display_column("", 4) == 4 and display_column("x", 0) == 0
+
+
+def test_text_order_and_diagnostics_apart(root):
     findings = [make_finding(root, rel="mm/z.c", line=3, rule="b"),
                 make_finding(root, rel="mm/a.c", line=12, rule="b"),
                 make_finding(root, rel="mm/a.c", line=12, rule="a"),
                 make_finding(root, rel="mm/a.c", line=4, rule="c")]
-    text = format_text(findings, notifications(root), root)
+    text = format_text(findings, root)
     assert text.splitlines() == [
         "mm/a.c:4:5: warning: msg [c]",
         "mm/a.c:12:5: warning: msg [a]",
         "mm/a.c:12:5: warning: msg [b]",
-        "mm/broken.c:7: error: cannot parse file [kref-lint:parse-error]",
-        "mm/huge.c: warning: analysis budget exceeded in 'huge_fn' [kref-lint:budget]",
         "mm/z.c:3:5: warning: msg [b]",
-        "kref-lint: note: no compile_commands.json; using tree-sitter [kref-lint:discover]",
     ]
-    assert format_text(list(reversed(findings)), notifications(root)[::-1], root) == text
+    assert format_text(list(reversed(findings)), root) == text
+    # diagnostics never look like findings (a quickfix list or grep would count them)
+    assert [diagnostic_line(n, root) for n in notifications(root)] == [
+        "kref-lint: error: mm/broken.c:7: cannot parse file [parse-error]",
+        "kref-lint: warning: mm/huge.c: analysis budget exceeded in 'huge_fn' [budget]",
+        "kref-lint: note: no compile_commands.json; using tree-sitter [discover]",
+    ]
+
+
+def test_diagnostics_summary_is_one_line():
+    notes = [Notification("x", f"/t/f{i}.c", 1, "warning", "parse-error") for i in range(3)]
+    notes += [Notification("y", "/t/f0.c", 0, "note", "degraded"),
+              Notification("z", "/t/f1.c", 0, "note", "degraded"),
+              Notification("z", "/t/f1.c", 0, "error", "timeout"),     # errors: listed
+              Notification("routing", "", 0, "note", "frontend")]      # run-level: listed
+    assert diagnostics_summary(notes) == (
+        "kref-lint: 3 files with parse problems, 2 with degraded statements "
+        "(--show-diagnostics lists them)")
+    assert diagnostics_summary(notes[-2:]) == ""
 
 
 def test_text_empty():
-    assert format_text([], [], "/") == ""
+    assert format_text([], "/") == ""
 
 
 def test_summary_line():

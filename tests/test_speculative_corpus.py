@@ -53,5 +53,5 @@ def test_filemap_mismatch_put_removed(kernel_tree, tmp_path):
                          "\t\tgoto repeat;\nout:")
     hits = _run(path)
     assert len(hits) == 1 and hits[0].endswith(
-        f"filemap.c:{line}:15: warning: 'folio' keeps the reference from folio_try_get() "
+        f"filemap.c:{line}:22: warning: 'folio' keeps the reference from folio_try_get() "
         f"(line {line - 3}) when the re-check of 'xas' fails [speculative-ref-leak]"), hits

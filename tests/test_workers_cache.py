@@ -1,14 +1,18 @@
 """Worker isolation (injected crash, hang, memory blow-up) and the result cache."""
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import time
 
 import pytest
 
-from analyzer.analyze import Options, analyze_files
-from analyzer.cache import ResultCache
-from tests.conftest import FIXTURES, run_cli
+from analyzer.pipeline.options import Options
+from analyzer.pipeline.run import analyze_files
+from analyzer.pipeline.cache import ResultCache
+from tests.conftest import FIXTURES, REPO, run_cli
 
 
 @pytest.fixture
@@ -19,8 +23,9 @@ def tree(tmp_path):
     return d
 
 
-def _notes(out: str, name: str) -> list[str]:
-    return [l for l in out.splitlines() if name in l and "[kref-lint:" in l]
+def _notes(err: str, name: str) -> list[str]:
+    """Tool diagnostics about ``name`` (stderr, never in the findings' format)."""
+    return [l for l in err.splitlines() if l.startswith("kref-lint: ") and name in l]
 
 
 @pytest.mark.parametrize("inject, reason, kind, limit", [
@@ -35,13 +40,14 @@ def test_a_failing_file_becomes_a_notification_and_others_finish(tree, inject, r
                 env={"KREF_LINT_INJECT": inject, "KREF_LINT_TIMEOUT": limit,
                      "KREF_LINT_WORKER_MEMORY": str(1536 * 2**20)})
     assert time.monotonic() - started < 60
-    assert "Traceback" not in r.stderr
+    assert "Traceback" not in r.stderr and "Fatal Python error" not in r.stderr
     assert r.returncode == 1
-    notes = _notes(r.stdout, "gup_fast.c")
-    assert any(reason in n and f"[kref-lint:{kind}]" in n for n in notes), r.stdout
-    assert "gup_fast.c:16" not in r.stdout                  # that file: no results
-    assert "pagecache.c:16:3: warning:" in r.stdout         # every other file: all of them
-    assert "pipe_kvm.c:31:7: warning:" in r.stdout
+    notes = _notes(r.stderr, "gup_fast.c")
+    assert any(n.startswith("kref-lint: error: ") and reason in n and n.endswith(f"[{kind}]")
+               for n in notes), r.stderr
+    assert "gup_fast.c" not in r.stdout                     # that file: no results
+    assert "pagecache.c:16:17: warning:" in r.stdout        # every other file: all of them
+    assert "pipe_kvm.c:31:14: warning:" in r.stdout
 
 
 def test_pool_keeps_order_and_replaces_dead_workers(tree, monkeypatch):
@@ -52,6 +58,22 @@ def test_pool_keeps_order_and_replaces_dead_workers(tree, monkeypatch):
     crashed = [o for o in out if o.stats.failed_files]
     assert [o.path for o in crashed] == [str(tree / "pagecache.c")]
     assert all(o.findings for o in out if not o.stats.failed_files)
+
+
+def test_a_crashing_worker_dumps_no_traceback(tree):
+    """With faulthandler on in the parent (pytest, PYTHONFAULTHANDLER), a worker that
+    crashes is reported once, as its file's notification: no 'Fatal Python error' dump
+    on the user's terminal."""
+    code = ("from analyzer.pipeline.options import Options\n"
+            "from analyzer.pipeline.run import analyze_files\n"
+            f"out = analyze_files([{str(tree / 'pagecache.c')!r}], Options(), jobs=2)\n"
+            "print(out[0].notifications[0].kind)\n")
+    r = subprocess.run([sys.executable, "-X", "faulthandler", "-c", code], cwd=REPO,
+                       capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "PYTHONPATH": str(REPO),
+                            "KREF_LINT_INJECT": "crash:pagecache.c"})
+    assert r.returncode == 0 and r.stdout == "worker-crash\n", r.stdout + r.stderr
+    assert "Fatal Python error" not in r.stderr and r.stderr == "", r.stderr
 
 
 def test_cache_reuses_results_and_notices_changes(tree, tmp_path):

@@ -1,10 +1,25 @@
 """SARIF 2.1.0 output, built with the ``sarif-om`` object model.
 
-One run, tool ``kref-lint``: the driver carries a reportingDescriptor for every rule (its
-documentation included), each finding becomes a result with a location relative to
-``%SRCROOT%``, the origin site(s) as ``relatedLocations``, the path as one ``codeFlow`` and a
-``partialFingerprints`` entry that survives unrelated line shifts; every notification
-becomes a ``toolExecutionNotification`` of ``invocations[0]``.
+One run, tool ``kref-lint``.  The driver carries ``informationUri``, ``semanticVersion``
+and a reportingDescriptor for every rule: its documentation (``help`` text and Markdown,
+``helpUri``), its level, and the properties GitHub code scanning reads -- ``tags`` (the
+rule's own, ``security`` and ``external/cwe/cwe-N``), ``security-severity``,
+``problem.severity``, ``precision`` (see :mod:`analyzer.report.taxonomy`).
+
+Each finding becomes a result located relative to ``%SRCROOT%`` (the tree root; the log
+does not record where that was on the analyzing machine, so it is portable -- a viewer
+resolves it against its workspace, code scanning against the checkout), with the origin
+site(s) as ``relatedLocations``, the path as one ``codeFlow``, and two partial
+fingerprints: ``krefLint/v1`` (survives unrelated line shifts; what ``--baseline``
+matches) and ``primaryLocationLineHash`` computed as GitHub's upload action computes it.
+Every notification becomes a ``toolExecutionNotification`` of ``invocations[0]``; a git
+tree's remote and commit become ``versionControlProvenance`` mapped to ``%SRCROOT%``.
+
+``check-patch`` logs (:func:`build_patch_sarif`) report lines of the files *after* the
+patch that adds each finding, which the tree does not hold: those file versions are
+embedded as ``run.artifacts`` (``contents.text``, the patch in ``properties``) and every
+location in them refers to its artifact by ``index``; ``versionControlProvenance`` names
+the tree's commit and the run's properties the series' ``base-commit``.
 
 Serialization is our own (:func:`to_json`), not sarif-om's: sarif-om gives many attributes
 sentinel defaults (``-1`` indices, ``"en-US"``, ``"warning"``) and its usual serializer
@@ -15,10 +30,13 @@ the builder set, whatever its value.
 """
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import json
 import os
+from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Iterable, Optional, TextIO
 from urllib.parse import quote
@@ -27,15 +45,36 @@ import attr
 import sarif_om as om
 
 from analyzer.ir import Span
-from analyzer.report.text import display_path, relative_to_root
+from analyzer.report.taxonomy import classification, problem_severity
 from analyzer.result import Finding, Notification, Step
+from analyzer.results.baseline import Entry
+from analyzer.results.identity import (FINGERPRINT_KEY, LINE_HASH_KEY, fingerprints,
+                                       relative_to_root)
+from analyzer.results.patches import SeriesResult
+from analyzer.results.run import RunInfo, RunResult
 from analyzer.rule import Rule
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
 TOOL_NAME = "kref-lint"
 SRCROOT = "%SRCROOT%"
-FINGERPRINT_KEY = "krefLint/v1"
+
+
+def information_uri() -> str:
+    """The project's home page (``[project.urls] Homepage`` in pyproject.toml)."""
+    try:
+        for entry in metadata.metadata("kref-lint").get_all("Project-URL") or ():
+            label, _, url = entry.partition(",")
+            if label.strip().lower() == "homepage" and url.strip():
+                return url.strip()
+    except metadata.PackageNotFoundError:
+        pass
+    return _HOMEPAGE
+
+
+#: Used when kref-lint runs from a checkout that is not installed; the same as
+#: pyproject.toml's (a test keeps them equal).
+_HOMEPAGE = "https://github.com/kref-lint/kref-lint"
 
 
 # --------------------------------------------------------------------------- serializer
@@ -84,69 +123,6 @@ def _obj(cls: type, **values):
     return cls(**{**unset, **values})
 
 
-# --------------------------------------------------------------------------- fingerprints
-def normalize_snippet(snippet: str) -> str:
-    """The reported statement without comments and without whitespace outside string and
-    character literals: re-indenting or re-spacing the line (``if(x)`` / ``if (x)``), or
-    adding a comment to it (a suppression, an ``expect:`` marker), is no change."""
-    if "/" not in snippet and '"' not in snippet and "'" not in snippet:
-        return "".join(snippet.split())
-    out, i, n, quote = [], 0, len(snippet), None
-    while i < n:
-        c = snippet[i]
-        if quote:
-            out.append(c)
-            if c == "\\" and i + 1 < n:
-                out.append(snippet[i + 1])
-                i += 1
-            elif c == quote:
-                quote = None
-        elif c in "\"'":
-            quote = c
-            out.append(c)
-        elif snippet.startswith("//", i):
-            break
-        elif snippet.startswith("/*", i):
-            end = snippet.find("*/", i + 2)
-            if end < 0:
-                break
-            i = end + 1
-        elif not c.isspace():
-            out.append(c)
-        i += 1
-    return "".join(out)
-
-
-def fingerprint(finding: Finding, root: str, occurrence: int) -> str:
-    """The ``krefLint/v1`` partial fingerprint: a hex SHA-256 of the rule, the path relative
-    to ``root``, the function, the normalized snippet and ``occurrence`` (how many findings
-    with the same rule, path, function and snippet precede this one in sorted order).
-
-    No line or column goes in, so lines added above the function, or re-indentation, keep
-    the fingerprint; changing the reported statement or the rule changes it."""
-    parts = (finding.rule_id, display_path(finding.span.file, root), finding.function,
-             normalize_snippet(finding.snippet), str(occurrence))
-    data = "\0".join(parts).encode("utf-8", "surrogatepass")
-    return hashlib.sha256(data).hexdigest()
-
-
-def _sort_key(finding: Finding):
-    return finding.sort_key() + (finding.function,)
-
-
-def fingerprints(findings: Iterable[Finding], root: str) -> list[tuple[Finding, str]]:
-    """Every finding with its fingerprint, in the deterministic output order."""
-    seen: dict[tuple[str, str, str, str], int] = {}
-    out = []
-    for f in sorted(findings, key=_sort_key):
-        key = (f.rule_id, display_path(f.span.file, root), f.function,
-               normalize_snippet(f.snippet))
-        occurrence = seen.get(key, 0)
-        seen[key] = occurrence + 1
-        out.append((f, fingerprint(f, root, occurrence)))
-    return out
-
-
 # --------------------------------------------------------------------------- locations
 def root_uri(root: str) -> str:
     """``root`` as an absolute, percent-encoded ``file://`` URI ending with ``/``."""
@@ -168,13 +144,6 @@ def _uri(path: str, root: str) -> tuple[str, Optional[str]]:
     return quote(rel, safe="/"), SRCROOT
 
 
-def _artifact(path: str, root: str):
-    if not (os.path.isabs(path) and os.path.isabs(root)):   # the cache must not see cwd
-        path, root = os.path.abspath(path), os.path.abspath(root)
-    uri, base = _uri(path, root)
-    return _obj(om.ArtifactLocation, uri=uri, uri_base_id=base)
-
-
 def _region(span: Span, snippet: str = ""):
     """1-based lines and columns; ``end_*`` is exclusive in both ``Span`` and SARIF.
     Unknown parts (0) are left out; no region at all without a line."""
@@ -192,22 +161,124 @@ def _region(span: Span, snippet: str = ""):
     return region
 
 
-def _location(span: Span, root: str, message: Optional[str] = None, id: Optional[int] = None,
-              snippet: str = "", function: str = ""):
-    physical = None
-    if span.file:
-        physical = _obj(om.PhysicalLocation, artifact_location=_artifact(span.file, root),
-                        region=_region(span, snippet))
-    logical = None
-    if function:
-        logical = [_obj(om.LogicalLocation, name=function, kind="function")]
-    return _obj(om.Location, id=id, physical_location=physical, logical_locations=logical,
-                message=_message(message) if message is not None else None)
+@dataclass
+class _Builder:
+    """What every part of one log shares: the root, the rules, embedded artifacts."""
+
+    root: str
+    rules: list[Rule]
+    rule_index: dict[str, int] = field(default_factory=dict)
+    #: (absolute path, version key) -> index into run.artifacts (check-patch)
+    artifact_index: dict[tuple[str, int], int] = field(default_factory=dict)
+    artifacts: list = field(default_factory=list)
+    version: int = 0            # the file version locations refer to (0: the tree's)
+
+    def __post_init__(self) -> None:
+        if not (os.path.isabs(self.root)):
+            self.root = os.path.abspath(self.root)
+        for i, rule in enumerate(self.rules):
+            if rule.id in self.rule_index:
+                raise ValueError(f"duplicate rule id {rule.id!r}")
+            self.rule_index[rule.id] = i
+
+    def artifact(self, path: str):
+        if not os.path.isabs(path):           # the lru cache must not see the cwd
+            path = os.path.abspath(path)
+        uri, base = _uri(path, self.root)
+        index = self.artifact_index.get((path, self.version))
+        return _obj(om.ArtifactLocation, uri=uri, uri_base_id=base, index=index)
+
+    def location(self, span: Span, message: Optional[str] = None, id: Optional[int] = None,
+                 snippet: str = "", function: str = ""):
+        physical = None
+        if span.file:
+            physical = _obj(om.PhysicalLocation, artifact_location=self.artifact(span.file),
+                            region=_region(span, snippet))
+        logical = None
+        if function:
+            logical = [_obj(om.LogicalLocation, name=function, kind="function")]
+        return _obj(om.Location, id=id, physical_location=physical, logical_locations=logical,
+                    message=_message(message) if message is not None else None)
+
+    def code_flow(self, finding: Finding):
+        """One threadFlow: the trail in order, or just the finding when it has none."""
+        steps = finding.trail or (Step(finding.span, finding.message),)
+        locations = [_obj(om.ThreadFlowLocation,
+                          location=self.location(s.span, message=s.message)) for s in steps]
+        return _obj(om.CodeFlow, thread_flows=[_obj(om.ThreadFlow, locations=locations)])
+
+    def result(self, finding: Finding, fp: str, line_hash: str = "",
+               state: Optional[str] = None):
+        index = self.rule_index.get(finding.rule_id)
+        level = self.rules[index].level if index is not None else "warning"
+        related = [self.location(s.span, message=s.message, id=i)
+                   for i, s in enumerate(finding.related, start=1)]
+        prints = {FINGERPRINT_KEY: fp}
+        if line_hash:
+            prints[LINE_HASH_KEY] = line_hash
+        result = _obj(
+            om.Result,
+            rule_id=finding.rule_id,
+            rule_index=index,
+            level=level,
+            message=_message(finding.message),
+            locations=[self.location(finding.span, snippet=finding.snippet,
+                                     function=finding.function)],
+            related_locations=related or None,
+            code_flows=[self.code_flow(finding)],
+            partial_fingerprints=prints,
+            baseline_state=state,
+        )
+        if finding.suppression:
+            result.suppressions = [{"kind": "inSource", "justification": finding.suppression}]
+        return result
+
+    def absent(self, entry: Entry):
+        """A baseline result that is gone: the old log's, re-pointed into these rules,
+        or built from the finding the baseline was computed from."""
+        if isinstance(entry, Finding):
+            return to_json(self.result(entry, _fingerprint_of(entry, self.root),
+                                       state="absent"))
+        r = copy.deepcopy(entry)
+        r["baselineState"] = "absent"
+        i = self.rule_index.get(str(r.get("ruleId")))
+        if i is None:
+            r.pop("ruleIndex", None)
+        else:
+            r["ruleIndex"] = i
+        r.pop("rule", None)
+        return r
+
+    def notification(self, note: Notification):
+        locations = None
+        if note.file:
+            region = _obj(om.Region, start_line=note.line) if note.line > 0 else None
+            physical = _obj(om.PhysicalLocation, artifact_location=self.artifact(note.file),
+                            region=region)
+            locations = [_obj(om.Location, physical_location=physical)]
+        return _obj(
+            om.Notification,
+            level=note.level,
+            message=_message(note.message),
+            descriptor=_obj(om.ReportingDescriptorReference, id=f"{TOOL_NAME}/{note.kind}"),
+            locations=locations,
+        )
 
 
-# --------------------------------------------------------------------------- building blocks
-def _descriptor(rule: Rule):
-    """A rule's reportingDescriptor; its documentation is the rule's own text."""
+def _fingerprint_of(finding: Finding, root: str) -> str:
+    return fingerprints([finding], root)[0][1]
+
+
+def descriptor(rule: Rule):
+    """A rule's reportingDescriptor: its documentation is the rule's own text, its
+    classification :mod:`analyzer.report.taxonomy`'s."""
+    tags = list(dict.fromkeys(rule.tags))
+    props: dict = {"precision": rule.precision, "problem.severity": problem_severity(rule.level)}
+    cls = classification(rule.id)
+    if cls is not None:
+        tags = list(dict.fromkeys([*tags, *cls.tags()]))
+        props["security-severity"] = cls.security_severity
+    props["tags"] = tags
     return _obj(
         om.ReportingDescriptor,
         id=rule.id,
@@ -215,109 +286,114 @@ def _descriptor(rule: Rule):
         short_description=_obj(om.MultiformatMessageString, text=rule.summary),
         full_description=_obj(om.MultiformatMessageString, text=rule.what.strip()),
         help=_obj(om.MultiformatMessageString, text=rule.text(), markdown=rule.markdown()),
+        help_uri=help_uri(rule.id),
         default_configuration=_obj(om.ReportingConfiguration, level=rule.level),
-        properties={"precision": rule.precision, "tags": list(dict.fromkeys(rule.tags))},
+        properties=props,
     )
 
 
-def _code_flow(finding: Finding, root: str):
-    """One threadFlow: the trail in order, or just the finding when it has none."""
-    steps = finding.trail or (Step(finding.span, finding.message),)
-    locations = [_obj(om.ThreadFlowLocation, location=_location(s.span, root, message=s.message))
-                 for s in steps]
-    return _obj(om.CodeFlow, thread_flows=[_obj(om.ThreadFlow, locations=locations)])
-
-
-def _result(finding: Finding, fp: str, rules: list[Rule], rule_index: dict[str, int],
-            root: str, baseline_states: Optional[dict]):
-    index = rule_index.get(finding.rule_id)
-    level = rules[index].level if index is not None else "warning"
-    related = [_location(s.span, root, message=s.message, id=i)
-               for i, s in enumerate(finding.related, start=1)]
-    result = _obj(
-        om.Result,
-        rule_id=finding.rule_id,
-        rule_index=index,
-        level=level,
-        message=_message(finding.message),
-        locations=[_location(finding.span, root, snippet=finding.snippet,
-                             function=finding.function)],
-        related_locations=related or None,
-        code_flows=[_code_flow(finding, root)],
-        partial_fingerprints={FINGERPRINT_KEY: fp},
-    )
-    if baseline_states is not None:
-        result.baseline_state = baseline_states.get(fp, "new")
-    if finding.suppression:
-        result.suppressions = [{"kind": "inSource", "justification": finding.suppression}]
-    return result
-
-
-def _notification(note: Notification, root: str):
-    locations = None
-    if note.file:
-        region = _obj(om.Region, start_line=note.line) if note.line > 0 else None
-        physical = _obj(om.PhysicalLocation, artifact_location=_artifact(note.file, root),
-                        region=region)
-        locations = [_obj(om.Location, physical_location=physical)]
-    return _obj(
-        om.Notification,
-        level=note.level,
-        message=_message(note.message),
-        descriptor=_obj(om.ReportingDescriptorReference, id=f"{TOOL_NAME}/{note.kind}"),
-        locations=locations,
-    )
+def help_uri(rule_id: str) -> str:
+    """Where a rule's documentation is read on the web: the README's rule table (the
+    full text is ``kref-lint explain RULE`` and the descriptor's ``help``)."""
+    return f"{information_uri()}/blob/main/README.md#rules"
 
 
 def _notification_key(note: Notification):
     return (note.file, note.line, note.kind, note.message, note.level)
 
 
+def _run(b: _Builder, info: RunInfo, results: list, notifications: Iterable[Notification],
+         properties: Optional[dict] = None):
+    driver = _obj(om.ToolComponent, name=TOOL_NAME, version=info.tool_version,
+                  semantic_version=info.tool_version, information_uri=information_uri(),
+                  rules=[descriptor(r) for r in b.rules])
+    invocation = _obj(
+        om.Invocation,
+        execution_successful=True,        # the tool ran; per-file failures are notifications
+        command_line=info.command_line or None,
+        tool_execution_notifications=[b.notification(n) for n in
+                                      sorted(notifications, key=_notification_key)],
+    )
+    provenance = None
+    if info.provenance is not None and info.provenance.repository_uri:
+        p = info.provenance
+        provenance = [_obj(om.VersionControlDetails, repository_uri=p.repository_uri,
+                           revision_id=p.revision, branch=p.branch or None,
+                           mapped_to=_obj(om.ArtifactLocation, uri_base_id=SRCROOT))]
+    return _obj(
+        om.Run,
+        tool=_obj(om.Tool, driver=driver),
+        automation_details=(_obj(om.RunAutomationDetails, id=info.automation_id)
+                            if info.automation_id is not None else None),
+        invocations=[invocation],
+        original_uri_base_ids={SRCROOT: _obj(om.ArtifactLocation, description=_message(
+            "The root of the analyzed tree (its git top level or kernel source root); "
+            "result URIs are relative to it."))},
+        version_control_provenance=provenance,
+        artifacts=b.artifacts or None,
+        column_kind="unicodeCodePoints",
+        results=results,
+        properties=properties,
+    )
+
+
+def _log(run) -> dict:
+    log = to_json(_obj(om.SarifLog, schema_uri=SCHEMA_URI, version=SARIF_VERSION, runs=[run]))
+    return {"$schema": log.pop("$schema"), "version": log.pop("version"), **log}
+
+
 # --------------------------------------------------------------------------- public API
-def build_sarif(findings: Iterable[Finding], notifications: Iterable[Notification],
-                rules: list[Rule], root: str, tool_version: str, command_line: str = "",
-                automation_id: Optional[str] = None,
-                baseline_states: Optional[dict[str, str]] = None) -> dict:
+def build_sarif(run: RunResult, rules: list[Rule], info: RunInfo) -> dict:
     """The SARIF log of one run, as a JSON-ready dict.
 
     ``rules`` become ``tool.driver.rules`` in the given order (a result's ``ruleIndex``
     points into it; a finding whose rule is not listed gets no ``ruleIndex`` and level
-    ``warning``).  Paths under ``root`` become URIs relative to ``%SRCROOT%``.
-
-    ``baseline_states`` maps a ``krefLint/v1`` fingerprint (see :func:`fingerprints`) to a
-    SARIF ``baselineState`` (``new``, ``unchanged``, ``updated``, ``absent``); when it is
-    given, every result gets one, ``new`` for fingerprints it does not list.  When None
-    (no baseline/diff mode) results carry no ``baselineState``.
+    ``warning``).  Active and suppressed findings are both results (suppressed ones with
+    ``suppressions``).  Paths under ``run.root`` become URIs relative to ``%SRCROOT%``.
+    With a baseline comparison every result gets a ``baselineState`` and the baseline's
+    gone results follow as ``absent``; without one, results carry none.
 
     Results and notifications are sorted, so the same input gives the same output."""
-    rule_index: dict[str, int] = {}
-    for i, rule in enumerate(rules):
-        if rule.id in rule_index:
-            raise ValueError(f"duplicate rule id {rule.id!r}")
-        rule_index[rule.id] = i
+    b = _Builder(run.root, list(rules))
+    states = run.comparison.states if run.comparison is not None else None
+    results = [b.result(f, fp, run.line_hashes.get((f.span.file, f.span.line), ""),
+                        states.get(fp, "new") if states is not None else None)
+               for f, fp in fingerprints([*run.findings, *run.suppressed], run.root)]
+    log = _log(_run(b, info, results, run.notifications))
+    if run.comparison is not None and run.comparison.absent:
+        log["runs"][0]["results"] += [b.absent(e) for e in run.comparison.absent]
+    return log
 
-    driver = _obj(om.ToolComponent, name=TOOL_NAME, version=tool_version,
-                  rules=[_descriptor(r) for r in rules])
-    invocation = _obj(
-        om.Invocation,
-        execution_successful=True,        # the tool ran; per-file failures are notifications
-        command_line=command_line or None,
-        tool_execution_notifications=[_notification(n, root) for n in
-                                      sorted(notifications, key=_notification_key)],
-    )
-    run = _obj(
-        om.Run,
-        tool=_obj(om.Tool, driver=driver),
-        automation_details=(_obj(om.RunAutomationDetails, id=automation_id)
-                            if automation_id is not None else None),
-        invocations=[invocation],
-        original_uri_base_ids={SRCROOT: _obj(om.ArtifactLocation, uri=root_uri(root))},
-        column_kind="unicodeCodePoints",
-        results=[_result(f, fp, rules, rule_index, root, baseline_states)
-                 for f, fp in fingerprints(findings, root)],
-    )
-    log = to_json(_obj(om.SarifLog, schema_uri=SCHEMA_URI, version=SARIF_VERSION, runs=[run]))
-    return {"$schema": log.pop("$schema"), "version": log.pop("version"), **log}
+
+def build_patch_sarif(result: SeriesResult, rules: list[Rule], info: RunInfo) -> dict:
+    """The SARIF log of a ``check-patch`` run: each new finding a ``new`` result with its
+    patch in ``properties`` (``patch``, ``patchIndex``, ``messageId``), located in the
+    embedded version of its file after that patch (see the module doc)."""
+    b = _Builder(result.tree, list(rules))
+    for (index, rel), text in sorted(result.versions.items()):
+        path = os.path.join(result.tree, *rel.split("/"))
+        patch = result.series.patches[index - 1]
+        b.artifact_index[(path, index)] = len(b.artifacts)
+        uri, base = _uri(path, b.root)
+        b.artifacts.append(_obj(
+            om.Artifact, location=_obj(om.ArtifactLocation, uri=uri, uri_base_id=base),
+            contents=_obj(om.ArtifactContent, text=text),
+            hashes={"sha-256": hashlib.sha256(text.encode("utf-8", "surrogateescape"))
+                    .hexdigest()},
+            source_language="c", properties={"patch": patch.label, "patchIndex": index,
+                                             "version": "after the patch"}))
+    results = []
+    for pf in sorted(result.findings, key=lambda pf: (pf.patch.index, pf.finding.sort_key())):
+        b.version = pf.patch.index
+        r = b.result(pf.finding, pf.fingerprint, pf.line_hash, "new")
+        r.properties = {"patch": pf.patch.label, "patchIndex": pf.patch.index,
+                        **({"messageId": pf.patch.message_id} if pf.patch.message_id else {})}
+        results.append(r)
+    b.version = 0
+    props = {"series": result.series.name}
+    if result.series.base_commit:
+        props["baseCommit"] = result.series.base_commit
+    return _log(_run(b, info, results, result.notifications, props))
 
 
 def write_sarif(log: dict, out: TextIO) -> None:
@@ -325,3 +401,7 @@ def write_sarif(log: dict, out: TextIO) -> None:
     (Atomic replacement of the output file is the caller's business.)"""
     json.dump(log, out, indent=2)
     out.write("\n")
+
+
+def dumps(log: dict) -> str:
+    return json.dumps(log, indent=2) + "\n"

@@ -1,111 +1,126 @@
-"""gcc-style text output, the format editors' quickfix lists and terminals understand.
+"""gcc-style text, the format editors' quickfix lists, terminals and grep understand.
 
-One line per finding::
+One line per finding, gcc's conventions (columns count a tab to the next multiple of 8,
+as gcc and sparse print them)::
 
     mm/gup.c:120:9: warning: 'folio' from folio_try_get() is used ... [speculative-get-unvalidated]
 
-optionally followed (``show_path``) by one indented ``note:`` line per step of the path
-that leads to it, and one line per notification::
+with ``show_path``, followed by the path that leads to it in gcc's own note format (the
+finding's own line is not repeated)::
 
-    mm/broken.c:7: error: cannot parse file [kref-lint:parse-error]
-    kref-lint: warning: compile_commands.json not found [kref-lint:discover]
+    mm/gup.c:112:15: note: 'ptep' read locklessly by ptep_get_lockless()
 
-A finding is always a ``warning`` here, whatever its SARIF level: the exit code, not the
-word, says whether the run failed.
+Tool diagnostics are never written like findings: they start with ``kref-lint:`` (as gcc
+prints ``cc1: warning: ...``) and go to stderr::
+
+    kref-lint: error: mm/broken.c: cannot read file: Permission denied [unreadable]
+
+A finding is a ``warning`` whatever its SARIF level (kbuild's ``-Wsparse-error`` makes it
+an ``error``): the exit code, not the word, says whether the run failed.
 """
 from __future__ import annotations
 
-import functools
-import os
-from typing import Iterable
+from collections import Counter
+from typing import Iterable, Sequence
 
 from analyzer.ir import Span
-from analyzer.result import Finding, Notification, Stats
+from analyzer.result import Finding, Notification
+from analyzer.results.identity import display_column, display_path
+from analyzer.results.outcome import LineTexts, Stats
+from analyzer.results.run import RunResult
+from analyzer.rule import Rule
 
 
-def relative_to_root(path: str, root: str) -> str | None:
-    """``path`` relative to ``root`` with ``/`` separators, or None when it lies outside.
-
-    Both are made absolute (against the working directory) without resolving symlinks, so
-    the path stays the one the user named."""
-    if not path:
-        return None
-    if os.path.isabs(path) and os.path.isabs(root):
-        return _relative_abs(path, root)        # the common case, asked many times
-    return _relative_abs(os.path.abspath(path), os.path.abspath(root))
-
-
-@functools.lru_cache(maxsize=4096)
-def _relative_abs(abs_path: str, abs_root: str) -> str | None:
-    abs_path = os.path.normpath(abs_path)
-    abs_root = os.path.normpath(abs_root)
-    try:
-        if os.path.commonpath([abs_path, abs_root]) != abs_root:
-            return None
-    except ValueError:          # different drives on Windows
-        return None
-    rel = os.path.relpath(abs_path, abs_root)
-    return rel.replace(os.sep, "/")
-
-
-def display_path(path: str, root: str) -> str:
-    """The path to print: relative to ``root`` when under it, else as given."""
-    rel = relative_to_root(path, root)
-    return rel if rel is not None else path
-
-
-def _position(span: Span, root: str) -> str:
-    """``path:line:col`` leaving out a line or column that is unknown (0)."""
+def position(span: Span, root: str, lines: LineTexts) -> str:
+    """``path:line:col`` (gcc's display column), leaving out what is unknown (0)."""
     text = display_path(span.file, root)
     if span.line > 0:
         text += f":{span.line}"
         if span.col > 0:
-            text += f":{span.col}"
+            line = lines.get((span.file, span.line))
+            col = display_column(line, span.col) if line is not None else span.col
+            text += f":{col}"
     return text
 
 
-def _finding_lines(finding: Finding, root: str, show_path: bool) -> list[str]:
-    lines = [f"{_position(finding.span, root)}: warning: {finding.message} [{finding.rule_id}]"]
+def finding_lines(finding: Finding, root: str, lines: LineTexts, show_path: bool = False,
+                  level: str = "warning") -> list[str]:
+    """The finding's line, and with ``show_path`` one ``note:`` per step that leads to
+    it (the step at the finding's own position is the finding: not repeated)."""
+    out = [f"{position(finding.span, root, lines)}: {level}: {finding.message} "
+           f"[{finding.rule_id}]"]
     if show_path:
-        lines += [f"    {_position(step.span, root)}: note: {step.message}"
-                  for step in finding.trail]
-    return lines
+        here = (finding.span.file, finding.span.line, finding.span.col)
+        for step in finding.trail:
+            if (step.span.file, step.span.line, step.span.col) == here:
+                continue
+            out.append(f"{position(step.span, root, lines)}: note: {step.message}")
+    return out
 
 
-def _notification_line(note: Notification, root: str) -> str:
-    if note.file:
-        where = display_path(note.file, root)
-        if note.line > 0:
-            where += f":{note.line}"
-    else:
-        where = "kref-lint"
-    return f"{where}: {note.level}: {note.message} [kref-lint:{note.kind}]"
-
-
-def format_text(findings: list[Finding], notifications: list[Notification], root: str,
-                show_path: bool = False, suppressed: Iterable[Finding] = ()) -> str:
-    """All findings and notifications as text, one entry per line, ending with a newline
-    (empty string when there is nothing to say).  ``suppressed`` findings (in-source
-    ignores) are listed as ``note: suppressed: ... [rule] (reason)``.
-
-    Entries are sorted by (path, line, column, rule or kind, message); notifications that
-    name no file come last."""
+def format_findings(findings: Iterable[Finding], root: str, lines: LineTexts,
+                    show_path: bool = False, suppressed: Iterable[Finding] = (),
+                    level: str = "warning") -> str:
+    """Every finding (and ``suppressed`` one, as ``note: suppressed: ... (reason)``)
+    sorted by path, line, column and rule; ``""`` when there is none."""
     entries: list[tuple[tuple, list[str]]] = []
     for f in findings:
-        key = (0, display_path(f.span.file, root), f.span.line, f.span.col, f.rule_id,
-               f.message, f.function)
-        entries.append((key, _finding_lines(f, root, show_path)))
+        entries.append((_key(f, root), finding_lines(f, root, lines, show_path, level)))
     for f in suppressed:
-        key = (0, display_path(f.span.file, root), f.span.line, f.span.col, f.rule_id,
-               f.message, f.function)
-        entries.append((key, [f"{_position(f.span, root)}: note: suppressed: {f.message} "
-                              f"[{f.rule_id}] ({f.suppression})"]))
-    for n in notifications:
-        key = (0 if n.file else 1, display_path(n.file, root), n.line, 0,
-               f"kref-lint:{n.kind}", n.message, n.level)
-        entries.append((key, [_notification_line(n, root)]))
+        entries.append((_key(f, root), [f"{position(f.span, root, lines)}: note: "
+                                        f"suppressed: {f.message} [{f.rule_id}] "
+                                        f"({f.suppression})"]))
     entries.sort(key=lambda entry: entry[0])
-    return "".join(line + "\n" for _, lines in entries for line in lines)
+    return "".join(line + "\n" for _, group in entries for line in group)
+
+
+def _key(f: Finding, root: str) -> tuple:
+    return (display_path(f.span.file, root), f.span.line, f.span.col, f.rule_id, f.message,
+            f.function)
+
+
+def format_text(run: RunResult, cwd: str, show_path: bool = False,
+                show_suppressed: bool = False) -> str:
+    """A run's failing findings, paths relative to ``cwd`` (absolute outside it)."""
+    return format_findings(run.failing, cwd, run.lines, show_path,
+                           run.suppressed if show_suppressed else ())
+
+
+# --------------------------------------------------------------------------- diagnostics
+def diagnostic_line(note: Notification, cwd: str) -> str:
+    where = ""
+    if note.file:
+        where = display_path(note.file, cwd) + (f":{note.line}" if note.line > 0 else "")
+        where += ": "
+    return f"kref-lint: {note.level}: {where}{note.message} [{note.kind}]"
+
+
+#: How the one-line summary names the files with diagnostics of a kind.
+_KIND_PHRASES = {"parse-error": "with parse problems", "degraded": "with degraded statements",
+                 "encoding": "not valid UTF-8", "empty": "empty",
+                 "suppression": "with malformed suppressions",
+                 "frontend": "read by tree-sitter instead", "symlink-loop": "symlink loops",
+                 "clang-flags": "with ignored compile flags"}
+
+
+def diagnostics_summary(notes: Sequence[Notification]) -> str:
+    """One line for the per-file diagnostics that are not errors (errors, and notes about
+    the whole run, are always listed), or ``""``: ``kref-lint: 186 files with parse
+    problems, 165 with degraded statements (--show-diagnostics lists them)``."""
+    files: dict[str, set[str]] = {}
+    for n in notes:
+        if n.level != "error" and n.file:
+            files.setdefault(n.kind, set()).add(n.file)
+    if not files:
+        return ""
+    parts = []
+    for i, (kind, where) in enumerate(sorted(files.items(), key=lambda kv: (-len(kv[1]),
+                                                                            kv[0]))):
+        count = len(where)
+        phrase = _KIND_PHRASES.get(kind, f"[{kind}]")
+        noun = ("file" if count == 1 else "files") + " " if i == 0 else ""
+        parts.append(f"{count} {noun}{phrase}")
+    return f"kref-lint: {', '.join(parts)} (--show-diagnostics lists them)"
 
 
 def _count(n: int, noun: str) -> str:
@@ -127,3 +142,23 @@ def summary_line(stats: Stats, n_findings: int) -> str:
         parts.append(f"{stats.skipped} not parsed (no API of interest)")
     parts.append(_count(n_findings, "finding"))
     return "kref-lint: " + ", ".join(parts)
+
+
+def statistics(run: RunResult, rules: Sequence[Rule]) -> str:
+    """``--statistics``: failing findings per rule, most frequent first (as
+    ``ruff --statistics``), then diagnostics per kind."""
+    summaries = {r.id: r.summary for r in rules}
+    counts: Counter = run.rule_counts()
+    out = []
+    if counts:
+        width = len(str(max(counts.values())))
+        for rule_id, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+            out.append(f"{n:>{width}}\t{rule_id}\t{summaries.get(rule_id, '')}".rstrip())
+    diags: Counter = run.diagnostic_counts()
+    if diags:
+        if out:
+            out.append("")
+        width = len(str(max(diags.values())))
+        for kind, n in sorted(diags.items(), key=lambda kv: (-kv[1], kv[0])):
+            out.append(f"{n:>{width}}\t[{kind}]\tdiagnostic")
+    return "".join(line + "\n" for line in out)

@@ -16,7 +16,7 @@ reported (a notification, kind ``suppression``), as is one naming an unknown rul
 suppressed finding is not a failure; it is kept with its justification (SARIF
 ``suppressions``, text ``--show-suppressed``).
 
-Applied once, in :meth:`analyzer.analyze.Analyzer.analyze_source`, on the source text
+Applied once, in :meth:`analyzer.pipeline.file.Analyzer.analyze_source`, on the source text
 the findings were computed from.
 """
 from __future__ import annotations

@@ -11,6 +11,11 @@ walk stops at the repository root, the directory holding ``.git``), or named wit
     baseline = "kref-lint-baseline.sarif"   # report only findings not in this SARIF log
     jobs     = 8                            # worker processes
 
+    [mail]                                  # check-patch replies (see the README)
+    from    = "kref-lint bot <kref-lint@example.org>"
+    archive = "https://lore.kernel.org/r"   # where the replies are archived (Closes:)
+    cc      = ["kref-lint-reports@example.org"]
+
 Relative paths and globs are relative to the directory holding the file.  A flag given
 on the command line replaces the file's value for that setting.  An unknown key, a value
 of the wrong type or a TOML syntax error is an error that names the file and the key
@@ -20,9 +25,13 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.utils import parseaddr
 from typing import Iterable, Optional
+
+from analyzer.errors import ToolError
+from analyzer.pipeline.discover import Excluder
 
 try:
     import tomllib
@@ -30,10 +39,11 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 FILENAME = ".kref-lint.toml"
-KEYS = ("select", "ignore", "exclude", "rules", "baseline", "jobs")
+KEYS = ("select", "ignore", "exclude", "rules", "baseline", "jobs", "mail")
+MAIL_KEYS = ("from", "archive", "cc")
 
 
-class ConfigError(Exception):
+class ConfigError(ToolError):
     """A configuration file that cannot be used (exit 2)."""
 
 
@@ -47,13 +57,18 @@ class Config:
     baseline: Optional[str] = None             # absolute path
     jobs: Optional[int] = None
     base: str = ""                             # directory globs are relative to
+    mail_from: Optional[str] = None            # [mail] from
+    mail_archive: Optional[str] = None         # [mail] archive
+    mail_cc: tuple[str, ...] = ()              # [mail] cc
 
-    def excluder(self, cli_exclude: Optional[Iterable[str]] = None) -> "Excluder":
+    def excluder(self, cli_exclude: Optional[Iterable[str]] = None) -> Excluder:
         """The exclusion matcher: ``cli_exclude`` (relative to the working directory)
-        replaces the file's patterns when given."""
+        replaces the file's patterns when given.  Raises
+        :class:`analyzer.pipeline.discover.PatternError` for an invalid pattern."""
         if cli_exclude:
             return Excluder(tuple(cli_exclude), os.getcwd())
-        return Excluder(self.exclude, self.base or os.getcwd())
+        return Excluder(self.exclude, self.base or os.getcwd(),
+                        f"'exclude' in {self.path}" if self.path else "exclude")
 
 
 def find_config(start_paths: Iterable[str]) -> Optional[str]:
@@ -117,82 +132,52 @@ def load_config(path: Optional[str]) -> Config:
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
         raise ConfigError(f"{path}: 'jobs' must be a positive integer")
     rules = strings("rules")
+    mail = _mail(data.get("mail", {}), path)
     return Config(path=os.path.abspath(path), select=strings("select"),
                   ignore=strings("ignore"), exclude=strings("exclude") or (),
                   rules=tuple(resolve(r) for r in rules) if rules is not None else None,
-                  baseline=resolve(baseline) if baseline else None, jobs=jobs, base=base)
+                  baseline=resolve(baseline) if baseline else None, jobs=jobs, base=base,
+                  mail_from=mail.get("from"), mail_archive=mail.get("archive"),
+                  mail_cc=tuple(mail.get("cc", ())))
 
 
-# --------------------------------------------------------------------------- exclusion
-def _glob_regex(pattern: str) -> str:
-    """A gitignore-style glob as a regex over ``/``-separated relative paths:
-    ``*`` and ``?`` stay within a component, ``**`` crosses them, ``[...]`` is a class."""
-    out, i, n = [], 0, len(pattern)
-    while i < n:
-        c = pattern[i]
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif c == "*":
-            out.append("[^/]*")
-            i += 1
-        elif c == "?":
-            out.append("[^/]")
-            i += 1
-        elif c == "[":
-            j = pattern.find("]", i + 2)
-            if j < 0:
-                out.append(re.escape(c))
-                i += 1
-            else:
-                body = pattern[i + 1:j]
-                if body.startswith("!"):
-                    body = "^" + body[1:]
-                out.append(f"[{body}]")
-                i = j + 1
-        else:
-            out.append(re.escape(c))
-            i += 1
-    return "".join(out)
+def _mail(table, path: str) -> dict:
+    """The ``[mail]`` table, checked: addresses must parse, the archive must be a URL."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: 'mail' must be a table ([mail])")
+    for key in table:
+        if key not in MAIL_KEYS:
+            hint = difflib.get_close_matches(key, MAIL_KEYS, n=1)
+            raise ConfigError(f"{path}: unknown key 'mail.{key}'"
+                              + (f" (did you mean 'mail.{hint[0]}'?)" if hint else "")
+                              + f"; known keys: {', '.join(MAIL_KEYS)}")
+    out: dict = {}
+    if "from" in table:
+        out["from"] = check_address(table["from"], f"{path}: 'mail.from'", ConfigError)
+    if "archive" in table:
+        url = table["archive"]
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+            raise ConfigError(f"{path}: 'mail.archive' must be an http(s) URL")
+        out["archive"] = url.rstrip("/")
+    if "cc" in table:
+        cc = table["cc"]
+        if isinstance(cc, str):
+            cc = [cc]
+        if not isinstance(cc, list):
+            raise ConfigError(f"{path}: 'mail.cc' must be a list of addresses")
+        out["cc"] = [check_address(a, f"{path}: 'mail.cc'", ConfigError) for a in cc]
+    return out
 
 
-@dataclass
-class Excluder:
-    """Which files the ``exclude`` globs remove.  gitignore-like: a pattern without a
-    ``/`` (``*.h``, ``staging``) matches a file or directory name at any depth; one with
-    a ``/`` (``drivers/staging/``, ``mm/*_test.c``) is anchored at ``base``.  A pattern
-    matching a directory excludes everything under it."""
-
-    patterns: tuple[str, ...]
-    base: str
-    _anchored: list = field(default_factory=list, init=False)
-    _names: list = field(default_factory=list, init=False)
-
-    def __post_init__(self):
-        for p in self.patterns:
-            p = p.strip().replace(os.sep, "/")
-            if not p:
-                continue
-            while p.startswith("./"):
-                p = p[2:]
-            body = p.strip("/")
-            if "/" in p.rstrip("/"):
-                self._anchored.append(re.compile(_glob_regex(body) + r"(?:/.*)?\Z"))
-            else:
-                self._names.append(re.compile(_glob_regex(body) + r"\Z"))
-
-    def __bool__(self) -> bool:
-        return bool(self._anchored or self._names)
-
-    def excluded(self, path: str) -> bool:
-        if not self:
-            return False
-        rel = os.path.relpath(os.path.abspath(path), self.base).replace(os.sep, "/")
-        if rel.startswith("../") or rel == "..":
-            return False
-        if any(rx.match(rel) for rx in self._anchored):
-            return True
-        return any(rx.match(part) for part in rel.split("/") for rx in self._names)
+def check_address(value, what: str, error: type = ConfigError) -> str:
+    """``value`` if it is one mail address (``Name <user@host>`` or ``user@host``), else
+    ``error`` naming ``what``."""
+    if isinstance(value, str) and "\n" not in value and "\r" not in value:
+        name, addr = parseaddr(value)
+        if addr and "@" in addr:
+            try:
+                Address(display_name=name, addr_spec=addr)
+                return value.strip()
+            except (ValueError, IndexError):
+                pass
+    raise error(f"{what}: not a mail address: {value!r} (write 'Name <user@example.org>')")

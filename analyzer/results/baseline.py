@@ -2,43 +2,54 @@
 
 Findings are matched by their ``krefLint/v1`` partial fingerprint (rule, path relative to
 the tree root, function, comment- and whitespace-normalized reported statement, and the
-occurrence among identical ones; see :func:`analyzer.report.sarif.fingerprint`), so lines
-added above a function, renaming another function or re-indenting keep a finding
+occurrence among identical ones; see :func:`analyzer.results.identity.fingerprint`), so
+lines added above a function, renaming another function or re-indenting keep a finding
 ``unchanged``; editing the reported statement makes it ``new``.
 
 States (SARIF ``baselineState``): ``new`` (not in the baseline: these fail the run),
 ``unchanged`` (in both), ``absent`` (in the baseline only: fixed, or its file was not
-analyzed this time; re-emitted from the old log so SARIF viewers can show it).  Results
-of the old log that were themselves ``absent`` or suppressed in source are not part of
-the baseline: removing a suppression brings its finding back as ``new``.
+analyzed this time; re-emitted so SARIF viewers can show it).  A baseline comes from a
+SARIF log (:func:`load`; results that were themselves ``absent`` or suppressed in
+source are not part of it: removing a suppression brings its finding back as ``new``)
+or straight from findings (:func:`from_findings`, what ``--diff`` does with the
+analysis at REV).
 """
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Union
 
+from analyzer.errors import ToolError
 from analyzer.result import Finding
-from analyzer.report.sarif import FINGERPRINT_KEY, fingerprints
+from analyzer.results.identity import FINGERPRINT_KEY, fingerprints
+
+#: A baseline entry: the old log's SARIF result (re-emitted as is when absent), or the
+#: finding itself when the baseline was computed in this run.
+Entry = Union[dict, Finding]
 
 
-class BaselineError(Exception):
+class BaselineError(ToolError):
     """A baseline file that cannot be used (exit 2)."""
 
 
 @dataclass
 class Baseline:
-    source: str                                   # the file (or "REV") it came from
-    results: dict[str, dict] = field(default_factory=dict)    # fingerprint -> result
+    source: str                                   # the file (or "REV (commit)") it came from
+    results: dict[str, Entry] = field(default_factory=dict)    # fingerprint -> entry
 
 
 @dataclass
 class Comparison:
+    source: str                         # what the run was compared with
     states: dict[str, str]              # fingerprint -> new | unchanged (current findings)
     new: list[Finding]                  # active findings not in the baseline
     unchanged: list[Finding]
-    absent: list[dict]                  # old SARIF results, baselineState "absent"
+    absent: list[Entry]                 # in the baseline only
+
+    def summary(self) -> str:
+        return (f"kref-lint: compared with {self.source}: {len(self.new)} new, "
+                f"{len(self.unchanged)} unchanged, {len(self.absent)} absent")
 
 
 def load(path: str) -> Baseline:
@@ -80,6 +91,16 @@ def from_log(log: dict, source: str) -> Baseline:
     return out
 
 
+def from_findings(findings: Iterable[Finding], root: str, source: str) -> Baseline:
+    """The baseline made of ``findings`` (paths under ``root``); suppressed ones take part
+    in the numbering of identical statements but are not part of it, as in a log."""
+    out = Baseline(source)
+    for f, fp in fingerprints(findings, root):
+        if not f.suppression:
+            out.results.setdefault(fp, f)
+    return out
+
+
 def compare(findings: Iterable[Finding], suppressed: Iterable[Finding], root: str,
             baseline: Baseline) -> Comparison:
     """Classify the current findings against ``baseline``.  ``suppressed`` findings take
@@ -98,32 +119,5 @@ def compare(findings: Iterable[Finding], suppressed: Iterable[Finding], root: st
             states[fp] = "new"
             if not f.suppression:
                 new.append(f)
-    absent = []
-    for fp, result in baseline.results.items():
-        if fp not in seen:
-            r = copy.deepcopy(result)
-            r["baselineState"] = "absent"
-            absent.append(r)
-    return Comparison(states, new, unchanged, absent)
-
-
-def add_absent(log: dict, absent: list[dict]) -> None:
-    """Append the ``absent`` results to the (single) run of ``log``, their ``ruleIndex``
-    re-pointed into this run's rules (dropped when the rule is not there)."""
-    if not absent:
-        return
-    run = log["runs"][0]
-    index = {d["id"]: i for i, d in enumerate(run["tool"]["driver"].get("rules", []))}
-    for r in absent:
-        i = index.get(r.get("ruleId"))
-        if i is None:
-            r.pop("ruleIndex", None)
-        else:
-            r["ruleIndex"] = i
-        r.pop("rule", None)
-        run["results"].append(r)
-
-
-def summary(comparison: Comparison, what: str) -> str:
-    return (f"kref-lint: compared with {what}: {len(comparison.new)} new, "
-            f"{len(comparison.unchanged)} unchanged, {len(comparison.absent)} absent")
+    absent = [entry for fp, entry in baseline.results.items() if fp not in seen]
+    return Comparison(baseline.source, states, new, unchanged, absent)

@@ -14,23 +14,27 @@ text conversion or pagers) and ``LC_ALL=C``.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional, Sequence
 
-from analyzer.discover import SOURCE_SUFFIXES
+from analyzer.errors import ToolError
 
 GIT_TIMEOUT = 300
+APPLY_TIMEOUT = 120
 REGULAR_MODES = ("100644", "100755")
 
 
-class GitError(Exception):
+class GitError(ToolError):
     """git is missing, the directory is no git tree, or REV is unknown (exit 2)."""
 
 
 def git_env() -> dict[str, str]:
     env = dict(os.environ, LC_ALL="C", LANG="C", GIT_CONFIG_NOSYSTEM="1",
-               GIT_CONFIG_GLOBAL=os.devnull, GIT_TERMINAL_PROMPT="0", GIT_PAGER="cat")
+               GIT_CONFIG_GLOBAL=os.devnull, GIT_TERMINAL_PROMPT="0", GIT_PAGER="cat",
+               GIT_OPTIONAL_LOCKS="0")
     for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_EXTERNAL_DIFF"):
         env.pop(var, None)
     return env
@@ -68,13 +72,15 @@ class Change:
     old_blob: Optional[str]      # object id at REV
 
 
-def _is_source(path: Optional[str]) -> bool:
-    return bool(path) and path.endswith(SOURCE_SUFFIXES)
+def changes(rev: str, pathspecs: Sequence[str], cwd: str, suffixes: tuple[str, ...]
+            ) -> tuple[str, list[Change]]:
+    """(the commit REV names, the changed files whose names end with one of ``suffixes``
+    between it and the working tree, untracked ones included), ``pathspecs`` being
+    relative to ``cwd``."""
 
+    def _is_source(path: Optional[str]) -> bool:
+        return path is not None and path.endswith(suffixes)
 
-def changes(rev: str, pathspecs: Sequence[str], cwd: str) -> tuple[str, list[Change]]:
-    """(the commit REV names, the changed C sources between it and the working tree),
-    ``pathspecs`` being relative to ``cwd``."""
     try:
         commit = git(["rev-parse", "--verify", "--quiet", "--end-of-options",
                       rev + "^{commit}"], cwd).decode().strip()
@@ -93,6 +99,8 @@ def changes(rev: str, pathspecs: Sequence[str], cwd: str) -> tuple[str, list[Cha
             continue
         old_mode, new_mode, old_blob, _new_blob, status = meta[1:].split()
         kind = status[0]
+        old: Optional[str]
+        new: Optional[str]
         if kind in "RC":
             old, new = (fields[i + 1].decode("utf-8", "surrogateescape"),
                         fields[i + 2].decode("utf-8", "surrogateescape"))
@@ -150,10 +158,106 @@ def materialize(root: str, todo: Sequence[Change], dest: str) -> list[str]:
     for c in todo:
         if c.old_blob is None:
             continue
-        rel = c.new_path or c.old_path
+        rel = c.new_path or c.old_path or ""
         target = os.path.join(dest, *rel.split("/"))
         os.makedirs(os.path.dirname(target), exist_ok=True)
         with open(target, "wb") as fh:
             fh.write(blobs[c.old_blob])
         written.append(target)
     return written
+
+
+# --------------------------------------------------------------------------- apply
+def apply(diff: bytes, work: str, private: str) -> Optional[str]:
+    """``git apply`` ``diff`` in ``work`` (a private copy of the files it touches, inside
+    the temporary directory ``private``, which no repository is above).  None when it
+    applied, else git's complaint in one line."""
+    env = git_env()
+    env["GIT_CEILING_DIRECTORIES"] = private      # never a repository above the copy
+    env["HOME"] = private
+    try:
+        r = subprocess.run(["git", "apply", "--whitespace=nowarn", "-"], cwd=work,
+                           input=diff, capture_output=True, env=env, timeout=APPLY_TIMEOUT)
+    except FileNotFoundError:
+        raise GitError("git is not installed (check-patch applies patches with git apply)"
+                       ) from None
+    except subprocess.TimeoutExpired:
+        return f"git apply did not finish in {APPLY_TIMEOUT} s"
+    if r.returncode == 0:
+        return None
+    err = r.stderr.decode("utf-8", "replace")
+    errors = [x for x in err.splitlines() if x.startswith(("error:", "fatal:"))] or [err]
+    return "; ".join(e.replace("error: ", "").replace("fatal: ", "").strip()
+                     for e in errors[:4])
+
+
+# --------------------------------------------------------------------------- state
+def head_commit(tree: str) -> str:
+    """HEAD of ``tree`` when it is a git work tree, else ``""``."""
+    try:
+        return git(["rev-parse", "--verify", "--quiet", "HEAD"], tree).decode().strip()
+    except (GitError, OSError):
+        return ""
+
+
+@dataclass(frozen=True)
+class State:
+    """Where a tree's code comes from (SARIF ``versionControlProvenance``)."""
+
+    toplevel: str
+    repository_uri: str          # the upstream remote's URL, credentials removed
+    revision: str                # HEAD
+    branch: str = ""
+
+
+def state(path: str) -> Optional[State]:
+    """The version control state of the git work tree ``path`` is the top of, or None
+    (not a git tree, no commit yet, git missing)."""
+    if not os.path.isdir(os.path.join(path, ".git")) and \
+            not os.path.isfile(os.path.join(path, ".git")):
+        return None
+    revision = head_commit(path)
+    if not revision:
+        return None
+    try:
+        branch = git(["symbolic-ref", "--quiet", "--short", "HEAD"], path).decode().strip()
+    except GitError:
+        branch = ""                                  # detached HEAD
+    remote = _remote_url(path, branch)
+    return State(os.path.abspath(path), remote, revision, branch)
+
+
+def _remote_url(path: str, branch: str) -> str:
+    names = []
+    if branch:
+        try:
+            names.append(git(["config", "--get", f"branch.{branch}.remote"], path)
+                         .decode().strip())
+        except GitError:
+            pass
+    names.append("origin")
+    for name in names:
+        try:
+            url = git(["config", "--get", f"remote.{name}.url"], path).decode().strip()
+        except GitError:
+            continue
+        if url:
+            return public_url(url)
+    return ""
+
+
+def public_url(url: str) -> str:
+    """A remote URL as it may be published: a password or token removed (an ssh user
+    name kept), and scp-style ``git@host:path`` written as ``ssh://git@host/path``."""
+    m = re.match(r"^(?P<scheme>[a-z][a-z0-9+.-]*)://(?:(?P<user>[^:@/]*)(?::[^@/]*)?@)?"
+                 r"(?P<rest>.*)$", url, re.I)
+    if m:
+        scheme = m["scheme"].lower()
+        user = f"{m['user']}@" if scheme == "ssh" and m["user"] else ""
+        return f"{scheme}://{user}{m['rest']}"
+    m = re.match(r"^(?:(?P<user>[^@/:]+)@)?(?P<host>[^/:]+):(?P<path>[^/].*)$", url)
+    if m:
+        return f"ssh://{(m['user'] + '@') if m['user'] else ''}{m['host']}/{m['path']}"
+    if os.path.isabs(url):
+        return Path(url).as_uri()
+    return url

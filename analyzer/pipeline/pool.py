@@ -14,14 +14,15 @@ whose path contains the substring.  It is read only inside workers.
 """
 from __future__ import annotations
 
+import faulthandler
 import os
 import signal
 import time
 from multiprocessing import get_context
 from multiprocessing.connection import Connection, wait
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
-from analyzer.result import FileOutcome
+from analyzer.results.outcome import FileOutcome
 
 DEFAULT_TIMEOUT = 120.0                     # seconds per file
 DEFAULT_MEMORY = 4 * 1024 ** 3              # bytes of address space per worker
@@ -43,8 +44,13 @@ def _inject(path: str) -> None:
                     hog.append(bytearray(64 * 1024 * 1024))
 
 
-def _worker_main(conn: Connection, make_task: Callable, memory: Optional[int]) -> None:
+def _worker_main(conn: Connection, make_task: Callable, memory: Optional[int],
+                 path_of: Callable[[Any], str]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)    # the parent handles ^C
+    # A crash is reported by the parent, as a notification naming the file; a Python
+    # traceback dump of the dead worker (inherited from pytest or PYTHONFAULTHANDLER)
+    # would only be noise on the user's terminal.
+    faulthandler.disable()
     if memory:
         import resource
 
@@ -55,17 +61,18 @@ def _worker_main(conn: Connection, make_task: Callable, memory: Optional[int]) -
     task = make_task()
     while True:
         try:
-            path = conn.recv()
+            item = conn.recv()
         except EOFError:
             return
-        if path is None:
+        if item is None:
             return
+        path = path_of(item)
         try:
             _inject(path)
-            result = task(path)
+            result = task(item)
         except MemoryError:
             result = FileOutcome(path).fail(
-                f"out of memory (worker bound {memory // 2**20} MiB)", "memory")
+                f"out of memory (worker bound {(memory or 0) // 2**20} MiB)", "memory")
         except Exception as exc:                   # a bug must not lose other files
             result = FileOutcome(path).fail(
                 f"internal error: {type(exc).__name__}: {exc}", "internal-error")
@@ -73,10 +80,10 @@ def _worker_main(conn: Connection, make_task: Callable, memory: Optional[int]) -
 
 
 class _Worker:
-    def __init__(self, ctx, make_task, memory):
+    def __init__(self, ctx, make_task, memory, path_of):
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker_main, args=(child, make_task, memory),
-                                daemon=True)
+        self.proc = ctx.Process(target=_worker_main,
+                                args=(child, make_task, memory, path_of), daemon=True)
         self.proc.start()
         child.close()
         self.index: Optional[int] = None
@@ -97,54 +104,73 @@ class _Worker:
         self.conn.close()
 
 
-def run_isolated(paths: Sequence[str], make_task: Callable[[], Callable[[str], FileOutcome]],
+def _identity(item: Any) -> str:
+    return item
+
+
+def run_isolated(items: Sequence[Any], make_task: Callable[[], Callable[[Any], FileOutcome]],
                  jobs: int, timeout: float = DEFAULT_TIMEOUT,
-                 memory: Optional[int] = DEFAULT_MEMORY) -> list[FileOutcome]:
-    """Run ``make_task()(path)`` for every path in ``jobs`` isolated worker processes.
+                 memory: Optional[int] = DEFAULT_MEMORY,
+                 path_of: Callable[[Any], str] = _identity,
+                 on_done: Optional[Callable[[FileOutcome], None]] = None
+                 ) -> list[FileOutcome]:
+    """Run ``make_task()(item)`` for every item in ``jobs`` isolated worker processes.
 
     ``make_task`` runs once in each worker (it must be picklable or, with fork, any
-    callable).  Returns outcomes in the order of ``paths``."""
-    if not paths:
+    callable); ``path_of(item)`` names the file an item is about (items are paths by
+    default); ``on_done`` is called with each outcome as it arrives (progress).  Returns
+    outcomes in the order of ``items``."""
+    if not items:
         return []
+    paths = [path_of(item) for item in items]
     ctx = get_context("fork") if hasattr(os, "fork") else get_context("spawn")
     results: list[Optional[FileOutcome]] = [None] * len(paths)
     pending = list(range(len(paths)))[::-1]
-    workers = [_Worker(ctx, make_task, memory) for _ in range(max(1, min(jobs, len(paths))))]
+    workers = [_Worker(ctx, make_task, memory, path_of)
+               for _ in range(max(1, min(jobs, len(paths))))]
     try:
         while pending or any(w.index is not None for w in workers):
             for w in workers:
                 if w.index is None and pending:
                     w.index = pending.pop()
                     w.started = time.monotonic()
-                    w.conn.send(paths[w.index])
+                    w.conn.send(items[w.index])
             busy = [w for w in workers if w.index is not None]
             now = time.monotonic()
             left = min(timeout - (now - w.started) for w in busy)
             ready = wait([w.conn for w in busy] + [w.proc.sentinel for w in busy],
                          timeout=max(0.0, left))
             for i, w in enumerate(workers):
-                if w.index is None:
+                index = w.index
+                if index is None:
                     continue
-                path = paths[w.index]
+                path = paths[index]
+                outcome: Optional[FileOutcome] = None
                 if w.conn in ready:
                     try:
-                        results[w.index] = w.conn.recv()
-                        w.index = None
-                        continue
+                        outcome = w.conn.recv()
                     except (EOFError, OSError):
                         pass                       # died while answering: see below
+                    else:
+                        results[index] = outcome
+                        if on_done is not None:
+                            on_done(outcome)
+                        w.index = None
+                        continue
                 if w.proc.sentinel in ready or not w.proc.is_alive():
                     w.proc.join()
-                    results[w.index] = FileOutcome(path).fail(_death(w.proc.exitcode),
-                                                              "worker-crash")
+                    outcome = FileOutcome(path).fail(_death(w.proc.exitcode), "worker-crash")
                 elif time.monotonic() - w.started >= timeout:
-                    results[w.index] = FileOutcome(path).fail(
+                    outcome = FileOutcome(path).fail(
                         f"timed out after {timeout:g} s, not analyzed", "timeout")
                 else:
                     continue
+                results[index] = outcome
+                if on_done is not None:
+                    on_done(outcome)
                 w.index = None
                 w.stop(kill=True)
-                workers[i] = _Worker(ctx, make_task, memory)
+                workers[i] = _Worker(ctx, make_task, memory, path_of)
     finally:
         for w in workers:
             w.stop(kill=w.index is not None)

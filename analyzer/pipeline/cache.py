@@ -20,9 +20,9 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
-from analyzer.result import FileOutcome
+from analyzer.results.outcome import FileOutcome
 
-FORMAT = b"kref-lint-cache-1"
+FORMAT = b"kref-lint-cache-2"
 
 
 def default_dir() -> Path:
@@ -40,7 +40,7 @@ def code_digest() -> str:
     """A digest of kref-lint's own code and built-in rule files."""
     global _CODE_DIGEST
     if _CODE_DIGEST is None:
-        root = Path(__file__).resolve().parent.parent
+        root = Path(__file__).resolve().parents[2]
         h = hashlib.sha256()
         for pkg in ("analyzer", "checkers", "rules"):
             for f in sorted((root / pkg).rglob("*")):

@@ -1,0 +1,123 @@
+"""``kref-lint [OPTIONS] PATH...``: analyze the .c and .h files under the paths; with
+``--baseline OLD.sarif`` only findings not in OLD fail the run; with ``--diff REV`` the
+run is :mod:`analyzer.modes.diff`'s.  Both render the same way (:func:`render`).
+
+Exit codes: 0 no (new) findings, 1 findings; tool errors are raised as
+:class:`~analyzer.errors.ToolError` (exit 2, by the command line).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+from analyzer import __version__
+from analyzer.modes import diff
+from analyzer.modes.console import Console, check_output, write_output
+from analyzer.modes.settings import Settings, automation_id
+from analyzer.pipeline.cache import ResultCache, default_dir
+from analyzer.pipeline.discover import discover
+from analyzer.pipeline.options import Loaded, Options
+from analyzer.pipeline.plan import make_plan
+from analyzer.pipeline.run import run_plan
+from analyzer.report import json as json_report
+from analyzer.report import sarif as sarif_report
+from analyzer.report import text as text_report
+from analyzer.results import baseline as bl
+from analyzer.results.run import Provenance, RunInfo, RunResult
+from analyzer.vcs import git
+
+
+@dataclass
+class Request:
+    paths: tuple[str, ...]
+    fmt: str = "text"                     # text | sarif | json
+    output: Optional[str] = None
+    frontend: str = "auto"
+    compile_commands: Optional[str] = None
+    show_path: bool = False
+    show_suppressed: bool = False
+    statistics: bool = False
+    no_cache: bool = False
+    gitignore: bool = True
+    diff_rev: Optional[str] = None
+    automation_id: Optional[str] = None
+    command_line: str = ""
+
+
+def options_for(req: Request, conf: Settings) -> Options:
+    return Options(conf.rule_files, frozenset(conf.select) if conf.select else None,
+                   frozenset(conf.ignore), "treesitter" if req.diff_rev else req.frontend,
+                   compile_commands=os.path.abspath(req.compile_commands)
+                   if req.compile_commands else None,
+                   header_roots=tuple(os.path.abspath(p) for p in req.paths
+                                      if os.path.isdir(p)))
+
+
+def main(req: Request, conf: Settings, console: Console) -> int:
+    started = time.monotonic()
+    if req.output:
+        check_output(req.output)
+    options = options_for(req, conf)
+    cache = None if req.no_cache else ResultCache(default_dir(), salt="")
+    if req.diff_rev:
+        run = diff.analyze(req.diff_rev, req.paths, options, conf, cache, console)
+    else:
+        run = analyze(req, options, conf, cache, console)
+    run.elapsed = time.monotonic() - started
+    return render(run, req, conf, console)
+
+
+def analyze(req: Request, options: Options, conf: Settings, cache: Optional[ResultCache],
+            console: Console) -> RunResult:
+    """Discover, plan and run ``req.paths``; compared with the baseline when there is one."""
+    base = bl.load(conf.baseline) if conf.baseline else None      # fail before the work
+    found = discover(list(req.paths), conf.excluder, req.gitignore)
+    loaded = Loaded(options)
+    plan = make_plan(found.files, options, loaded)
+    with console.progress(len(plan.order)) as done:
+        outcomes = run_plan(plan, options, conf.workers, cache, done)
+    run = RunResult.from_outcomes(outcomes, found.root, [*found.notifications, *plan.notes])
+    if base is not None:
+        run.comparison = bl.compare(run.findings, run.suppressed, run.root, base)
+    return run
+
+
+def render(run: RunResult, req: Request, conf: Settings, console: Console) -> int:
+    """Write the report, then the diagnostics and the summary; the exit code."""
+    rules = conf.rules()
+    cwd = os.getcwd()
+    if req.fmt in ("sarif", "json"):
+        kind = "kref-lint-diff" if req.diff_rev else "kref-lint"
+        info = RunInfo(__version__, req.command_line,
+                       req.automation_id or automation_id(req.paths, run.root, kind),
+                       provenance(run.root))
+        text = (sarif_report.dumps(sarif_report.build_sarif(run, rules, info))
+                if req.fmt == "sarif" else
+                json_report.dumps(json_report.build_json(run, rules, info)))
+    elif req.statistics:
+        text = text_report.statistics(run, rules)
+    else:
+        # paths relative to the working directory (else absolute): clickable in editors
+        text = text_report.format_text(run, cwd, req.show_path, req.show_suppressed)
+    if req.output:
+        write_output(req.output, text)
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    console.diagnostics(run, cwd)
+    console.say(f"{text_report.summary_line(run.stats, len(run.findings))} in "
+                f"{run.elapsed:.1f}s"
+                + (f", {len(run.suppressed)} suppressed" if run.suppressed else ""))
+    if run.comparison is not None:
+        console.say(run.comparison.summary())
+    return 1 if run.failing else 0
+
+
+def provenance(root: str) -> Optional[Provenance]:
+    state = git.state(root)
+    if state is None:
+        return None
+    return Provenance(state.repository_uri, state.revision, state.branch)

@@ -1,0 +1,68 @@
+"""What the pipeline is told (:class:`Options`, one per run), what it decides per file
+(:class:`FileTask`, made once by :mod:`analyzer.pipeline.plan`), and the models and
+checkers a process loads once (:class:`Loaded`).  All picklable: workers get them."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from analyzer.engine import Checker
+from analyzer.models import Models, load_models
+from checkers import ALL
+
+
+@dataclass(frozen=True)
+class Options:
+    """The run's analysis settings."""
+
+    rule_files: tuple[str, ...] = ()
+    select: Optional[frozenset[str]] = None
+    ignore: frozenset[str] = frozenset()
+    frontend: str = "treesitter"          # auto | treesitter | clang
+    # clang frontend: flags for every .c file (kbuild's, or a test's), else resolved per
+    # file by analyzer.pipeline.flags from the compile database (this one, else the
+    # nearest) or a prepared tree; and the analyzed paths whose headers' inline
+    # functions are walked from the TUs that include them
+    clang_args: Optional[tuple[str, ...]] = None
+    compile_commands: Optional[str] = None
+    header_roots: tuple[str, ...] = ()
+
+    def enabled(self, rule_id: str) -> bool:
+        return (self.select is None or rule_id in self.select) and rule_id not in self.ignore
+
+    def cache_salt(self) -> str:
+        """What, besides a task, changes an outcome: the models and the rule selection
+        (the frontend and flags are the task's)."""
+        return repr((self.rule_files, sorted(self.select) if self.select is not None else None,
+                     sorted(self.ignore), self.header_roots))
+
+
+@dataclass(frozen=True)
+class FileTask:
+    """How one file is read: decided once, in the plan, and carried to the worker."""
+
+    path: str
+    frontend: str = "treesitter"          # treesitter | clang
+    args: tuple[str, ...] = ()            # libclang flags (clang)
+    flags_origin: str = ""                # compile_commands | synthesized | explicit
+    #: a header read by tree-sitter only when no TU of the run walked its functions
+    unless_covered: bool = False
+
+
+def task_path(task: FileTask) -> str:
+    """The file a task is about (for the worker pool)."""
+    return task.path
+
+
+@dataclass
+class Loaded:
+    """The models and the enabled checkers, loaded once per process."""
+
+    options: Options
+    models: Models = field(init=False)
+    checkers: list[Checker] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.models = load_models(self.options.rule_files)
+        self.checkers = [cls() for cls in ALL
+                         if any(self.options.enabled(r.id) for r in cls.rules)]

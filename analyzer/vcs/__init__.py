@@ -1,0 +1,1 @@
+"""Version control: git, run read-only with the user's configuration ignored."""
