@@ -15,21 +15,38 @@ short-circuit operators, so all of them become real edges:
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Optional
 
 from analyzer import ir
-from analyzer.ir import (AddrOf, Assign, Binary, Block, Call, CFG, Compound, Cond, Deref,
-                         Edge, Expr, ExprStmt, Function, Index, Member, Name, Opaque,
-                         StmtExpr, Unary)
+from analyzer.ir import (
+    CFG,
+    AddrOf,
+    Assign,
+    Binary,
+    Block,
+    Call,
+    Compound,
+    Cond,
+    Deref,
+    Edge,
+    Expr,
+    ExprStmt,
+    Function,
+    Index,
+    Member,
+    Name,
+    Opaque,
+    StmtExpr,
+    Unary,
+)
 
 
 class _Block:
-    __slots__ = ("id", "events", "cond", "succs")
+    __slots__ = ("cond", "events", "id", "succs")
 
     def __init__(self, bid: int):
         self.id = bid
         self.events: list = []
-        self.cond: Optional[Expr] = None
+        self.cond: Expr | None = None
         self.succs: list[Edge] = []
 
 
@@ -67,7 +84,7 @@ class _Builder:
         self.blocks: list[_Block] = []
         self.entry = self._new()
         self.exit = self._new()
-        self.cur: Optional[_Block] = self.entry
+        self.cur: _Block | None = self.entry
         self.labels: dict[str, _Block] = {}
         self.breaks: list[_Block] = []
         self.continues: list[_Block] = []
@@ -222,7 +239,7 @@ class _Builder:
         self._start(done)
 
     # ------------------------------------------------------------------ statements
-    def stmt(self, s) -> None:  # noqa: C901 - one dispatch over the statement forms
+    def stmt(self, s) -> None:
         if isinstance(s, Compound):
             for x in s.stmts:
                 self.stmt(x)

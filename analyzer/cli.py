@@ -195,8 +195,8 @@ def check_patch(patch, tree, fmt, output, quiet, select, ignore, rule_files, con
                         select=split_ids(select) if select else None,
                         ignore=split_ids(ignore) if ignore else None, rule_files=rule_files,
                         jobs=jobs, mail_from=mail_from, mail_archive=archive_url)
-        cli_options = tuple([*(["--select", ",".join(conf.select)] if select else []),
-                             *(["--ignore", ",".join(conf.ignore)] if ignore else [])])
+        cli_options = (*(["--select", ",".join(conf.select)] if select else []),
+                             *(["--ignore", ",".join(conf.ignore)] if ignore else []))
         req = patch_mode.Request(patch, tree, fmt, output, quiet, automation_id, cli_options,
                                  _command_line())
         _finish(patch_mode.main(req, conf, Console(quiet)))

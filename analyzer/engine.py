@@ -26,14 +26,32 @@ to a fixpoint and calls the checker's hooks on each event; the checker reads and
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import Enum
-from typing import Iterable, Iterator, Optional, Union
 
 from analyzer.cfg import build_cfg, reachable
-from analyzer.ir import (AddrOf, Assign, Binary, Block, Call, CFG, Cond, Deref, Expr,
-                         Function, Index, Literal, Member, Name, Opaque, Return, Span,
-                         StmtExpr, Unary)
+from analyzer.ir import (
+    CFG,
+    AddrOf,
+    Assign,
+    Binary,
+    Block,
+    Call,
+    Cond,
+    Deref,
+    Expr,
+    Function,
+    Index,
+    Literal,
+    Member,
+    Name,
+    Opaque,
+    Return,
+    Span,
+    StmtExpr,
+    Unary,
+)
 from analyzer.models import Models
 from analyzer.result import Finding, Notification, Step
 from analyzer.rule import Rule
@@ -79,7 +97,7 @@ class Test:
 
     subject: Expr
     outcome: str
-    via: Optional[str] = None
+    via: str | None = None
 
 
 # --------------------------------------------------------------------------- access paths
@@ -90,7 +108,7 @@ def strip(e: Expr, transparent: frozenset[str]) -> Expr:
     return e
 
 
-def access_key(e: Optional[Expr], transparent: frozenset[str] = frozenset()) -> Optional[str]:
+def access_key(e: Expr | None, transparent: frozenset[str] = frozenset()) -> str | None:
     """The canonical access path of ``e`` or None when it designates no trackable place.
 
     Iterative, so deeply nested expressions cannot exhaust the Python stack."""
@@ -98,7 +116,7 @@ def access_key(e: Optional[Expr], transparent: frozenset[str] = frozenset()) -> 
         return None
     # Post-order over an explicit stack; each frame renders one node once its
     # children are rendered.
-    out: list[Optional[str]] = []
+    out: list[str | None] = []
     stack: list[tuple[Expr, bool]] = [(strip(e, transparent), False)]
     while stack:
         node, done = stack.pop()
@@ -127,7 +145,7 @@ def _key_children(e: Expr) -> tuple:
     return ()
 
 
-def _render(e: Expr, parts: list) -> Optional[str]:
+def _render(e: Expr, parts: list) -> str | None:
     if isinstance(e, Name):
         return e.id
     if isinstance(e, Literal):
@@ -192,16 +210,16 @@ def called_names(fn_cfg: CFG) -> frozenset[str]:
 class Facts:
     """The abstract state at one program point, for one checker."""
 
-    __slots__ = ("objs", "bind")
+    __slots__ = ("bind", "objs")
 
     def __init__(self, objs=None, bind=None):
         self.objs: dict[str, dict[Enum, Trail]] = objs if objs is not None else {}
         self.bind: dict[str, Call] = bind if bind is not None else {}
 
-    def copy(self) -> "Facts":
+    def copy(self) -> Facts:
         return Facts(dict(self.objs), dict(self.bind))
 
-    def merge(self, other: "Facts") -> bool:
+    def merge(self, other: Facts) -> bool:
         """Union ``other`` into self; True when something new arrived."""
         changed = False
         for key, states in other.objs.items():
@@ -233,7 +251,7 @@ class Checker:
     rules: tuple[Rule, ...] = ()
     starter_sections: tuple[str, ...] = ()
 
-    def starters(self, models: Models) -> Optional[frozenset[str]]:
+    def starters(self, models: Models) -> frozenset[str] | None:
         """The API names that start this checker's stories; None: no filter."""
         if not self.starter_sections:
             return None
@@ -243,22 +261,22 @@ class Checker:
         starters = self.starters(models)
         return starters is None or bool(names & starters)
 
-    def on_entry(self, ctx: "Context") -> None: ...
-    def on_call(self, ctx: "Context", call: Call, result: Optional[str]) -> None: ...
-    def on_assign(self, ctx: "Context", target: str, value: Expr, span: Span) -> None: ...
-    def on_branch(self, ctx: "Context", test: Test) -> None: ...
-    def on_return(self, ctx: "Context", ret: Return) -> None: ...
-    def on_exit(self, ctx: "Context") -> None: ...
+    def on_entry(self, ctx: Context) -> None: ...
+    def on_call(self, ctx: Context, call: Call, result: str | None) -> None: ...
+    def on_assign(self, ctx: Context, target: str, value: Expr, span: Span) -> None: ...
+    def on_branch(self, ctx: Context, test: Test) -> None: ...
+    def on_return(self, ctx: Context, ret: Return) -> None: ...
+    def on_exit(self, ctx: Context) -> None: ...
 
-    def on_deref(self, ctx: "Context", key: str, expr: Expr) -> None:
+    def on_deref(self, ctx: Context, key: str, expr: Expr) -> None:
         """The tracked object ``key`` is accessed through the pointer: ``key->f``,
         ``*key`` or ``key[i]``, read or written (``&key->f`` computes an address only)."""
 
-    def on_overwrite(self, ctx: "Context", key: str, span: Span) -> None:
+    def on_overwrite(self, ctx: Context, key: str, span: Span) -> None:
         """The tracked path ``key`` is about to lose its states to an assignment or an
         increment; ``ctx.states(key)`` still has them."""
 
-    def on_store(self, ctx: "Context", target: Expr, value: Expr, span: Span) -> None:
+    def on_store(self, ctx: Context, target: Expr, value: Expr, span: Span) -> None:
         """``value`` is stored into memory (``*p = v``, ``a[i] = v``, ``s->f = v``): the
         target is no plain variable, and may have no access path (``a[(*n)++]``).
         Called before ``on_assign``, while ``value``'s states are still its own."""
@@ -275,16 +293,16 @@ class Context:
         self.facts = Facts()
         self.reporting = False
         self.findings: dict[tuple, Finding] = {}
-        self.dest: dict[int, Optional[str]] = {}   # id(call) -> variable it is assigned to
+        self.dest: dict[int, str | None] = {}   # id(call) -> variable it is assigned to
         self._keys: dict[int, tuple] = {}            # id(expr) -> (expr, access path)
         self.summaries: dict[tuple, object] = {}
 
-    def name_of(self, call: Call, result: Optional[str]) -> str:
+    def name_of(self, call: Call, result: str | None) -> str:
         """How messages name a call's result: the variable it is assigned to, if any."""
         return self.dest.get(id(call)) or result or f"{call.callee}()"
 
     # -- access paths
-    def key(self, e: Optional[Expr]) -> Optional[str]:
+    def key(self, e: Expr | None) -> str | None:
         if e is None:
             return None
         hit = self._keys.get(id(e))
@@ -297,8 +315,8 @@ class Context:
     def strip(self, e: Expr) -> Expr:
         return strip(e, self.transparent)
 
-    def designated(self, e: Optional[Expr], elements: bool = False,
-                   derive: bool = False) -> Optional[str]:
+    def designated(self, e: Expr | None, elements: bool = False,
+                   derive: bool = False) -> str | None:
         """The tracked object ``e`` designates: ``e`` itself when tracked, else the object
         it points into (``&folio->page`` -> ``folio``); with ``elements``, the array an
         element belongs to (``pages[i]`` -> ``pages``); with ``derive``, the object it is
@@ -320,7 +338,7 @@ class Context:
                 return None
         return None
 
-    def result_key(self, call: Call) -> Optional[str]:
+    def result_key(self, call: Call) -> str | None:
         """The key of a call's result: its access path (``xas_load(&xas)``), or, when an
         argument has none (``xas_find(&xas, i + 1)``), a temporary named by the call site,
         so the result's states still move into the variable it is assigned to."""
@@ -329,25 +347,25 @@ class Context:
             key = f"{call.callee}(...)@{call.span.line}:{call.span.col}"
         return key
 
-    def arg(self, call: Call, index: int) -> Optional[Expr]:
+    def arg(self, call: Call, index: int) -> Expr | None:
         return self.strip(call.args[index]) if 0 <= index < len(call.args) else None
 
-    def bound(self, e: Optional[Expr]) -> Optional[Call]:
+    def bound(self, e: Expr | None) -> Call | None:
         """The call whose result the variable ``e`` holds on every path here, if any."""
         e = self.strip(e) if e is not None else None
         return self.facts.bind.get(e.id) if isinstance(e, Name) else None
 
     # -- typestates
-    def states(self, key: Optional[str]) -> frozenset:
+    def states(self, key: str | None) -> frozenset:
         if key is None:
             return frozenset()
         return frozenset(self.facts.objs.get(key, ()))
 
-    def may_be(self, key: Optional[str], *states: Enum) -> bool:
+    def may_be(self, key: str | None, *states: Enum) -> bool:
         have = self.facts.objs.get(key, {}) if key else {}
         return any(s in have for s in states)
 
-    def must_be(self, key: Optional[str], *states: Enum) -> bool:
+    def must_be(self, key: str | None, *states: Enum) -> bool:
         have = self.facts.objs.get(key, {}) if key else {}
         return bool(have) and all(s in states for s in have)
 
@@ -356,18 +374,18 @@ class Context:
         taken in this function is held on every path here."""
         return self.must_be(_lock_key(kind), Held.YES)
 
-    def trail(self, key: Optional[str], state: Enum) -> Trail:
+    def trail(self, key: str | None, state: Enum) -> Trail:
         return self.facts.objs.get(key, {}).get(state, ()) if key else ()
 
-    def set(self, key: Optional[str], state: Enum, trail: Trail = ()) -> None:
+    def set(self, key: str | None, state: Enum, trail: Trail = ()) -> None:
         if key is not None:
             self.facts.objs[key] = {state: trail}
 
-    def add(self, key: Optional[str], state: Enum, trail: Trail = ()) -> None:
+    def add(self, key: str | None, state: Enum, trail: Trail = ()) -> None:
         if key is not None and state not in self.facts.objs.get(key, {}):
             self.facts.objs[key] = {**self.facts.objs.get(key, {}), state: trail}
 
-    def replace(self, key: Optional[str], old: Enum, new: Enum, step: Optional[Step] = None):
+    def replace(self, key: str | None, old: Enum, new: Enum, step: Step | None = None):
         """Every path where ``key`` is ``old`` now has it ``new`` (trail extended)."""
         have = self.facts.objs.get(key) if key else None
         if not have or old not in have:
@@ -377,12 +395,12 @@ class Context:
         rest.setdefault(new, trail)
         self.facts.objs[key] = rest
 
-    def copy_states(self, dst: Optional[str], src: Optional[str]) -> None:
+    def copy_states(self, dst: str | None, src: str | None) -> None:
         if dst is None or src is None or src not in self.facts.objs:
             return
         self.facts.objs[dst] = self.facts.objs[src]
 
-    def discard(self, key: Optional[str], *states) -> None:
+    def discard(self, key: str | None, *states) -> None:
         """Forget these states of ``key`` (and ``key`` itself when none remain)."""
         have = self.facts.objs.get(key) if key else None
         if not have or not any(s in have for s in states):
@@ -393,7 +411,7 @@ class Context:
         else:
             del self.facts.objs[key]
 
-    def kill(self, key: Optional[str]) -> None:
+    def kill(self, key: str | None) -> None:
         """Forget ``key`` and every path through it (``key->x``, ``*key``)."""
         if key is None:
             return
@@ -441,7 +459,7 @@ class _Run:
         self.known = models.identifiers()
 
     # -- events
-    def eval(self, e: Union[Expr, Return]) -> None:
+    def eval(self, e: Expr | Return) -> None:
         """Evaluate ``e``: its calls in order (arguments first), then its assignments."""
         if isinstance(e, Return):
             if e.value is not None:
@@ -490,7 +508,7 @@ class _Run:
         if key is not None and key in self.ctx.facts.objs:
             self.checker.on_deref(self.ctx, key, node)
 
-    def _overwrite(self, key: Optional[str], span: Span) -> None:
+    def _overwrite(self, key: str | None, span: Span) -> None:
         if key is not None and key in self.ctx.facts.objs:
             self.checker.on_overwrite(self.ctx, key, span)
 
@@ -563,7 +581,7 @@ class _Run:
         return out
 
     # -- fixpoint
-    def run(self) -> Optional[str]:
+    def run(self) -> str | None:
         cfg, ctx = self.cfg, self.ctx
         start = Facts()
         ctx.facts = start
@@ -649,15 +667,15 @@ class FunctionResult:
 
 
 def analyze_function(fn: Function, models: Models, checkers: Iterable[Checker],
-                     cfg: Optional[CFG] = None) -> tuple[list[Finding], list[Notification]]:
+                     cfg: CFG | None = None) -> tuple[list[Finding], list[Notification]]:
     """Run every interested checker over ``fn``; findings and notifications."""
     r = analyze_function_full(fn, models, checkers, cfg)
     return r.findings, r.notifications
 
 
 def analyze_function_full(fn: Function, models: Models, checkers: Iterable[Checker],
-                          cfg: Optional[CFG] = None,
-                          names: Optional[frozenset[str]] = None) -> FunctionResult:
+                          cfg: CFG | None = None,
+                          names: frozenset[str] | None = None) -> FunctionResult:
     """Run every interested checker over ``fn``: findings, notifications, summaries.
     ``names`` (the functions ``cfg`` calls) is computed when not given."""
     checkers = list(checkers)

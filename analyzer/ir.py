@@ -14,7 +14,6 @@ frontend.  All nodes are frozen, hashable dataclasses.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Union
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +44,7 @@ class Name:
 class Member:
     """``base->field`` (arrow) or ``base.field``."""
 
-    base: "Expr"
+    base: Expr
     field: str
     arrow: bool = True
     span: Span = field(default=NO_SPAN, compare=False)
@@ -53,20 +52,20 @@ class Member:
 
 @dataclass(frozen=True, slots=True)
 class Deref:
-    operand: "Expr"
+    operand: Expr
     span: Span = field(default=NO_SPAN, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Index:
-    base: "Expr"
-    index: "Expr"
+    base: Expr
+    index: Expr
     span: Span = field(default=NO_SPAN, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class AddrOf:
-    operand: "Expr"
+    operand: Expr
     span: Span = field(default=NO_SPAN, compare=False)
 
 
@@ -75,7 +74,7 @@ class Unary:
     """``op`` is one of ``! - + ~ ++pre --pre post++ post--``."""
 
     op: str
-    operand: "Expr"
+    operand: Expr
     span: Span = field(default=NO_SPAN, compare=False)
 
 
@@ -84,8 +83,8 @@ class Binary:
     """Arithmetic, bitwise, comparison, ``&&``/``||`` (only where not lowered to edges), ``,``."""
 
     op: str
-    left: "Expr"
-    right: "Expr"
+    left: Expr
+    right: Expr
     span: Span = field(default=NO_SPAN, compare=False)
 
 
@@ -93,9 +92,9 @@ class Binary:
 class Assign:
     """``target op value`` with ``op`` in ``= += -= |= ...``; an expression, as in C."""
 
-    target: "Expr"
+    target: Expr
     op: str
-    value: "Expr"
+    value: Expr
     span: Span = field(default=NO_SPAN, compare=False)
 
 
@@ -104,9 +103,9 @@ class Call:
     """A call.  ``callee`` is the function's (or function-like macro's) name when the call
     is direct, else ``None`` and ``func`` holds the called expression."""
 
-    callee: Optional[str]
-    args: tuple["Expr", ...]
-    func: Optional["Expr"] = None
+    callee: str | None
+    args: tuple[Expr, ...]
+    func: Expr | None = None
     span: Span = field(default=NO_SPAN, compare=False)
 
 
@@ -114,9 +113,9 @@ class Call:
 class Cond:
     """``test ? then : else_`` where it could not be lowered to edges."""
 
-    test: "Expr"
-    then: "Expr"
-    else_: "Expr"
+    test: Expr
+    then: Expr
+    else_: Expr
     span: Span = field(default=NO_SPAN, compare=False)
 
 
@@ -139,12 +138,12 @@ class StmtExpr:
     """GNU statement expression ``({ ...; value; })``; its value is the last expression
     statement of ``body``.  :mod:`analyzer.cfg` lowers it inline."""
 
-    body: "Compound"
+    body: Compound
     span: Span = field(default=NO_SPAN, compare=False)
 
 
-Expr = Union[Name, Member, Deref, Index, AddrOf, Unary, Binary, Assign, Call, Cond,
-             Literal, Opaque, StmtExpr]
+Expr = (Name | Member | Deref | Index | AddrOf | Unary | Binary | Assign | Call | Cond
+        | Literal | Opaque | StmtExpr)
 
 
 # --------------------------------------------------------------------------- statements
@@ -159,44 +158,44 @@ class Decl:
     """One declarator: ``type name = init;`` (``init`` None when absent)."""
 
     name: str
-    init: Optional[Expr]
+    init: Expr | None
     span: Span = field(default=NO_SPAN, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Compound:
-    stmts: tuple["Stmt", ...]
+    stmts: tuple[Stmt, ...]
     span: Span = field(default=NO_SPAN, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class If:
     cond: Expr
-    then: "Stmt"
-    else_: Optional["Stmt"]
+    then: Stmt
+    else_: Stmt | None
     span: Span = field(default=NO_SPAN, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class While:
     cond: Expr
-    body: "Stmt"
+    body: Stmt
     span: Span = field(default=NO_SPAN, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class DoWhile:
-    body: "Stmt"
+    body: Stmt
     cond: Expr
     span: Span = field(default=NO_SPAN, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class For:
-    init: tuple["Stmt", ...]
-    cond: Optional[Expr]
-    step: Optional[Expr]
-    body: "Stmt"
+    init: tuple[Stmt, ...]
+    cond: Expr | None
+    step: Expr | None
+    body: Stmt
     span: Span = field(default=NO_SPAN, compare=False)
 
 
@@ -209,16 +208,16 @@ class IterLoop:
 
     macro: str
     args: tuple[Expr, ...]
-    cursor: Optional[Expr]
-    step: Optional[Call]
-    body: "Stmt"
+    cursor: Expr | None
+    step: Call | None
+    body: Stmt
     span: Span = field(default=NO_SPAN, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Switch:
     cond: Expr
-    body: "Stmt"
+    body: Stmt
     span: Span = field(default=NO_SPAN, compare=False)
 
 
@@ -227,7 +226,7 @@ class Case:
     """A ``case value:`` (``value`` None for ``default:``) label; the statement it
     labels follows it in the enclosing compound."""
 
-    value: Optional[Expr]
+    value: Expr | None
     span: Span = field(default=NO_SPAN, compare=False)
 
 
@@ -255,7 +254,7 @@ class Continue:
 
 @dataclass(frozen=True, slots=True)
 class Return:
-    value: Optional[Expr]
+    value: Expr | None
     span: Span = field(default=NO_SPAN, compare=False)
 
 
@@ -269,11 +268,11 @@ class OpaqueStmt:
     span: Span = field(default=NO_SPAN, compare=False)
 
 
-Stmt = Union[ExprStmt, Decl, Compound, If, While, DoWhile, For, IterLoop, Switch, Case,
-             Label, Goto, Break, Continue, Return, OpaqueStmt]
+Stmt = (ExprStmt | Decl | Compound | If | While | DoWhile | For | IterLoop | Switch | Case
+        | Label | Goto | Break | Continue | Return | OpaqueStmt)
 
 
-def single(stmts: list, span: Span) -> "Stmt":
+def single(stmts: list, span: Span) -> Stmt:
     """A statement list in a single-statement position (a loop body, an if arm)."""
     return stmts[0] if len(stmts) == 1 else Compound(tuple(stmts), span)
 
@@ -317,8 +316,8 @@ class Block:
     branch (two edges labelled True/False) or a switch (edges labelled by case)."""
 
     id: int
-    events: tuple[Union[Expr, Return], ...]
-    cond: Optional[Expr]
+    events: tuple[Expr | Return, ...]
+    cond: Expr | None
     succs: tuple[Edge, ...]
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -164,8 +165,8 @@ class Model:
 
 @dataclass(frozen=True, slots=True)
 class IteratorModel:
-    cursor: Optional[int]
-    step: Optional[str]
+    cursor: int | None
+    step: str | None
     step_args: tuple[int, ...]
 
     def loop(self, macro: str, args: tuple, body, span, call_span):
@@ -190,7 +191,7 @@ class Models:
     files: list[str] = field(default_factory=list)
     _names_cache: dict[str, frozenset] = field(default_factory=dict, repr=False)
 
-    def overlay(self) -> "Models":
+    def overlay(self) -> Models:
         """A copy whose additions (function summaries) leave this one untouched."""
         return Models({k: dict(v) for k, v in self.by_section.items()}, list(self.files))
 
@@ -203,7 +204,7 @@ class Models:
         self._names_cache.clear()
         return True
 
-    def get(self, section: str, api: Optional[str]) -> Optional[Model]:
+    def get(self, section: str, api: str | None) -> Model | None:
         if api is None:
             return None
         return self.by_section.get(section, {}).get(api)
@@ -259,7 +260,7 @@ def _line_of(text: str, *needles: str, start: int = 0) -> int:
     return 0
 
 
-def _check_value(key: str, spec: Key, value: Any) -> Optional[str]:
+def _check_value(key: str, spec: Key, value: Any) -> str | None:
     if isinstance(value, bool) and bool not in spec.types:
         return f"expected {spec.types[0].__name__}, got a boolean"
     if not isinstance(value, spec.types):

@@ -45,9 +45,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "bench"]
 sys.path.insert(0, str(REPO))
 
-from bench import csyntax as cs
-from bench import mutation_sites as ms
-from bench.mutation_sites import OPERATORS, Site
+from bench import csyntax as cs  # noqa: E402 (after the sys.path fix above)
+from bench import mutation_sites as ms  # noqa: E402 (after the sys.path fix above)
+from bench.mutation_sites import OPERATORS, Site  # noqa: E402 (after the sys.path fix above)
 
 # Miss reasons, in the order they are decided.
 REASONS = (

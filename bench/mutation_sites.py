@@ -1252,7 +1252,7 @@ EXPECTED_RULES = {
 CORE_DIRS = ("mm", "virt/kvm", "arch/x86/kvm")
 IO_PATHS = ("fs/splice.c", "fs/pipe.c", "lib/iov_iter.c", "block", "fs/iomap",
             "fs/direct-io.c")
-SCOPE: dict[str, tuple[str, ...]] = {op: CORE_DIRS for op in OPERATORS}
+SCOPE: dict[str, tuple[str, ...]] = dict.fromkeys(OPERATORS, CORE_DIRS)
 SCOPE.update({"plain-get": CORE_DIRS + IO_PATHS, "accessible": CORE_DIRS + IO_PATHS,
               "accessible-order": CORE_DIRS + IO_PATHS})
 # The names a file must spell for an operator to look at it (a cheap pre-filter).

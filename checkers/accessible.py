@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 from enum import Enum
-from typing import Optional
 
 from analyzer.engine import Checker, Context, Test, effect_holds
 from analyzer.ir import AddrOf, Call, Expr, Member, Name, Span
@@ -184,7 +183,7 @@ class AccessibleChecker(Checker):
         for p in ctx.function.params:
             ctx.set(p, S.UNKNOWN)
 
-    def on_call(self, ctx: Context, call: Call, result: Optional[str]) -> None:
+    def on_call(self, ctx: Context, call: Call, result: str | None) -> None:
         name, models = call.callee, ctx.models
         if name is None:
             return
@@ -319,7 +318,7 @@ class AccessibleChecker(Checker):
                 ctx.summarize("private_alloc")
 
     # ------------------------------------------------------------------ policy
-    def _source(self, ctx, call: Call, m, result: Optional[str]) -> None:
+    def _source(self, ctx, call: Call, m, result: str | None) -> None:
         """Possibly secure pages arrive; with ``field``, only where nothing better is known
         (a page the function allocated itself stays its own)."""
         state = S.ACCESSIBLE if m.get("accessible") else S.PENDING
@@ -328,7 +327,7 @@ class AccessibleChecker(Checker):
             return
         ctx.set(key, state, (Step(call.span, f"possibly secure page from {call.callee}()"),))
 
-    def _out(self, ctx, call: Call, m, result: Optional[str]) -> Optional[str]:
+    def _out(self, ctx, call: Call, m, result: str | None) -> str | None:
         """The key a source or allocation fills: an argument (``&page`` -> ``page``), a
         field of it, or the call's result."""
         if m.get("arg") is None:
@@ -344,7 +343,7 @@ class AccessibleChecker(Checker):
             return base
         return f"{base}{sep}{m.get('field')}"
 
-    def _root(self, ctx, e: Expr) -> Optional[str]:
+    def _root(self, ctx, e: Expr) -> str | None:
         """The path ``e`` is another name for, tracked or not (no array elements)."""
         e = ctx.strip(e)
         while isinstance(e, (AddrOf, Call)):
@@ -357,7 +356,7 @@ class AccessibleChecker(Checker):
                 return None
         return ctx.key(e) if isinstance(e, (Name, Member)) else None
 
-    def _move(self, ctx, e: Optional[Expr], table: dict, step: Step,
+    def _move(self, ctx, e: Expr | None, table: dict, step: Step,
               elements: bool = True) -> None:
         """Apply a transition to the page ``e`` designates and to every path linked to it;
         an array element first takes the array's state (unless ``elements`` is False)."""
@@ -423,8 +422,8 @@ class AccessibleChecker(Checker):
                             attach[-1] if attach else None)
                 ctx.kill(key)
 
-    def _check(self, ctx, shown: Optional[str], key: Optional[str], call: Call,
-               attach: Optional[Step]) -> None:
+    def _check(self, ctx, shown: str | None, key: str | None, call: Call,
+               attach: Step | None) -> None:
         """I/O starts at ``call`` on the page spelled ``shown`` whose state ``key`` holds:
         report what is wrong with it on some path."""
         states = ctx.states(key)
@@ -475,7 +474,7 @@ class AccessibleChecker(Checker):
         ctx.report(IO_WITHOUT_ACCESSIBLE, site.span, what, trail, (trail[0],))
 
 
-def _resolve(ctx, key: Optional[str]) -> Optional[str]:
+def _resolve(ctx, key: str | None) -> str | None:
     """The tracked path holding the state of the page spelled ``key``: an element of an
     array takes the array's, ``&folio->page`` the folio's."""
     while key:

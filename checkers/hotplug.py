@@ -27,7 +27,6 @@ are invisible.
 from __future__ import annotations
 
 from enum import Enum
-from typing import Optional
 
 from analyzer.engine import Checker, Context
 from analyzer.ir import Call
@@ -121,7 +120,7 @@ def _slot(entry: str, kind: str) -> str:
     return f"{entry}[<unpublished {kind}>]"
 
 
-def _slot_kind(key: str) -> Optional[str]:
+def _slot_kind(key: str) -> str | None:
     if key.endswith(">]") and "[<unpublished " in key:
         return key[key.rindex("[<unpublished ") + len("[<unpublished "):-2]
     return None
@@ -138,7 +137,7 @@ class HotplugChecker(Checker):
             for m in ctx.models.by_section.get(section, {}).values():
                 ctx.set(f"<entry:{_kind(m)}>", Walk.FRESH)
 
-    def on_call(self, ctx: Context, call: Call, result: Optional[str]) -> None:
+    def on_call(self, ctx: Context, call: Call, result: str | None) -> None:
         name = call.callee
         if name is None:
             return
@@ -172,7 +171,7 @@ class HotplugChecker(Checker):
         pending = [(k, s[Walk.UNPUBLISHED]) for k, s in ctx.tracked()
                    if _slot_kind(k) == kind and Walk.UNPUBLISHED in s]
         if pending:
-            key, trail = min(pending, key=lambda p: (p[1][0].span.line if p[1] else 0, p[0]))
+            _key, trail = min(pending, key=lambda p: (p[1][0].span.line if p[1] else 0, p[0]))
             origin = trail[0] if trail else step
             through = f" (via {via}())" if via and via != call.callee else ""
             ctx.report(
@@ -208,6 +207,6 @@ class HotplugChecker(Checker):
         ctx.replace(f"<entry:{kind}>", Walk.FRESH, Walk.OWNED)
 
     @staticmethod
-    def _param_index(ctx: Context, entry: str) -> Optional[int]:
+    def _param_index(ctx: Context, entry: str) -> int | None:
         params = ctx.function.params
         return params.index(entry) if entry in params else None

@@ -34,8 +34,8 @@ followed into the caller; page and folio are one object only when derived inline
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from enum import Enum
-from typing import Iterator, Optional
 
 from analyzer.engine import NONZERO, ZERO, Checker, Context, Test, effect_holds
 from analyzer.ir import AddrOf, Binary, Call, Deref, Expr, Literal, Member, Name, Unary
@@ -178,7 +178,7 @@ if (folio_ref_freeze(folio, 1)) { ... }
 )
 
 
-def _int(e: Expr) -> Optional[int]:
+def _int(e: Expr) -> int | None:
     if not isinstance(e, Literal):
         return None
     try:
@@ -193,7 +193,7 @@ class RefcheckChecker(Checker):
     starter_sections = ("refcount_read", "set_refcount", "exclusive_action")
 
     # ------------------------------------------------------------------ hooks
-    def on_call(self, ctx: Context, call: Call, result: Optional[str]) -> None:
+    def on_call(self, ctx: Context, call: Call, result: str | None) -> None:
         name = call.callee
         if name is None:
             return
@@ -250,7 +250,7 @@ class RefcheckChecker(Checker):
                 ctx.summarize(section, arg=ctx.function.params.index(key), **extra)
 
     # ------------------------------------------------------------------ policy
-    def _obj(self, ctx: Context, e: Optional[Expr]) -> Optional[str]:
+    def _obj(self, ctx: Context, e: Expr | None) -> str | None:
         """The object whose count is meant: through inline derivations (page_folio(page))
         and member addresses (&folio->page) to the variable that names it."""
         while e is not None:
@@ -263,7 +263,7 @@ class RefcheckChecker(Checker):
                 break
         return ctx.key(e)
 
-    def _count(self, ctx: Context, e: Expr) -> Optional[Call]:
+    def _count(self, ctx: Context, e: Expr) -> Call | None:
         """The count read ``e`` is, holds, or adds a constant to."""
         e = ctx.strip(e)
         if isinstance(e, Name):
@@ -275,7 +275,7 @@ class RefcheckChecker(Checker):
                                                 else None)
         return None
 
-    def _counted(self, ctx: Context, call: Call) -> Optional[str]:
+    def _counted(self, ctx: Context, call: Call) -> str | None:
         return self._obj(ctx, ctx.arg(call, ctx.models.get("refcount_read",
                                                            call.callee).get("arg")))
 
@@ -287,7 +287,7 @@ class RefcheckChecker(Checker):
             return c, _MIRROR[op], e.left
         return None
 
-    def _hold(self, ctx: Context, e: Optional[Expr]) -> None:
+    def _hold(self, ctx: Context, e: Expr | None) -> None:
         key = self._obj(ctx, e)
         if key is not None and not ctx.may_be(key, Ref.FROZEN, Ref.DECIDED, Ref.EXCLUDED):
             ctx.set(key, Ref.HELD)
@@ -312,9 +312,9 @@ class RefcheckChecker(Checker):
         if found is None:
             return
         count, op, other = found
-        if _int(other) == 0 or op in ("<", ">=") and _int(other) == 1:
+        if _int(other) == 0 or (op in ("<", ">=") and _int(other) == 1):
             return                      # a zero test: a free count is not an exclusive one
-        if not ((op in ("==", "<", "<=")) == (outcome == NONZERO)):
+        if (op in ("==", "<", "<=")) != (outcome == NONZERO):
             return                      # the edge where other references exist
         key = self._counted(ctx, count)
         if key is None or ctx.may_be(key, Ref.FROZEN, Ref.EXCLUDED):
@@ -341,11 +341,11 @@ class RefcheckChecker(Checker):
         elif not ctx.states(key):
             self._summarize_on_param(ctx, key, section)
 
-    def _summarize_on_param(self, ctx: Context, key: Optional[str], section: str) -> None:
+    def _summarize_on_param(self, ctx: Context, key: str | None, section: str) -> None:
         if key in ctx.function.params:
             ctx.summarize(section, arg=ctx.function.params.index(key))
 
-    def _warn(self, ctx: Context, call: Call, cond: Optional[Expr]) -> None:
+    def _warn(self, ctx: Context, call: Call, cond: Expr | None) -> None:
         for count, op, other, zero in self._trips(ctx, cond):
             key = self._counted(ctx, count)
             if key is None or ctx.may_be(key, Ref.FROZEN):
@@ -365,7 +365,7 @@ class RefcheckChecker(Checker):
                            trail, trail[:1])
                 return
 
-    def _trips(self, ctx: Context, cond: Optional[Expr]) -> Iterator[tuple]:
+    def _trips(self, ctx: Context, cond: Expr | None) -> Iterator[tuple]:
         """Comparisons of a count in ``cond`` that can make it true: (count, op, other,
         zero) with ``zero`` False for "a higher count trips it", True for "a zero
         count trips it"."""
@@ -390,9 +390,9 @@ class RefcheckChecker(Checker):
             count, op, other = found
             op = op if positive else _NEGATE[op]
             v = _int(other)
-            higher = (op in ("!=", ">") and (v is None or v >= 1)
-                      or op == ">=" and (v is None or v >= 2)
-                      or op == "==" and v is not None and v >= 2)
-            zero = op == "==" and v == 0 or op == "<=" and v == 0 or op == "<" and v == 1
+            higher = ((op in ("!=", ">") and (v is None or v >= 1))
+                      or (op == ">=" and (v is None or v >= 2))
+                      or (op == "==" and v is not None and v >= 2))
+            zero = (op == "==" and v == 0) or (op == "<=" and v == 0) or (op == "<" and v == 1)
             if higher or zero:
                 yield count, op, other, zero

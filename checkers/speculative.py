@@ -33,7 +33,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import Optional
 
 from analyzer.engine import NONZERO, ZERO, Checker, Context, Test, effect_holds
 from analyzer.ir import AddrOf, Binary, Call, Deref, Expr, Span, Unary
@@ -75,10 +74,10 @@ class Obj:
     value: bool = False             # a PTE/PFN value, not the object holding the count
     sources: frozenset = frozenset()
     pending: frozenset = frozenset()
-    get: Optional[Span] = None      # where the speculative reference was taken
+    get: Span | None = None      # where the speculative reference was taken
     api: str = ""
     holder: str = ""                # the variable that got it (messages)
-    check: Optional[Span] = None    # MISMATCH: the re-check that failed
+    check: Span | None = None    # MISMATCH: the re-check that failed
     failed: str = ""                # MISMATCH: its source
 
 
@@ -225,7 +224,7 @@ class SpeculativeChecker(Checker):
         for i, p in enumerate(fn.params):
             ctx.set(p, Obj(Phase.FOUND, fn.span, param=i))
 
-    def on_call(self, ctx: Context, call: Call, result: Optional[str]) -> None:
+    def on_call(self, ctx: Context, call: Call, result: str | None) -> None:
         models, name = ctx.models, call.callee
         if (m := models.get("lockless_read", name)) is not None:
             self._read(ctx, call, m, result)
@@ -301,7 +300,7 @@ class SpeculativeChecker(Checker):
                     self._leak(ctx, key, s)
 
     # ------------------------------------------------------------------ policy
-    def _read(self, ctx: Context, call: Call, m, result: Optional[str]) -> None:
+    def _read(self, ctx: Context, call: Call, m, result: str | None) -> None:
         src = ctx.arg(call, m.get("arg", 0))
         if m.get("deref_only") and not isinstance(src, Deref):
             return
@@ -317,7 +316,7 @@ class SpeculativeChecker(Checker):
                             sources=sources, pending=sources),
                 (Step(call.span, f"'{place}' read locklessly by {call.callee}()"),))
 
-    def _derive(self, ctx: Context, call: Call, m, result: Optional[str]) -> None:
+    def _derive(self, ctx: Context, call: Call, m, result: str | None) -> None:
         src = self._place(ctx, ctx.arg(call, m.get("from")))
         value = bool(m.get("value"))
         what = ctx.name_of(call, result)
@@ -333,7 +332,7 @@ class SpeculativeChecker(Checker):
             step = Step(call.span, f"'{what}' derived from '{src}' by {call.callee}()")
             ctx.add(result, s, trail + (step,))
 
-    def _get(self, ctx: Context, call: Call, m, result: Optional[str]) -> None:
+    def _get(self, ctx: Context, call: Call, m, result: str | None) -> None:
         """A speculative reference on the object: and on every object of the same read."""
         arg = ctx.designated(ctx.arg(call, m.get("arg")))
         step = Step(call.span, f"speculative reference taken by {call.callee}()")
@@ -351,7 +350,7 @@ class SpeculativeChecker(Checker):
             if m.get("returns_object") and result is not None:
                 ctx.add(result, got, ctx.trail(arg, got))
 
-    def _release(self, ctx: Context, key: Optional[str]) -> None:
+    def _release(self, ctx: Context, key: str | None) -> None:
         for s in ctx.states(key):
             if isinstance(s, Obj) and s.param >= 0:
                 ctx.summarize("release", arg=s.param)
@@ -363,7 +362,7 @@ class SpeculativeChecker(Checker):
             ctx.discard(k, *[t for t in states if isinstance(t, Obj) and t.phase in REF
                              and t.origin == s.origin and t.param == s.param])
 
-    def _passed(self, ctx: Context, key: Optional[str], call: Call) -> None:
+    def _passed(self, ctx: Context, key: str | None, call: Call) -> None:
         """Passed to a call that is not an API model: a use; on a failed re-check, the
         callee is assumed to drop the reference (precision first)."""
         for s in ctx.states(key):
@@ -372,7 +371,7 @@ class SpeculativeChecker(Checker):
         self._use(ctx, key, call.span, f"passed to {call.callee or 'a function pointer'}()",
                   mismatch=False)
 
-    def _use(self, ctx: Context, key: Optional[str], span: Span, how: str,
+    def _use(self, ctx: Context, key: str | None, span: Span, how: str,
              mismatch: bool = True) -> None:
         phases = (Phase.SPEC, Phase.MISMATCH) if mismatch else (Phase.SPEC,)
         for s in ctx.states(key):
@@ -413,7 +412,7 @@ class SpeculativeChecker(Checker):
                 self._checked(ctx, src, equal, first, cmp.span, set())
                 return
 
-    def _checked(self, ctx: Context, src: Source, equal: bool, first: Optional[str],
+    def _checked(self, ctx: Context, src: Source, equal: bool, first: str | None,
                  span: Span, handed: set) -> None:
         """On this edge the source ``src`` was re-read and found (un)changed."""
         step = Step(span, f"'{src.key}' re-checked: " + ("unchanged" if equal else "changed"))
@@ -446,7 +445,7 @@ class SpeculativeChecker(Checker):
                 if new != s:
                     ctx.replace(k, s, new, step)
 
-    def _reread_source(self, ctx: Context, e: Expr) -> Optional[Source]:
+    def _reread_source(self, ctx: Context, e: Expr) -> Source | None:
         """The source that ``e`` re-reads: a place (``ptep_get(ptep)``, ``*pmdp``,
         ``xas_reload(&xas)``), also through derivations (``pte_val()``, ``pte_page()``);
         else a page's folio membership (``page_folio(page)``)."""
@@ -473,7 +472,7 @@ class SpeculativeChecker(Checker):
             return Source(key, membership=True) if key else None
         return None
 
-    def _revalidate_source(self, ctx: Context, call: Call, index: int) -> Optional[Source]:
+    def _revalidate_source(self, ctx: Context, call: Call, index: int) -> Source | None:
         arg = ctx.arg(call, index)
         for a in [arg] + [ctx.arg(call, i) for i in range(len(call.args)) if i != index]:
             if a is not None and (src := self._reread_source(ctx, a)) is not None:
@@ -481,7 +480,7 @@ class SpeculativeChecker(Checker):
         key = self._place(ctx, arg)
         return Source(key) if key else None
 
-    def _first_value(self, ctx: Context, e: Expr) -> Optional[str]:
+    def _first_value(self, ctx: Context, e: Expr) -> str | None:
         """The tracked key ``e`` stands for, through value conversions (``pte_val(pte)``)."""
         for _ in range(8):
             e = ctx.strip(e)
@@ -535,7 +534,7 @@ class SpeculativeChecker(Checker):
                               returns_object=True)
 
     # ------------------------------------------------------------------ access paths
-    def _place(self, ctx: Context, e: Optional[Expr]) -> Optional[str]:
+    def _place(self, ctx: Context, e: Expr | None) -> str | None:
         """The place an argument names: ``&xas`` and ``xas`` alike; ``*ptep`` is ``ptep``."""
         if e is None:
             return None

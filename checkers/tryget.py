@@ -23,12 +23,12 @@ Known limits: summaries stay within a file; a lock held by the caller is invisib
 from __future__ import annotations
 
 from enum import Enum
-from typing import Optional
 
 from analyzer.engine import Checker, Context, Test, effect_holds
 from analyzer.ir import Call, Deref
 from analyzer.result import Step
 from analyzer.rule import Rule
+
 
 class Ref(Enum):
     UNHELD = "found locklessly, no reference"
@@ -98,7 +98,7 @@ class TryGetChecker(Checker):
     starter_sections = ("lockless_read",)
 
     # ------------------------------------------------------------------ hooks
-    def on_call(self, ctx: Context, call: Call, result: Optional[str]) -> None:
+    def on_call(self, ctx: Context, call: Call, result: str | None) -> None:
         name = call.callee
         if name is None:
             return
@@ -139,7 +139,7 @@ class TryGetChecker(Checker):
         ctx.set(result, Ref.UNHELD,
                 (Step(call.span, f"'{what}' read locklessly by {call.callee}()"),))
 
-    def _derive(self, ctx, call, src: Optional[str], result: Optional[str]) -> None:
+    def _derive(self, ctx, call, src: str | None, result: str | None) -> None:
         for state in ctx.states(src):
             what = ctx.name_of(call, result)
             step = Step(call.span, f"'{what}' derived from '{src}' by {call.callee}()")
@@ -159,7 +159,7 @@ class TryGetChecker(Checker):
         if m.get("when") == "always":
             self._hold(ctx, call, m, None)
 
-    def _hold(self, ctx: Context, call: Call, m, via: Optional[str]) -> None:
+    def _hold(self, ctx: Context, call: Call, m, via: str | None) -> None:
         """A reference is held on the object: and on everything found by the same read."""
         key = ctx.key(ctx.arg(call, m.get("arg")))
         keys = [key] + ([via or ctx.key(call)] if m.get("returns_object") else [])

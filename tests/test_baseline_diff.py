@@ -9,8 +9,19 @@ import re
 import pytest
 
 from tests.conftest import run_cli
-from tests.modes_util import (BUGGY, CORRECT, HEADER, HELPER, PMD_BUG, commit_all, git,
-                              init_repo, kernel_tree, line_of, tree_hash)
+from tests.modes_util import (
+    BUGGY,
+    CORRECT,
+    HEADER,
+    HELPER,
+    PMD_BUG,
+    commit_all,
+    git,
+    init_repo,
+    kernel_tree,
+    line_of,
+    tree_hash,
+)
 
 KEY = "krefLint/v1"
 
@@ -91,7 +102,7 @@ def test_baseline_new_unchanged_absent(tmp_path, tree, sarif_validator):
                    validator=sarif_validator, expect=1)
     got = states(log)
     assert [s for s, _, _ in got] == ["absent", "new", "unchanged"]
-    absent = [r for r in log["runs"][0]["results"] if r["baselineState"] == "absent"][0]
+    absent = next(r for r in log["runs"][0]["results"] if r["baselineState"] == "absent")
     assert "folio_get(folio)" in absent["locations"][0]["physicalLocation"]["region"][
         "snippet"]["text"]                          # re-emitted from the old log
     assert absent["ruleIndex"] == 0

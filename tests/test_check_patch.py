@@ -11,8 +11,18 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
-from tests.modes_util import (BUGGY, CORRECT, HEADER, HELPER, PMD_BUG, commit_all, git,
-                              init_repo, kernel_tree, tree_hash)
+from tests.modes_util import (
+    BUGGY,
+    CORRECT,
+    HEADER,
+    HELPER,
+    PMD_BUG,
+    commit_all,
+    git,
+    init_repo,
+    kernel_tree,
+    tree_hash,
+)
 
 RULE = "try-get-without-ref"
 UTIL = HEADER + "\nint util_nr(void)\n{\n\treturn 0;\n}\n"

@@ -5,17 +5,42 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import clang.cindex
 import pytest
 
-import clang.cindex  # noqa: F401  (a runtime dependency: fail, never skip)
-
-from analyzer.frontend import clang, treesitter  # noqa: E402
-from analyzer.ir import (Assign, Binary, Break, Call, Case, Compound, Cond,  # noqa: E402
-                         Continue, Decl, Deref, DoWhile, ExprStmt, For, Goto, If, Index,
-                         IterLoop, Label, Literal, Member, Name, Opaque, OpaqueStmt,
-                         Return, StmtExpr, Switch, Unary, While)
-from analyzer.models import load_models  # noqa: E402
-from tests.conftest import FIXTURES  # noqa: E402
+from analyzer.frontend import clang, treesitter
+from analyzer.ir import (
+    Assign,
+    Binary,
+    Break,
+    Call,
+    Case,
+    Compound,
+    Cond,
+    Continue,
+    Decl,
+    Deref,
+    DoWhile,
+    ExprStmt,
+    For,
+    Goto,
+    If,
+    Index,
+    IterLoop,
+    Label,
+    Literal,
+    Member,
+    Name,
+    Opaque,
+    OpaqueStmt,
+    Return,
+    StmtExpr,
+    Switch,
+    Unary,
+    While,
+)
+from analyzer.models import load_models
+from tests.conftest import FIXTURES
 
 MODELS = load_models()
 ITERATORS = MODELS.iterators()
@@ -525,7 +550,7 @@ def test_analyzer_clang_mode_without_flags_says_why(tmp_path):
     from analyzer.pipeline.plan import PlanError
 
     (tmp_path / "x.c").write_text("int f(void) { return 0; }\n")
-    with pytest.raises(PlanError, match="no compile_commands.json above the file"):
+    with pytest.raises(PlanError, match=r"no compile_commands\.json above the file"):
         Analyzer(Options(frontend="clang")).analyze_file(str(tmp_path / "x.c"))
 
 

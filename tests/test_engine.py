@@ -8,7 +8,7 @@ import pytest
 
 from analyzer import engine
 from analyzer.cfg import build_cfg, reachable
-from analyzer.engine import Checker, analyze_function, access_key, effect_holds
+from analyzer.engine import Checker, access_key, analyze_function, effect_holds
 from analyzer.frontend.treesitter import parse_source
 from analyzer.ir import Call, Name
 from analyzer.models import load_models

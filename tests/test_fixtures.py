@@ -54,7 +54,7 @@ def analyzer_for(frontend: str) -> Analyzer:
 def test_there_are_fixtures_for_every_rule_shipped():
     covered = set()
     for path in FIXTURE_FILES:
-        exp, fns = annotations(path)
+        exp, _fns = annotations(path)
         covered |= {r for _, r in exp}
     assert covered == RULE_IDS, f"rules without a positive fixture: {RULE_IDS - covered}"
 

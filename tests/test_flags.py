@@ -11,7 +11,6 @@ import pytest
 from analyzer.pipeline import flags
 from analyzer.pipeline.flags import FlagResolver, clean_command, synthesize
 
-
 KBUILD_CMD = (
     "gcc -Wp,-MMD,mm/.gup.o.d -nostdinc -I./arch/x86/include -I./include "
     "-include ./include/linux/kconfig.h -D__KERNEL__ -Werror -std=gnu11 -O2 "

@@ -17,27 +17,7 @@ import pytest
 from analyzer.modes.kbuild import clang_flags, looks_like_kbuild, parse_args
 from tests.conftest import CACHE_DIR, FIXTURES, run_cli
 
-KBUILD_6_12 = (
-    "-D__linux__ -Dlinux -D__STDC__ -Dunix -D__unix__ -Wbitwise -Wno-return-void "
-    "-Wno-unknown-attribute -D__x86_64__ --arch=x86_64 -mlittle-endian -m64 "
-    "-Wp,-MMD,mm/.gup.o.d -nostdinc -I./arch/x86/include -I./arch/x86/include/generated "
-    "-I./include -I./arch/x86/include/uapi -I./arch/x86/include/generated/uapi "
-    "-I./include/uapi -I./include/generated/uapi -include ./include/linux/compiler-version.h "
-    "-include ./include/linux/kconfig.h -include ./include/linux/compiler_types.h "
-    "-D__KERNEL__ -fmacro-prefix-map=./= -Werror -std=gnu11 -fshort-wchar -funsigned-char "
-    "-fno-common -fno-PIE -fno-strict-aliasing -mno-sse -mno-mmx -mno-sse2 -mno-3dnow "
-    "-mno-avx -fcf-protection=branch -fno-jump-tables -m64 -falign-jumps=1 -falign-loops=1 "
-    "-mno-80387 -mno-fp-ret-in-387 -mpreferred-stack-boundary=3 -mskip-rax-setup "
-    "-mtune=generic -mno-red-zone -mcmodel=kernel -Wno-sign-compare "
-    "-fno-asynchronous-unwind-tables -mindirect-branch=thunk-extern "
-    "-mindirect-branch-register -mindirect-branch-cs-prefix -mfunction-return=thunk-extern "
-    "-fno-jump-tables -fpatchable-function-entry=16,16 -fno-delete-null-pointer-checks -O2 "
-    "-fno-allow-store-data-races -fstack-protector-strong -fomit-frame-pointer "
-    "-ftrivial-auto-var-init=zero -fno-stack-clash-protection -falign-functions=16 "
-    "-fno-strict-overflow -fno-stack-check -fconserve-stack -fno-builtin-wcslen -Wall "
-    "-Wextra -Wundef -Werror=implicit-function-declaration -Wframe-larger-than=2048 "
-    "-Wimplicit-fallthrough=5 -DKBUILD_MODFILE=\"mm/gup\" -DKBUILD_BASENAME=\"gup\" "
-    "-DKBUILD_MODNAME=\"gup\" -D__KBUILD_MODNAME=kmod_gup mm/gup.c").split()
+KBUILD_6_12 = ["-D__linux__", "-Dlinux", "-D__STDC__", "-Dunix", "-D__unix__", "-Wbitwise", "-Wno-return-void", "-Wno-unknown-attribute", "-D__x86_64__", "--arch=x86_64", "-mlittle-endian", "-m64", "-Wp,-MMD,mm/.gup.o.d", "-nostdinc", "-I./arch/x86/include", "-I./arch/x86/include/generated", "-I./include", "-I./arch/x86/include/uapi", "-I./arch/x86/include/generated/uapi", "-I./include/uapi", "-I./include/generated/uapi", "-include", "./include/linux/compiler-version.h", "-include", "./include/linux/kconfig.h", "-include", "./include/linux/compiler_types.h", "-D__KERNEL__", "-fmacro-prefix-map=./=", "-Werror", "-std=gnu11", "-fshort-wchar", "-funsigned-char", "-fno-common", "-fno-PIE", "-fno-strict-aliasing", "-mno-sse", "-mno-mmx", "-mno-sse2", "-mno-3dnow", "-mno-avx", "-fcf-protection=branch", "-fno-jump-tables", "-m64", "-falign-jumps=1", "-falign-loops=1", "-mno-80387", "-mno-fp-ret-in-387", "-mpreferred-stack-boundary=3", "-mskip-rax-setup", "-mtune=generic", "-mno-red-zone", "-mcmodel=kernel", "-Wno-sign-compare", "-fno-asynchronous-unwind-tables", "-mindirect-branch=thunk-extern", "-mindirect-branch-register", "-mindirect-branch-cs-prefix", "-mfunction-return=thunk-extern", "-fno-jump-tables", "-fpatchable-function-entry=16,16", "-fno-delete-null-pointer-checks", "-O2", "-fno-allow-store-data-races", "-fstack-protector-strong", "-fomit-frame-pointer", "-ftrivial-auto-var-init=zero", "-fno-stack-clash-protection", "-falign-functions=16", "-fno-strict-overflow", "-fno-stack-check", "-fconserve-stack", "-fno-builtin-wcslen", "-Wall", "-Wextra", "-Wundef", "-Werror=implicit-function-declaration", "-Wframe-larger-than=2048", "-Wimplicit-fallthrough=5", '-DKBUILD_MODFILE="mm/gup"', '-DKBUILD_BASENAME="gup"', '-DKBUILD_MODNAME="gup"', "-D__KBUILD_MODNAME=kmod_gup", "mm/gup.c"]
 
 
 def test_kbuilds_arguments_become_libclang_flags():

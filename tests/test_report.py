@@ -12,8 +12,7 @@ import sarif_om as om
 
 from analyzer.ir import Span
 from analyzer.report.sarif import SRCROOT, _obj, build_sarif, to_json, write_sarif
-from analyzer.report.text import (diagnostic_line, diagnostics_summary, format_findings,
-                                  summary_line)
+from analyzer.report.text import diagnostic_line, diagnostics_summary, format_findings, summary_line
 from analyzer.result import Finding, Notification, Step
 from analyzer.results.baseline import Comparison
 from analyzer.results.identity import FINGERPRINT_KEY, fingerprint, fingerprints
@@ -235,7 +234,7 @@ def test_no_notifications_still_an_explicit_list(root):
 
 def test_baseline_states(root):
     new, old = make_finding(root, line=10), make_finding(root, line=50, snippet="put(x);")
-    old_fp = dict((f, fp) for f, fp in fingerprints([old], root))[old]
+    old_fp = dict(fingerprints([old], root))[old]
     results = build(root, [new, old], baseline_states={old_fp: "unchanged"})["runs"][0]["results"]
     states = {r["locations"][0]["physicalLocation"]["region"]["startLine"]: r["baselineState"]
               for r in results}

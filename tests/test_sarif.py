@@ -18,8 +18,17 @@ from analyzer.report.taxonomy import CLASSIFICATION
 from analyzer.results.identity import line_hashes
 from checkers import all_rules
 from tests.conftest import FIXTURES, REPO, run_cli
-from tests.modes_util import (BUGGY, CORRECT, HEADER, HELPER, PMD_BUG, commit_all, git,
-                              init_repo, kernel_tree)
+from tests.modes_util import (
+    BUGGY,
+    CORRECT,
+    HEADER,
+    HELPER,
+    PMD_BUG,
+    commit_all,
+    git,
+    init_repo,
+    kernel_tree,
+)
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,37 @@ import pytest
 from analyzer import ir
 from analyzer.frontend import treesitter
 from analyzer.frontend.treesitter import parse_source
-from analyzer.ir import (AddrOf, Assign, Binary, Break, Call, Case, Compound, Cond,
-                         Continue, Decl, Deref, DoWhile, ExprStmt, For, Goto, If, Index,
-                         IterLoop, Label, Literal, Member, Name, Opaque, OpaqueStmt, Return,
-                         StmtExpr, Switch, Unary, While)
+from analyzer.ir import (
+    AddrOf,
+    Assign,
+    Binary,
+    Break,
+    Call,
+    Case,
+    Compound,
+    Cond,
+    Continue,
+    Decl,
+    Deref,
+    DoWhile,
+    ExprStmt,
+    For,
+    Goto,
+    If,
+    Index,
+    IterLoop,
+    Label,
+    Literal,
+    Member,
+    Name,
+    Opaque,
+    OpaqueStmt,
+    Return,
+    StmtExpr,
+    Switch,
+    Unary,
+    While,
+)
 from analyzer.models import IteratorModel
 
 ITERATORS = {
@@ -454,7 +481,7 @@ static __fastpath_inline void f(void)
 """)
     (fn,) = sf.functions
     assert fn.name == "f" and fn.degraded == 0 and sf.degraded == 0
-    g, loop, pre, thing = fn.body.stmts
+    _g, loop, _pre, thing = fn.body.stmts
     assert loop.macro == "list_for_each_entry" and loop.body == ExprStmt(call("put", "a"))
     assert thing == While(call("for_each_thing", "t"), ExprStmt(call("use", "t")))
 

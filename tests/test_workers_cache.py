@@ -9,9 +9,9 @@ import time
 
 import pytest
 
+from analyzer.pipeline.cache import ResultCache
 from analyzer.pipeline.options import Options
 from analyzer.pipeline.run import analyze_files
-from analyzer.pipeline.cache import ResultCache
 from tests.conftest import FIXTURES, REPO, run_cli
 
 

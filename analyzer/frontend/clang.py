@@ -82,23 +82,54 @@ import os
 import re
 import time
 from bisect import bisect_right
+from collections.abc import Callable, Collection, Mapping, Sequence
 from ctypes import POINTER, byref, c_char_p, c_int, c_uint, c_void_p, py_object
 from dataclasses import dataclass, replace
-from typing import Callable, Collection, Mapping, Optional, Sequence, Union
+from typing import ClassVar
 
-from analyzer.ir import (AddrOf, Assign, Binary, Break, Call, Case, Compound, Cond,
-                         Continue, Decl, Deref, DoWhile, ExprStmt, For, Function, Goto, If,
-                         Index, Label, Literal, Member, Name, Opaque, OpaqueStmt,
-                         Return, SourceFile, Span, StmtExpr, Switch, Unary, While, NO_SPAN,
-                         single)
+from analyzer.ir import (
+    NO_SPAN,
+    AddrOf,
+    Assign,
+    Binary,
+    Break,
+    Call,
+    Case,
+    Compound,
+    Cond,
+    Continue,
+    Decl,
+    Deref,
+    DoWhile,
+    ExprStmt,
+    For,
+    Function,
+    Goto,
+    If,
+    Index,
+    Label,
+    Literal,
+    Member,
+    Name,
+    Opaque,
+    OpaqueStmt,
+    Return,
+    SourceFile,
+    Span,
+    StmtExpr,
+    Switch,
+    Unary,
+    While,
+    single,
+)
 from analyzer.models import IteratorModel
 
-__all__ = ["parse_tu", "TUResult", "ClangUnavailable", "available", "under", "MAX_DEPTH"]
+__all__ = ["MAX_DEPTH", "ClangUnavailable", "TUResult", "available", "parse_tu", "under"]
 
 #: Same bound as the tree-sitter frontend: deeper nodes become opaque (counted).
 MAX_DEPTH = 200
 
-HeaderFilter = Union[None, Callable[[str], bool], Collection[str]]
+HeaderFilter = Callable[[str], bool] | Collection[str] | None
 
 
 class ClangUnavailable(Exception):
@@ -164,7 +195,7 @@ class _Lib:
             self.ci = ci
             self.index = ci.Index.create()
             lib = ctypes.CDLL(ci.conf.get_filename())
-        except Exception as exc:  # noqa: BLE001 - any failure means "no libclang"
+        except Exception as exc:
             raise ClangUnavailable(f"libclang cannot be loaded: {exc}") from None
         sig = [
             ("clang_visitChildren", [_Cursor, _VISITOR, py_object], c_uint),
@@ -213,7 +244,7 @@ class _Lib:
         return self.string(self.lib.clang_getFileName(f))
 
 
-_LIB: Optional[_Lib] = None
+_LIB: _Lib | None = None
 
 
 def _lib() -> _Lib:
@@ -307,9 +338,9 @@ _DEFAULT_KW = re.compile(rb"default\b")
 class _Site:
     """A call ``NAME(args)`` spelled in the file (a function or a function-like macro)."""
 
-    __slots__ = ("name", "start", "end", "args", "parent")
+    __slots__ = ("args", "end", "name", "parent", "start")
 
-    def __init__(self, name: str, start: int, parent: Optional["_Site"]):
+    def __init__(self, name: str, start: int, parent: _Site | None):
         self.name = name
         self.start = start
         self.end = start
@@ -341,7 +372,7 @@ class _Text:
         sites = self.sites
         # open parens: [site or None, open_pos, arg_start, last_end]
         stack: list[list] = []
-        prev_ident: Optional[tuple[int, int]] = None
+        prev_ident: tuple[int, int] | None = None
         for m in _TOKEN.finditer(data):
             kind = m.lastgroup
             if kind == "skip":
@@ -417,7 +448,7 @@ class _Text:
                 fe = m.end() if m else fe
         return fe if fe >= fs else fs
 
-    def innermost(self, fs: int, fe: int) -> Optional[_Site]:
+    def innermost(self, fs: int, fe: int) -> _Site | None:
         i = bisect_right(self.site_starts, fs) - 1
         site = self.sites[i] if i >= 0 else None
         while site is not None and not (site.start <= fs and fe <= site.end):
@@ -453,7 +484,7 @@ class _Text:
         l2, c2 = self._lc(fe)
         return Span(self.path, l1, c1, l2, c2)
 
-    def for_parts(self, fs: int) -> Optional[tuple[int, int, int]]:
+    def for_parts(self, fs: int) -> tuple[int, int, int] | None:
         """Offsets of the two ``;`` and the ``)`` of a ``for (...)`` spelled at ``fs``."""
         data = self.data
         m = _FOR_KW.match(data, fs)
@@ -465,7 +496,7 @@ class _Text:
         return _header_parts(data, p)
 
 
-def _header_parts(data: bytes, p: int) -> Optional[tuple[int, int, int]]:
+def _header_parts(data: bytes, p: int) -> tuple[int, int, int] | None:
     """From the ``(`` at ``p``: the two top-level ``;`` and the matching ``)``."""
     depth = 0
     semis: list[int] = []
@@ -497,7 +528,7 @@ class _N:
         self.c = c
         self.k = k
         self.kids: list[_N] = []
-        self.r: Optional[tuple] = None
+        self.r: tuple | None = None
 
 
 _IDENT_SITE = object()        # classification: the node is exactly one identifier
@@ -668,7 +699,7 @@ class _Walker:
     def _expr_kids(n: _N) -> list[_N]:
         return [c for c in n.kids if _is_stmt(c.k)]
 
-    def _callee_name(self, n: _N) -> Optional[str]:
+    def _callee_name(self, n: _N) -> str | None:
         """The called name of a CALL_EXPR when it is a plain identifier."""
         if not n.kids:
             return None
@@ -702,7 +733,7 @@ class _Walker:
                         k == _CALL and self._callee_name(n) == s.name):
                     self._macro_call(n, s, depth, push)
                     return
-            if k == _PAREN or k == _CAST:
+            if k in (_PAREN, _CAST):
                 kids = self._expr_kids(n)
                 if not kids:
                     break
@@ -738,7 +769,7 @@ class _Walker:
                 return
             push((_B, self._b_unary, n, 1, op))
             push((_E, kids[0], depth + 1))
-        elif k == _BINARY or k == _COMPOUND_ASSIGN:
+        elif k in (_BINARY, _COMPOUND_ASSIGN):
             kids = self._expr_kids(n)
             if len(kids) != 2:
                 out.append(Opaque(self.text(n), self.span(n)))
@@ -894,16 +925,16 @@ class _Walker:
 
     # -- a macro named in the models: back to the call tree-sitter sees
     def _find_args(self, root: _N, ranges: list[tuple[int, int]],
-                   skip: Optional[_N] = None) -> list[Optional[_N]]:
+                   skip: _N | None = None) -> list[_N | None]:
         want = {r: i for i, r in reversed(list(enumerate(ranges)))}
-        found: list[Optional[_N]] = [None] * len(ranges)
+        found: list[_N | None] = [None] * len(ranges)
         left = len(want)
         stack = list(reversed(root.kids))
         while stack and left:
             x = stack.pop()
             if x is skip:
                 continue
-            fs, fe, macro, ok = self.rng(x)
+            fs, fe, _macro, ok = self.rng(x)
             if ok:
                 i = want.get((fs, fe))
                 if i is not None and found[i] is None:
@@ -1097,10 +1128,10 @@ class _Walker:
             return tuple(header)
         if not header:
             return None, None, None
-        fs, fe, macro, ok = self.rng(n)
+        fs, _fe, macro, ok = self.rng(n)
         parts = self.t.for_parts(fs) if ok and not macro else None
         if parts is not None:
-            s1, s2, rp = parts
+            s1, s2, _rp = parts
             slots: list = [None, None, None]
             for c in header:
                 cs = self.rng(c)[0]
@@ -1159,7 +1190,7 @@ class _Walker:
         while stack:                         # the outermost node spelled after the call
             x = stack.pop()
             if _is_stmt(x.k):
-                fs, fe, macro, ok = self.rng(x)
+                fs, _fe, _macro, ok = self.rng(x)
                 if ok and fs >= s.end:
                     body = x
                     break
@@ -1171,7 +1202,7 @@ class _Walker:
 
     def _b_iterloop(self, n, vals, s):
         args = tuple(vals[:-1])
-        fs, fe, macro, ok = self.rng(n)
+        _fs, fe, _macro, _ok = self.rng(n)
         span = self.t.span(s.start, self.t.extend_semicolon(fe))
         body = _one(vals[-1], span)
         return [self.iterators[s.name].loop(s.name, args, body, span,
@@ -1190,7 +1221,7 @@ class _Walker:
         sp = self.stmt_span(n)
         return [Switch(vals[0], _one(vals[1], sp), sp)]
 
-    def _case_span(self, n: _N, value_end: Optional[int]) -> Span:
+    def _case_span(self, n: _N, value_end: int | None) -> Span:
         fs, fe, macro, ok = self.rng(n)
         if not ok or macro:
             return self.span(n)
@@ -1277,7 +1308,7 @@ class _Walker:
         else:
             out.append([])
 
-    _stmt_handlers = {
+    _stmt_handlers: ClassVar[dict] = {
         _COMPOUND: _s_compound, _DECL_STMT: _s_decl, _IF: _s_if, _WHILE: _s_while,
         _DO: _s_do, _FOR: _s_for, _SWITCH: _s_switch, _CASE: _s_case, _DEFAULT: _s_case,
         _LABEL_STMT: _s_label, _GOTO: _s_goto, _INDIRECT_GOTO: _s_asm, _BREAK: _s_break,
@@ -1286,7 +1317,7 @@ class _Walker:
     }
 
     # ------------------------------------------------------------------ functions
-    def function(self, fn: _Cursor) -> Optional[Function]:
+    def function(self, fn: _Cursor) -> Function | None:
         kids = self.children(fn)
         body = next((c for c in reversed(kids) if c.kind == _COMPOUND), None)
         if body is None:
@@ -1300,7 +1331,7 @@ class _Walker:
         params = tuple(p for p in (self.L.spelling(c) for c in kids if c.kind == _PARM_DECL)
                        if p)
         fnode = _N(fn, _FUNCTION_DECL)
-        fs, fe, macro, ok = self.rng(fnode)
+        fs, fe, _macro, _ok = self.rng(fnode)
         name = self.L.spelling(fn)
         loc = self.lib.clang_getCursorLocation(fn)
         if loc.int_data & _MACRO_BIT:        # SYSCALL_DEFINE3(madvise, ...) { ... }
@@ -1342,8 +1373,8 @@ def _header_pred(headers: HeaderFilter) -> Callable[[str], bool]:
 
 def parse_tu(path: str, args: Sequence[str], iterators: Mapping[str, IteratorModel],
              known_macros: Collection[str] = frozenset(), *, headers: HeaderFilter = None,
-             data: Optional[bytes] = None,
-             relevant: Optional[Collection[str]] = None) -> TUResult:
+             data: bytes | None = None,
+             relevant: Collection[str] | None = None) -> TUResult:
     """Parse ``path`` with compile flags ``args`` and lower the functions spelled in it
     (and in the headers ``headers`` accepts: a predicate on absolute paths, or a
     collection of paths; see :func:`under`) to the IR.
@@ -1388,19 +1419,19 @@ def parse_tu(path: str, args: Sequence[str], iterators: Mapping[str, IteratorMod
 #: Lowered header functions and lexed header texts, per process: a static inline helper of
 #: ``mm/internal.h`` is lowered once, from the first TU that includes it, not once per TU.
 #: Keyed on the header's path, size and mtime (and the function's extent).
-_HEADER_FUNCTIONS: dict[tuple, Optional[Function]] = {}
+_HEADER_FUNCTIONS: dict[tuple, Function | None] = {}
 _HEADER_TEXTS: dict[tuple, _Text] = {}
 _HEADER_CACHE_MAX = 50_000
 
 
-def _size(path: str) -> Optional[int]:
+def _size(path: str) -> int | None:
     try:
         return os.path.getsize(path)
     except OSError:
         return None
 
 
-def _file_key(path: str) -> Optional[tuple]:
+def _file_key(path: str) -> tuple | None:
     try:
         st = os.stat(path)
     except OSError:

@@ -46,25 +46,55 @@ conditional whose arms differ inside an expression keeps its first arm only.
 from __future__ import annotations
 
 import re
-from typing import Mapping, Optional
+from collections.abc import Mapping
 
 import tree_sitter
 import tree_sitter_c
 
-from analyzer.ir import (AddrOf, Assign, Binary, Break, Call, Case, Compound, Cond,
-                         Continue, Decl, Deref, DoWhile, ExprStmt, For, Function, Goto, If,
-                         Index, Label, Literal, Member, Name, Opaque, OpaqueStmt,
-                         Return, SourceFile, Span, StmtExpr, Switch, Unary, While, single)
+from analyzer.ir import (
+    AddrOf,
+    Assign,
+    Binary,
+    Break,
+    Call,
+    Case,
+    Compound,
+    Cond,
+    Continue,
+    Decl,
+    Deref,
+    DoWhile,
+    ExprStmt,
+    For,
+    Function,
+    Goto,
+    If,
+    Index,
+    Label,
+    Literal,
+    Member,
+    Name,
+    Opaque,
+    OpaqueStmt,
+    Return,
+    SourceFile,
+    Span,
+    StmtExpr,
+    Switch,
+    Unary,
+    While,
+    single,
+)
 from analyzer.models import IteratorModel
 
-__all__ = ["parse_source", "MAX_DEPTH"]
+__all__ = ["MAX_DEPTH", "parse_source"]
 
 #: IR nesting (statements and expressions, from the function body) beyond which a node
 #: is replaced by an opaque one, so that recursive consumers (dataclass ``==``/``hash``
 #: included) stay far from Python's recursion limit.
 MAX_DEPTH = 200
 
-_PARSER: Optional[tree_sitter.Parser] = None
+_PARSER: tree_sitter.Parser | None = None
 
 
 def _parser() -> tree_sitter.Parser:
@@ -104,22 +134,22 @@ def parse_source(path: str, data: bytes, iterators: Mapping[str, IteratorModel])
 #   ``offsetof(struct s, a.b[i])`` the designator after ``a`` is blanked.
 
 _ANNOTATIONS = frozenset((
-    "__init __exit __user __kernel __iomem __percpu __rcu __force __nocast __bitwise "
-    "__safe __private __must_check __maybe_unused __always_unused __initdata __initconst "
-    "__exitdata __meminit __meminitdata __init_memblock __initdata_memblock __ref __refdata "
-    "__read_mostly __ro_after_init __always_inline __fastpath_inline noinline __noinline "
-    "__cold __hot __weak __pure __used __visible __noreturn __packed __latent_entropy "
-    "__randomize_layout __cacheline_aligned __cacheline_aligned_in_smp "
-    "____cacheline_aligned ____cacheline_aligned_in_smp __sched notrace noinstr __flatten "
-    "__malloc __nocfi __data_racy __attribute_const__ __init_or_module "
-    "__no_sanitize_address __no_kmsan_checks __noclone __naked __designated_init "
-    "__kprobes __lockfunc __irq_entry __mustcheck"
-).encode().split())
+    b"__init __exit __user __kernel __iomem __percpu __rcu __force __nocast __bitwise "
+    b"__safe __private __must_check __maybe_unused __always_unused __initdata __initconst "
+    b"__exitdata __meminit __meminitdata __init_memblock __initdata_memblock __ref __refdata "
+    b"__read_mostly __ro_after_init __always_inline __fastpath_inline noinline __noinline "
+    b"__cold __hot __weak __pure __used __visible __noreturn __packed __latent_entropy "
+    b"__randomize_layout __cacheline_aligned __cacheline_aligned_in_smp "
+    b"____cacheline_aligned ____cacheline_aligned_in_smp __sched notrace noinstr __flatten "
+    b"__malloc __nocfi __data_racy __attribute_const__ __init_or_module "
+    b"__no_sanitize_address __no_kmsan_checks __noclone __naked __designated_init "
+    b"__kprobes __lockfunc __irq_entry __mustcheck"
+).split())
 _FN_ANNOTATIONS = frozenset((
-    "__releases __acquires __must_hold __cond_acquires __cond_releases __aligned __printf "
-    "__scanf __section __counted_by __alloc_size __realloc_size __assume_aligned __access "
-    "__nonstring __diagnose_as __free __cleanup"
-).encode().split())
+    b"__releases __acquires __must_hold __cond_acquires __cond_releases __aligned __printf "
+    b"__scanf __section __counted_by __alloc_size __realloc_size __assume_aligned __access "
+    b"__nonstring __diagnose_as __free __cleanup"
+).split())
 _WORDISH = re.compile(rb"\b(?:__\w+|noinline|notrace|noinstr)\b")
 _FN_ARGS = re.compile(rb"[ \t]*\((?:[^()\n]|\([^()\n]*\))*\)")
 _LOOPLIKE = "for_each"             # unknown macros with this in their name are loops
@@ -425,7 +455,7 @@ class _Lowerer:
     (statements yield lists, so labels and cases flatten into the enclosing block)."""
 
     def __init__(self, path: str, data: bytes, iterators: Mapping[str, IteratorModel],
-                 loops: Optional[dict] = None, prepared: Optional[bytes] = None):
+                 loops: dict | None = None, prepared: bytes | None = None):
         self.path = path
         self.prepared = data if prepared is None else prepared
         self.loops = loops or {}
@@ -434,7 +464,7 @@ class _Lowerer:
         self.ascii = data.isascii()
         if self.ascii:
             self.span = self._span_ascii
-        self._line_starts: Optional[list[int]] = None
+        self._line_starts: list[int] | None = None
         self.degraded = 0          # in the current function
         self._xerr = 0             # damage seen in the current statement's own parts
         self.errors: list[str] = []
@@ -849,7 +879,7 @@ class _Lowerer:
                 return False
         return False
 
-    def _iter_name(self, e) -> Optional[str]:
+    def _iter_name(self, e) -> str | None:
         if e.type != "call_expression":
             return None
         fn = e.child_by_field_name("function")
@@ -993,7 +1023,7 @@ class _Lowerer:
             out.append(Decl(name, init, self.span(d)))
         return out
 
-    def _decl_name(self, node) -> Optional[str]:
+    def _decl_name(self, node) -> str | None:
         """The identifier a declarator declares (through pointers, arrays, parens)."""
         while node is not None:
             t = node.type

@@ -12,8 +12,8 @@ Text outside file patches (the commit message, a diffstat, the signature) is ign
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator, Optional
 
 from unidiff import PatchSet
 from unidiff.errors import UnidiffParseError
@@ -30,7 +30,7 @@ class Hunk:
     header: str                         # the whole "@@ ... @@ context" line, as written
     lines: list[str]                    # " ctx", "+add", "-del", "\\ No newline..."
 
-    def new_line_index(self, line: int) -> Optional[int]:
+    def new_line_index(self, line: int) -> int | None:
         """Index into ``lines`` of the line that is ``line`` in the new file."""
         n = self.new_start
         for i, text in enumerate(self.lines):
@@ -44,11 +44,11 @@ class Hunk:
 
 @dataclass
 class FilePatch:
-    old_path: Optional[str]             # tree-relative, None for a new file
-    new_path: Optional[str]             # tree-relative, None for a deleted file
+    old_path: str | None             # tree-relative, None for a new file
+    new_path: str | None             # tree-relative, None for a deleted file
     hunks: list[Hunk] = field(default_factory=list)
 
-    def hunk_for(self, line: int) -> Optional[Hunk]:
+    def hunk_for(self, line: int) -> Hunk | None:
         for h in self.hunks:
             if h.new_start <= line < h.new_start + max(h.new_len, 1):
                 return h
@@ -64,7 +64,8 @@ class _Lines:
         self.pos = 0
 
     def __iter__(self) -> Iterator[str]:
-        for self.pos, line in enumerate(self.lines, start=1):
+        for pos, line in enumerate(self.lines, start=1):
+            self.pos = pos
             yield line
 
 
@@ -129,7 +130,7 @@ def _parse_error(lines: _Lines, problem: str, label: str) -> str:
 
 # --------------------------------------------------------------------------- names
 def _names(source: str, target: str, info: list[str], label: str
-           ) -> tuple[Optional[str], Optional[str]]:
+           ) -> tuple[str | None, str | None]:
     """The tree-relative (old, new) paths of a file patch, confined to the tree."""
     old, new = _name(source, label), _name(target, label)
     for line in info:                     # exact names of renames and copies
@@ -145,7 +146,7 @@ def _names(source: str, target: str, info: list[str], label: str
     return old, new
 
 
-def _name(raw: Optional[str], label: str) -> Optional[str]:
+def _name(raw: str | None, label: str) -> str | None:
     """The path of a file header name (quoted or not), ``-p1`` applied; None for
     /dev/null."""
     if raw is None:
@@ -209,12 +210,12 @@ def _safe(path: str, label: str) -> str:
     return "/".join(p for p in parts if p not in ("", "."))
 
 
-def show_path(path: Optional[str]) -> str:
+def show_path(path: str | None) -> str:
     """A path as an error message shows it (printable, at most 200 characters)."""
     return _show(path)
 
 
-def _show(path: Optional[str]) -> str:
+def _show(path: str | None) -> str:
     if path is None:
         return "?"
     return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")[:200]

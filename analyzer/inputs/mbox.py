@@ -16,11 +16,12 @@ import codecs
 import os
 import re
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email import policy
 from email.parser import BytesParser
 from email.utils import getaddresses
-from typing import BinaryIO, Iterable, Optional
+from typing import BinaryIO
 
 from analyzer.inputs import PatchError
 from analyzer.inputs.diff import FilePatch, parse_diff
@@ -34,8 +35,8 @@ class Patch:
     subject: str                        # as in the mail, or the input's name for a diff
     diff: bytes                         # what git apply gets
     files: list[FilePatch] = field(default_factory=list)
-    number: Optional[int] = None        # n of [PATCH n/m]
-    total: Optional[int] = None         # m of [PATCH n/m]
+    number: int | None = None        # n of [PATCH n/m]
+    total: int | None = None         # m of [PATCH n/m]
     message_id: str = ""               # <...>, "" for a bare diff
     author: str = ""                   # the From: header, unfolded
     references: tuple[str, ...] = ()   # the References: chain above this mail
@@ -83,7 +84,7 @@ class Series:
 
 
 # --------------------------------------------------------------------------- reading
-def read_input(source: str, stdin: Optional[BinaryIO] = None,
+def read_input(source: str, stdin: BinaryIO | None = None,
                limit: int = MAX_PATCH_BYTES) -> bytes:
     """The bytes of ``source`` (a file, or ``-`` for ``stdin``), refusing more than
     ``limit`` bytes without reading them."""
@@ -232,7 +233,7 @@ def _to_utf8(payload: bytes, charset: str) -> bytes:
         return payload.decode("latin-1").encode("utf-8")
 
 
-def _numbers(subject: str) -> tuple[Optional[int], Optional[int]]:
+def _numbers(subject: str) -> tuple[int | None, int | None]:
     m = _SERIES_TAG.match(re.sub(r"(?i)^\s*(?:(?:re|aw|fwd?):\s*)+", "", subject))
     if not m:
         return None, None

@@ -11,7 +11,6 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-from typing import Optional
 
 from analyzer import __version__
 from analyzer.modes import diff
@@ -34,16 +33,16 @@ from analyzer.vcs import git
 class Request:
     paths: tuple[str, ...]
     fmt: str = "text"                     # text | sarif | json
-    output: Optional[str] = None
+    output: str | None = None
     frontend: str = "auto"
-    compile_commands: Optional[str] = None
+    compile_commands: str | None = None
     show_path: bool = False
     show_suppressed: bool = False
     statistics: bool = False
     no_cache: bool = False
     gitignore: bool = True
-    diff_rev: Optional[str] = None
-    automation_id: Optional[str] = None
+    diff_rev: str | None = None
+    automation_id: str | None = None
     command_line: str = ""
 
 
@@ -70,7 +69,7 @@ def main(req: Request, conf: Settings, console: Console) -> int:
     return render(run, req, conf, console)
 
 
-def analyze(req: Request, options: Options, conf: Settings, cache: Optional[ResultCache],
+def analyze(req: Request, options: Options, conf: Settings, cache: ResultCache | None,
             console: Console) -> RunResult:
     """Discover, plan and run ``req.paths``; compared with the baseline when there is one."""
     base = bl.load(conf.baseline) if conf.baseline else None      # fail before the work
@@ -116,7 +115,7 @@ def render(run: RunResult, req: Request, conf: Settings, console: Console) -> in
     return 1 if run.failing else 0
 
 
-def provenance(root: str) -> Optional[Provenance]:
+def provenance(root: str) -> Provenance | None:
     state = git.state(root)
     if state is None:
         return None

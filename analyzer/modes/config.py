@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.utils import parseaddr
-from typing import Iterable, Optional
 
 from analyzer.errors import ToolError
 from analyzer.pipeline.discover import Excluder
@@ -49,19 +49,19 @@ class ConfigError(ToolError):
 
 @dataclass(frozen=True)
 class Config:
-    path: Optional[str] = None                 # the file, None when there is none
-    select: Optional[tuple[str, ...]] = None
-    ignore: Optional[tuple[str, ...]] = None
+    path: str | None = None                 # the file, None when there is none
+    select: tuple[str, ...] | None = None
+    ignore: tuple[str, ...] | None = None
     exclude: tuple[str, ...] = ()
-    rules: Optional[tuple[str, ...]] = None    # absolute paths
-    baseline: Optional[str] = None             # absolute path
-    jobs: Optional[int] = None
+    rules: tuple[str, ...] | None = None    # absolute paths
+    baseline: str | None = None             # absolute path
+    jobs: int | None = None
     base: str = ""                             # directory globs are relative to
-    mail_from: Optional[str] = None            # [mail] from
-    mail_archive: Optional[str] = None         # [mail] archive
+    mail_from: str | None = None            # [mail] from
+    mail_archive: str | None = None         # [mail] archive
     mail_cc: tuple[str, ...] = ()              # [mail] cc
 
-    def excluder(self, cli_exclude: Optional[Iterable[str]] = None) -> Excluder:
+    def excluder(self, cli_exclude: Iterable[str] | None = None) -> Excluder:
         """The exclusion matcher: ``cli_exclude`` (relative to the working directory)
         replaces the file's patterns when given.  Raises
         :class:`analyzer.pipeline.discover.PatternError` for an invalid pattern."""
@@ -71,7 +71,7 @@ class Config:
                         f"'exclude' in {self.path}" if self.path else "exclude")
 
 
-def find_config(start_paths: Iterable[str]) -> Optional[str]:
+def find_config(start_paths: Iterable[str]) -> str | None:
     """The ``.kref-lint.toml`` that applies to ``start_paths``: the nearest one in their
     common directory or above it, not above the repository root."""
     dirs = [os.path.abspath(p if os.path.isdir(p) else os.path.dirname(p) or ".")
@@ -92,7 +92,7 @@ def find_config(start_paths: Iterable[str]) -> Optional[str]:
         here = parent
 
 
-def load_config(path: Optional[str]) -> Config:
+def load_config(path: str | None) -> Config:
     """Read and check ``path``; ``Config()`` (all unset) for None."""
     if path is None:
         return Config()
@@ -112,7 +112,7 @@ def load_config(path: Optional[str]) -> Config:
                           + (f" (did you mean '{hint[0]}'?)" if hint else "")
                           + f"; known keys: {', '.join(KEYS)}")
 
-    def strings(key: str) -> Optional[tuple[str, ...]]:
+    def strings(key: str) -> tuple[str, ...] | None:
         if key not in data:
             return None
         value = data[key]

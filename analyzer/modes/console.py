@@ -17,8 +17,9 @@ import os
 import stat
 import sys
 import tempfile
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator, Optional, TextIO
+from typing import TextIO
 
 from tqdm import tqdm
 
@@ -34,7 +35,7 @@ class OutputError(ToolError):
 
 class Console:
     def __init__(self, quiet: bool = False, show_diagnostics: bool = False,
-                 stream: Optional[TextIO] = None):
+                 stream: TextIO | None = None):
         self.quiet = quiet
         self.show_diagnostics = show_diagnostics
         self.stream = stream or sys.stderr
@@ -116,7 +117,7 @@ def write_output(path: str, text: str) -> None:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-def _replace(path: str, text: str, mode: Optional[int]) -> None:
+def _replace(path: str, text: str, mode: int | None) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".kref-lint-", dir=directory)
     try:

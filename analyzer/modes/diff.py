@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Optional, Sequence
 
 from analyzer.ir import Span
 from analyzer.modes.console import Console
@@ -31,7 +31,7 @@ from analyzer.vcs import git
 
 
 def analyze(rev: str, paths: Sequence[str], options: Options, conf: Settings,
-            cache: Optional[ResultCache], console: Console) -> RunResult:
+            cache: ResultCache | None, console: Console) -> RunResult:
     """The run of the changed files now, compared with the same files at ``rev``.
     Raises :class:`analyzer.vcs.git.GitError`."""
     cwd = os.getcwd()

@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
 
 from analyzer.frontend import clang
 from analyzer.modes.console import Console
@@ -184,12 +184,12 @@ def main(argv: Sequence[str]) -> int:
     return 1 if kb.fail and (found or failed) else 0
 
 
-def _one(kb: KbuildArgs, name: str) -> Optional[str]:
+def _one(kb: KbuildArgs, name: str) -> str | None:
     values = kb.values.get(name) or []
     return values[-1] if values else None
 
 
-def _analyze(source: str, options: Options, cache: Optional[ResultCache]) -> RunResult:
+def _analyze(source: str, options: Options, cache: ResultCache | None) -> RunResult:
     headers = _local_headers(os.path.dirname(source))
     plan = make_plan([source], options, Loaded(options), prefilter_headers=headers)
     outcomes = run_plan(plan, options, 1, cache)

@@ -19,7 +19,6 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, replace
-from typing import Optional
 
 from analyzer import __version__
 from analyzer.inputs import PatchError
@@ -48,9 +47,9 @@ class Request:
     patch: str                      # a file, or "-"
     tree: str
     fmt: str = "mail"               # mail | sarif | text | json
-    output: Optional[str] = None
+    output: str | None = None
     quiet: bool = False
-    automation_id: Optional[str] = None
+    automation_id: str | None = None
     cli_options: tuple[str, ...] = ()    # --select/--ignore as given (the reproduce line)
     command_line: str = ""
 
@@ -100,7 +99,7 @@ def main(req: Request, conf: Settings, console: Console) -> int:
     return 1 if n_new else 0
 
 
-def _info(req: Request, result: SeriesResult, automation_id: Optional[str]) -> RunInfo:
+def _info(req: Request, result: SeriesResult, automation_id: str | None) -> RunInfo:
     state = git.state(result.tree)
     provenance = Provenance(state.repository_uri, state.revision, state.branch) \
         if state else None
@@ -109,7 +108,7 @@ def _info(req: Request, result: SeriesResult, automation_id: Optional[str]) -> R
 
 # --------------------------------------------------------------------------- checking
 def check_series(series: Series, tree: str, options: Options, jobs: int = 1,
-                 excluder: Optional[Excluder] = None) -> SeriesResult:
+                 excluder: Excluder | None = None) -> SeriesResult:
     """Apply the series patch by patch to a private copy and collect what each adds."""
     tree = os.path.realpath(tree)
     if not os.path.isdir(tree):

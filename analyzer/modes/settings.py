@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 from analyzer.errors import ToolError
 from analyzer.models import ModelError, load_models
 from analyzer.modes.config import Config, check_address, find_config, load_config
 from analyzer.pipeline.discover import Excluder
-from analyzer.rule import Rule
 from analyzer.results.identity import relative_to_root
+from analyzer.rule import Rule
 from checkers import all_rules
 
 
@@ -30,11 +30,11 @@ class Settings:
     select: list[str]
     ignore: list[str]
     rule_files: tuple[str, ...]
-    jobs: Optional[int]
-    baseline: Optional[str]
+    jobs: int | None
+    baseline: str | None
     excluder: Excluder
-    mail_from: Optional[str] = None
-    mail_archive: Optional[str] = None
+    mail_from: str | None = None
+    mail_archive: str | None = None
     mail_cc: tuple[str, ...] = ()
 
     def origin(self, option: str, given_on_cli: bool) -> str:
@@ -58,11 +58,11 @@ def split_ids(values: Sequence[str]) -> list[str]:
     return [v.strip() for item in values for v in item.split(",") if v.strip()]
 
 
-def settings(config_file: Optional[str], no_config: bool, start: Sequence[str], *,
-             select: Optional[list[str]], ignore: Optional[list[str]],
-             rule_files: Sequence[str], jobs: Optional[int], baseline: Optional[str] = None,
+def settings(config_file: str | None, no_config: bool, start: Sequence[str], *,
+             select: list[str] | None, ignore: list[str] | None,
+             rule_files: Sequence[str], jobs: int | None, baseline: str | None = None,
              no_baseline: bool = True, exclude: Sequence[str] = (),
-             mail_from: Optional[str] = None, mail_archive: Optional[str] = None
+             mail_from: str | None = None, mail_archive: str | None = None
              ) -> Settings:
     """Merge: a flag given on the command line replaces the file's value for it
     (``select``/``ignore`` None: not given; ``--ignore ''`` clears the file's list).
@@ -128,5 +128,5 @@ def automation_id(paths: Sequence[str], root: str, kind: str = "kref-lint") -> s
             rel = os.path.normpath(p) if not os.path.isabs(p) else os.path.basename(
                 os.path.normpath(p))
         rels.append("" if rel == "." else rel.replace(os.sep, "/"))
-    joined = "+".join(sorted(set(r.strip("/") for r in rels if r.strip("/"))))
+    joined = "+".join(sorted({r.strip("/") for r in rels if r.strip("/")}))
     return f"{kind}/{joined}/" if joined else f"{kind}/"

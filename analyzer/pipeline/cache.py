@@ -18,7 +18,6 @@ import os
 import pickle
 import tempfile
 from pathlib import Path
-from typing import Optional
 
 from analyzer.results.outcome import FileOutcome
 
@@ -33,7 +32,7 @@ def default_dir() -> Path:
     return Path(base) / "kref-lint" / "results"
 
 
-_CODE_DIGEST: Optional[str] = None
+_CODE_DIGEST: str | None = None
 
 
 def code_digest() -> str:
@@ -57,7 +56,7 @@ class _Digests:
     def __init__(self):
         self.memo: dict[str, tuple[tuple[int, int], str]] = {}
 
-    def __call__(self, path: str) -> Optional[str]:
+    def __call__(self, path: str) -> str | None:
         try:
             st = os.stat(path)
         except OSError:
@@ -76,13 +75,13 @@ class _Digests:
 
 
 class ResultCache:
-    def __init__(self, directory: Optional[Path], salt: str):
+    def __init__(self, directory: Path | None, salt: str):
         self.dir = Path(directory) if directory else None
         self.salt = salt
         self.digest = _Digests()
         self.hits = self.misses = 0
 
-    def key(self, path: str, extra: str = "") -> Optional[str]:
+    def key(self, path: str, extra: str = "") -> str | None:
         content = self.digest(path)
         if self.dir is None or content is None:
             return None
@@ -96,7 +95,7 @@ class ResultCache:
         assert self.dir is not None
         return self.dir / key[:2] / f"{key}.pickle"
 
-    def get(self, key: Optional[str]) -> Optional[FileOutcome]:
+    def get(self, key: str | None) -> FileOutcome | None:
         if key is None:
             return None
         f = self._file(key)
@@ -116,7 +115,7 @@ class ResultCache:
         self.hits += 1
         return outcome
 
-    def put(self, key: Optional[str], outcome: FileOutcome,
+    def put(self, key: str | None, outcome: FileOutcome,
             headers: tuple[str, ...] = ()) -> None:
         if key is None:
             return

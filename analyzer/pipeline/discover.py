@@ -21,9 +21,9 @@ library's ``GitIgnoreSpec``):
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional
 
 from pathspec import GitIgnoreSpec
 
@@ -95,7 +95,7 @@ class _GitIgnores:
     per directory."""
 
     @classmethod
-    def above(cls, path: str) -> Optional["_GitIgnores"]:
+    def above(cls, path: str) -> _GitIgnores | None:
         """The rules of the git work tree ``path`` is in, or None outside one."""
         for cand in (Path(path), *Path(path).parents):
             if (cand / ".git").exists():
@@ -104,20 +104,20 @@ class _GitIgnores:
 
     def __init__(self, root: str):
         self.root = os.path.abspath(root)
-        self._by_dir: dict[str, Optional[GitIgnoreSpec]] = {}
-        self._top: Optional[GitIgnoreSpec] = None
+        self._by_dir: dict[str, GitIgnoreSpec | None] = {}
+        self._top: GitIgnoreSpec | None = None
         exclude = os.path.join(self.root, ".git", "info", "exclude")
         if os.path.isfile(exclude):
             self._top = self._read(exclude)
 
-    def _read(self, path: str) -> Optional[GitIgnoreSpec]:
+    def _read(self, path: str) -> GitIgnoreSpec | None:
         try:
             with open(path, encoding="utf-8", errors="replace") as fh:
                 return GitIgnoreSpec.from_lines(fh.read().splitlines())
         except Exception:               # an unreadable or malformed .gitignore: none
             return None
 
-    def _spec_of(self, d: str) -> Optional[GitIgnoreSpec]:
+    def _spec_of(self, d: str) -> GitIgnoreSpec | None:
         if d not in self._by_dir:
             f = os.path.join(d, ".gitignore")
             self._by_dir[d] = self._read(f) if os.path.isfile(f) else None
@@ -160,7 +160,7 @@ def find_root(paths: list[str]) -> str:
     return common
 
 
-def discover(paths: list[str], excluder: Optional[Excluder] = None,
+def discover(paths: list[str], excluder: Excluder | None = None,
              gitignore: bool = True) -> Discovery:
     out = Discovery()
     missing = [p for p in paths if not os.path.lexists(p)]
@@ -204,7 +204,7 @@ def _add(path: str, out: Discovery, seen: set[str]) -> None:
     out.files.append(path)
 
 
-def _walk(top: str, out: Discovery, seen: set[str], ignores: Optional[_GitIgnores]) -> None:
+def _walk(top: str, out: Discovery, seen: set[str], ignores: _GitIgnores | None) -> None:
     visited_dirs: set[str] = set()
     stack = [os.path.abspath(top)]
     while stack:

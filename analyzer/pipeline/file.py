@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
-from typing import Optional
 
 from analyzer.engine import analyze_function_full
 from analyzer.frontend import clang, treesitter
@@ -69,7 +68,7 @@ class Analyzer(Loaded):
         return self.analyze_source(task, data, out)
 
     def analyze_source(self, task: FileTask, data: bytes,
-                       out: Optional[FileOutcome] = None) -> FileOutcome:
+                       out: FileOutcome | None = None) -> FileOutcome:
         path = task.path
         out = out or FileOutcome(path)
         headers: tuple = ()

@@ -31,10 +31,17 @@ import os
 import re
 import shlex
 from dataclasses import dataclass
-from typing import Optional
 
-__all__ = ["CompileFlags", "FlagResolver", "GCC_ONLY_FLAGS", "GCC_ONLY_PREFIXES",
-           "clean_command", "find_compile_commands", "find_kernel_tree", "synthesize"]
+__all__ = [
+    "GCC_ONLY_FLAGS",
+    "GCC_ONLY_PREFIXES",
+    "CompileFlags",
+    "FlagResolver",
+    "clean_command",
+    "find_compile_commands",
+    "find_kernel_tree",
+    "synthesize",
+]
 
 # ---------------------------------------------------------------------- the gcc-only list
 #: gcc flags that clang rejects ("unknown argument") or warns about (and a build's
@@ -100,7 +107,7 @@ class CompileFlags:
 
 
 # ---------------------------------------------------------------------- compile_commands
-def clean_command(argv: list[str], directory: str, source: Optional[str] = None) -> list[str]:
+def clean_command(argv: list[str], directory: str, source: str | None = None) -> list[str]:
     """The flags of one compile command, made fit for libclang (see the module doc)."""
     out: list[str] = []
     if not argv:
@@ -118,9 +125,9 @@ def clean_command(argv: list[str], directory: str, source: Optional[str] = None)
         if a in _OUTPUT_FLAGS:
             i += _OUTPUT_FLAGS[a]
             continue
-        if a.startswith("-Wp,") or a.startswith("-Wa,") or a.startswith("-Wl,"):
+        if a.startswith(("-Wp,", "-Wa,", "-Wl,")):
             continue
-        if a.startswith("-W") or a == "-w" or a.startswith("-pedantic"):
+        if a.startswith(("-W", "-pedantic")) or a == "-w":
             continue                               # every warning flag, -Werror included
         if a.startswith(("-MF", "-MT", "-MQ")) and len(a) > 3:
             continue
@@ -159,7 +166,7 @@ def _abs(path: str, directory: str) -> str:
     return os.path.normpath(os.path.join(directory, path))
 
 
-def find_compile_commands(path: str) -> Optional[str]:
+def find_compile_commands(path: str) -> str | None:
     """The nearest ``compile_commands.json`` in the directories above ``path``."""
     d = os.path.abspath(path if os.path.isdir(path) else os.path.dirname(path) or ".")
     while True:
@@ -222,7 +229,7 @@ _ARCHES = (                     # autoconf.h symbol -> (SRCARCH, extra flags)
 _BUILT_ELSEWHERE = {"virt/kvm": ("arch/{arch}/kvm", "kvm")}
 
 
-def find_kernel_tree(path: str) -> Optional[str]:
+def find_kernel_tree(path: str) -> str | None:
     """The kernel tree above ``path`` that has been prepared (``make prepare``)."""
     d = os.path.abspath(path if os.path.isdir(path) else os.path.dirname(path) or ".")
     while True:
@@ -234,7 +241,7 @@ def find_kernel_tree(path: str) -> Optional[str]:
         d = parent
 
 
-def _arch(tree: str) -> Optional[tuple[str, tuple[str, ...]]]:
+def _arch(tree: str) -> tuple[str, tuple[str, ...]] | None:
     try:
         with open(os.path.join(tree, "include", "generated", "autoconf.h"),
                   encoding="utf-8", errors="replace") as fh:
@@ -247,7 +254,7 @@ def _arch(tree: str) -> Optional[tuple[str, tuple[str, ...]]]:
     return None
 
 
-def synthesize(path: str, tree: str) -> Optional[list[str]]:
+def synthesize(path: str, tree: str) -> list[str] | None:
     """Kbuild-like flags for ``path`` in the prepared tree ``tree`` (None: unknown arch)."""
     arch = _arch(tree)
     if arch is None:
@@ -287,7 +294,7 @@ def synthesize(path: str, tree: str) -> Optional[list[str]]:
 class FlagResolver:
     """Resolves and caches flags for many files (one per worker process)."""
 
-    def __init__(self, compile_commands: Optional[str] = None, synthesize_flags: bool = True):
+    def __init__(self, compile_commands: str | None = None, synthesize_flags: bool = True):
         self.explicit_db = os.path.abspath(compile_commands) if compile_commands else None
         self.synthesize_flags = synthesize_flags
         self._dbs: dict[str, dict] = {}
@@ -304,10 +311,10 @@ class FlagResolver:
             self._dbs[db] = got
         return got
 
-    def database_for(self, path: str) -> Optional[str]:
+    def database_for(self, path: str) -> str | None:
         return self.explicit_db or find_compile_commands(path)
 
-    def resolve(self, path: str) -> Optional[CompileFlags]:
+    def resolve(self, path: str) -> CompileFlags | None:
         """Flags for ``path``, or None (see :meth:`why_not`)."""
         db = self.database_for(path)
         if db is not None:

@@ -4,7 +4,6 @@ checkers a process loads once (:class:`Loaded`).  All picklable: workers get the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 from analyzer.engine import Checker
 from analyzer.models import Models, load_models
@@ -16,15 +15,15 @@ class Options:
     """The run's analysis settings."""
 
     rule_files: tuple[str, ...] = ()
-    select: Optional[frozenset[str]] = None
+    select: frozenset[str] | None = None
     ignore: frozenset[str] = frozenset()
     frontend: str = "treesitter"          # auto | treesitter | clang
     # clang frontend: flags for every .c file (kbuild's, or a test's), else resolved per
     # file by analyzer.pipeline.flags from the compile database (this one, else the
     # nearest) or a prepared tree; and the analyzed paths whose headers' inline
     # functions are walked from the TUs that include them
-    clang_args: Optional[tuple[str, ...]] = None
-    compile_commands: Optional[str] = None
+    clang_args: tuple[str, ...] | None = None
+    compile_commands: str | None = None
     header_roots: tuple[str, ...] = ()
 
     def enabled(self, rule_id: str) -> bool:

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Optional, Sequence
 
 from analyzer.cfg import build_cfg
 from analyzer.engine import called_names
@@ -41,8 +41,8 @@ class Plan:
     notes: list[Notification] = field(default_factory=list)      # run-level routing notes
 
 
-def make_plan(paths: Iterable[str], options: Options, loaded: Optional[Loaded] = None,
-              prefilter_headers: Optional[Sequence[str]] = None,
+def make_plan(paths: Iterable[str], options: Options, loaded: Loaded | None = None,
+              prefilter_headers: Sequence[str] | None = None,
               prefilter: bool = True) -> Plan:
     """The plan for ``paths`` (see the module doc).  ``loaded``: the models and checkers
     the pre-filter asks (loaded here when not given); ``prefilter_headers``: the headers
@@ -129,7 +129,7 @@ def _names_any(path: str, prefilter: Prefilter) -> bool:
 
 
 def prefilter_identifiers(loaded: Loaded, headers: list[str],
-                          roots: tuple[str, ...]) -> Optional[Prefilter]:
+                          roots: tuple[str, ...]) -> Prefilter | None:
     """What a TU must name to be worth parsing: an API that starts a checker's story,
     an iterator macro that performs one, or a function of the analyzed headers that
     calls one (its summary would carry it); None when a checker cannot say."""

@@ -18,9 +18,10 @@ import faulthandler
 import os
 import signal
 import time
+from collections.abc import Callable, Sequence
 from multiprocessing import get_context
 from multiprocessing.connection import Connection, wait
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 from analyzer.results.outcome import FileOutcome
 
@@ -44,7 +45,7 @@ def _inject(path: str) -> None:
                     hog.append(bytearray(64 * 1024 * 1024))
 
 
-def _worker_main(conn: Connection, make_task: Callable, memory: Optional[int],
+def _worker_main(conn: Connection, make_task: Callable, memory: int | None,
                  path_of: Callable[[Any], str]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)    # the parent handles ^C
     # A crash is reported by the parent, as a notification naming the file; a Python
@@ -86,7 +87,7 @@ class _Worker:
                                 args=(child, make_task, memory, path_of), daemon=True)
         self.proc.start()
         child.close()
-        self.index: Optional[int] = None
+        self.index: int | None = None
         self.started = 0.0
 
     def stop(self, kill: bool = False) -> None:
@@ -110,9 +111,9 @@ def _identity(item: Any) -> str:
 
 def run_isolated(items: Sequence[Any], make_task: Callable[[], Callable[[Any], FileOutcome]],
                  jobs: int, timeout: float = DEFAULT_TIMEOUT,
-                 memory: Optional[int] = DEFAULT_MEMORY,
+                 memory: int | None = DEFAULT_MEMORY,
                  path_of: Callable[[Any], str] = _identity,
-                 on_done: Optional[Callable[[FileOutcome], None]] = None
+                 on_done: Callable[[FileOutcome], None] | None = None
                  ) -> list[FileOutcome]:
     """Run ``make_task()(item)`` for every item in ``jobs`` isolated worker processes.
 
@@ -124,7 +125,7 @@ def run_isolated(items: Sequence[Any], make_task: Callable[[], Callable[[Any], F
         return []
     paths = [path_of(item) for item in items]
     ctx = get_context("fork") if hasattr(os, "fork") else get_context("spawn")
-    results: list[Optional[FileOutcome]] = [None] * len(paths)
+    results: list[FileOutcome | None] = [None] * len(paths)
     pending = list(range(len(paths)))[::-1]
     workers = [_Worker(ctx, make_task, memory, path_of)
                for _ in range(max(1, min(jobs, len(paths))))]
@@ -145,7 +146,7 @@ def run_isolated(items: Sequence[Any], make_task: Callable[[], Callable[[Any], F
                 if index is None:
                     continue
                 path = paths[index]
-                outcome: Optional[FileOutcome] = None
+                outcome: FileOutcome | None = None
                 if w.conn in ready:
                     try:
                         outcome = w.conn.recv()
@@ -177,7 +178,7 @@ def run_isolated(items: Sequence[Any], make_task: Callable[[], Callable[[Any], F
     return [r for r in results if r is not None]
 
 
-def _death(code: Optional[int]) -> str:
+def _death(code: int | None) -> str:
     if code is not None and code < 0:
         try:
             name = signal.Signals(-code).name

@@ -8,7 +8,7 @@ a second time; a finding in a header reached from several TUs is reported once.
 from __future__ import annotations
 
 import os
-from typing import Callable, Iterable, Optional
+from collections.abc import Callable, Iterable
 
 from analyzer.pipeline.cache import ResultCache
 from analyzer.pipeline.file import Analyzer
@@ -32,7 +32,7 @@ class _Task:
 
 
 def run_plan(plan: Plan, options: Options, jobs: int = 1,
-             cache: Optional[ResultCache] = None, progress: Optional[Progress] = None,
+             cache: ResultCache | None = None, progress: Progress | None = None,
              timeout: float = DEFAULT_TIMEOUT) -> list[FileOutcome]:
     """Every planned file's outcome, in the order of ``plan.order``."""
     out: dict[str, FileOutcome] = dict(plan.done)
@@ -61,7 +61,7 @@ def run_plan(plan: Plan, options: Options, jobs: int = 1,
 
 
 def analyze_files(paths: Iterable[str], options: Options, jobs: int = 1,
-                  cache: Optional[ResultCache] = None,
+                  cache: ResultCache | None = None,
                   timeout: float = DEFAULT_TIMEOUT) -> list[FileOutcome]:
     """Plan and run ``paths``; outcomes in their order (routing notes dropped)."""
     return run_plan(make_plan(paths, options), options, jobs, cache, timeout=timeout)
@@ -83,14 +83,14 @@ def _dedup_header_findings(outcomes: list[FileOutcome]) -> None:
             setattr(o, attr, kept)
 
 
-def _run(tasks: list[FileTask], options: Options, jobs: int, cache: Optional[ResultCache],
-         timeout: float, progress: Optional[Progress]) -> list[FileOutcome]:
+def _run(tasks: list[FileTask], options: Options, jobs: int, cache: ResultCache | None,
+         timeout: float, progress: Progress | None) -> list[FileOutcome]:
     """Analyze every task; results in the order of ``tasks``.
 
     Cached outcomes are reused; the rest run in isolated worker processes, or in this
     process for a single job of tree-sitter work, which cannot crash it."""
     results: dict[int, FileOutcome] = {}
-    keys: dict[int, Optional[str]] = {}
+    keys: dict[int, str | None] = {}
     if cache is not None:
         salt = options.cache_salt()
         for i, t in enumerate(tasks):

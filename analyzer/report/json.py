@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 from analyzer.ir import Span
 from analyzer.result import Finding, Notification, Step
@@ -57,7 +56,7 @@ def dumps(doc: dict) -> str:
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
-def _place(span: Span, root: str, run: Optional[RunResult] = None) -> dict:
+def _place(span: Span, root: str, run: RunResult | None = None) -> dict:
     out = {"path": display_path(span.file, root) if span.file else None,
            "line": span.line or None, "column": span.col or None}
     if run is not None:
@@ -73,7 +72,7 @@ def _step(step: Step, root: str) -> dict:
     return {**_place(step.span, root), "message": step.message}
 
 
-def _finding(run: RunResult, f: Finding, fp: str, state: Optional[str]) -> dict:
+def _finding(run: RunResult, f: Finding, fp: str, state: str | None) -> dict:
     return {
         "rule": f.rule_id,
         "message": f.message,

@@ -26,13 +26,13 @@ import os
 import re
 import textwrap
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email import policy
 from email.generator import BytesGenerator
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, parseaddr
-from typing import Optional, Sequence
 
 from analyzer.report.text import finding_lines, format_findings
 from analyzer.results.identity import display_path
@@ -57,7 +57,7 @@ class ReplyInfo:
     archive: str = DEFAULT_ARCHIVE       # where replies and patches are archived
     cc: tuple[str, ...] = ()             # always copied
     options: tuple[str, ...] = ()        # kref-lint options of the run (--select ...)
-    now: Optional[float] = None          # the Date:, seconds since the epoch
+    now: float | None = None          # the Date:, seconds since the epoch
 
     def date(self) -> datetime:
         if self.now is not None:

@@ -35,10 +35,11 @@ import functools
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Iterable, Optional, TextIO
+from typing import TextIO
 from urllib.parse import quote
 
 import attr
@@ -48,8 +49,7 @@ from analyzer.ir import Span
 from analyzer.report.taxonomy import classification, problem_severity
 from analyzer.result import Finding, Notification, Step
 from analyzer.results.baseline import Entry
-from analyzer.results.identity import (FINGERPRINT_KEY, LINE_HASH_KEY, fingerprints,
-                                       relative_to_root)
+from analyzer.results.identity import FINGERPRINT_KEY, LINE_HASH_KEY, fingerprints, relative_to_root
 from analyzer.results.patches import SeriesResult
 from analyzer.results.run import RunInfo, RunResult
 from analyzer.rule import Rule
@@ -135,7 +135,7 @@ def _message(text: str):
 
 
 @functools.lru_cache(maxsize=4096)
-def _uri(path: str, root: str) -> tuple[str, Optional[str]]:
+def _uri(path: str, root: str) -> tuple[str, str | None]:
     """(uri, uriBaseId): relative to ``%SRCROOT%`` when under ``root``, else an absolute
     file URI and no base.  Percent-encoded.  Cached: a log names few files many times."""
     rel = relative_to_root(path, root)
@@ -188,7 +188,7 @@ class _Builder:
         index = self.artifact_index.get((path, self.version))
         return _obj(om.ArtifactLocation, uri=uri, uri_base_id=base, index=index)
 
-    def location(self, span: Span, message: Optional[str] = None, id: Optional[int] = None,
+    def location(self, span: Span, message: str | None = None, id: int | None = None,
                  snippet: str = "", function: str = ""):
         physical = None
         if span.file:
@@ -208,7 +208,7 @@ class _Builder:
         return _obj(om.CodeFlow, thread_flows=[_obj(om.ThreadFlow, locations=locations)])
 
     def result(self, finding: Finding, fp: str, line_hash: str = "",
-               state: Optional[str] = None):
+               state: str | None = None):
         index = self.rule_index.get(finding.rule_id)
         level = self.rules[index].level if index is not None else "warning"
         related = [self.location(s.span, message=s.message, id=i)
@@ -303,7 +303,7 @@ def _notification_key(note: Notification):
 
 
 def _run(b: _Builder, info: RunInfo, results: list, notifications: Iterable[Notification],
-         properties: Optional[dict] = None):
+         properties: dict | None = None):
     driver = _obj(om.ToolComponent, name=TOOL_NAME, version=info.tool_version,
                   semantic_version=info.tool_version, information_uri=information_uri(),
                   rules=[descriptor(r) for r in b.rules])

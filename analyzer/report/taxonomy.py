@@ -28,7 +28,6 @@ rule that is not.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 
 @dataclass(frozen=True)
@@ -53,7 +52,7 @@ CLASSIFICATION: dict[str, Classification] = {
 }
 
 
-def classification(rule_id: str) -> Optional[Classification]:
+def classification(rule_id: str) -> Classification | None:
     return CLASSIFICATION.get(rule_id)
 
 

@@ -21,7 +21,7 @@ an ``error``): the exit code, not the word, says whether the run failed.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from analyzer.ir import Span
 from analyzer.result import Finding, Notification

@@ -17,8 +17,8 @@ analysis at REV).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable, Union
 
 from analyzer.errors import ToolError
 from analyzer.result import Finding
@@ -26,7 +26,7 @@ from analyzer.results.identity import FINGERPRINT_KEY, fingerprints
 
 #: A baseline entry: the old log's SARIF result (re-emitted as is when absent), or the
 #: finding itself when the baseline was computed in this run.
-Entry = Union[dict, Finding]
+Entry = dict | Finding
 
 
 class BaselineError(ToolError):

@@ -19,7 +19,7 @@ import functools
 import hashlib
 import os
 import unicodedata
-from typing import Iterable, Optional
+from collections.abc import Iterable
 
 from analyzer.result import Finding
 
@@ -28,7 +28,7 @@ LINE_HASH_KEY = "primaryLocationLineHash"
 
 
 # --------------------------------------------------------------------------- paths
-def relative_to_root(path: str, root: str) -> Optional[str]:
+def relative_to_root(path: str, root: str) -> str | None:
     """``path`` relative to ``root`` with ``/`` separators, or None when it lies outside.
 
     Both are made absolute (against the working directory) without resolving symlinks, so
@@ -41,7 +41,7 @@ def relative_to_root(path: str, root: str) -> Optional[str]:
 
 
 @functools.lru_cache(maxsize=4096)
-def _relative_abs(abs_path: str, abs_root: str) -> Optional[str]:
+def _relative_abs(abs_path: str, abs_root: str) -> str | None:
     abs_path = os.path.normpath(abs_path)
     abs_root = os.path.normpath(abs_root)
     try:
@@ -130,7 +130,7 @@ _FIRST_MOD = pow(_MOD, _BLOCK, 1 << 64)
 _EOF = 0xFFFF                     # the action's end-of-file marker character
 
 
-def line_hashes(text: str, lines: Optional[Iterable[int]] = None) -> dict[int, str]:
+def line_hashes(text: str, lines: Iterable[int] | None = None) -> dict[int, str]:
     """GitHub's ``primaryLocationLineHash`` of every line of ``text`` (1-based line ->
     ``"<hex>:<n>"``), or only of ``lines``.
 

@@ -19,7 +19,7 @@ class Stats:
     failed_files: int = 0
     skipped: int = 0              # not parsed: names no API a checker starts from
 
-    def add(self, other: "Stats") -> None:
+    def add(self, other: Stats) -> None:
         self.files += other.files
         self.functions += other.functions
         self.degraded += other.degraded
@@ -41,7 +41,7 @@ class FileOutcome:
     lines: LineTexts = field(default_factory=dict)            # lines the findings name
     line_hashes: dict[tuple[str, int], str] = field(default_factory=dict)  # GitHub's
 
-    def fail(self, message: str, kind: str) -> "FileOutcome":
+    def fail(self, message: str, kind: str) -> FileOutcome:
         """Mark the file as not analyzed, for ``message``; returns self."""
         self.notifications.append(Notification(message, self.path, 0, "error", kind))
         self.stats = Stats(files=1, failed_files=1)

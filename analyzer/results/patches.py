@@ -4,7 +4,6 @@ findings each patch leaves in the files it touches (the "All warnings" list)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 from analyzer.inputs.diff import Hunk
 from analyzer.inputs.mbox import Patch, Series
@@ -20,9 +19,9 @@ class PatchFinding:
     patch: Patch
     finding: Finding                    # paths in the tree; lines after this patch
     fingerprint: str = ""               # krefLint/v1, in the tree after this patch
-    hunk: Optional[Hunk] = None         # the hunk of the patch holding the line
+    hunk: Hunk | None = None         # the hunk of the patch holding the line
     context: list[tuple[int, str]] = field(default_factory=list)   # when no hunk does
-    fixed_by: Optional[Patch] = None    # a later patch of the series removes it
+    fixed_by: Patch | None = None    # a later patch of the series removes it
     lines: LineTexts = field(default_factory=dict)    # the lines it names, after the patch
     line_hash: str = ""                 # GitHub's primaryLocationLineHash, after the patch
 

@@ -10,8 +10,8 @@ control state of the tree.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable, Optional
 
 from analyzer.result import Finding, Notification
 from analyzer.results.baseline import Comparison
@@ -33,8 +33,8 @@ class RunInfo:
 
     tool_version: str
     command_line: str = ""
-    automation_id: Optional[str] = None
-    provenance: Optional[Provenance] = None
+    automation_id: str | None = None
+    provenance: Provenance | None = None
 
 
 @dataclass
@@ -46,12 +46,12 @@ class RunResult:
     stats: Stats = field(default_factory=Stats)
     lines: LineTexts = field(default_factory=dict)
     line_hashes: dict[tuple[str, int], str] = field(default_factory=dict)
-    comparison: Optional[Comparison] = None           # --baseline / --diff
+    comparison: Comparison | None = None           # --baseline / --diff
     elapsed: float = 0.0                               # seconds
 
     @classmethod
     def from_outcomes(cls, outcomes: Iterable[FileOutcome], root: str,
-                      notifications: Iterable[Notification] = ()) -> "RunResult":
+                      notifications: Iterable[Notification] = ()) -> RunResult:
         run = cls(root, notifications=list(notifications))
         for o in outcomes:
             run.findings += o.findings

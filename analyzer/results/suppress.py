@@ -22,8 +22,8 @@ the findings were computed from.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Iterable
 
 from analyzer.result import Finding, Notification
 

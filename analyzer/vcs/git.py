@@ -16,9 +16,9 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
 
 from analyzer.errors import ToolError
 
@@ -40,8 +40,8 @@ def git_env() -> dict[str, str]:
     return env
 
 
-def git(args: Sequence[str], cwd: str, input: Optional[bytes] = None,
-        env: Optional[dict] = None) -> bytes:
+def git(args: Sequence[str], cwd: str, input: bytes | None = None,
+        env: dict | None = None) -> bytes:
     """Run ``git ARGS`` in ``cwd``; its stdout, or :class:`GitError` with its stderr."""
     try:
         r = subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True,
@@ -67,9 +67,9 @@ def toplevel(cwd: str) -> str:
 @dataclass(frozen=True)
 class Change:
     status: str                  # A (added or untracked), M, D, R (renamed), T
-    old_path: Optional[str]      # relative to the top level, at REV
-    new_path: Optional[str]      # relative to the top level, in the working tree
-    old_blob: Optional[str]      # object id at REV
+    old_path: str | None      # relative to the top level, at REV
+    new_path: str | None      # relative to the top level, in the working tree
+    old_blob: str | None      # object id at REV
 
 
 def changes(rev: str, pathspecs: Sequence[str], cwd: str, suffixes: tuple[str, ...]
@@ -78,7 +78,7 @@ def changes(rev: str, pathspecs: Sequence[str], cwd: str, suffixes: tuple[str, .
     between it and the working tree, untracked ones included), ``pathspecs`` being
     relative to ``cwd``."""
 
-    def _is_source(path: Optional[str]) -> bool:
+    def _is_source(path: str | None) -> bool:
         return path is not None and path.endswith(suffixes)
 
     try:
@@ -99,8 +99,8 @@ def changes(rev: str, pathspecs: Sequence[str], cwd: str, suffixes: tuple[str, .
             continue
         old_mode, new_mode, old_blob, _new_blob, status = meta[1:].split()
         kind = status[0]
-        old: Optional[str]
-        new: Optional[str]
+        old: str | None
+        new: str | None
         if kind in "RC":
             old, new = (fields[i + 1].decode("utf-8", "surrogateescape"),
                         fields[i + 2].decode("utf-8", "surrogateescape"))
@@ -168,7 +168,7 @@ def materialize(root: str, todo: Sequence[Change], dest: str) -> list[str]:
 
 
 # --------------------------------------------------------------------------- apply
-def apply(diff: bytes, work: str, private: str) -> Optional[str]:
+def apply(diff: bytes, work: str, private: str) -> str | None:
     """``git apply`` ``diff`` in ``work`` (a private copy of the files it touches, inside
     the temporary directory ``private``, which no repository is above).  None when it
     applied, else git's complaint in one line."""
@@ -210,7 +210,7 @@ class State:
     branch: str = ""
 
 
-def state(path: str) -> Optional[State]:
+def state(path: str) -> State | None:
     """The version control state of the git work tree ``path`` is the top of, or None
     (not a git tree, no commit yet, git missing)."""
     if not os.path.isdir(os.path.join(path, ".git")) and \
