@@ -12,13 +12,100 @@ The model and its known limits are in the rule's documentation below.
 """
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass
 from enum import Enum
+from typing import ClassVar
 
-from analyzer.engine import Checker, Context, Test, effect_holds
+from analyzer.engine import Alias, Attached, Checker, Context, Test, effect_holds
+from analyzer.engine.keys import element_owner, root_variable
 from analyzer.ir import AddrOf, Call, Expr, Member, Name, Span
+from analyzer.models.schema import Section, option, register, when_key
 from analyzer.result import Step
 from analyzer.rule import Rule
+
+
+# ------------------------------------------------------------------ model sections
+@register
+@dataclass(frozen=True, slots=True)
+class MakeAccessible(Section):
+    """arch_make_{page,folio}_accessible() and wrappers (0 = success)"""
+
+    NAME: ClassVar[str] = "make_accessible"
+    ASSUMED: ClassVar[bool] = True          # the success edge until a test shows failure
+    arg: int | None = option(int, required=True)
+    when: str = when_key()
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class IoStart(Section):
+    """calls that start I/O on a page or folio (or attach it to a bio)"""
+
+    NAME: ClassVar[str] = "io_start"
+    arg: int | None = option(int, required=True, doc="argument whose page I/O is started on")
+    carrier: int | None = option(int, doc="argument (a bio) that carries the page to a later "
+                                       "io_submit; absent: the I/O starts here")
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class IoSubmit(Section):
+    """calls that submit a bio: I/O starts on the pages attached to it"""
+
+    NAME: ClassVar[str] = "io_submit"
+    arg: int | None = option(int, required=True, doc="the carrier whose pages I/O starts on")
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class GuestSource(Section):
+    """possibly secure (guest) pages, referenced: GUP, page cache, pipes"""
+
+    NAME: ClassVar[str] = "guest_source"
+    arg: int | None = option(int, doc="argument that receives the pages (else the result)")
+    field: str | None = option(str, doc="the page is this field of that argument (buf->page)")
+    accessible: bool | None = option(bool, doc="already made accessible (FOLL_PIN)")
+    when: str = when_key()
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class NotSecure(Section):
+    """tests after which a page cannot be secure (a folio not uptodate)"""
+
+    NAME: ClassVar[str] = "not_secure"
+    arg: int | None = option(int, required=True)
+    when: str = when_key()
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class WritebackStart(Section):
+    """calls that set the writeback flag (I/O pending)"""
+
+    NAME: ClassVar[str] = "writeback_start"
+    ASSUMED: ClassVar[bool] = True          # someone else's writeback: told on that edge
+    arg: int | None = option(int, required=True)
+    when: str = when_key()
+    accessible: bool | None = option(bool, doc="then makes it accessible, too")
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class WritebackEnd(Section):
+    """calls that end writeback"""
+
+    NAME: ClassVar[str] = "writeback_end"
+    arg: int | None = option(int, required=True)
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class PrivateAlloc(Section):
+    """allocations the kernel owns (never secure/guest pages)"""
+
+    NAME: ClassVar[str] = "private_alloc"
+    arg: int | None = option(int, doc="argument that receives it (else the result)")
 
 
 class Io(Enum):
@@ -36,8 +123,8 @@ class Io(Enum):
     REVERSED_WB = "made accessible before writeback was set"
     FAILED = "making it accessible failed"
     DROPPED = "its reference or writeback was dropped"
-    ATTACHED = "attached to a bio"          # synthetic "<io BIO>PAGE" keys
-    LINKED = "same page or folio"           # synthetic "A.<alias>B" keys
+    ATTACHED = "attached to a bio"          # Attached(bio, page) keys
+    LINKED = "same page or folio"           # Alias(a, b) keys
 
 
 S = Io
@@ -263,9 +350,9 @@ class AccessibleChecker(Checker):
 
     def on_assign(self, ctx: Context, target: str, value: Expr, span: Span) -> None:
         # A new bio carries nothing yet.
-        for key, _ in ctx.tracked():
-            if key.startswith(f"<io {target}>"):
-                ctx.kill(key)
+        for k, _ in ctx.tracked():
+            if isinstance(k, Attached) and k.carrier == target:
+                ctx.kill(k)
         src = ctx.designated(value, elements=True, derive=True)
         if src is not None and src != target and not ctx.states(target):
             for state in ctx.states(src):
@@ -274,8 +361,8 @@ class AccessibleChecker(Checker):
         root = self._root(ctx, value)
         if root is not None and root != target and (
                 ctx.states(root) or not isinstance(ctx.strip(value), Name)):
-            ctx.set(f"{target}.<alias>{root}", S.LINKED)
-            ctx.set(f"{root}.<alias>{target}", S.LINKED)
+            ctx.set(Alias(target, root), S.LINKED)
+            ctx.set(Alias(root, target), S.LINKED)
 
     def on_return(self, ctx: Context, ret) -> None:
         if not ctx.reporting or ret.value is None:
@@ -288,12 +375,12 @@ class AccessibleChecker(Checker):
 
     def on_exit(self, ctx: Context) -> None:
         params = ctx.function.params
-        for key, states in ctx.tracked():
+        for k, have in ctx.tracked():
             # Handed back to the caller (a parameter's page, pages[*nr] = page) in the
             # wrong order: the caller's I/O is not protected.
-            if S.REVERSED in states and key not in self._reported \
-                    and re.split(r"->|\.|\[", key.lstrip("*&"))[0] in params:
-                self._helper_report(ctx, key, S.REVERSED)
+            if isinstance(k, str) and S.REVERSED in have and k not in self._reported \
+                    and root_variable(k) in params:
+                self._helper_report(ctx, k, S.REVERSED)
         for i, p in enumerate(params):
             states = ctx.states(p)
             bad = [s for s in (S.REVERSED_WB, S.WRITEBACK) if s in states]
@@ -379,10 +466,9 @@ class AccessibleChecker(Checker):
             seen.add(k)
             self._apply(ctx, k, table, step)
             for other, _ in ctx.tracked():
-                if other.startswith(f"{k}.<alias>"):
-                    peer = other[len(k) + len(".<alias>"):]
-                    if ctx.states(f"{peer}.<alias>{k}"):
-                        todo.append(peer)
+                if isinstance(other, Alias) and other.a == k \
+                        and ctx.states(Alias(other.b, k)):
+                    todo.append(other.b)
 
     @staticmethod
     def _apply(ctx, key: str, table: dict, step: Step) -> None:
@@ -409,18 +495,16 @@ class AccessibleChecker(Checker):
         if written is not None and "(" in written:
             written = ctx.designated(page, elements=True, derive=True)
         if carrier and written:
-            ctx.set(f"<io {carrier}>{written}", S.ATTACHED, (step,))
+            ctx.set(Attached(carrier, written), S.ATTACHED, (step,))
 
     def _submit(self, ctx, call: Call, m) -> None:
         carrier = (ctx.key(ctx.arg(call, m.get("arg"))) or "").lstrip("&")
-        prefix = f"<io {carrier}>"
-        for key, _ in ctx.tracked():
-            if carrier and key.startswith(prefix):
-                attach = ctx.trail(key, S.ATTACHED)
-                written = key[len(prefix):]
-                self._check(ctx, written, _resolve(ctx, written), call,
+        for k, _ in ctx.tracked():
+            if carrier and isinstance(k, Attached) and k.carrier == carrier:
+                attach = ctx.trail(k, S.ATTACHED)
+                self._check(ctx, k.obj, _resolve(ctx, k.obj), call,
                             attach[-1] if attach else None)
-                ctx.kill(key)
+                ctx.kill(k)
 
     def _check(self, ctx, shown: str | None, key: str | None, call: Call,
                attach: Step | None) -> None:
@@ -480,12 +564,7 @@ def _resolve(ctx, key: str | None) -> str | None:
     while key:
         if ctx.states(key):
             return key
-        if key.endswith("]") and "[" in key:
-            key = key[:key.rindex("[")]
-        elif key.startswith("&") and key.endswith("->page"):
-            key = key[1:-len("->page")]
-        else:
-            return None
+        key = element_owner(key)
     return None
 
 

@@ -10,7 +10,7 @@ the walkers already inside (an RCU grace period, an IPI) before freeing it (the
 
 Tracked, per function: each unpublished entry (keyed on the entry's access path, so that
 ``pmd++`` or reassigning the entry ends its story) is ``UNPUBLISHED`` until a sync;
-``<entry:KIND>`` records whether this function has synced or unpublished KIND yet.
+the ghost ``entry KIND`` records whether this function has synced or unpublished KIND yet.
 Reported: a teardown of KIND reachable while an entry of KIND may be ``UNPUBLISHED`` --
 once per unpublish, at the function that owns the unpublish step.
 
@@ -26,13 +26,53 @@ are invisible.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
+from typing import ClassVar
 
-from analyzer.engine import Checker, Context
-from analyzer.ir import Call
+from analyzer.engine import Checker, Context, Event, Ghost, Key, Tag, Trail
+from analyzer.models.schema import Section, option, register
 from analyzer.result import Step
 from analyzer.rule import Rule
 
+
+# ------------------------------------------------------------------ model sections
+@register
+@dataclass(frozen=True, slots=True)
+class Teardown(Section):
+    """frees of memmap or page tables that lockless walkers may touch"""
+
+    NAME: ClassVar[str] = "teardown"
+    OBJ: ClassVar[str | None] = None
+    what: str | None = option(str, doc="what is freed (memmap, page table)")
+    deferred: bool | None = option(bool, doc="frees only after a grace period or IPI itself "
+                                          "(tlb_remove_table): needs no sync")
+    via: str | None = option(str, doc="summaries: the teardown API the call chain ends in")
+    trail: tuple[Step, ...] | None = option(tuple, doc="summaries: the steps down to it (not "
+                                                    "for rule files)")
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class Sync(Section):
+    """waits for lockless walkers (RCU grace period, IPI)"""
+
+    NAME: ClassVar[str] = "sync"
+    OBJ: ClassVar[str | None] = None
+    what: str | None = option(str, doc="how it waits for walkers (rcu, ipi)")
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class Unpublish(Section):
+    """steps that hide memory or page tables from new walkers"""
+
+    NAME: ClassVar[str] = "unpublish"
+    what: str | None = option(str, doc="what becomes unreachable for new walkers")
+    arg: int | None = option(int, doc="argument naming the cleared entry (pmd); reassigning "
+                                   "it ends the story")
+    via: str | None = option(str, doc="summaries: the unpublish API the chain ends in")
+    trail: tuple[Step, ...] | None = option(tuple, doc="summaries: the steps down to it")
 
 class Walk(Enum):
     FRESH = "nothing synced or unpublished yet"
@@ -110,22 +150,6 @@ pte_free(mm, pmd_pgtable(_pmd));
 )
 
 
-def _kind(m) -> str:
-    return m.get("what") or "memory"
-
-
-def _slot(entry: str, kind: str) -> str:
-    """The key of an unpublished entry: rides on the entry's access path, so that
-    reassigning or advancing it (``pmd++``) ends the story."""
-    return f"{entry}[<unpublished {kind}>]"
-
-
-def _slot_kind(key: str) -> str | None:
-    if key.endswith(">]") and "[<unpublished " in key:
-        return key[key.rindex("[<unpublished ") + len("[<unpublished "):-2]
-    return None
-
-
 class HotplugChecker(Checker):
     rules = (HOTPLUG_TEARDOWN_UNSYNCED,)
 
@@ -134,79 +158,75 @@ class HotplugChecker(Checker):
     # ------------------------------------------------------------------ hooks
     def on_entry(self, ctx: Context) -> None:
         for section in ("teardown", "unpublish"):
-            for m in ctx.models.by_section.get(section, {}).values():
-                ctx.set(f"<entry:{_kind(m)}>", Walk.FRESH)
+            for m in ctx.models.entries(section):
+                ctx.set(ctx.ghost("entry", _kind(m)), Walk.FRESH)
 
-    def on_call(self, ctx: Context, call: Call, result: str | None) -> None:
-        name = call.callee
-        if name is None:
+    def on_teardown(self, ctx: Context, ev: Event[Teardown]) -> None:
+        if ev.m.deferred:
             return
-        models = ctx.models
-        if (m := models.get("teardown", name)) is not None and not m.get("deferred"):
-            self._teardown(ctx, call, m)
-        if (m := models.get("sync", name)) is not None:
-            self._sync(ctx, call, m)
-        if (m := models.get("unpublish", name)) is not None:
-            self._unpublish(ctx, call, m)
+        kind, via, chain = _kind(ev.m), ev.m.via, ev.m.trail or ()
+        step = Step(ev.span, f"{ev.api}() tears down the {kind}" if not chain else
+                    f"{ev.api}() tears down the {kind} without a sync")
+        pending = [(k, s[Walk.UNPUBLISHED]) for k, s in ctx.tracked()
+                   if _unpublished(k) == kind and Walk.UNPUBLISHED in s]
+        if pending:
+            self._report(ctx, ev, kind, step, pending)
+        if ctx.may_be(ctx.ghost("entry", kind), Walk.FRESH):
+            # Summary: this function tears down before any sync or unpublish of its own.
+            ctx.summarize("teardown", what=kind, via=via or ev.api, trail=(step, *chain))
+
+    def on_sync(self, ctx: Context, ev: Event[Sync]) -> None:
+        for k, _ in ctx.tracked():
+            if _unpublished(k) is not None:
+                ctx.replace(k, Walk.UNPUBLISHED, Walk.SYNCED)
+            elif isinstance(k, Ghost) and k.name == "entry":
+                ctx.replace(k, Walk.FRESH, Walk.SYNCED)
+        ctx.summarize("sync", what=ev.m.what or "sync")
+
+    def on_unpublish(self, ctx: Context, ev: Event[Unpublish]) -> None:
+        kind = _kind(ev.m)
+        entry = ev.key if ev.m.arg is not None else None
+        what = (f"{ev.api}() unpublished '{entry}'" if entry is not None
+                else f"{ev.api}() unpublished the {kind}")
+        step = Step(ev.span, what)
+        ctx.set(Tag(entry or f"<{ev.api}()>", "unpublished", kind), Walk.UNPUBLISHED,
+                (step, *(ev.m.trail or ())))
+        ctx.replace(ctx.ghost("entry", kind), Walk.FRESH, Walk.OWNED)
 
     def on_exit(self, ctx: Context) -> None:
         # Summary: an entry still unpublished at exit is the caller's to sync.
-        for key, states in ctx.tracked():
-            kind = _slot_kind(key)
+        params = ctx.function.params
+        for k, states in ctx.tracked():
+            kind = _unpublished(k)
             if kind is None or Walk.UNPUBLISHED not in states:
                 continue
-            entry = key[:key.rindex("[<unpublished ")]
-            values = {"what": kind, "trail": states[Walk.UNPUBLISHED]}
-            if (i := self._param_index(ctx, entry)) is not None:
-                values["arg"] = i
+            assert isinstance(k, Tag)
+            values: dict[str, object] = {"what": kind, "trail": states[Walk.UNPUBLISHED]}
+            if k.path in params:
+                values["arg"] = params.index(k.path)
             ctx.summarize("unpublish", **values)
 
-    # ------------------------------------------------------------------ policy
-    def _teardown(self, ctx: Context, call: Call, m) -> None:
-        kind = _kind(m)
-        via = m.get("via")
-        chain = m.get("trail") or ()
-        step = Step(call.span, f"{call.callee}() tears down the {kind}" if not chain else
-                    f"{call.callee}() tears down the {kind} without a sync")
-        pending = [(k, s[Walk.UNPUBLISHED]) for k, s in ctx.tracked()
-                   if _slot_kind(k) == kind and Walk.UNPUBLISHED in s]
-        if pending:
-            _key, trail = min(pending, key=lambda p: (p[1][0].span.line if p[1] else 0, p[0]))
-            origin = trail[0] if trail else step
-            through = f" (via {via}())" if via and via != call.callee else ""
-            ctx.report(
-                HOTPLUG_TEARDOWN_UNSYNCED, call.span,
-                f"{call.callee}() tears down the {kind}{through} after {origin.message} at line "
-                f"{origin.span.line}, with no sync against lockless walkers in between",
-                trail + ((step,) + chain if chain else ()), trail[:1])
-            for k, _ in pending:
-                ctx.replace(k, Walk.UNPUBLISHED, Walk.REPORTED)
-        if ctx.may_be(f"<entry:{kind}>", Walk.FRESH):
-            # Summary: this function tears down before any sync or unpublish of its own.
-            ctx.summarize("teardown", what=kind, via=via or call.callee,
-                          trail=(step,) + chain)
+    # ------------------------------------------------------------------ reports
+    def _report(self, ctx: Context, ev: Event[Teardown], kind: str, step: Step,
+                pending: list[tuple[Key, Trail]]) -> None:
+        _k, trail = min(pending, key=lambda p: (p[1][0].span.line if p[1] else 0, str(p[0])))
+        origin = trail[0] if trail else step
+        via, chain = ev.m.via, ev.m.trail or ()
+        through = f" (via {via}())" if via and via != ev.api else ""
+        ctx.report(
+            HOTPLUG_TEARDOWN_UNSYNCED, ev.span,
+            f"{ev.api}() tears down the {kind}{through} after {origin.message} at line "
+            f"{origin.span.line}, with no sync against lockless walkers in between",
+            trail + ((step, *chain) if chain else ()), trail[:1])
+        for k, _ in pending:
+            ctx.replace(k, Walk.UNPUBLISHED, Walk.REPORTED)
 
-    def _sync(self, ctx: Context, call: Call, m) -> None:
-        for key, _ in ctx.tracked():
-            if _slot_kind(key) is not None:
-                ctx.replace(key, Walk.UNPUBLISHED, Walk.SYNCED)
-            elif key.startswith("<entry:"):
-                ctx.replace(key, Walk.FRESH, Walk.SYNCED)
-        ctx.summarize("sync", what=m.get("what") or "sync")
 
-    def _unpublish(self, ctx: Context, call: Call, m) -> None:
-        kind = _kind(m)
-        arg = m.get("arg")
-        entry = ctx.key(ctx.arg(call, arg)) if arg is not None else None
-        chain = m.get("trail") or ()
-        what = (f"{call.callee}() unpublished '{entry}'" if entry is not None
-                else f"{call.callee}() unpublished the {kind}")
-        entry = entry or f"<{call.callee}()>"
-        step = Step(call.span, what)
-        ctx.set(_slot(entry, kind), Walk.UNPUBLISHED, (step,) + chain)
-        ctx.replace(f"<entry:{kind}>", Walk.FRESH, Walk.OWNED)
+def _kind(m: Teardown | Unpublish | Section) -> str:
+    return getattr(m, "what", None) or "memory"
 
-    @staticmethod
-    def _param_index(ctx: Context, entry: str) -> int | None:
-        params = ctx.function.params
-        return params.index(entry) if entry in params else None
+
+def _unpublished(k: Key) -> str | None:
+    """The kind of an unpublished entry's key (it rides on the entry's access path, so
+    that reassigning or advancing it, ``pmd++``, ends the story)."""
+    return k.arg if isinstance(k, Tag) and k.name == "unpublished" else None

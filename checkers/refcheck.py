@@ -35,12 +35,85 @@ followed into the caller; page and folio are one object only when derived inline
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from enum import Enum
+from typing import ClassVar
 
 from analyzer.engine import NONZERO, ZERO, Checker, Context, Test, effect_holds
 from analyzer.ir import AddrOf, Binary, Call, Deref, Expr, Literal, Member, Name, Unary
+from analyzer.models.schema import Section, option, register, when_key
 from analyzer.result import Step
 from analyzer.rule import Rule
+
+
+# ------------------------------------------------------------------ model sections
+@register
+@dataclass(frozen=True, slots=True)
+class RefcountRead(Section):
+    """reads of an exact reference count"""
+
+    NAME: ClassVar[str] = "refcount_read"
+    EVENT: ClassVar[str | None] = None
+    ESCAPES: ClassVar[bool] = False
+    arg: int | None = option(int, required=True, doc="argument whose count it returns")
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class Freeze(Section):
+    """refcount freezes (ref_freeze: succeeds only at the expected count)"""
+
+    NAME: ClassVar[str] = "freeze"
+    arg: int | None = option(int, required=True)
+    when: str = when_key()
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class Unfreeze(Section):
+    """refcount unfreezes"""
+
+    NAME: ClassVar[str] = "unfreeze"
+    arg: int | None = option(int, required=True)
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class SetRefcount(Section):
+    """calls that overwrite a reference count"""
+
+    NAME: ClassVar[str] = "set_refcount"
+    EVENT: ClassVar[str | None] = "exclusive"
+    arg: int | None = option(int, required=True)
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class ExclusiveAction(Section):
+    """actions that assume no other reference can exist"""
+
+    NAME: ClassVar[str] = "exclusive_action"
+    EVENT: ClassVar[str | None] = "exclusive"
+    arg: int | None = option(int, required=True, doc="argument assumed to have no other "
+                                                  "reference")
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class Exclusion(Section):
+    """calls that exclude speculative references"""
+
+    NAME: ClassVar[str] = "exclusion"
+    arg: int | None = option(int, doc="argument it excludes speculative references on")
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class Warn(Section):
+    """WARN_ON()/VM_BUG_ON()-style assertions"""
+
+    NAME: ClassVar[str] = "warn"
+    arg: int | None = option(int, required=True, doc="argument holding the asserted condition")
 
 
 class Ref(Enum):

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 from enum import Enum
 
-from analyzer.engine import Checker, Context, Test, effect_holds
-from analyzer.ir import Call, Deref
+from analyzer.engine import Checker, Context, Event, Origin
+from analyzer.ir import Return
+from analyzer.models.core import Acquire, Derive, LocklessRead
 from analyzer.result import Step
 from analyzer.rule import Rule
 
@@ -98,76 +99,50 @@ class TryGetChecker(Checker):
     starter_sections = ("lockless_read",)
 
     # ------------------------------------------------------------------ hooks
-    def on_call(self, ctx: Context, call: Call, result: str | None) -> None:
-        name = call.callee
-        if name is None:
-            return
-        models = ctx.models
-        if (m := models.get("lockless_read", name)) is not None:
-            self._lockless_read(ctx, call, m, result)
-        elif (m := models.get("derive", name)) is not None:
-            self._derive(ctx, call, ctx.key(ctx.arg(call, m.get("from"))), result)
-        elif (m := models.get("acquire", name)) is not None:
-            self._acquire(ctx, call, m, result)
+    def on_lockless_read(self, ctx: Context, ev: Event[LocklessRead]) -> None:
+        if ev.origin is not Origin.LOCKLESS:
+            return            # under a lock, maybe the caller's: precision first
+        ctx.set(ev.result, Ref.UNHELD,
+                (Step(ev.span, f"'{ev.key or 'its argument'}' read locklessly by {ev.api}()"),))
 
-    def on_return(self, ctx: Context, ret) -> None:
+    def on_derive(self, ctx: Context, ev: Event[Derive]) -> None:
+        for state in ctx.states(ev.key):
+            what = ctx.name_of(ev.call, ev.result)
+            step = Step(ev.span, f"'{what}' derived from '{ev.key}' by {ev.api}()")
+            ctx.add(ev.result, state, ctx.trail(ev.key, state) + (step,))
+
+    def on_acquire(self, ctx: Context, ev: Event[Acquire]) -> None:
+        if ev.at_call and ev.m.needs_ref and ctx.may_be(ev.key, Ref.UNHELD):
+            self._report(ctx, ev)
+        if ev.done:
+            self._hold(ctx, ev)
+
+    def on_return(self, ctx: Context, ret: Return) -> None:
         if ret.value is None or not ctx.may_be(ctx.key(ret.value), Ref.UNHELD):
             return
         # Summary: callers see this function as a lockless read of its first argument.
         ctx.summarize("lockless_read", arg=0)
 
-    def on_branch(self, ctx: Context, test: Test) -> None:
-        call = test.subject
-        if not isinstance(call, Call):
-            return
-        m = ctx.models.get("acquire", call.callee)
-        if m is None or m.get("when") == "always" or not effect_holds(m.get("when"),
-                                                                      test.outcome):
-            return
-        self._hold(ctx, call, m, test.via)
-
-    # ------------------------------------------------------------------ policy
-    def _lockless_read(self, ctx, call, m, result) -> None:
-        source = ctx.arg(call, m.get("arg", 0))
-        if m.get("deref_only") and not isinstance(source, Deref):
-            return
-        if ctx.holds("spin"):
-            return            # read under a lock: whatever it designates is stable
-        if m.get("rcu") and not ctx.holds("rcu"):
-            return            # maybe under the caller's lock: precision first
-        what = ctx.key(source) or "its argument"
-        ctx.set(result, Ref.UNHELD,
-                (Step(call.span, f"'{what}' read locklessly by {call.callee}()"),))
-
-    def _derive(self, ctx, call, src: str | None, result: str | None) -> None:
-        for state in ctx.states(src):
-            what = ctx.name_of(call, result)
-            step = Step(call.span, f"'{what}' derived from '{src}' by {call.callee}()")
-            ctx.add(result, state, ctx.trail(src, state) + (step,))
-
-    def _acquire(self, ctx, call, m, result) -> None:
-        key = ctx.key(ctx.arg(call, m.get("arg")))
-        if m.get("needs_ref") and ctx.may_be(key, Ref.UNHELD):
-            trail = ctx.trail(key, Ref.UNHELD)
-            origin = trail[0]
-            frozen = "; its count may be zero or frozen" if m.get("when") != "always" else ""
-            ctx.report(
-                TRY_GET_WITHOUT_REF, call.span,
-                f"{call.callee}() on '{key}' that holds no reference (found by the "
-                f"lockless read at line {origin.span.line}){frozen}",
-                trail, (Step(origin.span, "lockless read: " + origin.message),))
-        if m.get("when") == "always":
-            self._hold(ctx, call, m, None)
-
-    def _hold(self, ctx: Context, call: Call, m, via: str | None) -> None:
+    # ------------------------------------------------------------------ states
+    def _hold(self, ctx: Context, ev: Event[Acquire]) -> None:
         """A reference is held on the object: and on everything found by the same read."""
-        key = ctx.key(ctx.arg(call, m.get("arg")))
-        keys = [key] + ([via or ctx.key(call)] if m.get("returns_object") else [])
+        keys = [ev.key] + ([ev.via or ctx.key(ev.call)] if ev.m.returns_object else [])
         origins = {ctx.trail(k, Ref.UNHELD)[:1] for k in keys if ctx.may_be(k, Ref.UNHELD)}
-        step = Step(call.span, f"reference taken by {call.callee}()")
+        step = Step(ev.span, f"reference taken by {ev.api}()")
         for k, states in ctx.tracked():
             if k in keys or (Ref.UNHELD in states and states[Ref.UNHELD][:1] in origins):
                 ctx.replace(k, Ref.UNHELD, Ref.HELD, step)
-        for k in keys:
-            if k is not None and not ctx.states(k):
-                ctx.set(k, Ref.HELD, (step,))
+        for held in keys:
+            if held is not None and not ctx.states(held):
+                ctx.set(held, Ref.HELD, (step,))
+
+    # ------------------------------------------------------------------ reports
+    def _report(self, ctx: Context, ev: Event[Acquire]) -> None:
+        trail = ctx.trail(ev.key, Ref.UNHELD)
+        origin = trail[0]
+        frozen = "; its count may be zero or frozen" if ev.conditional else ""
+        ctx.report(
+            TRY_GET_WITHOUT_REF, ev.span,
+            f"{ev.api}() on '{ev.key}' that holds no reference (found by the lockless read "
+            f"at line {origin.span.line}){frozen}",
+            trail, (Step(origin.span, "lockless read: " + origin.message),))

@@ -144,7 +144,7 @@ def test_deep_expression_does_not_exhaust_the_stack():
 
 
 def test_budget_exhaustion_is_a_notification(monkeypatch):
-    monkeypatch.setattr(engine, "VISIT_BUDGET", 3)
+    monkeypatch.setattr(engine.fixpoint, "VISIT_BUDGET", 3)
     src = b"void f(int *p, int c) { while (c) { if (c) mark(p); else c--; } check(p); }"
     fn = parse_source("t.c", src, {}).functions[0]
     findings, notes = analyze_function(fn, MODELS, [Probe()])

@@ -1,0 +1,408 @@
+"""What a checker sees: the hooks it overrides, the typed events the engine delivers, and
+the :class:`Context` it reads and writes typestates through.
+
+Events come from the models: the engine looks each call up once and, for every model of
+the callee whose section a checker subscribes to, calls ``on_<event>(ctx, ev)`` with an
+:class:`Event` carrying the section's typed entry (``ev.m``), the call, the object the
+entry's argument designates and whether the effect happened (see
+:mod:`analyzer.engine.effects`).  The section declares its event (``EVENT``; default its
+name): ``on_acquire``, ``on_release``, ``on_lockless_read``, ``on_derive``, ``on_recheck``,
+``on_lock``/``on_unlock``, ``on_sync``, ``on_teardown``, ``on_io_start``, ...
+
+Engine hooks that no model produces: ``on_entry``, ``on_assign``, ``on_branch`` (the
+condition in normal form), ``on_deref``, ``on_store``, ``on_overwrite``, ``on_escape``,
+``on_return``, ``on_exit``.  ``on_call(ctx, call, result)`` is still called for every call
+(for checkers written against the older, untyped API).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Generic, TypeVar
+
+from analyzer.engine.effects import Effect, Test, normalize
+from analyzer.engine.keys import Ghost, Key, access_key, depends_on, strip
+from analyzer.ir import AddrOf, Call, Deref, Expr, Function, Index, Member, Name, Return, Span
+from analyzer.models import Model, Models
+from analyzer.models.schema import Section
+from analyzer.result import Finding, Step
+from analyzer.rule import Rule
+
+Trail = tuple[Step, ...]
+M = TypeVar("M", bound=Section)
+
+
+class Held(Enum):
+    """Whether a lock kind (spin, rcu) is held: the engine tracks it for every checker."""
+
+    YES = "held"
+    NO = "not held"
+
+
+class Origin(Enum):
+    """Where an object found by a lockless read comes from, as far as this function
+    knows (the one lockless-read policy; each checker picks the origins it trusts)."""
+
+    LOCKLESS = "found without a lock"          # no spinlock held; an RCU-style lookup
+    #                                             inside the function's own RCU section
+    MAYBE_LOCKED = "RCU-style lookup outside this function's RCU section"
+    LOCKED = "read under a spinlock"           # whatever it designates is stable
+
+
+@dataclass(frozen=True, slots=True)
+class Event(Generic[M]):
+    """One model's effect at one call (or on one branch edge after it)."""
+
+    m: M                        # the section's typed entry
+    call: Call
+    effect: Effect
+    result: str | None          # the call's result: its key at the call, on an edge the
+    #                             variable that holds it (or the call's key)
+    via: str | None             # on an edge: the variable the tested result was stored in
+    obj: Expr | None            # the argument the entry's ``arg`` names, unwrapped
+    key: str | None             # its access path
+    origin: Origin | None = None    # lockless reads only
+    edge: bool = False              # told on a branch edge after the call
+
+    @property
+    def api(self) -> str:
+        return self.call.callee or ""
+
+    @property
+    def span(self) -> Span:
+        return self.call.span
+
+    @property
+    def done(self) -> bool:
+        return self.effect is Effect.DONE
+
+    @property
+    def at_call(self) -> bool:
+        """Told at the call (not on a branch edge)."""
+        return not self.edge
+
+    @property
+    def conditional(self) -> bool:
+        return self.m.conditional()
+
+
+@dataclass(frozen=True, slots=True)
+class Escape:
+    """A tracked object passed to a call that may keep or change it (see
+    :meth:`analyzer.engine.fixpoint` for the policy)."""
+
+    key: str
+    call: Call
+    arg: Expr
+
+
+# --------------------------------------------------------------------------- the state
+class Facts:
+    """The abstract state at one program point, for one checker."""
+
+    __slots__ = ("bind", "objs")
+
+    def __init__(self, objs: dict[Key, dict[Any, Trail]] | None = None,
+                 bind: dict[str, Call] | None = None):
+        self.objs: dict[Key, dict[Any, Trail]] = objs if objs is not None else {}
+        self.bind: dict[str, Call] = bind if bind is not None else {}
+
+    def copy(self) -> Facts:
+        return Facts(dict(self.objs), dict(self.bind))
+
+    def merge(self, other: Facts) -> bool:
+        """Union ``other`` into self; True when something new arrived."""
+        changed = False
+        for key, states in other.objs.items():
+            mine = self.objs.get(key)
+            if mine is None:
+                self.objs[key] = states
+                changed = True
+                continue
+            new = {s: t for s, t in states.items() if s not in mine}
+            if new:
+                self.objs[key] = {**mine, **new}
+                changed = True
+        for var in list(self.bind):
+            if other.bind.get(var) != self.bind[var]:
+                del self.bind[var]
+                changed = True
+        return changed
+
+
+# --------------------------------------------------------------------------- checker API
+class Checker:
+    """Base class of a checker: override the hooks you need; each opens with a guard.
+
+    ``starter_sections`` are the model sections whose APIs start every story the checker
+    tells (a lockless read, a teardown, ...): a function naming none of them cannot
+    matter to the checker and is not walked, and a file naming none of any checker's is
+    not even parsed by libclang (the cheap pre-filters)."""
+
+    rules: tuple[Rule, ...] = ()
+    starter_sections: tuple[str, ...] = ()
+
+    def starters(self, models: Models) -> frozenset[str] | None:
+        """The API names that start this checker's stories; None: no filter."""
+        if not self.starter_sections:
+            return None
+        return frozenset().union(*(models.names(s) for s in self.starter_sections))
+
+    def wants(self, names: frozenset[str], models: Models) -> bool:
+        starters = self.starters(models)
+        return starters is None or bool(names & starters)
+
+    def subscriptions(self) -> frozenset[str]:
+        """The events this checker has an ``on_<event>`` hook for."""
+        cls = type(self)
+        got: frozenset[str] | None = cls.__dict__.get("_subscriptions")
+        if got is None:
+            got = frozenset(n[3:] for n in dir(cls) if n.startswith("on_")
+                            and n[3:] not in _ENGINE_HOOKS)
+            cls._subscriptions = got  # type: ignore[attr-defined]
+        return got
+
+    def overrides(self, hook: str) -> bool:
+        return getattr(type(self), hook) is not getattr(Checker, hook)
+
+    def on_entry(self, ctx: Context) -> None: ...
+    def on_call(self, ctx: Context, call: Call, result: str | None) -> None: ...
+    def on_assign(self, ctx: Context, target: str, value: Expr, span: Span) -> None: ...
+    def on_branch(self, ctx: Context, test: Test) -> None: ...
+    def on_return(self, ctx: Context, ret: Return) -> None: ...
+    def on_exit(self, ctx: Context) -> None: ...
+
+    def on_deref(self, ctx: Context, key: str, expr: Expr) -> None:
+        """The tracked object ``key`` is accessed through the pointer: ``key->f``,
+        ``*key`` or ``key[i]``, read or written (``&key->f`` computes an address only)."""
+
+    def on_overwrite(self, ctx: Context, key: str, span: Span) -> None:
+        """The tracked path ``key`` is about to lose its states to an assignment or an
+        increment; ``ctx.states(key)`` still has them."""
+
+    def on_store(self, ctx: Context, target: Expr, value: Expr, span: Span) -> None:
+        """``value`` is stored into memory (``*p = v``, ``a[i] = v``, ``s->f = v``): the
+        target is no plain variable, and may have no access path (``a[(*n)++]``).
+        Called before ``on_assign``, while ``value``'s states are still its own."""
+
+    def on_escape(self, ctx: Context, ev: Escape) -> None:
+        """A tracked object is passed to a call that is no object-neutral model."""
+
+
+_ENGINE_HOOKS = frozenset({"entry", "call", "assign", "branch", "return", "exit", "deref",
+                           "overwrite", "store", "escape"})
+
+
+class Context:
+    """What a checker sees of the engine during one hook call."""
+
+    def __init__(self, fn: Function, models: Models, checker: Checker):
+        self.function = fn
+        self.models = models
+        self.checker = checker
+        self.transparent = models.names("transparent")
+        self.facts = Facts()
+        self.reporting = False
+        self.findings: dict[tuple[str, str, int, int], Finding] = {}
+        self.dest: dict[int, str | None] = {}   # id(call) -> variable it is assigned to
+        self._keys: dict[int, tuple[Expr, str | None]] = {}   # id(expr) -> (expr, path)
+        self.summaries: dict[tuple[str, tuple[tuple[str, Any], ...]], Model] = {}
+
+    def name_of(self, call: Call, result: str | None) -> str:
+        """How messages name a call's result: the variable it is assigned to, if any."""
+        return self.dest.get(id(call)) or result or f"{call.callee}()"
+
+    # -- access paths
+    def key(self, e: Expr | None) -> str | None:
+        if e is None:
+            return None
+        hit = self._keys.get(id(e))
+        if hit is not None and hit[0] is e:
+            return hit[1]
+        k = access_key(e, self.transparent)
+        self._keys[id(e)] = (e, k)          # holding e keeps its id unique meanwhile
+        return k
+
+    def strip(self, e: Expr) -> Expr:
+        return strip(e, self.transparent)
+
+    def normal(self, e: Expr, outcome: str) -> tuple[Expr, str]:
+        """``e`` evaluated to ``outcome``, in the normal form of branch tests."""
+        return normalize(e, outcome, self.transparent)
+
+    def ghost(self, name: str, arg: str = "") -> Ghost:
+        """The key of per-function state ``name`` (about ``arg``), e.g. a lock kind."""
+        return Ghost(name, arg)
+
+    def derived_from(self, e: Expr) -> Expr | None:
+        """The argument a ``derive`` model says ``e``'s value comes from (``page_folio(p)``
+        -> ``p``), else None."""
+        if isinstance(e, Call) and (m := self.models.get("derive", e.callee)) is not None:
+            return self.arg(e, m.get("from"))
+        return None
+
+    def derivation(self, e: Expr | None, limit: int = 8) -> list[Expr]:
+        """``e`` and what it is derived from, nearest first (``pte_val(ptep_get(p))`` ->
+        ``[pte_val(..), ptep_get(p)]``): the engine's one walk of a derivation chain."""
+        out: list[Expr] = []
+        while e is not None and len(out) < limit:
+            e = self.strip(e)
+            out.append(e)
+            e = self.derived_from(e)
+        return out
+
+    def object_of(self, e: Expr | None) -> str | None:
+        """The object whose reference count ``e`` is about: through derivations
+        (``page_folio(page)``) and member addresses (``&folio->page``) to its path."""
+        while e is not None:
+            e = self.strip(e)
+            inner = self.derived_from(e)
+            if inner is not None:
+                e = inner
+            elif isinstance(e, AddrOf) and isinstance(e.operand, Member):
+                e = e.operand.base
+            else:
+                break
+        return self.key(e)
+
+    def place(self, e: Expr | None) -> str | None:
+        """The place an argument names: ``&xas`` and ``xas`` alike; ``*ptep`` is ``ptep``."""
+        if e is None:
+            return None
+        e = self.strip(e)
+        if isinstance(e, (AddrOf, Deref)):
+            e = e.operand
+        return self.key(e)
+
+    def designated(self, e: Expr | None, elements: bool = False,
+                   derive: bool = False) -> str | None:
+        """The tracked object ``e`` designates: ``e`` itself when tracked, else the object
+        it points into (``&folio->page`` -> ``folio``); with ``elements``, the array an
+        element belongs to (``pages[i]`` -> ``pages``); with ``derive``, the object it is
+        derived from by a ``derive`` model (``page_folio(page)`` -> ``page``)."""
+        while e is not None:
+            e = self.strip(e)
+            key = self.key(e)
+            if key is not None and key in self.facts.objs and self.facts.objs[key]:
+                return key
+            if isinstance(e, AddrOf) and isinstance(e.operand, (Member, Index)):
+                inner = e.operand
+                e = inner.base if isinstance(inner, Index) or inner.arrow else None
+            elif elements and isinstance(e, Index):
+                e = e.base
+            elif derive and isinstance(e, Call) and self.derived_from(e) is not None:
+                e = self.derived_from(e)
+            else:
+                return None
+        return None
+
+    def result_key(self, call: Call) -> str | None:
+        """The key of a call's result: its access path (``xas_load(&xas)``), or, when an
+        argument has none (``xas_find(&xas, i + 1)``), a temporary named by the call site,
+        so the result's states still move into the variable it is assigned to."""
+        key = self.key(call)
+        if key is None and call.callee is not None and call.callee not in self.transparent:
+            key = f"{call.callee}(...)@{call.span.line}:{call.span.col}"
+        return key
+
+    def arg(self, call: Call, index: int | None) -> Expr | None:
+        if index is None:
+            return None
+        return self.strip(call.args[index]) if 0 <= index < len(call.args) else None
+
+    def bound(self, e: Expr | None) -> Call | None:
+        """The call whose result the variable ``e`` holds on every path here, if any."""
+        e = self.strip(e) if e is not None else None
+        return self.facts.bind.get(e.id) if isinstance(e, Name) else None
+
+    # -- typestates
+    def states(self, key: Key | None) -> frozenset[Any]:
+        if key is None:
+            return frozenset()
+        return frozenset(self.facts.objs.get(key, ()))
+
+    def may_be(self, key: Key | None, *states: Any) -> bool:
+        have = self.facts.objs.get(key, {}) if key is not None else {}
+        return any(s in have for s in states)
+
+    def must_be(self, key: Key | None, *states: Any) -> bool:
+        have = self.facts.objs.get(key, {}) if key is not None else {}
+        return bool(have) and all(s in states for s in have)
+
+    def holds(self, kind: str) -> bool:
+        """True when a lock of ``kind`` (``spin``, ``rcu``: the ``lock`` models' kinds)
+        taken in this function is held on every path here."""
+        return self.must_be(Ghost("lock", kind), Held.YES)
+
+    def trail(self, key: Key | None, state: Any) -> Trail:
+        return self.facts.objs.get(key, {}).get(state, ()) if key is not None else ()
+
+    def set(self, key: Key | None, state: Any, trail: Trail = ()) -> None:
+        if key is not None:
+            self.facts.objs[key] = {state: trail}
+
+    def add(self, key: Key | None, state: Any, trail: Trail = ()) -> None:
+        if key is not None and state not in self.facts.objs.get(key, {}):
+            self.facts.objs[key] = {**self.facts.objs.get(key, {}), state: trail}
+
+    def replace(self, key: Key | None, old: Any, new: Any, step: Step | None = None) -> None:
+        """Every path where ``key`` is ``old`` now has it ``new`` (trail extended)."""
+        have = self.facts.objs.get(key) if key is not None else None
+        if not have or old not in have:
+            return
+        trail = have[old] + ((step,) if step else ())
+        rest = {s: t for s, t in have.items() if s != old}
+        rest.setdefault(new, trail)
+        self.facts.objs[key] = rest  # type: ignore[index]
+
+    def copy_states(self, dst: Key | None, src: Key | None) -> None:
+        if dst is None or src is None or src not in self.facts.objs:
+            return
+        self.facts.objs[dst] = self.facts.objs[src]
+
+    def discard(self, key: Key | None, *states: Any) -> None:
+        """Forget these states of ``key`` (and ``key`` itself when none remain)."""
+        have = self.facts.objs.get(key) if key is not None else None
+        if not have or not any(s in have for s in states):
+            return
+        rest = {s: t for s, t in have.items() if s not in states}
+        if rest:
+            self.facts.objs[key] = rest  # type: ignore[index]
+        else:
+            del self.facts.objs[key]  # type: ignore[arg-type]
+
+    def kill(self, key: Key | None) -> None:
+        """Forget ``key`` and every key riding on it (``key->x``, ``*key``, tags)."""
+        if key is None:
+            return
+        for k in [k for k in self.facts.objs if depends_on(k, key)]:
+            del self.facts.objs[k]
+        for v in [v for v in self.facts.bind if v == key]:
+            del self.facts.bind[v]
+
+    def tracked(self) -> Iterable[tuple[Key, dict[Any, Trail]]]:
+        return list(self.facts.objs.items())
+
+    # -- summaries
+    def summarize(self, section: str, **values: Any) -> None:
+        """Record a fact about the analyzed function for its callers (final pass only):
+        the same shape as a rule-file entry ``[section.<this function>]``."""
+        if not self.reporting:
+            return
+        if section in ("acquire", "lock"):
+            values.setdefault("when", "always")
+        m = Model.make(section, self.function.name, values, "summary")
+        self.summaries.setdefault((section, m.values), m)
+
+    # -- reporting
+    def report(self, rule: Rule, span: Span, message: str, trail: Trail = (),
+               related: tuple[Step, ...] = ()) -> None:
+        if not self.reporting:
+            return
+        k = (rule.id, span.file, span.line, span.col)
+        if k in self.findings:
+            return
+        path = trail + (Step(span, message),)
+        self.findings[k] = Finding(rule.id, message, span, self.function.name, path,
+                                   related or trail[:1] or path[-1:])

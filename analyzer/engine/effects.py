@@ -1,0 +1,113 @@
+"""Outcomes of tested values, the one normal form of a branch condition, and how a
+conditional effect is decided on the edge where it holds.
+
+``when`` in a model names the return value on which its effect holds:
+
+=========  =======================================================================
+always     the call has the effect (told at the call)
+nonzero    true / non-NULL / non-zero (``folio_try_get()``)
+zero       0 = success (``arch_make_folio_accessible()``); ``>= 0`` counts as success
+positive   ``> 0`` (an API returning 1 for "reference taken", 0 or ``< 0`` otherwise)
+negative   ``< 0`` (an error code)
+=========  =======================================================================
+
+A conditional effect is told three ways: :attr:`Effect.TRIED` at the call (the checker
+may check its preconditions there), :attr:`Effect.DONE` on each branch edge where the
+tested result says it happened, :attr:`Effect.FAILED` on each edge where it did not.  A
+section marked ``ASSUMED`` is told ``DONE`` at the call and ``FAILED`` on the edges
+where it did not happen (a call whose result is never tested is taken to succeed).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from analyzer.engine.keys import strip
+from analyzer.ir import Binary, Call, Expr, Literal, Name, Unary
+
+ZERO_LITERALS = frozenset({"0", "NULL", "false", "0UL", "0L", "0U", "0ULL", "0LL"})
+
+# Outcomes of a tested value on one edge.
+NONZERO, ZERO, NEG, NONNEG, POS, NONPOS = "nonzero", "zero", "neg", "nonneg", "pos", "nonpos"
+_FLIP = {NONZERO: ZERO, ZERO: NONZERO, NEG: NONNEG, NONNEG: NEG, POS: NONPOS, NONPOS: POS}
+_ORDER = {"<": (NEG, NONNEG), ">=": (NONNEG, NEG), ">": (POS, NONPOS), "<=": (NONPOS, POS)}
+_MIRROR = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "==": "==", "!=": "!="}
+
+
+class Effect(Enum):
+    DONE = "done"            # the effect happened here
+    TRIED = "tried"          # a conditional effect's call: decided on the branch edges
+    FAILED = "failed"        # on this edge, the conditional effect did not happen
+
+
+def effect_holds(when: str, outcome: str) -> bool:
+    """Whether a model's ``when`` holds for a tested outcome (the engine's decision; no
+    checker calls this).
+
+    Kernel convention: a call tested ``>= 0`` (or false on ``< 0``) returned success,
+    which for a "returns 0 on success" API is zero."""
+    if when == "always":
+        return True
+    if when == "nonzero":
+        return outcome in (NONZERO, NEG, POS)
+    if when == "positive":
+        return outcome == POS
+    if when == "negative":
+        return outcome == NEG
+    return outcome in (ZERO, NONNEG)
+
+
+@dataclass(frozen=True, slots=True)
+class Test:
+    """On this edge, ``subject`` evaluated to ``outcome``: the normal form of a branch
+    condition (no ``!``, no comparison with 0, ``a != b`` as ``a == b`` with the outcome
+    flipped).  When the subject is a call whose result was first stored in a variable,
+    ``via`` names that variable."""
+
+    subject: Expr
+    outcome: str
+    via: str | None = None
+
+    @property
+    def true(self) -> bool | None:
+        """The truth of the subject on this edge, when it is a truth (not an order)."""
+        return {NONZERO: True, ZERO: False}.get(self.outcome)
+
+
+def is_zero(e: Expr) -> bool:
+    return isinstance(e, Literal) and e.text in ZERO_LITERALS
+
+
+def normalize(e: Expr, outcome: str, transparent: frozenset[str]) -> tuple[Expr, str]:
+    """``e`` evaluated to ``outcome``, in normal form: the subject without ``!``,
+    ``== 0``/``!= 0``, an ordering with 0 turned into a sign outcome, ``!=`` as ``==``."""
+    e = strip(e, transparent)
+    while True:
+        if isinstance(e, Unary) and e.op == "!":
+            e, outcome = strip(e.operand, transparent), _FLIP[outcome]
+            continue
+        if isinstance(e, Binary) and e.op in ("==", "!=") and (
+                is_zero(e.right) or is_zero(e.left)):
+            if e.op == "==":                      # "x == NULL" holds: x is zero
+                outcome = _FLIP[outcome]
+            e = strip(e.left if is_zero(e.right) else e.right, transparent)
+            continue
+        break
+    if isinstance(e, Binary) and e.op in _ORDER and (is_zero(e.right) or is_zero(e.left)):
+        op = e.op if is_zero(e.right) else _MIRROR[e.op]
+        subject = e.left if is_zero(e.right) else e.right
+        yes, no = _ORDER[op]
+        e, outcome = strip(subject, transparent), (yes if outcome == NONZERO else no)
+    elif isinstance(e, Binary) and e.op == "!=":
+        e, outcome = Binary("==", e.left, e.right, e.span), _FLIP[outcome]
+    return e, outcome
+
+
+def branch_test(cond: Expr, truth: bool, transparent: frozenset[str],
+                bind: dict[str, Call]) -> Test:
+    """The normal form of ``cond`` on its ``truth`` edge; a variable that holds a call's
+    result on every path is replaced by the call (``via`` names it)."""
+    e, outcome = normalize(cond, NONZERO if truth else ZERO, transparent)
+    if isinstance(e, Name) and e.id in bind:
+        return Test(bind[e.id], outcome, via=e.id)
+    return Test(e, outcome)

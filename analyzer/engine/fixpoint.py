@@ -1,0 +1,374 @@
+"""The walk: a function's CFG to a fixpoint, one checker at a time.
+
+* Tracked objects are keyed by canonical access paths (``folio``, ``vmf->page``,
+  ``*ptep``) or typed keys (:mod:`analyzer.engine.keys`); a call's result is keyed by the
+  call's own text (``page_folio(page)``) until it is assigned, when its states move to
+  the assigned path.  ``p = q`` copies ``q``'s states.
+* The state of an object is a may-set of typestates, each with one witness trail (the
+  steps that produced it), so "bad on some path" is visible and becomes a SARIF
+  codeFlow.  Joins are unions; lattices are finite, so the fixpoint ends.  Trails never
+  decide convergence.
+* Each call is looked up in the models once; its models' effects become typed events
+  (:mod:`analyzer.engine.api`), conditional ones decided on the branch edges
+  (:mod:`analyzer.engine.effects`).  Lock and RCU state is an engine fact.
+* Escape policy: an argument that designates a tracked object escapes (``on_escape``)
+  when the callee is unknown or a function pointer, or none of its models is in an
+  object-neutral section (``ESCAPES = False``: gets, puts, derivations, re-reads, count
+  reads).  After the call, what an unknown callee was given the address of (``&x``) is
+  forgotten: it may have changed it.
+* Reports are made in one final pass over the fixpoint states, so a finding never
+  depends on visiting order; each (rule, span) is reported once.
+* Bounded: a per-function budget of block visits; when exhausted the function is reported
+  as a notification, never silently dropped.
+"""
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from analyzer.cfg import build_cfg, reachable
+from analyzer.engine.api import Checker, Context, Escape, Event, Facts, Held, Origin
+from analyzer.engine.effects import Effect, Test, branch_test, effect_holds
+from analyzer.engine.keys import Ghost
+from analyzer.ir import (
+    CFG,
+    AddrOf,
+    Assign,
+    Binary,
+    Block,
+    Call,
+    Cond,
+    Deref,
+    Expr,
+    Function,
+    Index,
+    Literal,
+    Member,
+    Name,
+    Opaque,
+    Return,
+    Span,
+    StmtExpr,
+    Unary,
+)
+from analyzer.models import Model, Models
+from analyzer.models.core import LocklessRead
+from analyzer.result import Finding, Notification
+
+VISIT_BUDGET = 20_000          # block visits per function and checker
+
+
+def walk_exprs(e: Expr | Return) -> Iterator[Expr | Return]:
+    """Every sub-expression of ``e`` (pre-order, iterative)."""
+    stack: list[Any] = [e]
+    while stack:
+        x = stack.pop()
+        yield x
+        if isinstance(x, Member):
+            stack.append(x.base)
+        elif isinstance(x, (Deref, AddrOf, Unary)):
+            stack.append(x.operand)
+        elif isinstance(x, Binary):
+            stack += (x.right, x.left)
+        elif isinstance(x, Index):
+            stack += (x.index, x.base)
+        elif isinstance(x, Assign):
+            stack += (x.value, x.target)
+        elif isinstance(x, Call):
+            stack.extend(reversed(x.args))
+            if x.func is not None:
+                stack.append(x.func)
+        elif isinstance(x, Cond):
+            stack += (x.else_, x.then, x.test)
+        elif isinstance(x, Return) and x.value is not None:
+            stack.append(x.value)
+
+
+def called_names(fn_cfg: CFG) -> frozenset[str]:
+    names: set[str] = set()
+    for b in fn_cfg.blocks:
+        for ev in list(b.events) + ([b.cond] if b.cond is not None else []):
+            for x in walk_exprs(ev):
+                if isinstance(x, Call) and x.callee:
+                    names.add(x.callee)
+    return frozenset(names)
+
+
+class _Run:
+    def __init__(self, cfg: CFG, models: Models, checker: Checker):
+        self.cfg = cfg
+        self.checker = checker
+        self.models = models
+        self.ctx = Context(cfg.function, models, checker)
+        self.by_id = {b.id: b for b in cfg.blocks}
+        self.known = models.identifiers()
+        self.subs = checker.subscriptions()
+        self.legacy_call = checker.overrides("on_call")
+        self.legacy_branch = checker.overrides("on_branch")
+        self.escapes = checker.overrides("on_escape")
+
+    # -- events
+    def eval(self, e: Expr | Return) -> None:
+        """Evaluate ``e``: its calls in order (arguments first), then its assignments."""
+        if isinstance(e, Return):
+            if e.value is not None:
+                self.eval(e.value)
+            self.checker.on_return(self.ctx, e)
+            return
+        # Post-order over an explicit stack.
+        stack: list[tuple[Expr, bool]] = [(e, False)]
+        address_only: set[int] = set()        # ``p->f`` under ``&``: no access to *p
+        while stack:
+            node, done = stack.pop()
+            if isinstance(node, (Name, Literal, Opaque, StmtExpr)):
+                continue
+            if not done:
+                if isinstance(node, Assign) and node.op == "=":
+                    value = self.ctx.strip(node.value)
+                    if isinstance(value, Call):
+                        self.ctx.dest[id(value)] = self.ctx.key(node.target)
+                elif isinstance(node, AddrOf):
+                    address_only.add(id(node.operand))
+                stack.append((node, True))
+                stack.extend((c, False) for c in reversed(_eval_children(node)))
+                continue
+            if isinstance(node, Call):
+                self._call(node)
+            elif isinstance(node, Assign):
+                self._deref(node.target)
+                self._assign(node)
+            elif isinstance(node, Unary) and node.op in ("++pre", "--pre", "post++", "post--"):
+                self._overwrite(self.ctx.key(node.operand), node.span)
+                self.ctx.kill(self.ctx.key(node.operand))
+            elif isinstance(node, (Member, Deref, Index)) and id(node) not in address_only:
+                self._deref(node)
+
+    def _deref(self, node: Expr) -> None:
+        """Tell the checker that a tracked object is accessed through its pointer."""
+        if isinstance(node, Member) and node.arrow:
+            base = node.base
+        elif isinstance(node, Deref):
+            base = node.operand
+        elif isinstance(node, Index):
+            base = node.base
+        else:
+            return
+        key = self.ctx.key(base)
+        if key is not None and key in self.ctx.facts.objs:
+            self.checker.on_deref(self.ctx, key, node)
+
+    def _overwrite(self, key: str | None, span: Span) -> None:
+        if key is not None and key in self.ctx.facts.objs:
+            self.checker.on_overwrite(self.ctx, key, span)
+
+    def _call(self, call: Call) -> None:
+        ctx = self.ctx
+        result = ctx.result_key(call)
+        if result is not None and call.callee not in ctx.transparent:
+            ctx.kill(result)
+        models = self.models.of(call.callee)
+        for m in models:
+            if m.section == "lock":
+                ctx.set(Ghost("lock", m.get("kind")), Held.YES)
+            elif m.section == "unlock":
+                ctx.set(Ghost("lock", m.get("kind")), Held.NO)
+        for m in models:
+            self._dispatch(m, call, result)
+        if self.legacy_call:
+            self.checker.on_call(ctx, call, result)
+        if self.escapes and (call.callee is None or not any(
+                m.spec is not None and not m.spec.ESCAPES for m in models)):
+            for a in call.args:
+                key = ctx.designated(a)
+                if key is not None:
+                    self.checker.on_escape(ctx, Escape(key, call, a))
+        ctx.dest.pop(id(call), None)
+        if call.callee not in self.known:
+            # Escaped to an unknown callee: it may have changed what it was given the
+            # address of.
+            for a in call.args:
+                if isinstance(a, AddrOf):
+                    ctx.kill(ctx.key(a.operand))
+
+    def _event(self, m: Model, call: Call, effect: Effect, result: str | None,
+               via: str | None = None, edge: bool = False) -> Event[Any] | None:
+        spec = m.spec
+        if spec is None:
+            return None
+        ctx = self.ctx
+        index = getattr(spec, spec.OBJ) if spec.OBJ else None
+        obj = ctx.arg(call, index) if isinstance(index, int) else None
+        origin = None
+        if isinstance(spec, LocklessRead):
+            if spec.deref_only and not isinstance(obj, Deref):
+                return None
+            origin = (Origin.LOCKED if ctx.holds("spin") else
+                      Origin.MAYBE_LOCKED if spec.rcu and not ctx.holds("rcu") else
+                      Origin.LOCKLESS)
+        return Event(spec, call, effect, result, via, obj, ctx.key(obj), origin, edge)
+
+    def _dispatch(self, m: Model, call: Call, result: str | None) -> None:
+        spec = m.spec
+        name = spec.event() if spec is not None else None
+        if name is None or name not in self.subs:
+            return
+        effect = Effect.TRIED if spec.conditional() and not spec.ASSUMED else Effect.DONE
+        ev = self._event(m, call, effect, result)
+        if ev is not None:
+            getattr(self.checker, "on_" + name)(self.ctx, ev)
+
+    def _edge(self, test: Test) -> None:
+        """Decide the conditional effects of the tested call on this edge."""
+        call = test.subject
+        if not isinstance(call, Call):
+            return
+        for m in self.models.of(call.callee):
+            spec = m.spec
+            name = spec.event() if spec is not None else None
+            if name is None or name not in self.subs or not spec.conditional():
+                continue
+            holds = effect_holds(getattr(spec, "when", "always"), test.outcome)
+            if holds and spec.ASSUMED:
+                continue
+            ev = self._event(m, call, Effect.DONE if holds else Effect.FAILED,
+                             test.via or self.ctx.key(call), test.via, edge=True)
+            if ev is not None:
+                getattr(self.checker, "on_" + name)(self.ctx, ev)
+
+    def _assign(self, a: Assign) -> None:
+        ctx = self.ctx
+        if not isinstance(a.target, Name):
+            self.checker.on_store(ctx, a.target, ctx.strip(a.value), a.span)
+        target = ctx.key(a.target)
+        if target is None:
+            return
+        value = ctx.strip(a.value)
+        src = (ctx.result_key(value) if isinstance(value, Call) else ctx.key(value)) \
+            if a.op == "=" else None
+        saved = ctx.facts.objs.get(src) if src is not None else None
+        if src != target:
+            self._overwrite(target, a.span)
+        ctx.kill(target)
+        if saved is not None:
+            ctx.facts.objs[target] = saved
+        if a.op == "=" and isinstance(value, Call):
+            ctx.facts.bind[target] = value
+            if src is not None and src != target:
+                ctx.facts.objs.pop(src, None)       # the temporary moved into target
+        self.checker.on_assign(ctx, target, value, a.span)
+
+    # -- fixpoint
+    def run(self) -> str | None:
+        cfg, ctx = self.cfg, self.ctx
+        start = Facts()
+        ctx.facts = start
+        self.checker.on_entry(ctx)
+        ins: dict[int, Facts] = {cfg.entry: start}
+        work = deque([cfg.entry])
+        queued = {cfg.entry}
+        visits = 0
+        while work:
+            bid = work.popleft()
+            queued.discard(bid)
+            visits += 1
+            if visits > VISIT_BUDGET:
+                return (f"analysis budget exceeded in {cfg.function.name}() "
+                        f"({VISIT_BUDGET} block visits)")
+            for target, facts in self.transfer(self.by_id[bid], ins[bid]):
+                old = ins.get(target)
+                if old is None:
+                    ins[target] = facts
+                    changed = True
+                else:
+                    changed = old.merge(facts)
+                if changed and target not in queued:
+                    work.append(target)
+                    queued.add(target)
+        # Final pass: the same transfer over the fixpoint states, reporting this time.
+        ctx.reporting = True
+        for bid in sorted(reachable(cfg)):
+            if bid in ins:
+                for _ in self.transfer(self.by_id[bid], ins[bid]):
+                    pass
+        if cfg.exit in ins:
+            ctx.facts = ins[cfg.exit].copy()
+            self.checker.on_exit(ctx)
+        return None
+
+    def transfer(self, block: Block, facts_in: Facts) -> Iterator[tuple[int, Facts]]:
+        ctx = self.ctx
+        ctx.facts = facts_in.copy()
+        for ev in block.events:
+            self.eval(ev)
+        if block.cond is not None:
+            self.eval(block.cond)
+        after = ctx.facts
+        for edge in block.succs:
+            facts = after.copy()
+            if block.cond is not None and isinstance(edge.label, bool):
+                ctx.facts = facts
+                test = branch_test(block.cond, edge.label, ctx.transparent, facts.bind)
+                self._edge(test)
+                if self.legacy_branch:
+                    self.checker.on_branch(ctx, test)
+            yield edge.target, facts
+
+
+def _eval_children(e: Expr) -> tuple[Expr, ...]:
+    if isinstance(e, Assign):
+        # The target's sub-expressions (e.g. an index) are evaluated, not the target.
+        inner = _eval_children(e.target) if not isinstance(e.target, Name) else ()
+        return (*inner, e.value)
+    if isinstance(e, Member):
+        return (e.base,)
+    if isinstance(e, (Deref, AddrOf, Unary)):
+        return (e.operand,)
+    if isinstance(e, Binary):
+        return (e.left, e.right)
+    if isinstance(e, Index):
+        return (e.base, e.index)
+    if isinstance(e, Call):
+        return e.args + ((e.func,) if e.func is not None else ())
+    if isinstance(e, Cond):
+        return (e.test, e.then, e.else_)
+    return ()
+
+
+@dataclass
+class FunctionResult:
+    findings: list[Finding]
+    notifications: list[Notification]
+    summaries: list[Model]       # facts about fn, for its callers
+
+
+def analyze_function(fn: Function, models: Models, checkers: Iterable[Checker],
+                     cfg: CFG | None = None) -> tuple[list[Finding], list[Notification]]:
+    """Run every interested checker over ``fn``; findings and notifications."""
+    r = analyze_function_full(fn, models, checkers, cfg)
+    return r.findings, r.notifications
+
+
+def analyze_function_full(fn: Function, models: Models, checkers: Iterable[Checker],
+                          cfg: CFG | None = None,
+                          names: frozenset[str] | None = None) -> FunctionResult:
+    """Run every interested checker over ``fn``: findings, notifications, summaries.
+    ``names`` (the functions ``cfg`` calls) is computed when not given."""
+    checkers = list(checkers)
+    findings: list[Finding] = []
+    notes: list[Notification] = []
+    summaries: list[Model] = []
+    cfg = cfg or build_cfg(fn, models.names("transparent"))
+    names = called_names(cfg) if names is None else names
+    for checker in checkers:
+        if not checker.wants(names, models):
+            continue
+        run = _Run(cfg, models, checker)
+        problem = run.run()
+        if problem:
+            notes.append(Notification(problem, fn.file, fn.span.line, "warning", "budget"))
+            continue
+        findings.extend(run.ctx.findings.values())
+        summaries.extend(run.ctx.summaries.values())
+    return FunctionResult(findings, notes, summaries)

@@ -1,0 +1,265 @@
+"""API models: declarative facts about kernel APIs, loaded from ``rules/*.toml``.
+
+Every kernel API name the checkers care about lives in those files, never in checker
+logic.  Each file is a set of TOML tables ``[<section>.<api>]``; the sections and their
+keys are dataclasses (:mod:`analyzer.models.schema`): the core ones in
+:mod:`analyzer.models.core`, a checker's own in its file.  A file that does not fit it is a :class:`ModelError` naming
+the file, the line and the key.  Later files override earlier ones per ``(section, api)``,
+so ``--rules FILE`` can add or correct a model.
+"""
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import analyzer.models.core  # noqa: F401  (registers the core sections)
+from analyzer.models.schema import SECTIONS, Key, Section, section_order
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
+
+
+class ModelError(Exception):
+    """A rule file that cannot be used; the message names file, line and key."""
+
+
+def _sections() -> dict[str, type[Section]]:
+    """Every section: the core ones and those the checkers declare (importing the
+    checkers' registry registers them)."""
+    import checkers  # noqa: F401  (registers the checkers' own sections)
+
+    return SECTIONS
+
+
+def schema() -> dict[str, dict[str, Key]]:
+    """section -> TOML key -> its spec."""
+    return {name: cls.schema() for name, cls in _sections().items()}
+
+
+def section_docs() -> dict[str, str]:
+    return {name: cls.doc() for name, cls in _sections().items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    """One fact: ``section`` about ``api`` with the given values (defaults filled)."""
+
+    section: str
+    api: str
+    values: tuple[tuple[str, Any], ...]
+    source: str = ""
+    spec: Any = field(default=None, compare=False, hash=False, repr=False)
+
+    @staticmethod
+    def make(section: str, api: str, values: dict[str, Any], source: str = "") -> Model:
+        """A fact with its typed entry (``spec``: the section's dataclass)."""
+        cls = _sections().get(section)
+        spec = cls.build(values) if cls is not None else None
+        return Model(section, api, tuple(sorted(values.items(), key=lambda kv: kv[0])),
+                     source, spec)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        for k, v in self.values:
+            if k == key:
+                return v
+        return default
+
+
+@dataclass(frozen=True, slots=True)
+class IteratorModel:
+    cursor: int | None
+    step: str | None
+    step_args: tuple[int, ...]
+
+    def loop(self, macro: str, args: tuple, body, span, call_span):
+        """The ``IterLoop`` for ``macro(args) body``: every frontend builds it here, so
+        they agree on the cursor and on the call the macro performs."""
+        from analyzer.ir import Call, IterLoop
+
+        cursor = args[self.cursor] if self.cursor is not None and 0 <= self.cursor < len(
+            args) else None
+        step = None
+        if self.step:
+            step = Call(self.step, tuple(args[i] for i in self.step_args if 0 <= i < len(args)),
+                        None, call_span)
+        return IterLoop(macro, args, cursor, step, body, span)
+
+
+@dataclass
+class Models:
+    """All loaded facts, indexed by section then API name."""
+
+    by_section: dict[str, dict[str, Model]] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+    _names_cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def overlay(self) -> Models:
+        """A copy whose additions (function summaries) leave this one untouched."""
+        return Models({k: dict(v) for k, v in self.by_section.items()}, list(self.files))
+
+    def add_summary(self, m: Model) -> bool:
+        """Add a summarized fact unless a rule file already models that API there."""
+        table = self.by_section.setdefault(m.section, {})
+        if m.api in table:
+            return False
+        table[m.api] = m
+        self._names_cache.clear()
+        return True
+
+    def of(self, api: str | None) -> tuple[Model, ...]:
+        """Every model of ``api``, in the sections' order of dispatch (one lookup per
+        call: the engine's)."""
+        if api is None:
+            return ()
+        index = self._names_cache.get("<of>")
+        if index is None:
+            order = section_order()
+            table: dict[str, list[Model]] = {}
+            for section in sorted(self.by_section, key=lambda s: order.get(s, len(order))):
+                for name, m in self.by_section[section].items():
+                    table.setdefault(name, []).append(m)
+            index = self._names_cache["<of>"] = {k: tuple(v) for k, v in table.items()}
+        got: tuple[Model, ...] = index.get(api, ())
+        return got
+
+    def get(self, section: str, api: str | None) -> Model | None:
+        if api is None:
+            return None
+        return self.by_section.get(section, {}).get(api)
+
+    def entries(self, section: str) -> list[Section]:
+        """The typed entries of one section (rule files and summaries)."""
+        return [m.spec for m in self.by_section.get(section, {}).values()
+                if m.spec is not None]
+
+    def names(self, section: str) -> frozenset[str]:
+        got = self._names_cache.get(section)
+        if got is None:
+            got = self._names_cache[section] = frozenset(self.by_section.get(section, {}))
+        return got
+
+    def iterators(self) -> dict[str, IteratorModel]:
+        return {
+            name: IteratorModel(m.get("cursor"), m.get("step"), tuple(m.get("step_args", ())))
+            for name, m in self.by_section.get("iterator", {}).items()
+        }
+
+    def identifiers(self) -> frozenset[str]:
+        """Every API name any model mentions (for cheap pre-filters)."""
+        got = self._names_cache.get("*")
+        if got is not None:
+            return got
+        out: set[str] = set()
+        for section, table in self.by_section.items():
+            out.update(table)
+            if section == "iterator":
+                out.update(m.get("step") for m in table.values() if m.get("step"))
+        self._names_cache["*"] = frozenset(out)
+        return self._names_cache["*"]
+
+    def fingerprint(self) -> str:
+        """A stable digest of every fact, for cache keys."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for section in sorted(self.by_section):
+            for api, m in sorted(self.by_section[section].items()):
+                h.update(repr((section, api, m.values)).encode())
+        return h.hexdigest()[:16]
+
+
+def _line_of(text: str, *needles: str, start: int = 0) -> int:
+    """Best-effort line of the first needle (a table header or key) that starts a line of
+    the TOML text at or after line ``start``."""
+    offset = 0
+    for _ in range(max(start - 1, 0)):
+        offset = text.find("\n", offset) + 1
+    for needle in needles:
+        tail = r"(?!\w)" if needle[-1:].isalnum() or needle.endswith("_") else ""
+        pat = re.compile(r"^[ \t]*" + re.escape(needle) + tail, re.M)
+        m = pat.search(text, offset)
+        if m:
+            return text.count("\n", 0, m.start()) + 1
+    return 0
+
+
+def _check_value(key: str, spec: Key, value: Any) -> str | None:
+    if isinstance(value, bool) and bool not in spec.types:
+        return f"expected {spec.types[0].__name__}, got a boolean"
+    if not isinstance(value, spec.types):
+        return f"expected {spec.types[0].__name__}, got {type(value).__name__}"
+    if spec.choices and value not in spec.choices:
+        return f"must be one of {', '.join(spec.choices)}, got {value!r}"
+    if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+        return "must not be negative"
+    if isinstance(value, list) and not all(isinstance(v, int) and v >= 0 for v in value):
+        return "must be a list of argument indexes"
+    return None
+
+
+def parse_models(text: str, source: str) -> list[Model]:
+    """Validate one rule file's text and return its facts; raise ModelError."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ModelError(f"{source}: invalid TOML: {exc}") from None
+    out: list[Model] = []
+    known_sections = schema()
+    for section, table in data.items():
+        if section not in known_sections:
+            line = _line_of(text, f"[{section}.", f"[{section}]", section)
+            known = ", ".join(sorted(known_sections))
+            raise ModelError(f"{source}:{line}: unknown section '{section}' (known: {known})")
+        if not isinstance(table, dict):
+            raise ModelError(f"{source}:{_line_of(text, section)}: '{section}' must be a table")
+        keys = known_sections[section]
+        for api, entry in table.items():
+            where = f"{section}.{api}"
+            line = _line_of(text, f"[{where}]", f"{api} =", api)
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", api):
+                raise ModelError(f"{source}:{line}: '{where}': not a C identifier")
+            if not isinstance(entry, dict):
+                raise ModelError(f"{source}:{line}: '{where}' must be a table of keys")
+            for key, value in entry.items():
+                if key not in keys:
+                    known = ", ".join(sorted(keys)) or "none"
+                    kline = _line_of(text, key, start=line) or line
+                    raise ModelError(
+                        f"{source}:{kline}: '{where}': unknown key '{key}' (known: {known})")
+                problem = _check_value(key, keys[key], value)
+                if problem:
+                    kline = _line_of(text, key, start=line) or line
+                    raise ModelError(f"{source}:{kline}: '{where}.{key}': {problem}")
+            for key, spec in keys.items():
+                if spec.required and key not in entry:
+                    raise ModelError(f"{source}:{line}: '{where}': missing required key '{key}'")
+            values = dict(entry)
+            if "when" in keys and "when" not in values:
+                values["when"] = "always"
+            out.append(Model.make(section, api, values, source))
+    return out
+
+
+def load_models(extra: Iterable[str | Path] = (), builtin: bool = True) -> Models:
+    """Load the built-in rules/*.toml (sorted) and then each extra file in order."""
+    paths: list[Path] = sorted(RULES_DIR.glob("*.toml")) if builtin else []
+    paths += [Path(p) for p in extra]
+    models = Models()
+    for path in paths:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ModelError(f"{path}: cannot read rule file: {exc}") from None
+        for m in parse_models(text, str(path)):
+            models.by_section.setdefault(m.section, {})[m.api] = m
+        models._names_cache.clear()
+        models.files.append(str(path))
+    return models

@@ -1,0 +1,108 @@
+"""How a model section is declared: a frozen dataclass whose fields are the section's keys.
+
+A section says what its entries mean to the engine::
+
+    @register
+    @dataclass(frozen=True, slots=True)
+    class Teardown(Section):
+        \"\"\"frees of memmap or page tables that lockless walkers may touch\"\"\"
+        NAME: ClassVar[str] = "teardown"
+        what: str | None = option(str, doc="what is freed (memmap, page table)")
+
+* ``NAME`` is the TOML table (``[teardown.pte_free]``); the docstring is its one-line doc.
+* ``EVENT`` (default: ``NAME``) is the event its calls produce: a checker subscribes with a
+  hook ``on_<EVENT>(ctx, ev)``.  ``None``: a section that is only queried (``reread``).
+* ``OBJ`` names the field holding the argument index of the event's object (``arg``).
+* A ``when`` field makes the effect conditional; the engine decides it on the branch edge
+  (:mod:`analyzer.engine.effects`).  ``ASSUMED``: the effect is assumed at the call and
+  only the edge where it did not happen is told (``arch_make_folio_accessible()``).
+* ``ESCAPES = False``: passing an object to such a call is no escape (a get, a put, a
+  derivation only look at the object).
+
+Core sections live in :mod:`analyzer.models.core`; a checker declares the sections only it
+uses in its own file (the loader imports the checkers' registry to know them).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+WHEN = ("always", "nonzero", "zero", "positive", "negative")
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """Schema of one key: its Python type(s), whether required, allowed values."""
+
+    types: tuple[type, ...]
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    doc: str = ""
+
+
+def option(*types: type, required: bool = False, choices: tuple[str, ...] = (), doc: str = "",
+        default: Any = None, toml: str | None = None) -> Any:
+    """A section field: its TOML key (``toml``, default the field name), types, doc."""
+    return dataclasses.field(default=default, metadata={
+        "key": Key(types, required, choices, doc), "toml": toml})
+
+
+def when_key(doc: str = "return value on which it holds") -> Any:
+    return option(str, choices=WHEN, doc=doc, default="always")
+
+
+class Section:
+    """Base of every section's entry type."""
+
+    NAME: ClassVar[str] = ""
+    EVENT: ClassVar[str | None] = ""        # "" -> NAME
+    OBJ: ClassVar[str | None] = "arg"
+    ASSUMED: ClassVar[bool] = False
+    ESCAPES: ClassVar[bool] = True
+    OWNER: ClassVar[str] = "core"
+
+    @classmethod
+    def event(cls) -> str | None:
+        return cls.NAME if cls.EVENT == "" else cls.EVENT
+
+    @classmethod
+    def doc(cls) -> str:
+        return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+
+    @classmethod
+    def schema(cls) -> dict[str, Key]:
+        return {_toml(f): f.metadata["key"] for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+
+    @classmethod
+    def build(cls, values: dict[str, Any]) -> Section:
+        by_toml = {_toml(f): f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        kwargs = {by_toml[k]: (tuple(v) if isinstance(v, list) else v)
+                  for k, v in values.items() if k in by_toml}
+        return cls(**kwargs)
+
+    def conditional(self) -> bool:
+        return getattr(self, "when", "always") != "always"
+
+
+def _toml(f: dataclasses.Field[Any]) -> str:
+    return f.metadata.get("toml") or f.name
+
+
+SECTIONS: dict[str, type[Section]] = {}
+
+S = TypeVar("S", bound=type[Section])
+
+
+def register(cls: S) -> S:
+    """Register a section type (the order of registration is the order of dispatch)."""
+    if not cls.NAME:
+        raise TypeError(f"{cls.__name__}: a section needs a NAME")
+    if cls.__module__.startswith("checkers."):
+        cls.OWNER = cls.__module__.split(".")[1]
+    SECTIONS[cls.NAME] = cls
+    return cls
+
+
+def section_order() -> dict[str, int]:
+    return {name: i for i, name in enumerate(SECTIONS)}
