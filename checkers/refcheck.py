@@ -1,119 +1,38 @@
-"""racy-refcount-check and spurious-refcount-warn: decisions and assertions on an exact
-reference count that speculative references can change at any moment.
-
-Any code that finds a ``struct page`` without a reference (GUP-fast, pfn scanners, page
-cache lookups) may ``folio_try_get()`` it: a non-zero count can go up, briefly, at any
-time.  A count is only stable when it is frozen (``folio_ref_freeze()`` succeeded, or an
-atomic ``*_and_test()`` saw it reach zero).
-
-Tracked, per object: ``DECIDED`` on the edge where an unfrozen exact count check
-(``folio_ref_count(f) == 1``, ``page_count(p) > 1`` false, ``folio_ref_sub_return() == 1``)
-concluded that no other reference exists; ``FROZEN``/``EXCLUDED`` once the count is
-frozen or an exclusion the models name (a put callback registered before the check, seed
-004) is in place; ``LOCKLESS`` for objects found by a lockless read, ``HELD`` once a
-reference is taken on them.
-
-Reported:
-* racy-refcount-check: an exclusive action the models name (overwriting the count,
-  freeing, changing the folio's type, making it private) on a ``DECIDED`` object;
-* spurious-refcount-warn: a ``WARN_ON()``-style assertion whose condition a speculative
-  reference can make true (``count != 1``, ``count > 1``), or that asserts a non-zero count
-  on an object found locklessly (its count may be frozen to 0), unless frozen.
-
-Accepted by design: reuse decisions (``count == 1`` then reusing the page or setting it
-anon-exclusive under the page-table lock) are not modeled actions -- a reference that
-appears after such a check is speculative and backs off, and a lasting one needs the
-lock the reuser holds.  Checks after a freeze, and zero tests (``count == 0``), are fine.
-
-Summaries: a function that returns a count (or a freeze result) of its argument, acts
-exclusively on it, or registers an exclusion on it is seen as such by its callers.
-
-Known limits: a decision returned by a helper (``return folio_ref_count(f) == 1;``) is not
-followed into the caller; page and folio are one object only when derived inline
-(``folio_ref_count(page_folio(page))``, ``&folio->page``) or after the check.
-"""
+"""racy-refcount-check and spurious-refcount-warn (rule docs below).  States per object:
+``DECIDED`` on the edge where an unfrozen exact count check found no other reference,
+``FROZEN``/``EXCLUDED`` once frozen or excluded, ``LOCKLESS`` when found by a lockless
+read, ``HELD`` once referenced.  Summaries: count reads, freezes, exclusive actions and
+exclusions on a parameter."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from enum import Enum
-from typing import ClassVar
 
-from analyzer.engine import NONZERO, ZERO, Checker, Context, Test, effect_holds
-from analyzer.ir import AddrOf, Binary, Call, Deref, Expr, Literal, Member, Name, Unary
-from analyzer.models.schema import Section, option, register, when_key
+from analyzer.engine import NONZERO, ZERO, Checker, Context, Event, Test
+from analyzer.engine.effects import COMPARE, NEGATE, int_literal, oriented
+from analyzer.ir import Binary, Call, Expr, Literal, Return
+from analyzer.models.core import Acquire, Derive, LocklessRead, RefcountRead
+from analyzer.models.schema import ArgSection, arg_section
 from analyzer.result import Step
 from analyzer.rule import Rule
 
-
 # ------------------------------------------------------------------ model sections
-@register
-@dataclass(frozen=True, slots=True)
-class RefcountRead(Section):
-    """reads of an exact reference count"""
-
-    NAME: ClassVar[str] = "refcount_read"
-    EVENT: ClassVar[str | None] = None
-    ESCAPES: ClassVar[bool] = False
-    arg: int | None = option(int, required=True, doc="argument whose count it returns")
-
-
-@register
-@dataclass(frozen=True, slots=True)
-class Freeze(Section):
-    """refcount freezes (ref_freeze: succeeds only at the expected count)"""
-
-    NAME: ClassVar[str] = "freeze"
-    arg: int | None = option(int, required=True)
-    when: str = when_key()
+Warn = arg_section("warn", "WARN_ON()/VM_BUG_ON()-style assertions",
+                   arg_doc="argument holding the asserted condition")
+Unfreeze = arg_section("unfreeze", "refcount unfreezes")
+SetRefcount = arg_section("set_refcount", "calls that overwrite a reference count",
+                          "exclusive")
+ExclusiveAction = arg_section("exclusive_action", "actions that assume no other reference "
+                              "can exist", "exclusive", arg_doc="argument assumed to have "
+                              "no other reference")
 
 
-@register
-@dataclass(frozen=True, slots=True)
-class Unfreeze(Section):
-    """refcount unfreezes"""
-
-    NAME: ClassVar[str] = "unfreeze"
-    arg: int | None = option(int, required=True)
-
-
-@register
-@dataclass(frozen=True, slots=True)
-class SetRefcount(Section):
-    """calls that overwrite a reference count"""
-
-    NAME: ClassVar[str] = "set_refcount"
-    EVENT: ClassVar[str | None] = "exclusive"
-    arg: int | None = option(int, required=True)
-
-
-@register
-@dataclass(frozen=True, slots=True)
-class ExclusiveAction(Section):
-    """actions that assume no other reference can exist"""
-
-    NAME: ClassVar[str] = "exclusive_action"
-    EVENT: ClassVar[str | None] = "exclusive"
-    arg: int | None = option(int, required=True, doc="argument assumed to have no other "
-                                                  "reference")
-
-
-@register
-@dataclass(frozen=True, slots=True)
-class Exclusion(Section):
-    """calls that exclude speculative references"""
-
-    NAME: ClassVar[str] = "exclusion"
-    arg: int | None = option(int, doc="argument it excludes speculative references on")
-
-
-@register
-@dataclass(frozen=True, slots=True)
-class Warn(Section):
-    """WARN_ON()/VM_BUG_ON()-style assertions"""
-
-    NAME: ClassVar[str] = "warn"
-    arg: int | None = option(int, required=True, doc="argument holding the asserted condition")
+Freeze = arg_section("freeze", "refcount freezes (ref_freeze: succeeds only at the expected "
+                     "count)", conditional=True)
+Exclusion = arg_section("exclusion", "calls that exclude speculative references",
+                        arg_doc="argument it excludes speculative references on",
+                        required=False)
+Count = tuple[Call, 'str | None']     # a count read and the object it counts
 
 
 class Ref(Enum):
@@ -124,10 +43,6 @@ class Ref(Enum):
     FROZEN = "count frozen"
     EXCLUDED = "speculative references excluded"
 
-
-_COMPARE = ("==", "<", "<=", ">", ">=")
-_MIRROR = {"==": "==", "!=": "!=", "<": ">", ">": "<", "<=": ">=", ">=": "<="}
-_NEGATE = {"==": "!=", "!=": "==", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
 
 RACY_REFCOUNT_CHECK = Rule(
     id="racy-refcount-check",
@@ -251,145 +166,97 @@ if (folio_ref_freeze(folio, 1)) { ... }
 )
 
 
-def _int(e: Expr) -> int | None:
-    if not isinstance(e, Literal):
-        return None
-    try:
-        return int(e.text.rstrip("uUlL"), 0)
-    except ValueError:
-        return None
-
-
 class RefcheckChecker(Checker):
     rules = (RACY_REFCOUNT_CHECK, SPURIOUS_REFCOUNT_WARN)
 
     starter_sections = ("refcount_read", "set_refcount", "exclusive_action")
 
     # ------------------------------------------------------------------ hooks
-    def on_call(self, ctx: Context, call: Call, result: str | None) -> None:
-        name = call.callee
-        if name is None:
-            return
-        models = ctx.models
-        if (m := models.get("warn", name)) is not None:
-            self._warn(ctx, call, ctx.arg(call, m.get("arg")))
-        for section in ("set_refcount", "exclusive_action"):
-            if (m := models.get(section, name)) is not None:
-                self._act(ctx, call, m, section)
-        if (m := models.get("exclusion", name)) is not None and m.get("arg") is not None:
-            key = self._obj(ctx, ctx.arg(call, m.get("arg")))
-            ctx.set(key, Ref.EXCLUDED, (Step(call.span, f"{name}() excludes references"),))
-            self._summarize_on_param(ctx, key, "exclusion")
-        if (m := models.get("unfreeze", name)) is not None:
-            ctx.replace(self._obj(ctx, ctx.arg(call, m.get("arg"))), Ref.FROZEN, Ref.HELD)
-        if (m := models.get("lockless_read", name)) is not None and not m.get("rcu"):
-            source = ctx.arg(call, m.get("arg", 0))
-            if not m.get("deref_only") or isinstance(source, Deref):
-                ctx.set(result, Ref.LOCKLESS, (Step(call.span, f"read locklessly by {name}()"),))
-        if (m := models.get("derive", name)) is not None:
-            src = ctx.key(ctx.arg(call, m.get("from")))
-            for state in ctx.states(src):
-                ctx.add(result, state, ctx.trail(src, state))
-        if (m := models.get("acquire", name)) is not None and m.get("when") == "always":
-            self._hold(ctx, ctx.arg(call, m.get("arg")))
+    def on_warn(self, ctx: Context, ev: Event[ArgSection]) -> None:
+        for (count, key), op, other, zero in self._trips(ctx, ev.obj):
+            if key is None or ctx.may_be(key, Ref.FROZEN):
+                continue
+            if not zero:
+                ctx.report(SPURIOUS_REFCOUNT_WARN, ev.span,
+                           f"{ev.api}() on '{key}' fires when {count.callee}() {op} "
+                           f"{ctx.key(other) or 'an expected value'}, which a speculative "
+                           "reference can make true for a moment")
+                return                               # one finding per assertion
+            if ctx.may_be(key, Ref.LOCKLESS):
+                trail = ctx.trail(key, Ref.LOCKLESS)
+                ctx.report(SPURIOUS_REFCOUNT_WARN, ev.span,
+                           f"{ev.api}() on '{key}' fires on a zero count, but '{key}' was "
+                           "found locklessly and its count may be frozen to 0", trail,
+                           trail[:1])
+                return
+
+    def on_exclusive(self, ctx: Context, ev: Event[ArgSection]) -> None:
+        key = ctx.object_of(ev.obj)
+        if key is not None and ctx.may_be(key, Ref.DECIDED):
+            self._report_racy(ctx, ev, key)
+            ctx.replace(key, Ref.DECIDED, Ref.REPORTED)
+        elif key is not None and not ctx.states(key):
+            ctx.summarize_param(ev.m.NAME, key)
+
+    def on_exclusion(self, ctx: Context, ev: Event[ArgSection]) -> None:
+        if ev.m.arg is not None:
+            key = ctx.object_of(ev.obj)
+            ctx.set(key, Ref.EXCLUDED, (Step(ev.span, f"{ev.api}() excludes references"),))
+            ctx.summarize_param("exclusion", key)
+
+    def on_unfreeze(self, ctx: Context, ev: Event[ArgSection]) -> None:
+        ctx.replace(ctx.object_of(ev.obj), Ref.FROZEN, Ref.HELD)
+
+    def on_lockless_read(self, ctx: Context, ev: Event[LocklessRead]) -> None:
+        if not ev.m.rcu:
+            ctx.set(ev.result, Ref.LOCKLESS, (Step(ev.span, f"read locklessly by {ev.api}()"),))
+
+    def on_derive(self, ctx: Context, ev: Event[Derive]) -> None:
+        for state in ctx.states(ev.key):
+            ctx.add(ev.result, state, ctx.trail(ev.key, state))
+
+    def on_acquire(self, ctx: Context, ev: Event[Acquire]) -> None:
+        key = ctx.object_of(ev.obj)
+        if ev.done and key is not None and not ctx.may_be(key, Ref.FROZEN, Ref.DECIDED,
+                                                          Ref.EXCLUDED):
+            ctx.set(key, Ref.HELD)
+
+    def on_freeze(self, ctx: Context, ev: Event[ArgSection]) -> None:
+        if ev.done:
+            ctx.set(ctx.object_of(ev.obj), Ref.FROZEN,
+                    (Step(ev.span, f"count frozen by {ev.api}()"),))
 
     def on_branch(self, ctx: Context, test: Test) -> None:
-        subject = test.subject
-        if isinstance(subject, Call):
-            for section in ("freeze", "acquire"):
-                m = ctx.models.get(section, subject.callee)
-                if m is None or not effect_holds(m.get("when"), test.outcome):
-                    continue
-                key = self._obj(ctx, ctx.arg(subject, m.get("arg")))
-                if section == "freeze":
-                    ctx.set(key, Ref.FROZEN, (Step(subject.span, "count frozen by "
-                                                   f"{subject.callee}()"),))
-                elif m.get("when") != "always":
-                    self._hold(ctx, ctx.arg(subject, m.get("arg")))
-        self._decide(ctx, subject, test.outcome)
+        e, outcome = test.subject, test.outcome
+        while isinstance(e, Call) and (m := ctx.models.get("warn", e.callee)) is not None:
+            inner = ctx.arg(e, m.get("arg"))          # WARN_ON(c) is !!c
+            if inner is None:
+                return
+            e, outcome = ctx.normal(inner, outcome)
+        if isinstance(e, Binary) and e.op in COMPARE and outcome in (NONZERO, ZERO):
+            self._decide(ctx, e, outcome == NONZERO)
 
-    def on_return(self, ctx: Context, ret) -> None:
+    def on_return(self, ctx: Context, ret: Return) -> None:
         value = ctx.strip(ret.value) if ret.value is not None else None
         call = ctx.bound(value) or value
         if not isinstance(call, Call):
             return
-        for section in ("refcount_read", "freeze"):
-            m = ctx.models.get(section, call.callee)
-            if m is None:
-                continue
-            key = ctx.key(ctx.arg(call, m.get("arg")))
-            if key in ctx.function.params:
-                extra = {"when": m.get("when")} if section == "freeze" else {}
-                ctx.summarize(section, arg=ctx.function.params.index(key), **extra)
+        for m in ctx.models.of(call.callee):
+            if isinstance(m.spec, (RefcountRead, Freeze)):
+                extra = {"when": m.spec.when} if isinstance(m.spec, Freeze) else {}  # type: ignore[attr-defined]
+                ctx.summarize_param(m.section, ctx.key(ctx.arg(call, m.spec.arg)), **extra)
 
-    # ------------------------------------------------------------------ policy
-    def _obj(self, ctx: Context, e: Expr | None) -> str | None:
-        """The object whose count is meant: through inline derivations (page_folio(page))
-        and member addresses (&folio->page) to the variable that names it."""
-        while e is not None:
-            e = ctx.strip(e)
-            if isinstance(e, Call) and (m := ctx.models.get("derive", e.callee)) is not None:
-                e = ctx.arg(e, m.get("from"))
-            elif isinstance(e, AddrOf) and isinstance(e.operand, Member):
-                e = e.operand.base
-            else:
-                break
-        return ctx.key(e)
-
-    def _count(self, ctx: Context, e: Expr) -> Call | None:
-        """The count read ``e`` is, holds, or adds a constant to."""
-        e = ctx.strip(e)
-        if isinstance(e, Name):
-            e = ctx.bound(e) or e
-        if isinstance(e, Call) and ctx.models.get("refcount_read", e.callee) is not None:
-            return e
-        if isinstance(e, Binary) and e.op in ("+", "-"):
-            return self._count(ctx, e.left) or (self._count(ctx, e.right) if e.op == "+"
-                                                else None)
-        return None
-
-    def _counted(self, ctx: Context, call: Call) -> str | None:
-        return self._obj(ctx, ctx.arg(call, ctx.models.get("refcount_read",
-                                                           call.callee).get("arg")))
-
-    def _comparison(self, ctx: Context, e: Expr, op: str):
-        """(count read, op with the count on the left, other side) or None."""
-        if (c := self._count(ctx, e.left)) is not None:
-            return c, op, e.right
-        if (c := self._count(ctx, e.right)) is not None:
-            return c, _MIRROR[op], e.left
-        return None
-
-    def _hold(self, ctx: Context, e: Expr | None) -> None:
-        key = self._obj(ctx, e)
-        if key is not None and not ctx.may_be(key, Ref.FROZEN, Ref.DECIDED, Ref.EXCLUDED):
-            ctx.set(key, Ref.HELD)
-
-    def _decide(self, ctx: Context, subject: Expr, outcome: str) -> None:
-        e = ctx.strip(subject)
-        while True:
-            if isinstance(e, Unary) and e.op == "!":
-                e, outcome = ctx.strip(e.operand), ZERO if outcome == NONZERO else NONZERO
-            elif isinstance(e, Call) and (m := ctx.models.get("warn", e.callee)) is not None:
-                e = ctx.arg(e, m.get("arg"))          # WARN_ON(c) is !!c
-                if e is None:
-                    return
-            elif isinstance(e, Binary) and e.op == "!=":
-                e = Binary("==", e.left, e.right, e.span)
-                outcome = ZERO if outcome == NONZERO else NONZERO
-            else:
-                break
-        if not isinstance(e, Binary) or e.op not in _COMPARE or outcome not in (NONZERO, ZERO):
-            return
-        found = self._comparison(ctx, e, e.op)
+    # ------------------------------------------------------------------ states
+    def _decide(self, ctx: Context, e: Binary, true: bool) -> None:
+        """On this edge the comparison ``e`` is ``true``: an exclusive decision?"""
+        found = oriented(e, ctx.count_read)
         if found is None:
             return
-        count, op, other = found
-        if _int(other) == 0 or (op in ("<", ">=") and _int(other) == 1):
+        (count, key), op, other = found
+        if int_literal(other) == 0 or (op in ("<", ">=") and int_literal(other) == 1):
             return                      # a zero test: a free count is not an exclusive one
-        if (op in ("==", "<", "<=")) != (outcome == NONZERO):
+        if (op in ("==", "<", "<=")) != true:
             return                      # the edge where other references exist
-        key = self._counted(ctx, count)
         if key is None or ctx.may_be(key, Ref.FROZEN, Ref.EXCLUDED):
             return
         shown = ctx.key(other) or "its expected value"
@@ -397,75 +264,34 @@ class RefcheckChecker(Checker):
                                                 f"by {count.callee}() {op} {shown}, count "
                                                 "not frozen"),))
 
-    def _act(self, ctx: Context, call: Call, m, section: str) -> None:
-        key = self._obj(ctx, ctx.arg(call, m.get("arg")))
-        if key is None:
-            return
-        if ctx.may_be(key, Ref.DECIDED):
-            trail = ctx.trail(key, Ref.DECIDED)
-            line = trail[0].span.line if trail else call.span.line
-            effect, race = ((f"overwrites the count of '{key}'", "taken since is lost")
-                            if section == "set_refcount" else
-                            (f"assumes no other reference to '{key}'", "can appear since"))
-            ctx.report(RACY_REFCOUNT_CHECK, call.span,
-                       f"{call.callee}() {effect} after an unfrozen count check (line "
-                       f"{line}): a speculative reference {race}", trail, trail[:1])
-            ctx.replace(key, Ref.DECIDED, Ref.REPORTED)
-        elif not ctx.states(key):
-            self._summarize_on_param(ctx, key, section)
-
-    def _summarize_on_param(self, ctx: Context, key: str | None, section: str) -> None:
-        if key in ctx.function.params:
-            ctx.summarize(section, arg=ctx.function.params.index(key))
-
-    def _warn(self, ctx: Context, call: Call, cond: Expr | None) -> None:
-        for count, op, other, zero in self._trips(ctx, cond):
-            key = self._counted(ctx, count)
-            if key is None or ctx.may_be(key, Ref.FROZEN):
-                continue
-            if not zero:
-                shown = ctx.key(other) or "an expected value"
-                ctx.report(SPURIOUS_REFCOUNT_WARN, call.span,
-                           f"{call.callee}() on '{key}' fires when {count.callee}() {op} "
-                           f"{shown}, which a speculative reference can make true for a "
-                           "moment")
-                return                               # one finding per assertion
-            if ctx.may_be(key, Ref.LOCKLESS):
-                trail = ctx.trail(key, Ref.LOCKLESS)
-                ctx.report(SPURIOUS_REFCOUNT_WARN, call.span,
-                           f"{call.callee}() on '{key}' fires on a zero count, but '{key}' "
-                           "was found locklessly and its count may be frozen to 0",
-                           trail, trail[:1])
-                return
-
-    def _trips(self, ctx: Context, cond: Expr | None) -> Iterator[tuple]:
-        """Comparisons of a count in ``cond`` that can make it true: (count, op, other,
-        zero) with ``zero`` False for "a higher count trips it", True for "a zero
-        count trips it"."""
-        stack = [(cond, True)] if cond is not None else []
-        while stack:
-            e, positive = stack.pop()
-            e = ctx.strip(e)
-            if isinstance(e, Unary) and e.op == "!":
-                stack.append((e.operand, not positive))
-                continue
-            if isinstance(e, Binary) and e.op in ("&&", "||"):
-                stack += [(e.right, positive), (e.left, positive)]
-                continue
-            if isinstance(e, Binary) and e.op in _COMPARE + ("!=",):
-                found = self._comparison(ctx, e, e.op)
-            elif self._count(ctx, e) is not None:
-                found = (self._count(ctx, e), "!=", Literal("0"))     # truth of a count
-            else:
-                continue
+    def _trips(self, ctx: Context, cond: Expr | None) -> Iterator[tuple[Count, str, Expr, bool]]:
+        """Count comparisons in ``cond`` that can make it true: (count, op, other, zero),
+        ``zero``: a zero count trips it, else a higher count does."""
+        for e, positive in ctx.atoms(cond) if cond is not None else ():
+            found: tuple[Count, str, Expr] | None = None
+            if isinstance(e, Binary) and e.op in (*COMPARE, "!="):
+                found = oriented(e, ctx.count_read)
+            elif (c := ctx.count_read(e)) is not None:
+                found = (c, "!=", Literal("0"))                  # truth of a count
             if found is None:
                 continue
             count, op, other = found
-            op = op if positive else _NEGATE[op]
-            v = _int(other)
+            op = op if positive else NEGATE[op]
+            v = int_literal(other)
             higher = ((op in ("!=", ">") and (v is None or v >= 1))
                       or (op == ">=" and (v is None or v >= 2))
                       or (op == "==" and v is not None and v >= 2))
             zero = (op == "==" and v == 0) or (op == "<=" and v == 0) or (op == "<" and v == 1)
             if higher or zero:
                 yield count, op, other, zero
+
+    # ------------------------------------------------------------------ reports
+    def _report_racy(self, ctx: Context, ev: Event[ArgSection], key: str) -> None:
+        trail = ctx.trail(key, Ref.DECIDED)
+        line = trail[0].span.line if trail else ev.span.line
+        effect, race = ((f"overwrites the count of '{key}'", "taken since is lost")
+                        if isinstance(ev.m, SetRefcount) else
+                        (f"assumes no other reference to '{key}'", "can appear since"))
+        ctx.report(RACY_REFCOUNT_CHECK, ev.span,
+                   f"{ev.api}() {effect} after an unfrozen count check (line {line}): a "
+                   f"speculative reference {race}", trail, trail[:1])

@@ -21,9 +21,21 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Generic, TypeVar
 
-from analyzer.engine.effects import Effect, Test, normalize
+from analyzer.engine.effects import Effect, Test, atoms, normalize
 from analyzer.engine.keys import Ghost, Key, access_key, depends_on, strip
-from analyzer.ir import AddrOf, Call, Deref, Expr, Function, Index, Member, Name, Return, Span
+from analyzer.ir import (
+    AddrOf,
+    Binary,
+    Call,
+    Deref,
+    Expr,
+    Function,
+    Index,
+    Member,
+    Name,
+    Return,
+    Span,
+)
 from analyzer.models import Model, Models
 from analyzer.models.schema import Section
 from analyzer.result import Finding, Step
@@ -231,6 +243,11 @@ class Context:
         """``e`` evaluated to ``outcome``, in the normal form of branch tests."""
         return normalize(e, outcome, self.transparent)
 
+    def atoms(self, cond: Expr) -> list[tuple[Expr, bool]]:
+        """The atoms of a boolean condition with their polarity (through ``!``, ``&&``,
+        ``||``)."""
+        return list(atoms(cond, self.transparent))
+
     def ghost(self, name: str, arg: str = "") -> Ghost:
         """The key of per-function state ``name`` (about ``arg``), e.g. a lock kind."""
         return Ghost(name, arg)
@@ -265,6 +282,19 @@ class Context:
             else:
                 break
         return self.key(e)
+
+    def count_read(self, e: Expr) -> tuple[Call, str | None] | None:
+        """The exact count read (a ``refcount_read`` model) that ``e`` is, holds in a
+        variable, or adds a constant to, with the object whose count it reads."""
+        e = self.strip(e)
+        if isinstance(e, Name):
+            e = self.bound(e) or e
+        if isinstance(e, Call) and (m := self.models.get("refcount_read", e.callee)):
+            return e, self.object_of(self.arg(e, m.get("arg")))
+        if isinstance(e, Binary) and e.op in ("+", "-"):
+            return self.count_read(e.left) or (self.count_read(e.right) if e.op == "+"
+                                               else None)
+        return None
 
     def place(self, e: Expr | None) -> str | None:
         """The place an argument names: ``&xas`` and ``xas`` alike; ``*ptep`` is ``ptep``."""
@@ -394,6 +424,13 @@ class Context:
             values.setdefault("when", "always")
         m = Model.make(section, self.function.name, values, "summary")
         self.summaries.setdefault((section, m.values), m)
+
+    def summarize_param(self, section: str, key: Key | None, **values: Any) -> None:
+        """:meth:`summarize` a fact about the parameter ``key`` (``arg`` = its index);
+        nothing when ``key`` is no parameter."""
+        params = self.function.params
+        if isinstance(key, str) and key in params:
+            self.summarize(section, arg=params.index(key), **values)
 
     # -- reporting
     def report(self, rule: Rule, span: Span, message: str, trail: Trail = (),

@@ -19,12 +19,15 @@ where it did not happen (a call whose result is never tested is taken to succeed
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import Enum
+from typing import TypeVar
 
 from analyzer.engine.keys import strip
 from analyzer.ir import Binary, Call, Expr, Literal, Name, Unary
 
+T = TypeVar("T")
 ZERO_LITERALS = frozenset({"0", "NULL", "false", "0UL", "0L", "0U", "0ULL", "0LL"})
 
 # Outcomes of a tested value on one edge.
@@ -32,6 +35,9 @@ NONZERO, ZERO, NEG, NONNEG, POS, NONPOS = "nonzero", "zero", "neg", "nonneg", "p
 _FLIP = {NONZERO: ZERO, ZERO: NONZERO, NEG: NONNEG, NONNEG: NEG, POS: NONPOS, NONPOS: POS}
 _ORDER = {"<": (NEG, NONNEG), ">=": (NONNEG, NEG), ">": (POS, NONPOS), "<=": (NONPOS, POS)}
 _MIRROR = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "==": "==", "!=": "!="}
+MIRROR = _MIRROR                # the operator with its sides swapped
+NEGATE = {"==": "!=", "!=": "==", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
+COMPARE = ("==", "<", "<=", ">", ">=")
 
 
 class Effect(Enum):
@@ -111,3 +117,38 @@ def branch_test(cond: Expr, truth: bool, transparent: frozenset[str],
     if isinstance(e, Name) and e.id in bind:
         return Test(bind[e.id], outcome, via=e.id)
     return Test(e, outcome)
+
+
+def int_literal(e: Expr) -> int | None:
+    """The value of an integer literal (``1``, ``0x2UL``), else None."""
+    if not isinstance(e, Literal):
+        return None
+    try:
+        return int(e.text.rstrip("uUlL"), 0)
+    except ValueError:
+        return None
+
+
+def atoms(cond: Expr, transparent: frozenset[str]) -> Iterator[tuple[Expr, bool]]:
+    """The atoms of a boolean condition with their polarity (``True``: the condition
+    is true when the atom is), through ``!``, ``&&`` and ``||``, left to right."""
+    stack = [(cond, True)]
+    while stack:
+        top, positive = stack.pop()
+        e = strip(top, transparent)
+        if isinstance(e, Unary) and e.op == "!":
+            stack.append((e.operand, not positive))
+        elif isinstance(e, Binary) and e.op in ("&&", "||"):
+            stack += [(e.right, positive), (e.left, positive)]
+        else:
+            yield e, positive
+
+
+def oriented(e: Binary, left: Callable[[Expr], T | None]) -> tuple[T, str, Expr] | None:
+    """A comparison read with the side ``left`` accepts on the left: ``(what left
+    returned, the operator, the other side)``; ``1 < x`` is ``x > 1``."""
+    if (got := left(e.left)) is not None:
+        return got, e.op, e.right
+    if (got := left(e.right)) is not None:
+        return got, _MIRROR[e.op], e.left
+    return None

@@ -134,3 +134,14 @@ class Revalidate(Section):
     ESCAPES: ClassVar[bool] = False
     arg: int | None = option(int, required=True, doc="argument whose source it re-checks")
     when: str = when_key("return value meaning 'still valid'")
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class RefcountRead(Section):
+    """reads of an exact reference count"""
+
+    NAME: ClassVar[str] = "refcount_read"
+    EVENT: ClassVar[str | None] = None      # queried: Context.count_read()
+    ESCAPES: ClassVar[bool] = False
+    arg: int | None = option(int, required=True, doc="argument whose count it returns")

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 WHEN = ("always", "nonzero", "zero", "positive", "negative")
 
@@ -56,6 +56,7 @@ class Section:
     """Base of every section's entry type."""
 
     NAME: ClassVar[str] = ""
+    ARG_DOC: ClassVar[str] = ""
     EVENT: ClassVar[str | None] = ""        # "" -> NAME
     OBJ: ClassVar[str | None] = "arg"
     ASSUMED: ClassVar[bool] = False
@@ -72,7 +73,10 @@ class Section:
 
     @classmethod
     def schema(cls) -> dict[str, Key]:
-        return {_toml(f): f.metadata["key"] for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        out = {_toml(f): f.metadata["key"] for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        if cls.ARG_DOC and "arg" in out:
+            out["arg"] = dataclasses.replace(out["arg"], doc=cls.ARG_DOC)
+        return out
 
     @classmethod
     def build(cls, values: dict[str, Any]) -> Section:
@@ -83,6 +87,41 @@ class Section:
 
     def conditional(self) -> bool:
         return getattr(self, "when", "always") != "always"
+
+
+@dataclass(frozen=True, slots=True)
+class ArgSection(Section):
+    """A section whose entries name one argument, the event's object (``arg = N``):
+    subclass it with a ``NAME`` and a docstring only."""
+
+    arg: int | None = option(int, required=True)
+
+
+def arg_section(name: str, doc: str, event: str | None = "", escapes: bool = True,
+                arg_doc: str = "", conditional: bool = False,
+                required: bool = True) -> type[ArgSection]:
+    """Declare and register an :class:`ArgSection` in one line (``conditional``: with a
+    ``when`` key; ``required=False``: ``arg`` may be left out)."""
+    ns: dict[str, Any] = {"NAME": name, "EVENT": event, "ESCAPES": escapes,
+                          "__doc__": doc, "__module__": _caller_module()}
+    extra: list[tuple[str, Any, Any]] = []
+    if conditional:
+        extra.append(("when", str, when_key()))
+    if not required:
+        extra.append(("arg", "int | None", option(int, doc=arg_doc)))
+    title = "".join(w.title() for w in name.split("_"))
+    cls = cast(type[ArgSection], dataclasses.make_dataclass(
+        title, extra, bases=(ArgSection,), namespace=ns, frozen=True, slots=True))
+    cls.__module__ = ns["__module__"]
+    if arg_doc and required:
+        cls.ARG_DOC = arg_doc
+    return register(cls)
+
+
+def _caller_module() -> str:
+    import sys
+
+    return sys._getframe(2).f_globals.get("__name__", __name__)
 
 
 def _toml(f: dataclasses.Field[Any]) -> str:
