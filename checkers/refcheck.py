@@ -232,7 +232,7 @@ class RefcheckChecker(Checker):
             inner = ctx.arg(e, m.get("arg"))          # WARN_ON(c) is !!c
             if inner is None:
                 return
-            e, outcome = ctx.normal(inner, outcome)
+            e, outcome = ctx.normal(inner, outcome, zero=False)
         if isinstance(e, Binary) and e.op in COMPARE and outcome in (NONZERO, ZERO):
             self._decide(ctx, e, outcome == NONZERO)
 

@@ -14,7 +14,17 @@ through the :class:`Context`.
 from __future__ import annotations
 
 from analyzer.engine import fixpoint
-from analyzer.engine.api import Checker, Context, Escape, Event, Facts, Held, Origin, Trail
+from analyzer.engine.api import (
+    Checker,
+    Context,
+    Escape,
+    Event,
+    Facts,
+    Held,
+    Origin,
+    Source,
+    Trail,
+)
 from analyzer.engine.effects import (
     NEG,
     NONNEG,
@@ -38,6 +48,6 @@ from analyzer.engine.keys import Alias, Attached, Ghost, Key, Tag, access_key, s
 
 __all__ = ["NEG", "NONNEG", "NONPOS", "NONZERO", "POS", "ZERO", "ZERO_LITERALS", "Alias",
            "Attached", "Checker", "Context", "Effect", "Escape", "Event", "Facts",
-           "FunctionResult", "Ghost", "Held", "Key", "Origin", "Tag", "Test", "Trail",
+           "FunctionResult", "Ghost", "Held", "Key", "Origin", "Source", "Tag", "Test", "Trail",
            "access_key", "analyze_function", "analyze_function_full", "called_names",
            "effect_holds", "fixpoint", "strip", "walk_exprs"]

@@ -109,6 +109,15 @@ class Escape:
     arg: Expr
 
 
+@dataclass(frozen=True, slots=True)
+class Source:
+    """A place a lockless walker must re-check: ``ptep``, ``xas``; or, ``membership``, a
+    page's folio (``page_folio(page)``: the page may have left the folio)."""
+
+    key: str
+    membership: bool = False
+
+
 # --------------------------------------------------------------------------- the state
 class Facts:
     """The abstract state at one program point, for one checker."""
@@ -239,9 +248,10 @@ class Context:
     def strip(self, e: Expr) -> Expr:
         return strip(e, self.transparent)
 
-    def normal(self, e: Expr, outcome: str) -> tuple[Expr, str]:
-        """``e`` evaluated to ``outcome``, in the normal form of branch tests."""
-        return normalize(e, outcome, self.transparent)
+    def normal(self, e: Expr, outcome: str, zero: bool = True) -> tuple[Expr, str]:
+        """``e`` evaluated to ``outcome``, in the normal form of branch tests (with
+        ``zero`` False, the truth of a comparison: only ``!`` and ``!=`` are undone)."""
+        return normalize(e, outcome, self.transparent, zero)
 
     def atoms(self, cond: Expr) -> list[tuple[Expr, bool]]:
         """The atoms of a boolean condition with their polarity (through ``!``, ``&&``,
@@ -295,6 +305,52 @@ class Context:
             return self.count_read(e.left) or (self.count_read(e.right) if e.op == "+"
                                                else None)
         return None
+
+    def tracked_value(self, e: Expr) -> str | None:
+        """The tracked object ``e`` stands for, through value conversions along its
+        derivation (``pte_val(pte)`` -> ``pte``)."""
+        for x in self.derivation(e):
+            key = self.designated(x)
+            if key is not None:
+                return key
+        return None
+
+    def reread_source(self, e: Expr) -> Source | None:
+        """The source that ``e`` re-reads: a place (``ptep_get(ptep)``, ``*pmdp``,
+        ``xas_reload(&xas)``), also through derivations (``pte_val()``, ``pte_page()``);
+        else a page's folio membership (``page_folio(page)``)."""
+        top = self.strip(e)
+        for x in self.derivation(e):
+            if isinstance(x, Deref):
+                key = self.key(x.operand)
+                return Source(key) if key else None
+            if not isinstance(x, Call):
+                break
+            m = self.models.get("reread", x.callee) or self.models.get("lockless_read",
+                                                                        x.callee)
+            if m is not None and self.models.get("derive", x.callee) is None:
+                arg = self.arg(x, m.get("arg", 0))
+                if m.get("deref_only") and not isinstance(arg, Deref):
+                    return None
+                key = self.place(arg)
+                return Source(key) if key else None
+            if self.models.get("derive", x.callee) is None:
+                break
+        if isinstance(top, Call) and self.models.get("reread", top.callee) is not None:
+            key = self.key(top)
+            return Source(key, membership=True) if key else None
+        return None
+
+    def revalidated_source(self, call: Call, index: int | None) -> Source | None:
+        """The source a ``revalidate`` call re-checks: what its argument (or another
+        argument) re-reads, else the place the argument names."""
+        arg = self.arg(call, index)
+        others = [self.arg(call, i) for i in range(len(call.args)) if i != index]
+        for a in [arg, *others]:
+            if a is not None and (src := self.reread_source(a)) is not None:
+                return src
+        key = self.place(arg)
+        return Source(key) if key else None
 
     def place(self, e: Expr | None) -> str | None:
         """The place an argument names: ``&xas`` and ``xas`` alike; ``*ptep`` is ``ptep``."""

@@ -84,22 +84,26 @@ def is_zero(e: Expr) -> bool:
     return isinstance(e, Literal) and e.text in ZERO_LITERALS
 
 
-def normalize(e: Expr, outcome: str, transparent: frozenset[str]) -> tuple[Expr, str]:
+def normalize(e: Expr, outcome: str, transparent: frozenset[str],
+              zero: bool = True) -> tuple[Expr, str]:
     """``e`` evaluated to ``outcome``, in normal form: the subject without ``!``,
-    ``== 0``/``!= 0``, an ordering with 0 turned into a sign outcome, ``!=`` as ``==``."""
+    ``== 0``/``!= 0``, an ordering with 0 turned into a sign outcome, ``!=`` as ``==``.
+    With ``zero`` False, comparisons with 0 are kept (the truth of a comparison: ``!``
+    and ``!=`` only)."""
     e = strip(e, transparent)
     while True:
         if isinstance(e, Unary) and e.op == "!":
             e, outcome = strip(e.operand, transparent), _FLIP[outcome]
             continue
-        if isinstance(e, Binary) and e.op in ("==", "!=") and (
+        if zero and isinstance(e, Binary) and e.op in ("==", "!=") and (
                 is_zero(e.right) or is_zero(e.left)):
             if e.op == "==":                      # "x == NULL" holds: x is zero
                 outcome = _FLIP[outcome]
             e = strip(e.left if is_zero(e.right) else e.right, transparent)
             continue
         break
-    if isinstance(e, Binary) and e.op in _ORDER and (is_zero(e.right) or is_zero(e.left)):
+    if zero and isinstance(e, Binary) and e.op in _ORDER and (
+            is_zero(e.right) or is_zero(e.left)):
         op = e.op if is_zero(e.right) else _MIRROR[e.op]
         subject = e.left if is_zero(e.right) else e.right
         yes, no = _ORDER[op]
