@@ -14,54 +14,44 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import ClassVar
+from typing import Any
 
-from analyzer.engine import Alias, Attached, Checker, Context, Test, effect_holds
-from analyzer.engine.keys import element_owner, root_variable
-from analyzer.ir import AddrOf, Call, Expr, Member, Name, Span
-from analyzer.models.schema import Section, option, register, when_key
+from analyzer.engine import Alias, Attached, Checker, Context, Event, Trail
+from analyzer.engine.keys import element_owner, is_computed, root_variable
+from analyzer.ir import AddrOf, Call, Expr, Member, Name, Return, Span
+from analyzer.models.core import Acquire, Derive, Lock, Release, Unlock
+from analyzer.models.schema import ArgSection, Section, arg_section, option, register, when_key
 from analyzer.result import Step
 from analyzer.rule import Rule
 
-
 # ------------------------------------------------------------------ model sections
+MakeAccessible = arg_section("make_accessible", "arch_make_{page,folio}_accessible() and "
+                             "wrappers (0 = success)", conditional=True, assumed=True)
+IoSubmit = arg_section("io_submit", "calls that submit a bio: I/O starts on the pages "
+                       "attached to it", arg_doc="the carrier whose pages I/O starts on")
+NotSecure = arg_section("not_secure", "tests after which a page cannot be secure (a folio "
+                        "not uptodate)", conditional=True)
+WritebackEnd = arg_section("writeback_end", "calls that end writeback")
+PrivateAlloc = arg_section("private_alloc", "allocations the kernel owns (never secure/guest "
+                           "pages)", arg_doc="argument that receives it (else the result)",
+                           required=False)
+
+
 @register
 @dataclass(frozen=True, slots=True)
-class MakeAccessible(Section):
-    """arch_make_{page,folio}_accessible() and wrappers (0 = success)"""
-
-    NAME: ClassVar[str] = "make_accessible"
-    ASSUMED: ClassVar[bool] = True          # the success edge until a test shows failure
-    arg: int | None = option(int, required=True)
-    when: str = when_key()
-
-
-@register
-@dataclass(frozen=True, slots=True)
-class IoStart(Section):
+class IoStart(ArgSection):
     """calls that start I/O on a page or folio (or attach it to a bio)"""
-
-    NAME: ClassVar[str] = "io_start"
-    arg: int | None = option(int, required=True, doc="argument whose page I/O is started on")
+    NAME = "io_start"
+    ARG_DOC = "argument whose page I/O is started on"
     carrier: int | None = option(int, doc="argument (a bio) that carries the page to a later "
-                                       "io_submit; absent: the I/O starts here")
-
-
-@register
-@dataclass(frozen=True, slots=True)
-class IoSubmit(Section):
-    """calls that submit a bio: I/O starts on the pages attached to it"""
-
-    NAME: ClassVar[str] = "io_submit"
-    arg: int | None = option(int, required=True, doc="the carrier whose pages I/O starts on")
+                                          "io_submit; absent: the I/O starts here")
 
 
 @register
 @dataclass(frozen=True, slots=True)
 class GuestSource(Section):
     """possibly secure (guest) pages, referenced: GUP, page cache, pipes"""
-
-    NAME: ClassVar[str] = "guest_source"
+    NAME = "guest_source"
     arg: int | None = option(int, doc="argument that receives the pages (else the result)")
     field: str | None = option(str, doc="the page is this field of that argument (buf->page)")
     accessible: bool | None = option(bool, doc="already made accessible (FOLL_PIN)")
@@ -70,43 +60,11 @@ class GuestSource(Section):
 
 @register
 @dataclass(frozen=True, slots=True)
-class NotSecure(Section):
-    """tests after which a page cannot be secure (a folio not uptodate)"""
-
-    NAME: ClassVar[str] = "not_secure"
-    arg: int | None = option(int, required=True)
-    when: str = when_key()
-
-
-@register
-@dataclass(frozen=True, slots=True)
-class WritebackStart(Section):
+class WritebackStart(ArgSection):
     """calls that set the writeback flag (I/O pending)"""
-
-    NAME: ClassVar[str] = "writeback_start"
-    ASSUMED: ClassVar[bool] = True          # someone else's writeback: told on that edge
-    arg: int | None = option(int, required=True)
+    NAME, ASSUMED = "writeback_start", True      # FAILED: someone else's writeback
     when: str = when_key()
     accessible: bool | None = option(bool, doc="then makes it accessible, too")
-
-
-@register
-@dataclass(frozen=True, slots=True)
-class WritebackEnd(Section):
-    """calls that end writeback"""
-
-    NAME: ClassVar[str] = "writeback_end"
-    arg: int | None = option(int, required=True)
-
-
-@register
-@dataclass(frozen=True, slots=True)
-class PrivateAlloc(Section):
-    """allocations the kernel owns (never secure/guest pages)"""
-
-    NAME: ClassVar[str] = "private_alloc"
-    arg: int | None = option(int, doc="argument that receives it (else the result)")
-
 
 class Io(Enum):
     UNKNOWN = "origin unknown (a parameter)"
@@ -140,13 +98,13 @@ WRITEBACK = {S.UNKNOWN: S.WRITEBACK, S.HELD: S.WRITEBACK, S.PENDING: S.WRITEBACK
              S.LOCKED: S.WRITEBACK, S.LOCKED_ACCESSIBLE: S.ACCESSIBLE_WB,
              S.ACCESSIBLE: S.ACCESSIBLE_WB, S.UNHELD_ACCESSIBLE: S.REVERSED_WB,
              S.REVERSED: S.REVERSED_WB, S.DROPPED: S.WRITEBACK}
-WRITEBACK_ACCESSIBLE = {s: S.ACCESSIBLE_WB for s in S
+WRITEBACK_ACCESSIBLE: dict[Io, Io] = {s: S.ACCESSIBLE_WB for s in S
                         if s not in (S.NOT_SECURE, S.ATTACHED, S.LINKED)}
 ACCESSIBLE = {S.UNKNOWN: S.UNHELD_ACCESSIBLE, S.HELD: S.ACCESSIBLE, S.PENDING: S.ACCESSIBLE,
               S.WRITEBACK: S.ACCESSIBLE_WB, S.REVERSED: S.ACCESSIBLE,
               S.REVERSED_WB: S.ACCESSIBLE_WB, S.FAILED: S.ACCESSIBLE,
               S.DROPPED: S.UNHELD_ACCESSIBLE, S.LOCKED: S.LOCKED_ACCESSIBLE}
-FAILURE = {s: S.FAILED for s in S if s not in (S.NOT_SECURE, S.ATTACHED, S.LINKED)}
+FAILURE: dict[Io, Io] = {s: S.FAILED for s in S if s not in (S.NOT_SECURE, S.ATTACHED, S.LINKED)}
 RELEASE = {S.PENDING: S.DROPPED, S.ACCESSIBLE: S.DROPPED, S.REVERSED: S.DROPPED}
 WRITEBACK_END = {S.WRITEBACK: S.DROPPED, S.ACCESSIBLE_WB: S.DROPPED,
                  S.REVERSED_WB: S.DROPPED}
@@ -257,96 +215,72 @@ if (arch_make_folio_accessible(folio)) {
 class AccessibleChecker(Checker):
     rules = (IO_WITHOUT_ACCESSIBLE,)
 
-    def __init__(self):
-        self._returns: list[frozenset] = []     # states of returned values (final pass)
-        self._reported: set[str] = set()        # keys already reported at an I/O
-
     starter_sections = ("io_start", "writeback_start", "make_accessible", "guest_source")
+    precedence = ("private_alloc", "guest_source", "writeback_start", "make_accessible",
+                  "acquire", "release", "writeback_end", "lock", "unlock", "io_start",
+                  "io_submit", "derive")
 
     # ------------------------------------------------------------------ hooks
     def on_entry(self, ctx: Context) -> None:
-        self._returns, self._reported = [], set()
         # Explicit, so that "on every path" survives the join at the exit.
         for p in ctx.function.params:
             ctx.set(p, S.UNKNOWN)
 
-    def on_call(self, ctx: Context, call: Call, result: str | None) -> None:
-        name, models = call.callee, ctx.models
-        if name is None:
-            return
-        if (m := models.get("private_alloc", name)) is not None:
-            ctx.set(self._out(ctx, call, m, result), S.NOT_SECURE,
-                    (Step(call.span, f"allocated by {name}()"),))
-        elif (m := models.get("guest_source", name)) is not None:
-            if m.get("when") == "always":
-                self._source(ctx, call, m, result)
-        elif (m := models.get("writeback_start", name)) is not None:
-            table = WRITEBACK_ACCESSIBLE if m.get("accessible") else WRITEBACK
-            self._move(ctx, ctx.arg(call, m.get("arg")), table,
-                       Step(call.span, f"writeback set by {name}()"))
-        elif (m := models.get("make_accessible", name)) is not None:
-            # The success edge is assumed until a test shows the failure edge.
-            self._move(ctx, ctx.arg(call, m.get("arg")), ACCESSIBLE,
-                       Step(call.span, f"made accessible by {name}()"))
-        elif (m := models.get("acquire", name)) is not None:
-            if m.get("when") == "always":
-                self._move(ctx, ctx.arg(call, m.get("arg")), GET,
-                           Step(call.span, f"reference taken by {name}()"))
-        elif (m := models.get("release", name)) is not None:
-            if m.get("partial"):
-                return                  # one of several references: maybe still held
-            self._move(ctx, ctx.arg(call, m.get("arg")), RELEASE,
-                       Step(call.span, f"reference dropped by {name}()"), elements=False)
-        elif (m := models.get("writeback_end", name)) is not None:
-            self._move(ctx, ctx.arg(call, m.get("arg")), WRITEBACK_END,
-                       Step(call.span, f"writeback ended by {name}()"))
-        elif (m := models.get("lock", name)) is not None and m.get("arg") is not None:
-            if m.get("when") == "always":
-                self._move(ctx, ctx.arg(call, m.get("arg")), LOCK,
-                           Step(call.span, f"locked by {name}()"))
-        elif (m := models.get("unlock", name)) is not None and m.get("arg") is not None:
-            self._move(ctx, ctx.arg(call, m.get("arg")), UNLOCK,
-                       Step(call.span, f"unlocked by {name}()"))
-        elif (m := models.get("io_start", name)) is not None:
-            self._io_start(ctx, call, m)
-        elif (m := models.get("io_submit", name)) is not None:
-            self._submit(ctx, call, m)
-        elif (m := models.get("derive", name)) is not None and result is not None:
-            src = ctx.designated(ctx.arg(call, m.get("from")), elements=True, derive=True)
-            for state in ctx.states(src):
-                ctx.add(result, state, ctx.trail(src, state))
+    def on_private_alloc(self, ctx: Context, ev: Event[ArgSection]) -> None:
+        ctx.set(self._out(ctx, ev, ev.result), S.NOT_SECURE,
+                (Step(ev.span, f"allocated by {ev.api}()"),))
 
-    def on_branch(self, ctx: Context, test: Test) -> None:
-        call = test.subject
-        if not isinstance(call, Call) or call.callee is None:
-            return
-        models, name = ctx.models, call.callee
-        if (m := models.get("make_accessible", name)) is not None:
-            if not effect_holds(m.get("when"), test.outcome):
-                self._move(ctx, ctx.arg(call, m.get("arg")), FAILURE,
-                           Step(call.span, f"{name}() failed"))
-        elif (m := models.get("writeback_start", name)) is not None:
-            if m.get("when") != "always" and not effect_holds(m.get("when"), test.outcome):
-                # Someone else's writeback: pending, but not this function's to finish.
-                self._move(ctx, ctx.arg(call, m.get("arg")), NOT_MINE,
-                           Step(call.span, f"already under writeback per {name}()"))
-        elif (m := models.get("acquire", name)) is not None:
-            if m.get("when") != "always" and effect_holds(m.get("when"), test.outcome):
-                step = Step(call.span, f"reference taken by {name}()")
-                self._move(ctx, ctx.arg(call, m.get("arg")), GET, step)
-                if m.get("returns_object") and test.via:
-                    self._move(ctx, Name(test.via), GET, step)
-        elif (m := models.get("guest_source", name)) is not None:
-            if m.get("when") != "always" and effect_holds(m.get("when"), test.outcome):
-                self._source(ctx, call, m, test.via)
-        elif (m := models.get("lock", name)) is not None and m.get("arg") is not None:
-            if m.get("when") != "always" and effect_holds(m.get("when"), test.outcome):
-                self._move(ctx, ctx.arg(call, m.get("arg")), LOCK,
-                           Step(call.span, f"locked by {name}()"))
-        elif (m := models.get("not_secure", name)) is not None:
-            if effect_holds(m.get("when"), test.outcome):
-                self._move(ctx, ctx.arg(call, m.get("arg")), NEVER_MAPPED,
-                           Step(call.span, f"not uptodate per {name}(): never mapped"))
+    def on_guest_source(self, ctx: Context, ev: Event[GuestSource]) -> None:
+        if ev.done:
+            self._source(ctx, ev, ev.result if ev.at_call else ev.via)
+
+    def on_writeback_start(self, ctx: Context, ev: Event[WritebackStart]) -> None:
+        if ev.done:
+            self._move(ctx, ev.obj, WRITEBACK_ACCESSIBLE if ev.m.accessible else WRITEBACK,
+                       Step(ev.span, f"writeback set by {ev.api}()"))
+        else:       # someone else's writeback: pending, but not this function's to finish
+            self._move(ctx, ev.obj, NOT_MINE,
+                       Step(ev.span, f"already under writeback per {ev.api}()"))
+
+    def on_make_accessible(self, ctx: Context, ev: Event[ArgSection]) -> None:
+        # The success edge is assumed until a test shows the failure edge.
+        if ev.done:
+            self._move(ctx, ev.obj, ACCESSIBLE, Step(ev.span, f"made accessible by {ev.api}()"))
+        else:
+            self._move(ctx, ev.obj, FAILURE, Step(ev.span, f"{ev.api}() failed"))
+
+    def on_acquire(self, ctx: Context, ev: Event[Acquire]) -> None:
+        if ev.done:
+            step = Step(ev.span, f"reference taken by {ev.api}()")
+            self._move(ctx, ev.obj, GET, step)
+            if ev.edge and ev.m.returns_object and ev.via:
+                self._move(ctx, Name(ev.via), GET, step)
+
+    def on_release(self, ctx: Context, ev: Event[Release]) -> None:
+        if not ev.m.partial:            # else one of several references: maybe still held
+            self._move(ctx, ev.obj, RELEASE, Step(ev.span, f"reference dropped by {ev.api}()"),
+                       elements=False)
+
+    def on_writeback_end(self, ctx: Context, ev: Event[ArgSection]) -> None:
+        self._move(ctx, ev.obj, WRITEBACK_END, Step(ev.span, f"writeback ended by {ev.api}()"))
+
+    def on_lock(self, ctx: Context, ev: Event[Lock]) -> None:
+        if ev.m.arg is not None and ev.done:
+            self._move(ctx, ev.obj, LOCK, Step(ev.span, f"locked by {ev.api}()"))
+
+    def on_unlock(self, ctx: Context, ev: Event[Unlock]) -> None:
+        if ev.m.arg is not None:
+            self._move(ctx, ev.obj, UNLOCK, Step(ev.span, f"unlocked by {ev.api}()"))
+
+    def on_derive(self, ctx: Context, ev: Event[Derive]) -> None:
+        src = ctx.designated(ev.obj, elements=True, derive=True)
+        for state in ctx.states(src) if ev.result is not None else ():
+            ctx.add(ev.result, state, ctx.trail(src, state))
+
+    def on_not_secure(self, ctx: Context, ev: Event[ArgSection]) -> None:
+        if ev.done and ev.edge:
+            self._move(ctx, ev.obj, NEVER_MAPPED,
+                       Step(ev.span, f"not uptodate per {ev.api}(): never mapped"))
 
     def on_assign(self, ctx: Context, target: str, value: Expr, span: Span) -> None:
         # A new bio carries nothing yet.
@@ -364,13 +298,13 @@ class AccessibleChecker(Checker):
             ctx.set(Alias(target, root), S.LINKED)
             ctx.set(Alias(root, target), S.LINKED)
 
-    def on_return(self, ctx: Context, ret) -> None:
+    def on_return(self, ctx: Context, ret: Return) -> None:
         if not ctx.reporting or ret.value is None:
             return
         key = ctx.designated(ret.value, elements=True, derive=True)
         if ctx.states(key):
-            self._returns.append(ctx.states(key))
-        if S.REVERSED in ctx.states(key) and key not in self._reported:
+            ctx.scratch.setdefault("returns", []).append(ctx.states(key))
+        if key is not None and S.REVERSED in ctx.states(key) and key not in self._reported(ctx):
             self._helper_report(ctx, key, S.REVERSED)
 
     def on_exit(self, ctx: Context) -> None:
@@ -378,13 +312,13 @@ class AccessibleChecker(Checker):
         for k, have in ctx.tracked():
             # Handed back to the caller (a parameter's page, pages[*nr] = page) in the
             # wrong order: the caller's I/O is not protected.
-            if isinstance(k, str) and S.REVERSED in have and k not in self._reported \
+            if isinstance(k, str) and S.REVERSED in have and k not in self._reported(ctx) \
                     and root_variable(k) in params:
                 self._helper_report(ctx, k, S.REVERSED)
         for i, p in enumerate(params):
             states = ctx.states(p)
             bad = [s for s in (S.REVERSED_WB, S.WRITEBACK) if s in states]
-            if bad and p not in self._reported:
+            if bad and p not in self._reported(ctx):
                 self._helper_report(ctx, p, bad[0])
             elif states == {S.ACCESSIBLE_WB}:
                 ctx.summarize("writeback_start", arg=i, accessible=True, when="always")
@@ -395,8 +329,9 @@ class AccessibleChecker(Checker):
                               when="zero" if S.FAILED in states else "always")
             elif states == {S.PENDING}:
                 ctx.summarize("guest_source", arg=i, when="always")
-        if self._returns:
-            every = frozenset().union(*self._returns)
+        returns = ctx.scratch.get("returns")
+        if returns:
+            every = frozenset().union(*returns)
             if every <= {S.ACCESSIBLE, S.ACCESSIBLE_WB}:
                 ctx.summarize("guest_source", accessible=True, when="always")
             elif every == {S.PENDING}:
@@ -404,46 +339,48 @@ class AccessibleChecker(Checker):
             elif every == {S.NOT_SECURE}:
                 ctx.summarize("private_alloc")
 
+    @staticmethod
+    def _reported(ctx: Context) -> set[str | None]:
+        """Keys already reported at an I/O (this run's final pass)."""
+        got: set[str | None] = ctx.scratch.setdefault("reported", set())
+        return got
+
     # ------------------------------------------------------------------ policy
-    def _source(self, ctx, call: Call, m, result: str | None) -> None:
+    def _source(self, ctx: Context, ev: Event[GuestSource], result: str | None) -> None:
         """Possibly secure pages arrive; with ``field``, only where nothing better is known
         (a page the function allocated itself stays its own)."""
-        state = S.ACCESSIBLE if m.get("accessible") else S.PENDING
-        key = self._out(ctx, call, m, result)
-        if key is None or (m.get("field") and ctx.states(key)):
+        key = self._out(ctx, ev, result)
+        if key is None or (ev.m.field and ctx.states(key)):
             return
-        ctx.set(key, state, (Step(call.span, f"possibly secure page from {call.callee}()"),))
+        ctx.set(key, S.ACCESSIBLE if ev.m.accessible else S.PENDING,
+                (Step(ev.span, f"possibly secure page from {ev.api}()"),))
 
-    def _out(self, ctx, call: Call, m, result: str | None) -> str | None:
+    def _out(self, ctx: Context, ev: Event[Any], result: str | None) -> str | None:
         """The key a source or allocation fills: an argument (``&page`` -> ``page``), a
         field of it, or the call's result."""
-        if m.get("arg") is None:
+        if ev.m.arg is None:
             return result
-        arg = ctx.arg(call, m.get("arg"))
-        if isinstance(arg, AddrOf):
-            base = ctx.key(arg.operand)
-            sep = "."
+        field = getattr(ev.m, "field", None)
+        if isinstance(ev.obj, AddrOf):
+            base, sep = ctx.key(ev.obj.operand), "."
         else:
-            base = ctx.key(arg)
-            sep = "->"
-        if base is None or not m.get("field"):
-            return base
-        return f"{base}{sep}{m.get('field')}"
+            base, sep = ev.key, "->"
+        return f"{base}{sep}{field}" if base is not None and field else base
 
-    def _root(self, ctx, e: Expr) -> str | None:
+    def _root(self, ctx: Context, e: Expr) -> str | None:
         """The path ``e`` is another name for, tracked or not (no array elements)."""
         e = ctx.strip(e)
         while isinstance(e, (AddrOf, Call)):
             if isinstance(e, AddrOf) and isinstance(e.operand, Member) \
                     and e.operand.field == "page":
                 e = ctx.strip(e.operand.base)   # &folio->page
-            elif isinstance(e, Call) and (m := ctx.models.get("derive", e.callee)):
-                e = ctx.arg(e, m.get("from"))
+            elif (inner := ctx.derived_from(e)) is not None:
+                e = inner
             else:
                 return None
         return ctx.key(e) if isinstance(e, (Name, Member)) else None
 
-    def _move(self, ctx, e: Expr | None, table: dict, step: Step,
+    def _move(self, ctx: Context, e: Expr | None, table: dict[Io, Io], step: Step,
               elements: bool = True) -> None:
         """Apply a transition to the page ``e`` designates and to every path linked to it;
         an array element first takes the array's state (unless ``elements`` is False)."""
@@ -455,10 +392,10 @@ class AccessibleChecker(Checker):
             if src is not None and src != key:
                 for state in ctx.states(src):
                     ctx.add(key, state, ctx.trail(src, state))
-        todo, seen = [key], set()
-        inner = ctx.strip(e)
-        if isinstance(inner, Call) and (m := ctx.models.get("derive", inner.callee)):
-            todo.append(ctx.key(ctx.arg(inner, m.get("from"))))
+        todo: list[str | None] = [key]
+        seen: set[str] = set()
+        if e is not None and (inner := ctx.derived_from(ctx.strip(e))) is not None:
+            todo.append(ctx.key(inner))
         while todo:
             k = todo.pop()
             if k is None or k in seen:
@@ -471,9 +408,9 @@ class AccessibleChecker(Checker):
                     todo.append(other.b)
 
     @staticmethod
-    def _apply(ctx, key: str, table: dict, step: Step) -> None:
+    def _apply(ctx: Context, key: str, table: dict[Io, Io], step: Step) -> None:
         have = [(s, ctx.trail(key, s)) for s in ctx.states(key)] or [(S.UNKNOWN, ())]
-        new: dict = {}
+        new: dict[Io, Trail] = {}
         for s, trail in have:
             t = table.get(s, s)
             new.setdefault(t, trail + ((step,) if t != s else ()))
@@ -482,31 +419,30 @@ class AccessibleChecker(Checker):
         for i, (s, trail) in enumerate(new.items()):
             (ctx.set if i == 0 else ctx.add)(key, s, trail)
 
-    def _io_start(self, ctx, call: Call, m) -> None:
-        page = ctx.arg(call, m.get("arg"))
-        written = ctx.key(page)
-        step = Step(call.span, f"'{written}' handed to {call.callee}()")
-        if m.get("carrier") is None:
-            self._check(ctx, written, ctx.designated(page, elements=True, derive=True), call,
-                        step)
+    def on_io_start(self, ctx: Context, ev: Event[IoStart]) -> None:
+        page, written = ev.obj, ev.key
+        step = Step(ev.span, f"'{written}' handed to {ev.api}()")
+        if ev.m.carrier is None:
+            self._check(ctx, written, ctx.designated(page, elements=True, derive=True),
+                        ev.call, step)
             return
         # The device sees the page when the bio is submitted: check it there.
-        carrier = (ctx.key(ctx.arg(call, m.get("carrier"))) or "").lstrip("&")
-        if written is not None and "(" in written:
+        carrier = _carrier(ctx, ctx.arg(ev.call, ev.m.carrier))
+        if written is not None and is_computed(written):
             written = ctx.designated(page, elements=True, derive=True)
         if carrier and written:
             ctx.set(Attached(carrier, written), S.ATTACHED, (step,))
 
-    def _submit(self, ctx, call: Call, m) -> None:
-        carrier = (ctx.key(ctx.arg(call, m.get("arg"))) or "").lstrip("&")
+    def on_io_submit(self, ctx: Context, ev: Event[ArgSection]) -> None:
+        carrier = _carrier(ctx, ev.obj)
         for k, _ in ctx.tracked():
             if carrier and isinstance(k, Attached) and k.carrier == carrier:
                 attach = ctx.trail(k, S.ATTACHED)
-                self._check(ctx, k.obj, _resolve(ctx, k.obj), call,
+                self._check(ctx, k.obj, _resolve(ctx, k.obj), ev.call,
                             attach[-1] if attach else None)
                 ctx.kill(k)
 
-    def _check(self, ctx, shown: str | None, key: str | None, call: Call,
+    def _check(self, ctx: Context, shown: str | None, key: str | None, call: Call,
                attach: Step | None) -> None:
         """I/O starts at ``call`` on the page spelled ``shown`` whose state ``key`` holds:
         report what is wrong with it on some path."""
@@ -539,11 +475,11 @@ class AccessibleChecker(Checker):
             S.WRITEBACK: f"{io} under writeback (line {_line_of(trail, 'writeback')}) "
                          f"without being made accessible",
         }[problem]
-        self._reported.add(key)
+        self._reported(ctx).add(key)
         path = trail + ((attach,) if attach and attach.span != call.span else ())
         ctx.report(IO_WITHOUT_ACCESSIBLE, call.span, what, path, (origin,))
 
-    def _helper_report(self, ctx, key: str, state: Io) -> None:
+    def _helper_report(self, ctx: Context, key: str, state: Io) -> None:
         trail = ctx.trail(key, state)
         if not trail:
             return
@@ -558,7 +494,12 @@ class AccessibleChecker(Checker):
         ctx.report(IO_WITHOUT_ACCESSIBLE, site.span, what, trail, (trail[0],))
 
 
-def _resolve(ctx, key: str | None) -> str | None:
+def _carrier(ctx: Context, e: Expr | None) -> str | None:
+    """The bio an argument names: ``&bio`` and ``bio`` alike."""
+    return ctx.key(e.operand) if isinstance(e, AddrOf) else ctx.key(e)
+
+
+def _resolve(ctx: Context, key: str | None) -> str | None:
     """The tracked path holding the state of the page spelled ``key``: an element of an
     array takes the array's, ``&folio->page`` the folio's."""
     while key:
@@ -568,7 +509,7 @@ def _resolve(ctx, key: str | None) -> str | None:
     return None
 
 
-def _line_of(trail, word: str = "") -> int:
+def _line_of(trail: Trail, word: str = "") -> int:
     """The line of the last step of ``trail`` (that mentions ``word``)."""
     for step in reversed(trail):
         if word in step.message:

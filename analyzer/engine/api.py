@@ -163,6 +163,10 @@ class Checker:
 
     rules: tuple[Rule, ...] = ()
     starter_sections: tuple[str, ...] = ()
+    #: Sections in order of precedence: of a call's models in these sections only the
+    #: first is told (a helper summarized as a page source and as an I/O start is the
+    #: source).  Sections not listed are all told, in the order of their declaration.
+    precedence: tuple[str, ...] = ()
 
     def starters(self, models: Models) -> frozenset[str] | None:
         """The API names that start this checker's stories; None: no filter."""
@@ -229,6 +233,9 @@ class Context:
         self.dest: dict[int, str | None] = {}   # id(call) -> variable it is assigned to
         self._keys: dict[int, tuple[Expr, str | None]] = {}   # id(expr) -> (expr, path)
         self.summaries: dict[tuple[str, tuple[tuple[str, Any], ...]], Model] = {}
+        #: A checker's own per-run state (one function, one checker), e.g. what the
+        #: final pass has reported so far; empty at every run's start.
+        self.scratch: dict[str, Any] = {}
 
     def name_of(self, call: Call, result: str | None) -> str:
         """How messages name a call's result: the variable it is assigned to, if any."""

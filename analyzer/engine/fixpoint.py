@@ -174,7 +174,7 @@ class _Run:
                 ctx.set(Ghost("lock", m.get("kind")), Held.YES)
             elif m.section == "unlock":
                 ctx.set(Ghost("lock", m.get("kind")), Held.NO)
-        for m in models:
+        for m in self._told(models):
             self._dispatch(m, call, result)
         if self.legacy_call:
             self.checker.on_call(ctx, call, result)
@@ -191,6 +191,15 @@ class _Run:
             for a in call.args:
                 if isinstance(a, AddrOf):
                     ctx.kill(ctx.key(a.operand))
+
+    def _told(self, models: tuple[Model, ...]) -> tuple[Model, ...]:
+        """The models of a call this checker is told about (its ``precedence``)."""
+        prec = self.checker.precedence
+        first = next((m for m in sorted((m for m in models if m.section in prec),
+                                        key=lambda m: prec.index(m.section))), None)
+        if first is None:
+            return models
+        return tuple(m for m in models if m.section not in prec or m is first)
 
     def _event(self, m: Model, call: Call, effect: Effect, result: str | None,
                via: str | None = None, edge: bool = False) -> Event[Any] | None:
@@ -224,7 +233,7 @@ class _Run:
         call = test.subject
         if not isinstance(call, Call):
             return
-        for m in self.models.of(call.callee):
+        for m in self._told(self.models.of(call.callee)):
             spec = m.spec
             name = spec.event() if spec is not None else None
             if name is None or name not in self.subs or not spec.conditional():

@@ -98,6 +98,12 @@ def root_variable(path: str) -> str:
     return p
 
 
+def is_computed(path: str) -> bool:
+    """Whether an access path goes through a call's result (``page_folio(p)``,
+    ``pages[idx(i)]``): it names no place of its own."""
+    return "(" in path
+
+
 def element_owner(path: str) -> str | None:
     """The path an element or member address belongs to: ``pages[i]`` -> ``pages``,
     ``&folio->page`` -> ``folio``; None for anything else."""

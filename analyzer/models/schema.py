@@ -99,10 +99,10 @@ class ArgSection(Section):
 
 def arg_section(name: str, doc: str, event: str | None = "", escapes: bool = True,
                 arg_doc: str = "", conditional: bool = False,
-                required: bool = True) -> type[ArgSection]:
+                required: bool = True, assumed: bool = False) -> type[ArgSection]:
     """Declare and register an :class:`ArgSection` in one line (``conditional``: with a
     ``when`` key; ``required=False``: ``arg`` may be left out)."""
-    ns: dict[str, Any] = {"NAME": name, "EVENT": event, "ESCAPES": escapes,
+    ns: dict[str, Any] = {"NAME": name, "EVENT": event, "ESCAPES": escapes, "ASSUMED": assumed,
                           "__doc__": doc, "__module__": _caller_module()}
     extra: list[tuple[str, Any, Any]] = []
     if conditional:
