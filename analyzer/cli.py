@@ -236,9 +236,11 @@ def explain(rule_id: str, markdown: bool) -> None:
 
 @main.command("rules")
 @click.option("--markdown", is_flag=True, help="A Markdown table (as in README.md).")
-def rules_cmd(markdown: bool) -> None:
-    """List every rule: id, precision and summary."""
-    click.echo(info.rules_table(markdown), nl=False)
+@click.option("--models", is_flag=True,
+              help="List the model sections of the rule files instead, with their keys.")
+def rules_cmd(markdown: bool, models: bool) -> None:
+    """List every rule: id, precision and summary (--models: every model section)."""
+    click.echo(info.models_table(markdown) if models else info.rules_table(markdown), nl=False)
 
 
 def run() -> None:

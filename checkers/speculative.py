@@ -180,6 +180,7 @@ class SpeculativeChecker(Checker):
 
     # No finding without a lockless read in the file...
     starter_sections = ("lockless_read",)
+    precedence = ("lockless_read", "derive", "release", "acquire")
 
     def wants(self, names: frozenset[str], models: Models) -> bool:
         # ... but helpers that grab, drop or re-check are summarized for their callers.

@@ -97,6 +97,7 @@ class TryGetChecker(Checker):
 
     # A lockless read is needed for a finding, and enough for a summary.
     starter_sections = ("lockless_read",)
+    precedence = ("lockless_read", "derive", "acquire")
 
     # ------------------------------------------------------------------ hooks
     def on_lockless_read(self, ctx: Context, ev: Event[LocklessRead]) -> None:

@@ -260,3 +260,161 @@ def test_designated_objects():
     got = {f.span.line: f.message for f in findings}
     assert got == {6: "folio|folio", 7: "folio|folio", 8: "None|pages", 9: "pages|pages",
                    10: "None|p", 11: "None|None"}
+
+
+# --------------------------------------------------------------------------- typed events
+EVENT_RULES = """
+[acquire.grab]
+arg = 0
+kind = "plain"
+when = "positive"
+[acquire.try_take]
+arg = 0
+kind = "plain"
+when = "nonzero"
+[acquire.take_into]
+arg = 0
+kind = "plain"
+out = 1
+[lockless_read.peek]
+arg = 0
+[lockless_read.rcu_peek]
+arg = 0
+rcu = true
+[release.drop]
+arg = 0
+"""
+
+
+@pytest.fixture(scope="module")
+def event_models(tmp_path_factory):
+    path = tmp_path_factory.mktemp("rules") / "events.toml"
+    path.write_text(EVENT_RULES)
+    return load_models([path])
+
+
+class EventProbe(Checker):
+    """Marks what the typed events say: GOT where an acquire happened (on its object, or
+    on where an out-parameter stores the result), MISSED where it did not; peek() results
+    get their origin; check(x) reports x's states; escapes are findings."""
+
+    rules = (RULE,)
+    told: list[str]
+
+    def __init__(self):
+        self.told = []
+
+    def on_acquire(self, ctx, ev):
+        self.told.append(f"{ev.api}:{ev.effect.value}:{'edge' if ev.edge else 'call'}")
+        if ev.done:
+            ctx.add(ev.result if ev.m.out is not None else ev.key, S.GOT)
+        elif ev.effect is engine.Effect.FAILED:
+            ctx.add(ev.key, S.MISSED)
+
+    def on_lockless_read(self, ctx, ev):
+        ctx.report(RULE, ev.span, f"origin:{ev.origin.name}")
+
+    def on_escape(self, ctx, ev):
+        if ev.call.callee not in ("check", "mark"):       # the probe's own calls
+            ctx.report(RULE, ev.arg.span, f"escape:{ev.key}:{ev.call.callee}")
+
+    def on_call(self, ctx, call, result):           # the older API still works alongside
+        if call.callee == "check":
+            states = sorted(s.value for s in ctx.states(ctx.key(ctx.arg(call, 0))))
+            ctx.report(RULE, call.span, ",".join(states) or "-")
+        elif call.callee == "mark":
+            ctx.set(ctx.key(ctx.arg(call, 0)), S.MARKED)
+
+
+def run_events(models, body: str, params: str = "int *p, int *q, int c"):
+    src = f"void f({params})\n{{\n{body}\n}}\n".encode()
+    fn = parse_source("t.c", src, models.iterators()).functions[0]
+    probe = EventProbe()
+    findings, notes = analyze_function(fn, models, [probe])
+    assert not notes
+    got: dict[int, list[str]] = {}
+    for f in findings:
+        got.setdefault(f.span.line - 2, []).append(f.message)
+    return {k: sorted(v) for k, v in got.items()}, probe.told
+
+
+@pytest.mark.parametrize("cond, then, other", [
+    ("grab(p) > 0", "got", "missed"), ("grab(p) <= 0", "missed", "got"),
+    ("grab(p)", "missed", "missed"),          # nonzero may be an error (< 0): not taken
+    ("grab(p) < 0", "missed", "missed"),
+    ("!try_take(p)", "missed", "got"), ("try_take(p) != NULL", "got", "missed"),
+])
+def test_conditional_effects_are_decided_on_the_edge(event_models, cond, then, other):
+    got, _ = run_events(event_models, f"if ({cond})\n\tcheck(p);\nelse\n\tcheck(p);")
+    assert got == {2: [then], 4: [other]}
+
+
+def test_a_conditional_effect_is_tried_at_the_call_and_decided_on_each_edge(event_models):
+    _, told = run_events(event_models, "int r = try_take(p);\nif (r)\n\tcheck(p);")
+    assert told[:3] == ["try_take:tried:call", "try_take:done:edge", "try_take:failed:edge"]
+    _, told = run_events(event_models, "take_into(p, &q);")
+    assert set(told) == {"take_into:done:call"}
+
+
+def test_effect_holds_for_positive_and_negative():
+    assert effect_holds("positive", engine.POS) and not effect_holds("positive", engine.NONZERO)
+    assert effect_holds("negative", engine.NEG) and not effect_holds("negative", engine.ZERO)
+    assert not effect_holds("positive", engine.NONPOS)
+
+
+def test_out_parameter_effect_applies_to_what_the_argument_points_to(event_models):
+    got, _ = run_events(event_models, "mark(q);\ntake_into(p, &q);\ncheck(q);\ncheck(p);")
+    assert got == {3: ["got"], 4: ["-"]}          # q's old states are overwritten
+    got, _ = run_events(event_models, "take_into(p, q);\ncheck(*q);", "int *p, int **q")
+    assert got == {2: ["got"]}
+
+
+def test_lockless_read_origin_is_decided_once_by_the_engine(event_models):
+    body = ("peek(p);\nrcu_peek(p);\nrcu_read_lock();\nrcu_peek(p);\nspin_lock(l);\n"
+            "peek(p);\nspin_unlock(l);\nrcu_read_unlock();")
+    got, _ = run_events(event_models, body, "int *p, spinlock_t *l")
+    assert got == {1: ["origin:LOCKLESS"], 2: ["origin:MAYBE_LOCKED"],
+                   4: ["origin:LOCKLESS"], 6: ["origin:LOCKED"]}
+
+
+def test_escape_policy(event_models):
+    body = "mark(p);\nunknown(p, q);\ndrop(p);\ntry_take(p);\nspin_lock(p);\nfp->op(p);"
+    got, _ = run_events(event_models, body, "int *p, int *q, struct ops *fp")
+    # an unknown callee, a model of no object-neutral section and a function pointer
+    # are escapes; a put or a get only look at the object
+    assert got == {2: ["escape:p:unknown"], 5: ["escape:p:spin_lock"], 6: ["escape:p:None"]}
+
+
+def test_typed_keys_render_and_ride_on_their_paths():
+    from analyzer.engine.keys import depends_on, element_owner, root_variable
+
+    tag = engine.Tag("pmd", "unpublished", "page table")
+    assert str(tag) == "pmd[<unpublished page table>]"
+    assert str(engine.Ghost("lock", "spin")) == "<lock:spin>"
+    assert str(engine.Alias("folio", "page")) == "folio.<alias>page"
+    assert str(engine.Attached("bio", "page")) == "<io bio>page"
+    assert depends_on(tag, "pmd") and not depends_on(tag, "pmdp")
+    assert depends_on(engine.Alias("a->b", "c"), "a") and not depends_on(
+        engine.Alias("c", "a"), "a")
+    assert not depends_on(engine.Attached("bio", "page"), "bio")
+    assert not depends_on(engine.Ghost("lock", "spin"), "lock")
+    assert root_variable("*pages[i]->f") == "pages" and root_variable("p.x") == "p"
+    assert element_owner("pages[i]") == "pages" and element_owner("&folio->page") == "folio"
+    assert element_owner("folio") is None
+
+
+def test_precedence_tells_only_the_first_section(event_models, tmp_path):
+    class First(EventProbe):
+        precedence = ("release", "acquire")
+
+        def on_release(self, ctx, ev):
+            self.told.append(f"{ev.api}:release")
+
+    extra = tmp_path / "both.toml"
+    extra.write_text("[release.both]\narg = 0\n[acquire.both]\narg = 0\nkind = 'plain'\n")
+    models = load_models([extra])
+    fn = parse_source("t.c", b"void f(int *p) { both(p); }", {}).functions[0]
+    for checker, told in ((First(), ["both:release"]),
+                          (EventProbe(), ["both:done:call"])):
+        analyze_function(fn, models, [checker])
+        assert set(checker.told) == set(told)      # told in the walk and the final pass

@@ -63,3 +63,37 @@ def test_cli_extra_model_finds_a_new_api(tmp_path):
     r = run_cli("--rules", str(extra), str(src))
     assert r.returncode == 1
     assert "a.c:4:9: warning: my_get() on 'p' that holds no reference" in r.stdout
+
+
+def test_sections_are_typed_and_owned():
+    from analyzer.models import schema
+    from analyzer.models.core import Acquire
+    from checkers.hotplug import Teardown
+
+    m = load_models()
+    spec = m.get("acquire", "folio_try_get").spec
+    assert isinstance(spec, Acquire) and spec.when == "nonzero" and spec.kind == "speculative"
+    assert m.get("derive", "page_folio").spec.from_ == 0           # TOML key "from"
+    assert isinstance(m.get("teardown", "pte_free").spec, Teardown)
+    assert Teardown.OWNER == "hotplug" and Acquire.OWNER == "core"
+    assert set(m.by_section) <= set(schema())                      # every section declared
+    assert schema()["make_accessible"]["when"].choices[-2:] == ("positive", "negative")
+
+
+def test_out_parameter_key_is_validated():
+    with pytest.raises(ModelError, match="'acquire.x.out': expected int"):
+        parse_models("[acquire.x]\narg = 0\nkind = 'plain'\nout = 'p'\n", "t.toml")
+
+
+def test_rules_models_lists_every_section_with_its_keys():
+    from analyzer.models import schema
+
+    r = run_cli("rules", "--models")
+    assert r.returncode == 0, r.stderr
+    for section, keys in schema().items():
+        assert f"[{section}]" in r.stdout
+        for key in keys:
+            assert f"    {key} " in r.stdout
+    assert "[teardown]  (hotplug; on_teardown)" in r.stdout
+    md = run_cli("rules", "--models", "--markdown").stdout
+    assert md.startswith("| section | owner | event | keys | what |")

@@ -170,6 +170,9 @@ class _Run:
             ctx.kill(result)
         models = self.models.of(call.callee)
         for m in models:
+            if (out := self._out(m, call)) is not None:
+                self._overwrite(out, call.span)
+                ctx.kill(out)                      # the callee stores a new value there
             if m.section == "lock":
                 ctx.set(Ghost("lock", m.get("kind")), Held.YES)
             elif m.section == "unlock":
@@ -192,6 +195,18 @@ class _Run:
                 if isinstance(a, AddrOf):
                     ctx.kill(ctx.key(a.operand))
 
+    def _out(self, m: Model, call: Call) -> str | None:
+        """Where a model with ``out = N`` stores its result: what ``*argN`` designates
+        (``&page`` -> ``page``, ``pp`` -> ``*pp``)."""
+        index = getattr(m.spec, "out", None)
+        arg = self.ctx.arg(call, index) if isinstance(index, int) else None
+        if arg is None:
+            return None
+        if isinstance(arg, AddrOf):
+            return self.ctx.key(arg.operand)
+        key = self.ctx.key(arg)
+        return f"*{key}" if key is not None else None
+
     def _told(self, models: tuple[Model, ...]) -> tuple[Model, ...]:
         """The models of a call this checker is told about (its ``precedence``)."""
         prec = self.checker.precedence
@@ -207,6 +222,9 @@ class _Run:
         if spec is None:
             return None
         ctx = self.ctx
+        out = self._out(m, call)
+        if out is not None:
+            result = out                           # the effect is on what *argN holds
         index = getattr(spec, spec.OBJ) if spec.OBJ else None
         obj = ctx.arg(call, index) if isinstance(index, int) else None
         origin = None

@@ -50,6 +50,8 @@ class LocklessRead(Section):
                                      "held")
     value: bool | None = option(bool, doc="the result is a value (a PTE), not a pointer to an "
                                        "object")
+    out: int | None = option(int, doc="the result is stored through this argument (*argN "
+                                      "holds it after the call), not returned")
 
 
 @register
@@ -75,6 +77,8 @@ class Derive(Section):
                             doc="argument the result is derived from")
     value: bool | None = option(bool, doc="the result is a value (a PFN, a PTE pointer), not "
                                        "the object that holds the count")
+    out: int | None = option(int, doc="the result is stored through this argument (*argN "
+                                      "holds it after the call), not returned")
 
 
 @register
@@ -90,6 +94,8 @@ class Acquire(Section):
     returns_object: bool | None = option(bool, doc="the result designates the referenced "
                                                 "object")
     needs_ref: bool | None = option(bool, doc="the caller must already hold a reference")
+    out: int | None = option(int, doc="the result is stored through this argument (*argN "
+                                      "holds it after the call), not returned")
 
 
 @register

@@ -1,4 +1,5 @@
-"""``kref-lint explain RULE`` and ``kref-lint rules``: the rules' own documentation."""
+"""``kref-lint explain RULE``, ``kref-lint rules`` and ``kref-lint rules --models``: the
+rules' own documentation and the schema of the rule files."""
 from __future__ import annotations
 
 from analyzer.modes.settings import UsageError, did_you_mean, known_rule_ids
@@ -19,4 +20,29 @@ def rules_table(markdown: bool = False) -> str:
     for r in all_rules():
         lines.append(f"| `{r.id}` | {r.precision} | {r.summary} |" if markdown
                      else f"{r.id:32} {r.precision:8} {r.summary}")
+    return "".join(line + "\n" for line in lines)
+
+
+def models_table(markdown: bool = False) -> str:
+    """Every model section (``[section.api]`` in rules/*.toml): its owner, the event it
+    produces and its keys, from the sections' own declarations."""
+    from analyzer.models import _sections
+
+    lines = ["| section | owner | event | keys | what |", "|---|---|---|---|---|"] \
+        if markdown else []
+    for name, cls in _sections().items():
+        keys = []
+        for key, spec in cls.schema().items():
+            kind = "|".join(spec.choices) if spec.choices else spec.types[0].__name__
+            keys.append(f"{key}{'' if spec.required else '?'}={kind}")
+        event = f"on_{cls.event()}" if cls.event() else "-"
+        if markdown:
+            lines.append(f"| `{name}` | {cls.OWNER} | {event} | {', '.join(keys)} | "
+                         f"{cls.doc()} |")
+            continue
+        lines.append(f"[{name}]  ({cls.OWNER}; {event}) {cls.doc()}")
+        for key, spec in cls.schema().items():
+            kind = "|".join(spec.choices) if spec.choices else spec.types[0].__name__
+            req = "required" if spec.required else "optional"
+            lines.append(f"    {key:15} {kind:38} {req:9} {spec.doc}".rstrip())
     return "".join(line + "\n" for line in lines)
