@@ -81,7 +81,7 @@ def test_sections_are_typed_and_owned():
 
 
 def test_out_parameter_key_is_validated():
-    with pytest.raises(ModelError, match="'acquire.x.out': expected int"):
+    with pytest.raises(ModelError, match=r"'acquire\.x\.out': expected int"):
         parse_models("[acquire.x]\narg = 0\nkind = 'plain'\nout = 'p'\n", "t.toml")
 
 
