@@ -219,6 +219,8 @@ class AccessibleChecker(Checker):
     precedence = ("private_alloc", "guest_source", "writeback_start", "make_accessible",
                   "acquire", "release", "writeback_end", "lock", "unlock", "io_start",
                   "io_submit", "derive")
+    edge_precedence = ("make_accessible", "writeback_start", "acquire", "guest_source", "lock",
+                       "not_secure")
 
     # ------------------------------------------------------------------ hooks
     def on_entry(self, ctx: Context) -> None:

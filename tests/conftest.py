@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+import checkers  # noqa: F401  (registers the checkers' model sections for load_models())
+
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures"
 SCHEMA = REPO / "tests" / "data" / "sarif-schema-2.1.0.json"

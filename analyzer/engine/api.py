@@ -164,9 +164,11 @@ class Checker:
     rules: tuple[Rule, ...] = ()
     starter_sections: tuple[str, ...] = ()
     #: Sections in order of precedence: of a call's models in these sections only the
-    #: first is told (a helper summarized as a page source and as an I/O start is the
-    #: source).  Sections not listed are all told, in the order of their declaration.
+    #: first is told at the call (a helper summarized as a page source and as an I/O
+    #: start is the source); ``edge_precedence`` the same for what is decided on a
+    #: branch edge.  Sections not listed are all told, in the order of their declaration.
     precedence: tuple[str, ...] = ()
+    edge_precedence: tuple[str, ...] = ()
 
     def starters(self, models: Models) -> frozenset[str] | None:
         """The API names that start this checker's stories; None: no filter."""

@@ -177,7 +177,7 @@ class _Run:
                 ctx.set(Ghost("lock", m.get("kind")), Held.YES)
             elif m.section == "unlock":
                 ctx.set(Ghost("lock", m.get("kind")), Held.NO)
-        for m in self._told(models):
+        for m in self._told(models, self.checker.precedence):
             self._dispatch(m, call, result)
         if self.legacy_call:
             self.checker.on_call(ctx, call, result)
@@ -207,9 +207,9 @@ class _Run:
         key = self.ctx.key(arg)
         return f"*{key}" if key is not None else None
 
-    def _told(self, models: tuple[Model, ...]) -> tuple[Model, ...]:
-        """The models of a call this checker is told about (its ``precedence``)."""
-        prec = self.checker.precedence
+    @staticmethod
+    def _told(models: tuple[Model, ...], prec: tuple[str, ...]) -> tuple[Model, ...]:
+        """The models of a call a checker is told about, given its precedence ``prec``."""
         first = next((m for m in sorted((m for m in models if m.section in prec),
                                         key=lambda m: prec.index(m.section))), None)
         if first is None:
@@ -251,7 +251,7 @@ class _Run:
         call = test.subject
         if not isinstance(call, Call):
             return
-        for m in self._told(self.models.of(call.callee)):
+        for m in self._told(self.models.of(call.callee), self.checker.edge_precedence):
             spec = m.spec
             name = spec.event() if spec is not None else None
             if name is None or name not in self.subs or not spec.conditional():
