@@ -31,7 +31,7 @@ class ModelError(Exception):
     """A rule file that cannot be used; the message names file, line and key."""
 
 
-def _sections() -> dict[str, type[Section]]:
+def sections() -> dict[str, type[Section]]:
     """Every registered section: the core ones and those of the checkers imported so far
     (whoever loads rule files imports the checkers' registry, ``checkers``, first: the
     pipeline does; this package never imports upwards)."""
@@ -40,11 +40,11 @@ def _sections() -> dict[str, type[Section]]:
 
 def schema() -> dict[str, dict[str, Key]]:
     """section -> TOML key -> its spec."""
-    return {name: cls.schema() for name, cls in _sections().items()}
+    return {name: cls.schema() for name, cls in sections().items()}
 
 
 def section_docs() -> dict[str, str]:
-    return {name: cls.doc() for name, cls in _sections().items()}
+    return {name: cls.doc() for name, cls in sections().items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +60,7 @@ class Model:
     @staticmethod
     def make(section: str, api: str, values: dict[str, Any], source: str = "") -> Model:
         """A fact with its typed entry (``spec``: the section's dataclass)."""
-        cls = _sections().get(section)
+        cls = sections().get(section)
         spec = cls.build(values) if cls is not None else None
         return Model(section, api, tuple(sorted(values.items(), key=lambda kv: kv[0])),
                      source, spec)

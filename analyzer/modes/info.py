@@ -2,6 +2,7 @@
 rules' own documentation and the schema of the rule files."""
 from __future__ import annotations
 
+from analyzer.models import sections
 from analyzer.modes.settings import UsageError, did_you_mean, known_rule_ids
 from checkers import all_rules
 
@@ -26,11 +27,9 @@ def rules_table(markdown: bool = False) -> str:
 def models_table(markdown: bool = False) -> str:
     """Every model section (``[section.api]`` in rules/*.toml): its owner, the event it
     produces and its keys, from the sections' own declarations."""
-    from analyzer.models import _sections
-
     lines = ["| section | owner | event | keys | what |", "|---|---|---|---|---|"] \
         if markdown else []
-    for name, cls in _sections().items():
+    for name, cls in sections().items():
         keys = []
         for key, spec in cls.schema().items():
             kind = "|".join(spec.choices) if spec.choices else spec.types[0].__name__
