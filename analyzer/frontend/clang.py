@@ -87,6 +87,7 @@ from ctypes import POINTER, byref, c_char_p, c_int, c_uint, c_void_p, py_object
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
+from analyzer.frontend.lower import iter_loop
 from analyzer.ir import (
     NO_SPAN,
     AddrOf,
@@ -1205,8 +1206,8 @@ class _Walker:
         _fs, fe, _macro, _ok = self.rng(n)
         span = self.t.span(s.start, self.t.extend_semicolon(fe))
         body = _one(vals[-1], span)
-        return [self.iterators[s.name].loop(s.name, args, body, span,
-                                            self.t.span(s.start, s.end))]
+        return [iter_loop(self.iterators[s.name], s.name, args, body, span,
+                          self.t.span(s.start, s.end))]
 
     def _s_switch(self, n, depth, push, out) -> None:
         kids = [c for c in n.kids if _is_stmt(c.k)]

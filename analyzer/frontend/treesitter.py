@@ -51,6 +51,7 @@ from collections.abc import Mapping
 import tree_sitter
 import tree_sitter_c
 
+from analyzer.frontend.lower import iter_loop
 from analyzer.ir import (
     AddrOf,
     Assign,
@@ -965,7 +966,7 @@ class _Lowerer:
         args = tuple(vals[:-1])
         span = self.span2(node, last)
         body = _one(vals[-1], span)
-        return [self.iterators[name].loop(name, args, body, span, self.span(call))]
+        return [iter_loop(self.iterators[name], name, args, body, span, self.span(call))]
 
     def _s_decl(self, node, depth, tail, push, out) -> None:
         ty = node.child_by_field_name("type")
@@ -1123,7 +1124,7 @@ class _Lowerer:
                              span)]
         if m is None:
             return [While(Call(macro, args, None, call_span), body, span)]
-        return [m.loop(macro, args, body, span, call_span)]
+        return [iter_loop(m, macro, args, body, span, call_span)]
 
     def _s_do(self, node, depth, tail, push, out) -> None:
         push((_B, node, self._b_do, 2, None))
