@@ -87,7 +87,12 @@ from ctypes import POINTER, byref, c_char_p, c_int, c_uint, c_void_p, py_object
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
-from analyzer.frontend.lower import iter_loop
+from analyzer.frontend.lower import MAX_DEPTH, Lowering
+from analyzer.frontend.lower import B as _B
+from analyzer.frontend.lower import E as _E
+from analyzer.frontend.lower import S as _S
+from analyzer.frontend.lower import V as _V
+from analyzer.frontend.lower import one as _one
 from analyzer.ir import (
     NO_SPAN,
     AddrOf,
@@ -95,19 +100,12 @@ from analyzer.ir import (
     Binary,
     Break,
     Call,
-    Case,
     Compound,
-    Cond,
     Continue,
-    Decl,
     Deref,
-    DoWhile,
     ExprStmt,
-    For,
     Function,
     Goto,
-    If,
-    Index,
     Label,
     Literal,
     Member,
@@ -117,18 +115,11 @@ from analyzer.ir import (
     Return,
     SourceFile,
     Span,
-    StmtExpr,
-    Switch,
     Unary,
-    While,
-    single,
 )
 from analyzer.models import IteratorModel
 
 __all__ = ["MAX_DEPTH", "ClangUnavailable", "TUResult", "available", "parse_tu", "under"]
-
-#: Same bound as the tree-sitter frontend: deeper nodes become opaque (counted).
-MAX_DEPTH = 200
 
 HeaderFilter = Callable[[str], bool] | Collection[str] | None
 
@@ -533,13 +524,9 @@ class _N:
 
 
 _IDENT_SITE = object()        # classification: the node is exactly one identifier
-_E, _S, _B, _V = 0, 1, 2, 3    # task kinds of the explicit-stack machine
 
 
-_one = single
-
-
-class _Walker:
+class _Walker(Lowering):
     """Lowers the function bodies of one file of a TU."""
 
     def __init__(self, lib: _Lib, text: _Text, file_ptr: int,
@@ -671,30 +658,6 @@ class _Walker:
         return self.t.text(fs, fe)
 
     # ------------------------------------------------------------------ the machine
-    def run(self, kind: int, node: _N, depth: int = 0):
-        stack: list = [(kind, node, depth)]
-        out: list = []
-        push, pop = stack.append, stack.pop
-        expr, stmt = self._expr, self._stmt
-        while stack:
-            t = pop()
-            k = t[0]
-            if k == _E:
-                expr(t[1], t[2], push, out)
-            elif k == _B:
-                n = t[3]
-                if n:
-                    vals = out[-n:]
-                    del out[-n:]
-                else:
-                    vals = []
-                out.append(t[1](t[2], vals, t[4]))
-            elif k == _S:
-                stmt(t[1], t[2], push, out)
-            else:
-                out.append(t[1])
-        return out[0]
-
     # ------------------------------------------------------------------ expressions
     @staticmethod
     def _expr_kids(n: _N) -> list[_N]:
@@ -768,7 +731,7 @@ class _Walker:
             if not kids:
                 out.append(Opaque(self.text(n), self.span(n)))
                 return
-            push((_B, self._b_unary, n, 1, op))
+            push((_B, n, self._b_unary, 1, op))
             push((_E, kids[0], depth + 1))
         elif k in (_BINARY, _COMPOUND_ASSIGN):
             kids = self._expr_kids(n)
@@ -776,7 +739,7 @@ class _Walker:
                 out.append(Opaque(self.text(n), self.span(n)))
                 return
             op = self.lib.clang_getCursorBinaryOperatorKind(n.c)
-            push((_B, self._b_binary, n, 2, op))
+            push((_B, n, self._b_binary, 2, op))
             push((_E, kids[1], depth + 1))
             push((_E, kids[0], depth + 1))
         elif k == _CONDITIONAL:
@@ -784,7 +747,7 @@ class _Walker:
             if len(kids) != 3:
                 out.append(Opaque(self.text(n), self.span(n)))
                 return
-            push((_B, self._b_cond, n, 3, None))
+            push((_B, n, self.b_cond, 3, None))
             for c in reversed(kids):
                 push((_E, c, depth + 1))
         elif k == _INDEX:
@@ -792,18 +755,18 @@ class _Walker:
             if len(kids) != 2:
                 out.append(Opaque(self.text(n), self.span(n)))
                 return
-            push((_B, self._b_index, n, 2, None))
+            push((_B, n, self.b_index, 2, None))
             push((_E, kids[1], depth + 1))
             push((_E, kids[0], depth + 1))
         elif k in _LITERAL_KINDS:
             out.append(self._literal(n))
         elif k == _STMT_EXPR or (k == _UNEXPOSED_EXPR and len(n.kids) == 1
                                  and n.kids[0].k == _COMPOUND):
-            push((_B, self._b_stmtexpr, n, 1, None))
-            push((_S, n.kids[0], depth + 1))
+            push((_B, n, self.b_stmtexpr, 1, None))
+            push((_S, n.kids[0], depth + 1, None))
         elif k == _UNEXPOSED_EXPR and self._is_elvis(n):
             kids = self._expr_kids(n)
-            push((_B, self._b_elvis, n, 2, None))
+            push((_B, n, self.b_cond, 2, None))
             push((_E, kids[3], depth + 1))
             push((_E, kids[0], depth + 1))
         else:
@@ -816,16 +779,6 @@ class _Walker:
             return False
         r0 = self.rng(kids[0])[:2]
         return self.rng(kids[1])[:2] == r0 and self.rng(kids[2])[:2] == r0
-
-    def _b_elvis(self, n, vals, ctx):
-        return Cond(vals[0], vals[0], vals[1], self.span(n))
-
-    def _b_stmtexpr(self, n, vals, ctx):
-        sp = self.span(n)
-        body = _one(vals[0], sp)
-        if not isinstance(body, Compound):
-            body = Compound((body,), sp)
-        return StmtExpr(body, sp)
 
     def _b_unary(self, n, vals, op):
         sp = self.span(n)
@@ -857,12 +810,6 @@ class _Walker:
                                                   acc.span.end_line, acc.span.end_col))
             return Binary(",", left, acc, sp)
         return Binary(sym, left, right, sp)
-
-    def _b_cond(self, n, vals, ctx):
-        return Cond(vals[0], vals[1], vals[2], self.span(n))
-
-    def _b_index(self, n, vals, ctx):
-        return Index(vals[0], vals[1], self.span(n))
 
     def _literal(self, n: _N):
         s = self.site(n)
@@ -899,7 +846,7 @@ class _Walker:
                 break
             arrow = self._is_pointer(inner[0])
             base = inner[0]
-        push((_B, self._b_member, n, 1, (field, arrow)))
+        push((_B, n, self._b_member, 1, (field, arrow)))
         push((_E, base, depth + 1))
 
     def _b_member(self, n, vals, ctx):
@@ -913,16 +860,11 @@ class _Walker:
     def _call(self, n: _N, depth: int, push) -> None:
         callee = self._callee_name(n)
         args = [c for c in n.kids[1:] if _is_stmt(c.k)]
-        push((_B, self._b_call, n, len(args) + (0 if callee is not None else 1), callee))
+        push((_B, n, self.b_call, len(args) + (0 if callee is not None else 1), callee))
         for a in reversed(args):
             push((_E, a, depth + 1))
         if callee is None:
             push((_E, n.kids[0], depth + 1) if n.kids else (_V, Opaque("")))
-
-    def _b_call(self, n, vals, callee):
-        if callee is not None:
-            return Call(callee, tuple(vals), None, self.span(n))
-        return Call(None, tuple(vals[1:]), vals[0], self.span(n))
 
     # -- a macro named in the models: back to the call tree-sitter sees
     def _find_args(self, root: _N, ranges: list[tuple[int, int]],
@@ -972,14 +914,14 @@ class _Walker:
 
     def _macro_call(self, n: _N, s: _Site, depth: int, push) -> None:
         nodes = self._find_args(n, s.args)
-        push((_B, self._b_macro_call, n, len(s.args), s))
+        push((_B, n, self._b_macro_call, len(s.args), s))
         self._push_args(nodes, s.args, depth, push)
 
     def _b_macro_call(self, n, vals, s):
         return Call(s.name, tuple(vals), None, self.t.span(s.start, s.end))
 
     # ------------------------------------------------------------------ statements
-    def _stmt(self, n: _N, depth: int, push, out) -> None:
+    def _stmt(self, n: _N, depth: int, tail, push, out) -> None:
         k = n.k
         if depth > MAX_DEPTH:
             self.degraded += 1
@@ -1002,20 +944,17 @@ class _Walker:
                     out.append([])
                     return
                 self.emitted.add(s.start)
-                push((_B, self._b_exprstmt_site, n, 1, s))
+                push((_B, n, self._b_exprstmt_site, 1, s))
                 push((_E, n, depth + 1))
                 return
         h = self._stmt_handlers.get(k)
         if h is not None:
             h(self, n, depth, push, out)
         elif _is_expr(k):
-            push((_B, self._b_exprstmt, n, 1, None))
+            push((_B, n, self.b_exprstmt, 1, None))
             push((_E, n, depth + 1))
         else:
             out.append([OpaqueStmt(self.text(n), False, self.span(n))])
-
-    def _b_exprstmt(self, n, vals, ctx):
-        return [ExprStmt(vals[0], self.stmt_span(n))]
 
     def _b_exprstmt_site(self, n, vals, s):
         t = self.t
@@ -1023,15 +962,12 @@ class _Walker:
 
     def _stmts(self, n: _N, kids: list[_N], depth: int, push, builder, ctx=None,
                extra: int = 0) -> None:
-        push((_B, builder, n, len(kids) + extra, ctx))
+        push((_B, n, builder, len(kids) + extra, ctx))
         for c in reversed(kids):
-            push((_S, c, depth))
+            push((_S, c, depth, None))
 
     def _s_compound(self, n, depth, push, out) -> None:
-        self._stmts(n, [c for c in n.kids if _is_stmt(c.k)], depth + 1, push, self._b_block)
-
-    def _b_block(self, n, vals, ctx):
-        return [Compound(tuple(s for lst in vals for s in lst), self.span(n))]
+        self._stmts(n, [c for c in n.kids if _is_stmt(c.k)], depth + 1, push, self.b_block)
 
     def _s_decl(self, n, depth, push, out) -> None:
         items = []
@@ -1046,23 +982,12 @@ class _Walker:
                 exprs = [c for c in v.kids if _is_stmt(c.k)]
                 init = exprs[-1] if exprs else None
             items.append((name, init, v))
-        push((_B, self._b_decl, n, sum(i is not None for _, i, _ in items), items))
+        push((_B, n, self.b_decl, sum(i is not None for _, i, _ in items), items))
         for _, init, _ in reversed(items):
             if init is not None:
                 push((_E, init, depth + 1))
 
-    def _b_decl(self, n, vals, items):
-        out = []
-        i = 0
-        for name, init, v in items:
-            value = None
-            if init is not None:
-                value = vals[i]
-                i += 1
-            out.append(Decl(name, value, self._decl_span(v)))
-        return out
-
-    def _decl_span(self, v: _N) -> Span:
+    def decl_span(self, v: _N) -> Span:
         fs, fe, macro, ok = self.rng(v)
         if not ok:
             return NO_SPAN
@@ -1086,41 +1011,28 @@ class _Walker:
         if len(kids) < 2:
             out.append([OpaqueStmt(self.text(n), False, self.span(n))])
             return
-        push((_B, self._b_if, n, 3, None))
-        push((_S, kids[2], depth + 1) if len(kids) > 2 else (_V, None))
-        push((_S, kids[1], depth + 1))
+        push((_B, n, self.b_if, 3, None))
+        push((_S, kids[2], depth + 1, None) if len(kids) > 2 else (_V, None))
+        push((_S, kids[1], depth + 1, None))
         push((_E, kids[0], depth + 1))
-
-    def _b_if(self, n, vals, ctx):
-        sp = self.stmt_span(n)
-        else_ = _one(vals[2], sp) if vals[2] is not None else None
-        return [If(vals[0], _one(vals[1], sp), else_, sp)]
 
     def _s_while(self, n, depth, push, out) -> None:
         kids = [c for c in n.kids if _is_stmt(c.k)]
         if len(kids) != 2:
             out.append([OpaqueStmt(self.text(n), False, self.span(n))])
             return
-        push((_B, self._b_while, n, 2, None))
-        push((_S, kids[1], depth + 1))
+        push((_B, n, self.b_while, 2, None))
+        push((_S, kids[1], depth + 1, None))
         push((_E, kids[0], depth + 1))
-
-    def _b_while(self, n, vals, ctx):
-        sp = self.stmt_span(n)
-        return [While(vals[0], _one(vals[1], sp), sp)]
 
     def _s_do(self, n, depth, push, out) -> None:
         kids = [c for c in n.kids if _is_stmt(c.k)]
         if len(kids) != 2:
             out.append([OpaqueStmt(self.text(n), False, self.span(n))])
             return
-        push((_B, self._b_do, n, 2, None))
+        push((_B, n, self.b_do, 2, None))
         push((_E, kids[1], depth + 1))
-        push((_S, kids[0], depth + 1))
-
-    def _b_do(self, n, vals, ctx):
-        sp = self.stmt_span(n)
-        return [DoWhile(_one(vals[0], sp), vals[1], sp)]
+        push((_S, kids[0], depth + 1, None))
 
     def _for_layout(self, n: _N, kids: list[_N]) -> tuple:
         """(init, cond, inc) among the header children (clang omits absent parts)."""
@@ -1166,24 +1078,17 @@ class _Walker:
             out.append([OpaqueStmt(self.text(n), False, self.span(n))])
             return
         init, cond, inc = self._for_layout(n, kids)
-        push((_B, self._b_for, n, 4, None))
-        push((_S, kids[-1], depth + 1))
+        push((_B, n, self.b_for, 4, None))
+        push((_S, kids[-1], depth + 1, None))
         push((_E, inc, depth + 1) if inc is not None else (_V, None))
         push((_E, cond, depth + 1) if cond is not None else (_V, None))
         if init is None:
             push((_V, []))
         elif init.k == _DECL_STMT:
-            push((_S, init, depth + 1))
+            push((_S, init, depth + 1, None))
         else:
-            push((_B, self._b_init, init, 1, None))
+            push((_B, init, self.b_init, 1, None))
             push((_E, init, depth + 1))
-
-    def _b_init(self, n, vals, ctx):
-        return [ExprStmt(vals[0], self.span(n))]
-
-    def _b_for(self, n, vals, ctx):
-        sp = self.stmt_span(n)
-        return [For(tuple(vals[0]), vals[1], vals[2], _one(vals[3], sp), sp)]
 
     def _iterloop(self, n: _N, s: _Site, depth: int, push) -> None:
         body = None
@@ -1197,30 +1102,21 @@ class _Walker:
                     break
             stack.extend(reversed(x.kids))
         nodes = self._find_args(n, s.args, skip=body)
-        push((_B, self._b_iterloop, n, len(s.args) + 1, s))
-        push((_S, body, depth + 1) if body is not None else (_V, []))
-        self._push_args(nodes, s.args, depth, push)
-
-    def _b_iterloop(self, n, vals, s):
-        args = tuple(vals[:-1])
         _fs, fe, _macro, _ok = self.rng(n)
-        span = self.t.span(s.start, self.t.extend_semicolon(fe))
-        body = _one(vals[-1], span)
-        return [iter_loop(self.iterators[s.name], s.name, args, body, span,
-                          self.t.span(s.start, s.end))]
+        t = self.t
+        ctx = (s.name, t.span(s.start, t.extend_semicolon(fe)), t.span(s.start, s.end))
+        push((_B, n, self.b_iterloop, len(s.args) + 1, ctx))
+        push((_S, body, depth + 1, None) if body is not None else (_V, []))
+        self._push_args(nodes, s.args, depth, push)
 
     def _s_switch(self, n, depth, push, out) -> None:
         kids = [c for c in n.kids if _is_stmt(c.k)]
         if len(kids) != 2:
             out.append([OpaqueStmt(self.text(n), False, self.span(n))])
             return
-        push((_B, self._b_switch, n, 2, None))
-        push((_S, kids[1], depth + 1))
+        push((_B, n, self.b_switch, 2, None))
+        push((_S, kids[1], depth + 1, None))
         push((_E, kids[0], depth + 1))
-
-    def _b_switch(self, n, vals, ctx):
-        sp = self.stmt_span(n)
-        return [Switch(vals[0], _one(vals[1], sp), sp)]
 
     def _case_span(self, n: _N, value_end: int | None) -> Span:
         fs, fe, macro, ok = self.rng(n)
@@ -1237,29 +1133,21 @@ class _Walker:
             fs = self.rng(n)[0]
             m = _DEFAULT_KW.match(self.t.data, fs)
             sp = self._case_span(n, m.end() if m else None)
-            push((_B, self._b_case, n, 1, (False, sp)))
-            push((_S, kids[-1], depth) if kids else (_V, []))
+            push((_B, n, self.b_case, 1, (False, sp)))
+            push((_S, kids[-1], depth, None) if kids else (_V, []))
             return
         if len(kids) < 2:
             out.append([OpaqueStmt(self.text(n), False, self.span(n))])
             return
         value_end = self.rng(kids[-2])[1]
         sp = self._case_span(n, value_end)
-        push((_B, self._b_case, n, 2, (True, sp)))
-        push((_S, kids[-1], depth))
+        push((_B, n, self.b_case, 2, (True, sp)))
+        push((_S, kids[-1], depth, None))
         if len(kids) == 3:                      # GNU ``case 0 ... 7:``
             a = self.rng(kids[0])[0]
             push((_V, Opaque(self.t.text(a, value_end), self.t.span(a, value_end))))
         else:
             push((_E, kids[0], depth + 1))
-
-    def _b_case(self, n, vals, ctx):
-        has_value, sp = ctx
-        if has_value:
-            value, rest = vals[0], vals[1]
-        else:
-            value, rest = None, vals[0]
-        return [Case(value, sp)] + list(rest)
 
     def _s_label(self, n, depth, push, out) -> None:
         kids = [c for c in n.kids if _is_stmt(c.k)]
@@ -1267,11 +1155,8 @@ class _Walker:
         loc = self.lib.clang_getCursorLocation(n.c)
         f, off = self._floc(loc.ptr_data, loc.int_data)
         sp = self.t.span(off, off + len(name.encode())) if f == self.fp else self.span(n)
-        push((_B, self._b_label, n, 1, Label(name, sp)))
-        push((_S, kids[-1], depth) if kids else (_V, []))
-
-    def _b_label(self, n, vals, label):
-        return [label] + list(vals[0])
+        push((_B, n, self.b_label, 1, Label(name, sp)))
+        push((_S, kids[-1], depth, None) if kids else (_V, []))
 
     def _s_goto(self, n, depth, push, out) -> None:
         ref = next((c for c in n.kids if c.k == _LABEL_REF), None)
@@ -1289,11 +1174,8 @@ class _Walker:
         if not kids:
             out.append([Return(None, self.stmt_span(n))])
             return
-        push((_B, self._b_return, n, 1, None))
+        push((_B, n, self.b_return, 1, None))
         push((_E, kids[0], depth + 1))
-
-    def _b_return(self, n, vals, ctx):
-        return [Return(vals[0], self.stmt_span(n))]
 
     def _s_null(self, n, depth, push, out) -> None:
         out.append([])
@@ -1305,7 +1187,7 @@ class _Walker:
         """Attributed statements (``fallthrough;``): the statement they carry."""
         kids = [c for c in n.kids if _is_stmt(c.k)]
         if kids:
-            push((_S, kids[-1], depth))
+            push((_S, kids[-1], depth, None))
         else:
             out.append([])
 

@@ -51,26 +51,26 @@ from collections.abc import Mapping
 import tree_sitter
 import tree_sitter_c
 
-from analyzer.frontend.lower import iter_loop
+from analyzer.frontend.lower import MAX_DEPTH, Lowering, block, iter_loop
+from analyzer.frontend.lower import B as _B
+from analyzer.frontend.lower import E as _E
+from analyzer.frontend.lower import S as _S
+from analyzer.frontend.lower import V as _V
+from analyzer.frontend.lower import one as _one
 from analyzer.ir import (
     AddrOf,
     Assign,
     Binary,
     Break,
     Call,
-    Case,
     Compound,
-    Cond,
     Continue,
     Decl,
     Deref,
-    DoWhile,
     ExprStmt,
-    For,
     Function,
     Goto,
     If,
-    Index,
     Label,
     Literal,
     Member,
@@ -80,20 +80,12 @@ from analyzer.ir import (
     Return,
     SourceFile,
     Span,
-    StmtExpr,
-    Switch,
     Unary,
     While,
-    single,
 )
 from analyzer.models import IteratorModel
 
 __all__ = ["MAX_DEPTH", "parse_source"]
-
-#: IR nesting (statements and expressions, from the function body) beyond which a node
-#: is replaced by an opaque one, so that recursive consumers (dataclass ``==``/``hash``
-#: included) stay far from Python's recursion limit.
-MAX_DEPTH = 200
 
 _PARSER: tree_sitter.Parser | None = None
 
@@ -400,9 +392,6 @@ def _prepare(data: bytes, iterators: Mapping[str, IteratorModel]) -> tuple[bytes
     return bytes(buf), loops
 
 
-# Task kinds of the explicit-stack walker.
-_E, _S, _B, _V = 0, 1, 2, 3
-
 # Top-level nodes whose children are top-level items again.
 _CONTAINERS = frozenset({
     "translation_unit", "preproc_if", "preproc_ifdef", "preproc_else", "preproc_elif",
@@ -436,21 +425,11 @@ _DECL_MACRO = re.compile(rb"(?:(?:static|const)\s+)*(?:DEFINE|DECLARE)_\w+\s*\(\
 _BENIGN_MISSING = frozenset({";", "}"})
 
 
-_one = single
-
-
-def _block(stmts: list, span: Span) -> Compound:
-    """A statement list where a ``Compound`` is required."""
-    if len(stmts) == 1 and isinstance(stmts[0], Compound):
-        return stmts[0]
-    return Compound(tuple(stmts), span)
-
-
 def _named(node) -> list:
     return [c for c in node.named_children if c.type != "comment"]
 
 
-class _Lowerer:
+class _Lowerer(Lowering):
     """Lowers one parsed file.  Every walk uses an explicit stack: a task is visited,
     pushes a build step and its children, and the build step pops the children's values
     (statements yield lists, so labels and cases flatten into the enclosing block)."""
@@ -465,6 +444,7 @@ class _Lowerer:
         self.ascii = data.isascii()
         if self.ascii:
             self.span = self._span_ascii
+        self.stmt_span = self.decl_span = self.span     # tree-sitter spans them alike
         self._line_starts: list[int] | None = None
         self.degraded = 0          # in the current function
         self._xerr = 0             # damage seen in the current statement's own parts
@@ -543,35 +523,6 @@ class _Lowerer:
         return Span(self.path, a.line, a.col, b.end_line, b.end_col)
 
     # ------------------------------------------------------------------ the machine
-    def _run(self, kind: int, node, tail=None):
-        stack = [(kind, node, 0, tail)]
-        out: list = []
-        push, pop = stack.append, stack.pop
-        expr, stmt, span, data = self._expr, self._stmt, self.span, self.data
-        while stack:
-            t = pop()
-            k = t[0]
-            if k == _E:
-                node = t[1]
-                if node is not None and node.type == "identifier":     # the common leaf
-                    out.append(Name(data[node.start_byte:node.end_byte].decode(
-                        "utf-8", "replace"), span(node)))
-                else:
-                    expr(node, t[2], push, out)
-            elif k == _B:
-                n = t[3]
-                if n:
-                    vals = out[-n:]
-                    del out[-n:]
-                else:
-                    vals = []
-                out.append(t[2](t[1], vals, t[4]))
-            elif k == _S:
-                stmt(t[1], t[2], t[3], push, out)
-            else:
-                out.append(t[1])
-        return out[0]
-
     def _scan(self, node) -> None:
         """Damage among ``node``'s direct children (nested nodes scan their own)."""
         for c in node.children:
@@ -583,6 +534,10 @@ class _Lowerer:
 
     # ------------------------------------------------------------------ expressions
     def _expr(self, node, depth, push, out) -> None:
+        if node is not None and node.type == "identifier":         # the common leaf
+            out.append(Name(self.data[node.start_byte:node.end_byte].decode(
+                "utf-8", "replace"), self.span(node)))
+            return
         while True:
             if node is None:
                 self._xerr += 1
@@ -600,7 +555,7 @@ class _Lowerer:
                 if inner is not None and inner.type == "compound_statement":
                     if depth > MAX_DEPTH:
                         break
-                    push((_B, node, self._b_stmtexpr, 1, None))
+                    push((_B, node, self.b_stmtexpr, 1, None))
                     push((_S, inner, depth + 1, None))
                     return
                 node = inner
@@ -621,10 +576,6 @@ class _Lowerer:
             if t == "ERROR" or node.is_missing:
                 self._xerr += 1
             out.append(Opaque(self.text(node), self.span(node)))
-
-    def _b_stmtexpr(self, node, vals, ctx):
-        sp = self.span(node)
-        return StmtExpr(_block(vals[0], sp), sp)
 
     def _e_name(self, node, depth, push, out) -> None:
         out.append(Name(self.text(node), self.span(node)))
@@ -650,12 +601,9 @@ class _Lowerer:
         return Deref(vals[0], self.span(node))
 
     def _e_index(self, node, depth, push, out) -> None:
-        push((_B, node, self._b_index, 2, None))
+        push((_B, node, self.b_index, 2, None))
         push((_E, node.child_by_field_name("index"), depth + 1))
         push((_E, node.child_by_field_name("argument"), depth + 1))
-
-    def _b_index(self, node, vals, ctx):
-        return Index(vals[0], vals[1], self.span(node))
 
     def _e_unary(self, node, depth, push, out) -> None:
         push((_B, node, self._b_unary, 1, None))
@@ -699,16 +647,11 @@ class _Lowerer:
 
     def _e_cond(self, node, depth, push, out) -> None:
         cons = node.child_by_field_name("consequence")
-        push((_B, node, self._b_cond, 3 if cons is not None else 2, None))
+        push((_B, node, self.b_cond, 3 if cons is not None else 2, None))
         push((_E, node.child_by_field_name("alternative"), depth + 1))
         if cons is not None:
             push((_E, cons, depth + 1))
         push((_E, node.child_by_field_name("condition"), depth + 1))
-
-    def _b_cond(self, node, vals, ctx):
-        if len(vals) == 2:                    # GNU ``a ?: b``
-            return Cond(vals[0], vals[0], vals[1], self.span(node))
-        return Cond(vals[0], vals[1], vals[2], self.span(node))
 
     def _arg_nodes(self, al) -> list:
         """The arguments of an argument_list: nodes to lower, or ready ``Opaque``s for
@@ -748,23 +691,18 @@ class _Lowerer:
         fn = node.child_by_field_name("function")
         direct = fn is not None and fn.type == "identifier"
         args = self._arg_nodes(node.child_by_field_name("arguments"))
-        push((_B, node, self._b_call, len(args) + (0 if direct else 1),
+        push((_B, node, self.b_call, len(args) + (0 if direct else 1),
               self.text(fn) if direct else None))
         for a in reversed(args):
             push((_E, a, depth + 1) if not isinstance(a, Opaque) else (_V, a))
         if not direct:
             push((_E, fn, depth + 1))
 
-    def _b_call(self, node, vals, callee):
-        if callee is not None:
-            return Call(callee, tuple(vals), None, self.span(node))
-        return Call(None, tuple(vals[1:]), vals[0], self.span(node))
-
     # ------------------------------------------------------------------ statements
     def _stmt(self, node, depth, tail, push, out) -> None:
         if tail is not None and tail[0] == "loose":
             push((_B, node, self._b_loose, 1, tail[2]))
-            self._push_units(node, tail[1], depth + 1, push, self._b_block)
+            self._push_units(node, tail[1], depth + 1, push, self.b_block)
             return
         t = node.type
         if depth > MAX_DEPTH:
@@ -909,14 +847,10 @@ class _Lowerer:
             if last is not None and last.is_missing and last.type == "}":
                 self.errors.append(f"line {last.start_point[0] + 1}: "
                                    "unbalanced braces: body read up to the end of file")
-        self._push_units(node, _named(node), depth + 1, push, self._b_block)
+        self._push_units(node, _named(node), depth + 1, push, self.b_block)
 
     def _b_loose(self, node, vals, span):
-        return [Compound(_block(vals[0], span).stmts, span)]
-
-    def _b_block(self, node, vals, ctx):
-        flat = [s for lst in vals for s in lst]
-        return [Compound(tuple(flat), self.span(node))]
+        return [Compound(block(vals[0], span).stmts, span)]
 
     def _s_attributed(self, node, depth, tail, push, out) -> None:
         kids = _named(node)
@@ -947,26 +881,17 @@ class _Lowerer:
             if name is not None:
                 self._iterloop(node, e, name, depth, tail, push)
                 return
-        push((_B, node, self._b_exprstmt, 1, None))
+        push((_B, node, self.b_exprstmt, 1, None))
         push((_E, e, depth + 1))
-
-    def _b_exprstmt(self, node, vals, ctx):
-        return [ExprStmt(vals[0], self.span(node))]
 
     def _iterloop(self, node, call, name, depth, tail, push) -> None:
         args = self._arg_nodes(call.child_by_field_name("arguments"))
         last = tail[0] if tail is not None else node
-        push((_B, node, self._b_iterloop, len(args) + 1, (name, call, last)))
+        push((_B, node, self.b_iterloop, len(args) + 1,
+              (name, self.span2(node, last), self.span(call))))
         self._push_unit(tail, depth + 1, push)
         for a in reversed(args):
             push((_E, a, depth + 1) if not isinstance(a, Opaque) else (_V, a))
-
-    def _b_iterloop(self, node, vals, ctx):
-        name, call, last = ctx
-        args = tuple(vals[:-1])
-        span = self.span2(node, last)
-        body = _one(vals[-1], span)
-        return [iter_loop(self.iterators[name], name, args, body, span, self.span(call))]
 
     def _s_decl(self, node, depth, tail, push, out) -> None:
         ty = node.child_by_field_name("type")
@@ -991,7 +916,7 @@ class _Lowerer:
             if name is None:
                 continue
             items.append((name, value, d))
-        push((_B, node, self._b_decl, sum(v is not None for _, v, _ in items), items))
+        push((_B, node, self.b_decl, sum(v is not None for _, v, _ in items), items))
         for _, value, _ in reversed(items):
             if value is not None:
                 push((_E, value, depth + 1))
@@ -1011,17 +936,6 @@ class _Lowerer:
             args = tuple(self._type_as_expr(p, depth + 2) for p in _named(plist)) \
                 if plist is not None else ()
             out.append(ExprStmt(Call(self.text(fn), args, None, self.span(d)), self.span(d)))
-        return out
-
-    def _b_decl(self, node, vals, items):
-        out = []
-        i = 0
-        for name, value, d in items:
-            init = None
-            if value is not None:
-                init = vals[i]
-                i += 1
-            out.append(Decl(name, init, self.span(d)))
         return out
 
     def _decl_name(self, node) -> str | None:
@@ -1048,7 +962,7 @@ class _Lowerer:
             alt_stmt = kids[0] if kids else None
             if alt.has_error:
                 self._scan(alt)
-        push((_B, node, self._b_if, 3, None))
+        push((_B, node, self.b_if, 3, None))
         if alt is not None:
             if alt_stmt is None:
                 push((_V, []))
@@ -1063,27 +977,18 @@ class _Lowerer:
             push((_S, cons, depth + 1, tail))
         push((_E, node.child_by_field_name("condition"), depth + 1))
 
-    def _b_if(self, node, vals, ctx):
-        sp = self.span(node)
-        else_ = _one(vals[2], sp) if vals[2] is not None else None
-        return [If(vals[0], _one(vals[1], sp), else_, sp)]
-
     def _s_while(self, node, depth, tail, push, out) -> None:
         macro = self.loops.get(node.start_byte)
         if macro is not None:
             self._s_macro_loop(node, macro, depth, tail, push)
             return
-        push((_B, node, self._b_while, 2, None))
+        push((_B, node, self.b_while, 2, None))
         body = node.child_by_field_name("body")
         if body is None:
             push((_V, []))
         else:
             push((_S, body, depth + 1, tail))
         push((_E, node.child_by_field_name("condition"), depth + 1))
-
-    def _b_while(self, node, vals, ctx):
-        sp = self.span(node)
-        return [While(vals[0], _one(vals[1], sp), sp)]
 
     def _s_macro_loop(self, node, macro, depth, tail, push) -> None:
         """A ``while`` the prepass spelled for an iterator macro call."""
@@ -1127,7 +1032,7 @@ class _Lowerer:
         return [iter_loop(m, macro, args, body, span, call_span)]
 
     def _s_do(self, node, depth, tail, push, out) -> None:
-        push((_B, node, self._b_do, 2, None))
+        push((_B, node, self.b_do, 2, None))
         push((_E, node.child_by_field_name("condition"), depth + 1))
         body = node.child_by_field_name("body")
         if body is None:
@@ -1135,16 +1040,12 @@ class _Lowerer:
         else:
             push((_S, body, depth + 1, None))
 
-    def _b_do(self, node, vals, ctx):
-        sp = self.span(node)
-        return [DoWhile(_one(vals[0], sp), vals[1], sp)]
-
     def _s_for(self, node, depth, tail, push, out) -> None:
         init = node.child_by_field_name("initializer")
         cond = node.child_by_field_name("condition")
         upd = node.child_by_field_name("update")
         body = node.child_by_field_name("body")
-        push((_B, node, self._b_for, 4, None))
+        push((_B, node, self.b_for, 4, None))
         if body is None:
             push((_V, []))
         else:
@@ -1156,25 +1057,17 @@ class _Lowerer:
         elif init.type == "declaration":
             push((_S, init, depth + 1, None))
         else:
-            push((_B, init, self._b_exprstmt, 1, None))
+            push((_B, init, self.b_exprstmt, 1, None))
             push((_E, init, depth + 1))
 
-    def _b_for(self, node, vals, ctx):
-        sp = self.span(node)
-        return [For(tuple(vals[0]), vals[1], vals[2], _one(vals[3], sp), sp)]
-
     def _s_switch(self, node, depth, tail, push, out) -> None:
-        push((_B, node, self._b_switch, 2, None))
+        push((_B, node, self.b_switch, 2, None))
         body = node.child_by_field_name("body")
         if body is None:
             push((_V, []))
         else:
             push((_S, body, depth + 1, None))
         push((_E, node.child_by_field_name("condition"), depth + 1))
-
-    def _b_switch(self, node, vals, ctx):
-        sp = self.span(node)
-        return [Switch(vals[0], _one(vals[1], sp), sp)]
 
     def _s_case(self, node, depth, tail, push, out) -> None:
         value = node.child_by_field_name("value")
@@ -1195,38 +1088,24 @@ class _Lowerer:
             first = node.child(1)
             value = Opaque(self.data[first.start_byte:colon.start_byte].decode(
                 "utf-8", "replace").strip(), self.span2(first, first))
-        self._push_units(node, stmts, depth, push, self._b_case,
-                         (value is not None, colon if colon is not None else node),
+        self._push_units(node, stmts, depth, push, self.b_case,
+                         (value is not None,
+                          self.span2(node, colon if colon is not None else node)),
                          1 if value is not None else 0)
         if isinstance(value, Opaque):
             push((_V, value))
         elif value is not None:
             push((_E, value, depth + 1))
 
-    def _b_case(self, node, vals, ctx):
-        has_value, colon = ctx
-        if has_value:
-            value, vals = vals[0], vals[1:]
-        else:
-            value = None
-        flat = [Case(value, self.span2(node, colon))]
-        for lst in vals:
-            flat.extend(lst)
-        return flat
-
     def _s_label(self, node, depth, tail, push, out) -> None:
         label = node.child_by_field_name("label")
         kids = [c for c in _named(node) if c.type != "statement_identifier"]
-        push((_B, node, self._b_label, 1, label))
+        push((_B, node, self.b_label, 1,
+              Label(self.text(label), self.span(label)) if label is not None else None))
         if kids:
             push((_S, kids[-1], depth, tail))
         else:
             push((_V, []))
-
-    def _b_label(self, node, vals, label):
-        if label is None:
-            return vals[0]
-        return [Label(self.text(label), self.span(label))] + vals[0]
 
     def _s_goto(self, node, depth, tail, push, out) -> None:
         label = node.child_by_field_name("label")
@@ -1247,11 +1126,8 @@ class _Lowerer:
         if value is None:
             out.append([Return(None, self.span(node))])
             return
-        push((_B, node, self._b_return, 1, None))
+        push((_B, node, self.b_return, 1, None))
         push((_E, value, depth + 1))
-
-    def _b_return(self, node, vals, ctx):
-        return [Return(vals[0], self.span(node))]
 
     def _s_preproc(self, node, depth, tail, push, out) -> None:
         """``#if X`` arms inside a body: an ``If`` on an opaque condition."""
@@ -1266,7 +1142,7 @@ class _Lowerer:
         test = Opaque(text, self.span(cond if cond is not None else node))
         push((_B, node, self._b_preproc, 2, test))
         push((_S, alt, depth + 1, None) if alt is not None else (_V, None))
-        self._push_units(node, stmts, depth + 1, push, self._b_block)
+        self._push_units(node, stmts, depth + 1, push, self.b_block)
 
     def _b_preproc(self, node, vals, test):
         sp = self.span(node)
@@ -1291,11 +1167,11 @@ class _Lowerer:
         self._xerr = 0
         sp = span or self.span(node)
         if loose is not None:
-            compound = self._run(_S, node, ("loose", loose, sp))[0]
+            compound = self.run(_S, node, 0, ("loose", loose, sp))[0]
         elif body is None:
             compound = Compound((), sp)
         else:
-            compound = _block(self._run(_S, body), sp)
+            compound = block(self.run(_S, body), sp)
         return Function(name, tuple(params), self.path, sp, compound,
                         self.degraded + damaged, static)
 
