@@ -30,6 +30,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import Enum
 
+from analyzer import ir
 from analyzer.cfg import build_cfg, reachable
 from analyzer.ir import (
     CFG,
@@ -38,7 +39,6 @@ from analyzer.ir import (
     Binary,
     Block,
     Call,
-    Cond,
     Deref,
     Expr,
     Function,
@@ -134,15 +134,7 @@ def access_key(e: Expr | None, transparent: frozenset[str] = frozenset()) -> str
 
 
 def _key_children(e: Expr) -> tuple:
-    if isinstance(e, Member):
-        return (e.base,)
-    if isinstance(e, (Deref, AddrOf)):
-        return (e.operand,)
-    if isinstance(e, Index):
-        return (e.base, e.index)
-    if isinstance(e, Call):
-        return e.args
-    return ()
+    return ir.children(e) if isinstance(e, (Member, Deref, AddrOf, Index, Call)) else ()
 
 
 def _render(e: Expr, parts: list) -> str | None:
@@ -172,28 +164,7 @@ def _depends_on(key: str, base: str) -> bool:
 
 def walk_exprs(e: Expr) -> Iterator[Expr]:
     """Every sub-expression of ``e`` (pre-order, iterative)."""
-    stack = [e]
-    while stack:
-        x = stack.pop()
-        yield x
-        if isinstance(x, Member):
-            stack.append(x.base)
-        elif isinstance(x, (Deref, AddrOf, Unary)):
-            stack.append(x.operand)
-        elif isinstance(x, Binary):
-            stack += (x.right, x.left)
-        elif isinstance(x, Index):
-            stack += (x.index, x.base)
-        elif isinstance(x, Assign):
-            stack += (x.value, x.target)
-        elif isinstance(x, Call):
-            stack.extend(reversed(x.args))
-            if x.func is not None:
-                stack.append(x.func)
-        elif isinstance(x, Cond):
-            stack += (x.else_, x.then, x.test)
-        elif isinstance(x, Return) and x.value is not None:
-            stack.append(x.value)
+    return ir.walk(e)  # type: ignore[return-value]
 
 
 def called_names(fn_cfg: CFG) -> frozenset[str]:
@@ -640,19 +611,7 @@ def _eval_children(e: Expr) -> tuple:
         # The target's sub-expressions (e.g. an index) are evaluated, not the target.
         inner = _eval_children(e.target) if not isinstance(e.target, Name) else ()
         return inner + (e.value,)
-    if isinstance(e, Member):
-        return (e.base,)
-    if isinstance(e, (Deref, AddrOf, Unary)):
-        return (e.operand,)
-    if isinstance(e, Binary):
-        return (e.left, e.right)
-    if isinstance(e, Index):
-        return (e.base, e.index)
-    if isinstance(e, Call):
-        return e.args + ((e.func,) if e.func is not None else ())
-    if isinstance(e, Cond):
-        return (e.test, e.then, e.else_)
-    return ()
+    return ir.children(e)
 
 
 def _is_zero(e: Expr) -> bool:

@@ -103,6 +103,7 @@ from analyzer.ir import (
     Compound,
     Continue,
     Deref,
+    Expr,
     ExprStmt,
     Function,
     Goto,
@@ -454,7 +455,8 @@ class _Text:
         return self.data[fs:fe].decode("utf-8", "replace")
 
     def after_blank(self, pos: int) -> int:
-        return _BLANK.match(self.data, pos).end()
+        m = _BLANK.match(self.data, pos)        # matches the empty string: never None
+        return m.end() if m is not None else pos
 
     def extend_semicolon(self, fe: int) -> int:
         p = self.after_blank(fe)
@@ -897,7 +899,7 @@ class _Walker(Lowering):
         if _NUMBER.fullmatch(t.data, a, b):
             return Literal(t.text(a, b), sp)
         if _MEMBER_PATH.fullmatch(t.data, a, b) is not None:
-            expr = None
+            expr: Expr | None = None
             arrow = False
             for m in _IDENT.finditer(t.data, a, b):
                 if expr is None:

@@ -167,7 +167,7 @@ def _line_start(data: bytes, pos: int) -> int:
     return data.rfind(b"\n", 0, pos) + 1
 
 
-def _line_end(data: bytes, pos: int) -> int:
+def _line_end(data: bytes | bytearray, pos: int) -> int:
     end = data.find(b"\n", pos)
     return len(data) if end < 0 else end
 
@@ -202,7 +202,7 @@ def _code_before(data: bytes, pos: int) -> int:
     return 0
 
 
-def _code_after(data: bytes, pos: int) -> int:
+def _code_after(data: bytes | bytearray, pos: int) -> int:
     """Start of the code at or after ``pos``: blanks and comments skipped."""
     n = len(data)
     p = pos
@@ -251,7 +251,8 @@ def _iterator_sites(data: bytes, iterators: Mapping[str, IteratorModel]):
         if a in seen or data[a] in b"0123456789":
             continue
         seen.add(a)
-        b = _WORD_END.match(data, s).end()
+        w = _WORD_END.match(data, s)           # matches the empty string: never None
+        b = w.end() if w is not None else s
         name = data[a:b].decode("ascii", "replace")
         if _LOOPLIKE not in name and name not in iterators and name not in _SCOPED:
             continue
@@ -443,8 +444,9 @@ class _Lowerer(Lowering):
         self.iterators = iterators
         self.ascii = data.isascii()
         if self.ascii:
-            self.span = self._span_ascii
-        self.stmt_span = self.decl_span = self.span     # tree-sitter spans them alike
+            self.span = self._span_ascii  # type: ignore[method-assign]
+        # tree-sitter spans statements and declarators as any node
+        self.stmt_span = self.decl_span = self.span  # type: ignore[method-assign]
         self._line_starts: list[int] | None = None
         self.degraded = 0          # in the current function
         self._xerr = 0             # damage seen in the current statement's own parts
