@@ -11,6 +11,7 @@ import pytest
 from analyzer import ir
 from analyzer.frontend import treesitter
 from analyzer.frontend.treesitter import parse_source
+from analyzer.frontend.treesitter import prepare as ts_prepare
 from analyzer.ir import (
     AddrOf,
     Assign,
@@ -387,7 +388,7 @@ def iterator_mode(request, monkeypatch):
     """Iterator macros are read through the prepass rewrite; the fallback (tree-sitter's
     call-with-a-missing-';' followed by the body) must give the same IR."""
     if request.param == "missing-semicolon":
-        monkeypatch.setattr(treesitter, "_statement_start", lambda data, pos: False)
+        monkeypatch.setattr(ts_prepare, "_statement_start", lambda data, pos: False)
     return request.param
 
 
@@ -593,7 +594,7 @@ def test_function_body_left_open_inside_an_error_is_read(monkeypatch):
     # without the prepass that keeps one arm, tree-sitter gives up on this definition and
     # leaves its pieces in a top-level ERROR node: the function must still come out,
     # marked degraded, with its statements
-    monkeypatch.setattr(treesitter, "_conditionals", lambda data, buf: None)
+    monkeypatch.setattr(ts_prepare, "_conditionals", lambda data, buf: None)
     sf = parse("static int f(int a)\n{\n\tint x = 1;\n#ifdef X\n\tif (a) {\n#else\n"
                "\tif (!a) {\n#endif\n\t\tx = 2;\n\t}\n\treturn x;\n}\n\n"
                "int g(void)\n{\n\treturn 2;\n}\n")
