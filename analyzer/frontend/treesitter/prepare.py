@@ -5,9 +5,19 @@ replaces."""
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 from analyzer.models import IteratorModel
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+#: The kernel annotations and keywords this frontend reads around (data, not code).
+KERNEL_TOML = Path(__file__).resolve().parent.parent / "kernel.toml"
 
 # ---------------------------------------------------------------------- source prepass
 # tree-sitter sees the kernel's macros and preprocessor conditionals unexpanded.  A few
@@ -16,7 +26,7 @@ from analyzer.models import IteratorModel
 # damage in mm/ and virt/kvm/:
 #
 # * annotations that expand to nothing or to an attribute (``__user``, ``__init``,
-#   ``__releases(x)``) are blanked;
+#   ``__releases(x)``; listed in ``analyzer/frontend/kernel.toml``) are blanked;
 # * an iterator macro at the start of a statement, ``list_for_each_entry(p, h, m)``, is
 #   spelled ``while              (p, h, m)``, so that its body -- a block or a single
 #   statement -- is parsed as a loop body whatever it is.  The lowering turns that
@@ -30,28 +40,21 @@ from analyzer.models import IteratorModel
 # * ``static DEFINE_...(x, ...)`` inside a body loses its ``static``; in
 #   ``offsetof(struct s, a.b[i])`` the designator after ``a`` is blanked.
 
-_ANNOTATIONS = frozenset((
-    b"__init __exit __user __kernel __iomem __percpu __rcu __force __nocast __bitwise "
-    b"__safe __private __must_check __maybe_unused __always_unused __initdata __initconst "
-    b"__exitdata __meminit __meminitdata __init_memblock __initdata_memblock __ref __refdata "
-    b"__read_mostly __ro_after_init __always_inline __fastpath_inline noinline __noinline "
-    b"__cold __hot __weak __pure __used __visible __noreturn __packed __latent_entropy "
-    b"__randomize_layout __cacheline_aligned __cacheline_aligned_in_smp "
-    b"____cacheline_aligned ____cacheline_aligned_in_smp __sched notrace noinstr __flatten "
-    b"__malloc __nocfi __data_racy __attribute_const__ __init_or_module "
-    b"__no_sanitize_address __no_kmsan_checks __noclone __naked __designated_init "
-    b"__kprobes __lockfunc __irq_entry __mustcheck"
-).split())
-_FN_ANNOTATIONS = frozenset((
-    b"__releases __acquires __must_hold __cond_acquires __cond_releases __aligned __printf "
-    b"__scanf __section __counted_by __alloc_size __realloc_size __assume_aligned __access "
-    b"__nonstring __diagnose_as __free __cleanup"
-).split())
-_WORDISH = re.compile(rb"\b(?:__\w+|noinline|notrace|noinstr)\b")
+
+def _kernel_words() -> dict:
+    with open(KERNEL_TOML, "rb") as fh:
+        return tomllib.load(fh)
+
+
+_KERNEL = _kernel_words()
+_ANNOTATIONS = frozenset(w.encode() for w in _KERNEL["annotations"]["words"])
+_FN_ANNOTATIONS = frozenset(w.encode() for w in _KERNEL["annotations"]["with_args"])
+# Candidate words: every ``__word``, and the annotations that do not start with ``__``.
+_WORDISH = re.compile(rb"\b(?:__\w+|" + b"|".join(sorted(
+    w for w in _ANNOTATIONS | _FN_ANNOTATIONS if not w.startswith(b"__"))) + rb")\b")
 _FN_ARGS = re.compile(rb"[ \t]*\((?:[^()\n]|\([^()\n]*\))*\)")
-_LOOPLIKE = "for_each"             # unknown macros with this in their name are loops
-# Macros whose body runs once, in a scope: ``scoped_guard(spinlock, &l) { ... }``.
-_SCOPED = frozenset({"scoped_guard", "scoped_cond_guard"})
+_LOOPLIKE: str = _KERNEL["loops"]["looplike"]    # unknown macros named so are loops
+_SCOPED = frozenset(_KERNEL["loops"]["scoped"])   # bodies that run once, in a scope
 _OFFSETOF = re.compile(rb"\boffsetof(?=[ \t]*\()")
 _MEMBER = re.compile(rb"\s*[A-Za-z_]\w*")
 _WORD_END = re.compile(rb"\w*")
