@@ -697,6 +697,39 @@ def test_random_bytes_never_crash():
     check()
 
 
+# ----------------------------------------------------------------------------- kernel macro shapes
+def test_top_level_macro_calls_without_semicolon_are_read_around():
+    # ``module_init(f)`` then ``module_exit(g)``: no ``;`` (the macros supply none)
+    src = ("static int __init f(void)\n{\n\treturn 0;\n}\n\nmodule_init(f)\n"
+           "module_exit(g)\nMODULE_LICENSE(\"GPL\");\n\n"
+           "int h(struct page *p)\n{\n\tget_page(p);\n\treturn 0;\n}\n")
+    sf = parse(src)
+    assert [(f.name, f.span.line) for f in sf.functions] == [("f", 1), ("h", 10)]
+    assert not sf.errors and not sf.degraded
+    assert sf.functions[1].body.stmts[0] == ExprStmt(call("get_page", Name("p")))
+
+
+def test_bare_call_lines_that_are_not_top_level_statements_are_kept():
+    # a function header made by a macro (``{`` follows, after a comment) stays a function
+    sf = parse("int x;\nSYSCALL_DEFINE1(foo, int, a)\n/* c */\n{\n\treturn a;\n}\n")
+    assert [f.name for f in sf.functions] == ["SYSCALL_DEFINE1"] and not sf.errors
+    # the second line of a declaration (after ``=``) and a ``#define`` line are not touched
+    src = ("static int v =\nFOO(1)\n;\n#define M(x) \\\nBAR(x)\n"
+           "int g(void)\n{\n\treturn v;\n}\n")
+    sf = parse(src)
+    assert [f.name for f in sf.functions] == ["g"] and not sf.errors
+
+
+def test_comments_inside_continued_defines_do_not_derail_the_parse():
+    src = ("#define SZ (1 + /* a */ \\\n\t2 /* b */ + \\\n\t3)\n"
+           "#define Q {\\\n\t1,\t/* x */\\\n\t2,\\\n}\n"
+           "int f(struct page *p)\n{\n\tput_page(p); /* kept */\n\treturn SZ;\n}\n")
+    sf = parse(src)
+    assert [(f.name, f.span.line) for f in sf.functions] == [("f", 8)]
+    assert not sf.errors and not sf.degraded
+    assert sf.functions[0].body.stmts[0] == ExprStmt(call("put_page", Name("p")))
+
+
 # ----------------------------------------------------------------------------- real kernel
 def test_real_kernel_mm_and_kvm(kernel_tree):
     from analyzer.models import load_models

@@ -37,6 +37,11 @@ KERNEL_TOML = Path(__file__).resolve().parent.parent / "kernel.toml"
 #   label (``#ifdef X`` then ``else if``; ``else`` or ``out:`` just before ``#endif``)
 #   loses its directive lines, so every arm is read; one that sits inside an expression,
 #   or whose arms open or close braces on their own, keeps its first arm only;
+# * a macro call on a line of its own at top level with no ``;`` (``module_init(f)``
+#   then ``module_exit(g)``), neither the header of a function nor part of an
+#   expression, is blanked: tree-sitter would read two of them as one broken declaration;
+# * a ``/* comment */`` inside a ``#define`` continued over several lines is blanked
+#   (tree-sitter loses the directive's end: ``2 /* offset */ + \``);
 # * ``static DEFINE_...(x, ...)`` inside a body loses its ``static``; in
 #   ``offsetof(struct s, a.b[i])`` the designator after ``a`` is blanked.
 
@@ -262,6 +267,46 @@ def _fix_conditional(data: bytes, buf: bytearray, marks: list) -> None:
     _blank(buf, marks[1], ends[-1])
 
 
+# ``NAME(args)`` alone on a line, from column 0, with no ``;`` (arguments nest twice).
+_BARE_CALL = re.compile(
+    rb"^[A-Za-z_]\w*[ \t]*\((?:[^()\n]|\((?:[^()\n]|\([^()\n]*\))*\))*\)[ \t]*$", re.M)
+_IDENT_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
+
+
+def _bare_calls(data: bytes, buf: bytearray) -> None:
+    """Blank the top-level macro calls that lack their ``;`` (see the prepass notes)."""
+    for m in _BARE_CALL.finditer(data):
+        a, b = m.span()
+        if a >= 2 and data[a - 2:a] in (b"\\\n", b"\\\r"):
+            continue                                  # a line of a ``#define``
+        p = _code_before(data, a)
+        if p > 0 and data[p - 1] not in b";})":
+            continue                                  # continues a declaration/expression
+        q = _code_after(data, b)
+        if q < len(data) and data[q] not in _IDENT_BYTES and data[q] != 35:   # 35: '#'
+            continue                                  # ``{`` (a function header), ``=``, ...
+        if q < len(data) and data[q] != 35:
+            w = _WORD_END.match(data, q)
+            word = data[q:w.end()] if w is not None else b""
+            if word in (b"__attribute__", b"__attribute"):
+                continue
+        _blank(buf, a, b)
+
+
+_DEFINE_START = re.compile(rb"^[ \t]*#[ \t]*define\b[^\n]*\\\r?$", re.M)
+_LINE_COMMENT = re.compile(rb"/\*[^\n]*?\*/")
+
+
+def _define_comments(data: bytes, buf: bytearray) -> None:
+    """Blank the one-line comments of every ``#define`` continued with ``\\``."""
+    for m in _DEFINE_START.finditer(data):
+        end = m.end()
+        while end < len(data) and data[end - 1:end] in (b"\\", b"\r"):
+            end = _line_end(data, end + 1)          # the next line belongs to the directive
+        for c in _LINE_COMMENT.finditer(data, m.start(), end):
+            _blank(buf, c.start(), c.end())
+
+
 def _prepare(data: bytes, iterators: Mapping[str, IteratorModel]) -> tuple[bytes, dict]:
     """The bytes to parse, and the iterator sites: start byte -> macro name."""
     buf = bytearray(data)
@@ -279,6 +324,9 @@ def _prepare(data: bytes, iterators: Mapping[str, IteratorModel]) -> tuple[bytes
             _blank(buf, a, b)
     if b"#" in data:
         _conditionals(data, buf)
+        if b"/*" in data:
+            _define_comments(data, buf)
+    _bare_calls(data, buf)
     if b"offsetof" in data:
         # tree-sitter's offsetof takes a plain member only: ``offsetof(struct s, a.b[i])``
         # is read as ``offsetof(struct s, a      )`` (an Opaque of the original text)
