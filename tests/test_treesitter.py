@@ -723,9 +723,10 @@ def test_bare_call_lines_that_are_not_top_level_statements_are_kept():
 def test_comments_inside_continued_defines_do_not_derail_the_parse():
     src = ("#define SZ (1 + /* a */ \\\n\t2 /* b */ + \\\n\t3)\n"
            "#define Q {\\\n\t1,\t/* x */\\\n\t2,\\\n}\n"
+           "#define E (6 + 1 /* len (0) */)\n"
            "int f(struct page *p)\n{\n\tput_page(p); /* kept */\n\treturn SZ;\n}\n")
     sf = parse(src)
-    assert [(f.name, f.span.line) for f in sf.functions] == [("f", 8)]
+    assert [(f.name, f.span.line) for f in sf.functions] == [("f", 9)]
     assert not sf.errors and not sf.degraded
     assert sf.functions[0].body.stmts[0] == ExprStmt(call("put_page", Name("p")))
 

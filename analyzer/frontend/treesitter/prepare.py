@@ -40,8 +40,8 @@ KERNEL_TOML = Path(__file__).resolve().parent.parent / "kernel.toml"
 # * a macro call on a line of its own at top level with no ``;`` (``module_init(f)``
 #   then ``module_exit(g)``), neither the header of a function nor part of an
 #   expression, is blanked: tree-sitter would read two of them as one broken declaration;
-# * a ``/* comment */`` inside a ``#define`` continued over several lines is blanked
-#   (tree-sitter loses the directive's end: ``2 /* offset */ + \``);
+# * a one-line ``/* comment */`` inside a ``#define`` is blanked (tree-sitter loses the
+#   directive's end: ``2 /* offset */ + \``, ``(6 + 1 /* len (0) */)``);
 # * ``static DEFINE_...(x, ...)`` inside a body loses its ``static``; in
 #   ``offsetof(struct s, a.b[i])`` the designator after ``a`` is blanked.
 
@@ -293,12 +293,14 @@ def _bare_calls(data: bytes, buf: bytearray) -> None:
         _blank(buf, a, b)
 
 
-_DEFINE_START = re.compile(rb"^[ \t]*#[ \t]*define\b[^\n]*\\\r?$", re.M)
+_DEFINE_START = re.compile(rb"^[ \t]*#[ \t]*define\b[^\n]*?/\*[^\n]*$|"
+                           rb"^[ \t]*#[ \t]*define\b[^\n]*\\\r?$", re.M)
 _LINE_COMMENT = re.compile(rb"/\*[^\n]*?\*/")
 
 
 def _define_comments(data: bytes, buf: bytearray) -> None:
-    """Blank the one-line comments of every ``#define`` continued with ``\\``."""
+    """Blank the one-line comments of every ``#define`` (and of the lines it continues
+    onto with ``\\``)."""
     for m in _DEFINE_START.finditer(data):
         end = m.end()
         while end < len(data) and data[end - 1:end] in (b"\\", b"\r"):
