@@ -718,6 +718,11 @@ def test_bare_call_lines_that_are_not_top_level_statements_are_kept():
            "int g(void)\n{\n\treturn v;\n}\n")
     sf = parse(src)
     assert [f.name for f in sf.functions] == ["g"] and not sf.errors
+    # a body written from column 0: its lines are statements, not top-level calls
+    fn = function("int f(struct page *p)\n{\nint r = get(p);\nif (!r)\nreturn 0;\n"
+                  "put(p)\n;\nreturn r;\n}\n")
+    assert [type(s).__name__ for s in fn.body.stmts] == ["Decl", "If", "ExprStmt", "Return"]
+    assert fn.body.stmts[2] == ExprStmt(call("put", Name("p")))
 
 
 def test_comments_inside_continued_defines_do_not_derail_the_parse():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import sys
+from bisect import bisect_right
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -269,16 +270,41 @@ def _fix_conditional(data: bytes, buf: bytearray, marks: list) -> None:
 
 # ``NAME(args)`` alone on a line, from column 0, with no ``;`` (arguments nest twice).
 _BARE_CALL = re.compile(
-    rb"^[A-Za-z_]\w*[ \t]*\((?:[^()\n]|\((?:[^()\n]|\([^()\n]*\))*\))*\)[ \t]*$", re.M)
+    rb"^([A-Za-z_]\w*)[ \t]*\((?:[^()\n]|\((?:[^()\n]|\([^()\n]*\))*\))*\)[ \t]*$", re.M)
+_BRACE = re.compile(rb"[{}]")
+_KEYWORDS = frozenset((b"if", b"while", b"for", b"switch", b"return", b"sizeof", b"do",
+                       b"case", b"else", b"goto"))
 _IDENT_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
+
+
+def _brace_depths(data: bytes) -> tuple[list[int], list[int]]:
+    """Offsets of the braces of the code (comments and literals left out) and the brace
+    depth after each, for :func:`bisect` lookups."""
+    code = _NOT_CODE.sub(lambda m: b" " * len(m.group()), data)
+    offsets: list[int] = []
+    depths: list[int] = []
+    depth = 0
+    for m in _BRACE.finditer(code):
+        depth += 1 if m.group() == b"{" else -1
+        offsets.append(m.start())
+        depths.append(depth)
+    return offsets, depths
 
 
 def _bare_calls(data: bytes, buf: bytearray) -> None:
     """Blank the top-level macro calls that lack their ``;`` (see the prepass notes)."""
+    braces: tuple[list[int], list[int]] | None = None
     for m in _BARE_CALL.finditer(data):
         a, b = m.span()
         if a >= 2 and data[a - 2:a] in (b"\\\n", b"\\\r"):
             continue                                  # a line of a ``#define``
+        if m.group(1) in _KEYWORDS:
+            continue                                  # ``if (x)`` at column 0
+        if braces is None:
+            braces = _brace_depths(data)
+        i = bisect_right(braces[0], a)
+        if i and braces[1][i - 1] > 0:
+            continue                                  # inside a body or an initializer
         p = _code_before(data, a)
         if p > 0 and data[p - 1] not in b";})":
             continue                                  # continues a declaration/expression
