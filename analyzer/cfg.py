@@ -19,24 +19,22 @@ from dataclasses import replace
 from analyzer import ir
 from analyzer.ir import (
     CFG,
-    AddrOf,
     Assign,
     Binary,
     Block,
     Call,
     Compound,
     Cond,
-    Deref,
     Edge,
     Expr,
     ExprStmt,
     Function,
-    Index,
-    Member,
     Name,
     Opaque,
     StmtExpr,
     Unary,
+    children,
+    with_children,
 )
 
 
@@ -50,30 +48,14 @@ class _Block:
         self.succs: list[Edge] = []
 
 
-def _children(e: Expr) -> tuple:
-    if isinstance(e, (Member, Deref, AddrOf, Unary)):
-        return ((e.base if isinstance(e, Member) else e.operand),)
-    if isinstance(e, (Binary,)):
-        return (e.left, e.right)
-    if isinstance(e, Index):
-        return (e.base, e.index)
-    if isinstance(e, Assign):
-        return (e.target, e.value)
-    if isinstance(e, Call):
-        return e.args + ((e.func,) if e.func is not None else ())
-    if isinstance(e, Cond):
-        return (e.test, e.then, e.else_)
-    return ()
-
-
 def has_stmt_expr(e: Expr) -> bool:
     """True when a statement expression occurs anywhere in ``e`` (iterative)."""
-    stack = [e]
+    stack: list = [e]
     while stack:
         x = stack.pop()
         if isinstance(x, StmtExpr):
             return True
-        stack.extend(_children(x))
+        stack.extend(children(x))
     return False
 
 
@@ -137,23 +119,10 @@ class _Builder:
             if isinstance(last, ExprStmt):
                 return self.hoist(last.expr)
             return Opaque("({...})", e.span)
-        if isinstance(e, (Member,)):
-            return replace(e, base=self.hoist(e.base))
-        if isinstance(e, (Deref, AddrOf, Unary)):
-            return replace(e, operand=self.hoist(e.operand))
-        if isinstance(e, Binary):
-            return replace(e, left=self.hoist(e.left), right=self.hoist(e.right))
-        if isinstance(e, Index):
-            return replace(e, base=self.hoist(e.base), index=self.hoist(e.index))
-        if isinstance(e, Assign):
-            return replace(e, target=self.hoist(e.target), value=self.hoist(e.value))
-        if isinstance(e, Call):
-            func = self.hoist(e.func) if e.func is not None else None
-            return replace(e, args=tuple(self.hoist(a) for a in e.args), func=func)
-        if isinstance(e, Cond):
-            return replace(e, test=self.hoist(e.test), then=self.hoist(e.then),
-                           else_=self.hoist(e.else_))
-        return e
+        kids = children(e)
+        if not kids:
+            return e
+        return with_children(e, [self.hoist(k) for k in kids])  # type: ignore[arg-type]
 
     def cond(self, e: Expr, t: _Block, f: _Block) -> None:
         """Branch to ``t`` when ``e`` is true, to ``f`` otherwise."""

@@ -13,7 +13,10 @@ frontend.  All nodes are frozen, hashable dataclasses.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +50,7 @@ class Member:
     base: Expr
     field: str
     arrow: bool = True
-    span: Span = field(default=NO_SPAN, compare=False)
+    span: Span = dataclasses.field(default=NO_SPAN, compare=False)  # ``field`` is shadowed
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +278,87 @@ Stmt = (ExprStmt | Decl | Compound | If | While | DoWhile | For | IterLoop | Swi
 def single(stmts: list, span: Span) -> Stmt:
     """A statement list in a single-statement position (a loop body, an if arm)."""
     return stmts[0] if len(stmts) == 1 else Compound(tuple(stmts), span)
+
+
+# --------------------------------------------------------------------------- children
+def _call_kids(e: Call) -> tuple:
+    return e.args + ((e.func,) if e.func is not None else ())
+
+
+def _for_kids(s: For) -> tuple:
+    return s.init + tuple(x for x in (s.cond, s.step) if x is not None) + (s.body,)
+
+
+def _iter_kids(s: IterLoop) -> tuple:
+    return s.args + ((s.step,) if s.step is not None else ()) + (s.body,)
+
+
+_CHILDREN: dict[type, Callable[[Any], tuple]] = {
+    Member: lambda e: (e.base,),
+    Deref: lambda e: (e.operand,),
+    AddrOf: lambda e: (e.operand,),
+    Unary: lambda e: (e.operand,),
+    Binary: lambda e: (e.left, e.right),
+    Index: lambda e: (e.base, e.index),
+    Assign: lambda e: (e.target, e.value),
+    Call: _call_kids,
+    Cond: lambda e: (e.test, e.then, e.else_),
+    StmtExpr: lambda e: (e.body,),
+    ExprStmt: lambda s: (s.expr,),
+    Decl: lambda s: (s.init,) if s.init is not None else (),
+    Compound: lambda s: s.stmts,
+    If: lambda s: (s.cond, s.then) + ((s.else_,) if s.else_ is not None else ()),
+    While: lambda s: (s.cond, s.body),
+    DoWhile: lambda s: (s.body, s.cond),
+    For: _for_kids,
+    IterLoop: _iter_kids,
+    Switch: lambda s: (s.cond, s.body),
+    Case: lambda s: (s.value,) if s.value is not None else (),
+    Return: lambda s: (s.value,) if s.value is not None else (),
+}
+
+
+def children(node: Expr | Stmt) -> tuple[Expr | Stmt, ...]:
+    """The direct children of an IR node, in evaluation order: sub-expressions, and for a
+    statement its expressions and sub-statements (a call's arguments come before the
+    called expression of an indirect call; ``IterLoop``'s cursor is one of its ``args``).
+    The one place that knows which fields of a node are nodes: every walk over the IR
+    goes through it (or :func:`walk`)."""
+    f = _CHILDREN.get(type(node))
+    return f(node) if f is not None else ()
+
+
+def walk(node: Expr | Stmt) -> Iterator[Expr | Stmt]:
+    """``node`` and every node below it, pre-order (iterative: no recursion limit)."""
+    stack: list[Expr | Stmt] = [node]
+    get = _CHILDREN.get
+    while stack:
+        x = stack.pop()
+        yield x
+        f = get(type(x))
+        if f is not None:
+            stack.extend(reversed(f(x)))
+
+
+def with_children(e: Expr, kids: Sequence[Expr]) -> Expr:
+    """``e`` rebuilt with ``kids`` in place of :func:`children` ``(e)`` (an expression
+    with no children comes back as is; a ``StmtExpr`` is not rebuilt)."""
+    if isinstance(e, Member):
+        return replace(e, base=kids[0])
+    if isinstance(e, (Deref, AddrOf, Unary)):
+        return replace(e, operand=kids[0])
+    if isinstance(e, Binary):
+        return replace(e, left=kids[0], right=kids[1])
+    if isinstance(e, Index):
+        return replace(e, base=kids[0], index=kids[1])
+    if isinstance(e, Assign):
+        return replace(e, target=kids[0], value=kids[1])
+    if isinstance(e, Call):
+        n = len(e.args)
+        return replace(e, args=tuple(kids[:n]), func=kids[n] if e.func is not None else None)
+    if isinstance(e, Cond):
+        return replace(e, test=kids[0], then=kids[1], else_=kids[2])
+    return e
 
 
 # --------------------------------------------------------------------------- functions

@@ -16,7 +16,7 @@ largest sum of RSS over the process tree, sampled every 20 ms) and the ratio of 
 to the floor.  "Touching" appends a comment (content changes, as with an edit) and the
 file is restored afterwards.
 
-Usage: bench/bench.py [--tree DIR] [-j N] [--markdown FILE]
+Usage: bench/bench.py [--tree DIR] [-j N] [--markdown FILE] [--no-floor] [--no-touch]
 Needs a clang binary for (a) (`apt-get install clang`).
 """
 from __future__ import annotations
@@ -176,6 +176,10 @@ def main() -> int:
     ap.add_argument("--tree", type=Path)
     ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--markdown", type=Path, help="also write the table here")
+    ap.add_argument("--no-floor", action="store_true",
+                    help="skip (a) (no clang binary); the ratio column is then empty")
+    ap.add_argument("--no-touch", action="store_true",
+                    help="skip (d) and (e), which append to files of the tree")
     args = ap.parse_args()
     tree = args.tree
     if tree is None:
@@ -185,19 +189,24 @@ def main() -> int:
     kref = [sys.executable, "-m", "analyzer.cli", "-j", str(args.jobs)]
     env = {"PYTHONPATH": str(REPO)}
     rows = []
-    fl = floor(tree, args.jobs)
-    rows.append(("(a) clang -fsyntax-only (floor)", fl,
-                 f"{fl['tus']} TUs, {fl['rc']} failed, {Path(fl['clang']).name}; "
-                 f"dropped for this clang: {' '.join(fl['rejected']) or 'nothing'}"))
+    fl = None
+    if not args.no_floor:
+        fl = floor(tree, args.jobs)
+        rows.append(("(a) clang -fsyntax-only (floor)", fl,
+                     f"{fl['tus']} TUs, {fl['rc']} failed, {Path(fl['clang']).name}; "
+                     f"dropped for this clang: {' '.join(fl['rejected']) or 'nothing'}"))
     with tempfile.TemporaryDirectory() as cache:
         cenv = {**env, "KREF_LINT_CACHE_DIR": cache}
         clang_cmd = kref + ["--frontend", "clang", "mm/", "virt/kvm/"]
         for label in ("(b) clang mode, cold cache", "(c) clang mode, warm cache"):
             rows.append((label, measure(clang_cmd, tree, cenv), ""))
-        with appended(tree / "mm" / "gup.c"):
-            rows.append(("(d) one .c touched (mm/gup.c)", measure(clang_cmd, tree, cenv), ""))
-        with appended(tree / "include" / "linux" / "mm.h"):
-            rows.append(("(e) include/linux/mm.h touched", measure(clang_cmd, tree, cenv), ""))
+        if not args.no_touch:
+            with appended(tree / "mm" / "gup.c"):
+                rows.append(("(d) one .c touched (mm/gup.c)", measure(clang_cmd, tree, cenv),
+                             ""))
+            with appended(tree / "include" / "linux" / "mm.h"):
+                rows.append(("(e) include/linux/mm.h touched", measure(clang_cmd, tree, cenv),
+                             ""))
     with tempfile.TemporaryDirectory() as cache:
         tenv = {**env, "KREF_LINT_CACHE_DIR": cache}
         ts_cmd = kref + ["--frontend", "treesitter", "mm/", "virt/kvm/"]
@@ -207,8 +216,9 @@ def main() -> int:
              "|---|---:|---:|---:|---:|---|"]
     for label, m, note in rows:
         summary = note or (m["stderr"].strip().splitlines() or [""])[-1]
+        ratio = f"{m['wall'] / fl['wall']:.2f}" if fl else "-"
         table.append(f"| {label} | {m['wall']:.1f} | {m['cpu']:.1f} | "
-                     f"{m['peak'] / 2**20:.0f} | {m['wall'] / fl['wall']:.2f} | {summary} |")
+                     f"{m['peak'] / 2**20:.0f} | {ratio} | {summary} |")
     text = "\n".join(table) + f"\n\n{args.jobs} jobs, {os.cpu_count()} cores, tree {tree}\n"
     print(text)
     if args.markdown:

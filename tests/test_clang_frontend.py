@@ -2,6 +2,7 @@
 header inline functions, diagnostics) and its parity with tree-sitter on the fixtures."""
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 from pathlib import Path
 
@@ -9,6 +10,8 @@ import clang.cindex
 import pytest
 
 from analyzer.frontend import clang, treesitter
+from analyzer.frontend.clang import libclang
+from analyzer.frontend.clang import text as clang_text
 from analyzer.ir import (
     Assign,
     Binary,
@@ -437,11 +440,11 @@ def test_unknown_flags_are_flag_problems_not_errors(tmp_path):
 
 
 def test_operator_tables_match_libclang():
-    lib = clang._lib().lib
-    lib.clang_getBinaryOperatorKindSpelling.restype = clang._String
-    lib.clang_getBinaryOperatorKindSpelling.argtypes = [clang.c_int]
-    for k, sym in clang._BINARY_OPS.items():
-        assert clang._lib().string(lib.clang_getBinaryOperatorKindSpelling(k)) == sym
+    lib = libclang._lib().lib
+    lib.clang_getBinaryOperatorKindSpelling.restype = libclang._String
+    lib.clang_getBinaryOperatorKindSpelling.argtypes = [ctypes.c_int]
+    for k, sym in libclang._BINARY_OPS.items():
+        assert libclang._lib().string(lib.clang_getBinaryOperatorKindSpelling(k)) == sym
 
 
 # ---------------------------------------------------------------------- parity
@@ -502,7 +505,7 @@ int unrelated(int a) { return a + 1; }
 def test_call_sites_lexed_around_strings_comments_and_directives():
     src = (b'foo(")", \'(\', /* ) */ a,\n#if X\n  b(c, d)\n#endif\n  , e)\n'
            b'#define BAR(x) (x\nbaz()')
-    t = clang._Text("x.c", src)
+    t = clang_text._Text("x.c", src)
     foo = t.by_start[0]
     assert foo.name == "foo" and src[foo.end - 1:foo.end] == b")"
     assert [src[a:b] for a, b in foo.args] == [b'")"', b"'('", b"a", b"b(c, d)", b"e"]

@@ -11,6 +11,7 @@ import pytest
 from analyzer import ir
 from analyzer.frontend import treesitter
 from analyzer.frontend.treesitter import parse_source
+from analyzer.frontend.treesitter import prepare as ts_prepare
 from analyzer.ir import (
     AddrOf,
     Assign,
@@ -387,7 +388,7 @@ def iterator_mode(request, monkeypatch):
     """Iterator macros are read through the prepass rewrite; the fallback (tree-sitter's
     call-with-a-missing-';' followed by the body) must give the same IR."""
     if request.param == "missing-semicolon":
-        monkeypatch.setattr(treesitter, "_statement_start", lambda data, pos: False)
+        monkeypatch.setattr(ts_prepare, "_statement_start", lambda data, pos: False)
     return request.param
 
 
@@ -593,7 +594,7 @@ def test_function_body_left_open_inside_an_error_is_read(monkeypatch):
     # without the prepass that keeps one arm, tree-sitter gives up on this definition and
     # leaves its pieces in a top-level ERROR node: the function must still come out,
     # marked degraded, with its statements
-    monkeypatch.setattr(treesitter, "_conditionals", lambda data, buf: None)
+    monkeypatch.setattr(ts_prepare, "_conditionals", lambda data, buf: None)
     sf = parse("static int f(int a)\n{\n\tint x = 1;\n#ifdef X\n\tif (a) {\n#else\n"
                "\tif (!a) {\n#endif\n\t\tx = 2;\n\t}\n\treturn x;\n}\n\n"
                "int g(void)\n{\n\treturn 2;\n}\n")
@@ -694,6 +695,45 @@ def test_random_bytes_never_crash():
                     assert span.line >= 1 and span.col >= 1
 
     check()
+
+
+# ----------------------------------------------------------------------------- kernel macro shapes
+def test_top_level_macro_calls_without_semicolon_are_read_around():
+    # ``module_init(f)`` then ``module_exit(g)``: no ``;`` (the macros supply none)
+    src = ("static int __init f(void)\n{\n\treturn 0;\n}\n\nmodule_init(f)\n"
+           "module_exit(g)\nMODULE_LICENSE(\"GPL\");\n\n"
+           "int h(struct page *p)\n{\n\tget_page(p);\n\treturn 0;\n}\n")
+    sf = parse(src)
+    assert [(f.name, f.span.line) for f in sf.functions] == [("f", 1), ("h", 10)]
+    assert not sf.errors and not sf.degraded
+    assert sf.functions[1].body.stmts[0] == ExprStmt(call("get_page", Name("p")))
+
+
+def test_bare_call_lines_that_are_not_top_level_statements_are_kept():
+    # a function header made by a macro (``{`` follows, after a comment) stays a function
+    sf = parse("int x;\nSYSCALL_DEFINE1(foo, int, a)\n/* c */\n{\n\treturn a;\n}\n")
+    assert [f.name for f in sf.functions] == ["SYSCALL_DEFINE1"] and not sf.errors
+    # the second line of a declaration (after ``=``) and a ``#define`` line are not touched
+    src = ("static int v =\nFOO(1)\n;\n#define M(x) \\\nBAR(x)\n"
+           "int g(void)\n{\n\treturn v;\n}\n")
+    sf = parse(src)
+    assert [f.name for f in sf.functions] == ["g"] and not sf.errors
+    # a body written from column 0: its lines are statements, not top-level calls
+    fn = function("int f(struct page *p)\n{\nint r = get(p);\nif (!r)\nreturn 0;\n"
+                  "put(p)\n;\nreturn r;\n}\n")
+    assert [type(s).__name__ for s in fn.body.stmts] == ["Decl", "If", "ExprStmt", "Return"]
+    assert fn.body.stmts[2] == ExprStmt(call("put", Name("p")))
+
+
+def test_comments_inside_continued_defines_do_not_derail_the_parse():
+    src = ("#define SZ (1 + /* a */ \\\n\t2 /* b */ + \\\n\t3)\n"
+           "#define Q {\\\n\t1,\t/* x */\\\n\t2,\\\n}\n"
+           "#define E (6 + 1 /* len (0) */)\n"
+           "int f(struct page *p)\n{\n\tput_page(p); /* kept */\n\treturn SZ;\n}\n")
+    sf = parse(src)
+    assert [(f.name, f.span.line) for f in sf.functions] == [("f", 9)]
+    assert not sf.errors and not sf.degraded
+    assert sf.functions[0].body.stmts[0] == ExprStmt(call("put_page", Name("p")))
 
 
 # ----------------------------------------------------------------------------- real kernel

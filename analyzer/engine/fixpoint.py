@@ -28,6 +28,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from analyzer import ir
 from analyzer.cfg import build_cfg, reachable
 from analyzer.engine.api import Checker, Context, Escape, Event, Facts, Held, Origin
 from analyzer.engine.effects import Effect, Test, branch_test, effect_holds
@@ -36,10 +37,8 @@ from analyzer.ir import (
     CFG,
     AddrOf,
     Assign,
-    Binary,
     Block,
     Call,
-    Cond,
     Deref,
     Expr,
     Function,
@@ -62,28 +61,7 @@ VISIT_BUDGET = 20_000          # block visits per function and checker
 
 def walk_exprs(e: Expr | Return) -> Iterator[Expr | Return]:
     """Every sub-expression of ``e`` (pre-order, iterative)."""
-    stack: list[Any] = [e]
-    while stack:
-        x = stack.pop()
-        yield x
-        if isinstance(x, Member):
-            stack.append(x.base)
-        elif isinstance(x, (Deref, AddrOf, Unary)):
-            stack.append(x.operand)
-        elif isinstance(x, Binary):
-            stack += (x.right, x.left)
-        elif isinstance(x, Index):
-            stack += (x.index, x.base)
-        elif isinstance(x, Assign):
-            stack += (x.value, x.target)
-        elif isinstance(x, Call):
-            stack.extend(reversed(x.args))
-            if x.func is not None:
-                stack.append(x.func)
-        elif isinstance(x, Cond):
-            stack += (x.else_, x.then, x.test)
-        elif isinstance(x, Return) and x.value is not None:
-            stack.append(x.value)
+    return ir.walk(e)  # type: ignore[return-value]
 
 
 def called_names(fn_cfg: CFG) -> frozenset[str]:
@@ -348,19 +326,7 @@ def _eval_children(e: Expr) -> tuple[Expr, ...]:
         # The target's sub-expressions (e.g. an index) are evaluated, not the target.
         inner = _eval_children(e.target) if not isinstance(e.target, Name) else ()
         return (*inner, e.value)
-    if isinstance(e, Member):
-        return (e.base,)
-    if isinstance(e, (Deref, AddrOf, Unary)):
-        return (e.operand,)
-    if isinstance(e, Binary):
-        return (e.left, e.right)
-    if isinstance(e, Index):
-        return (e.base, e.index)
-    if isinstance(e, Call):
-        return e.args + ((e.func,) if e.func is not None else ())
-    if isinstance(e, Cond):
-        return (e.test, e.then, e.else_)
-    return ()
+    return ir.children(e)  # type: ignore[return-value]
 
 
 @dataclass

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from analyzer import ir
 from analyzer.ir import AddrOf, Call, Deref, Expr, Index, Literal, Member, Name
 
 
@@ -148,14 +149,8 @@ def access_key(e: Expr | None, transparent: frozenset[str] = frozenset()) -> str
 
 
 def _key_children(e: Expr) -> tuple[Expr, ...]:
-    if isinstance(e, Member):
-        return (e.base,)
-    if isinstance(e, (Deref, AddrOf)):
-        return (e.operand,)
-    if isinstance(e, Index):
-        return (e.base, e.index)
-    if isinstance(e, Call):
-        return e.args
+    if isinstance(e, (Member, Deref, AddrOf, Index, Call)):
+        return ir.children(e)  # type: ignore[return-value]
     return ()
 
 

@@ -78,19 +78,6 @@ class IteratorModel:
     step: str | None
     step_args: tuple[int, ...]
 
-    def loop(self, macro: str, args: tuple, body, span, call_span):
-        """The ``IterLoop`` for ``macro(args) body``: every frontend builds it here, so
-        they agree on the cursor and on the call the macro performs."""
-        from analyzer.ir import Call, IterLoop
-
-        cursor = args[self.cursor] if self.cursor is not None and 0 <= self.cursor < len(
-            args) else None
-        step = None
-        if self.step:
-            step = Call(self.step, tuple(args[i] for i in self.step_args if 0 <= i < len(args)),
-                        None, call_span)
-        return IterLoop(macro, args, cursor, step, body, span)
-
 
 @dataclass
 class Models:

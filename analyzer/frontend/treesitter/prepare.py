@@ -1,0 +1,376 @@
+"""The source prepass: before tree-sitter reads a file, blank what it cannot read (kernel
+annotations, attributes, conditional arms that unbalance braces) and spell iterator macro
+calls as loops.  Offsets never move: every replacement has the length of what it
+replaces."""
+from __future__ import annotations
+
+import re
+import sys
+from bisect import bisect_right
+from collections.abc import Mapping
+from pathlib import Path
+
+from analyzer.models import IteratorModel
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+#: The kernel annotations and keywords this frontend reads around (data, not code).
+KERNEL_TOML = Path(__file__).resolve().parent.parent / "kernel.toml"
+
+# ---------------------------------------------------------------------- source prepass
+# tree-sitter sees the kernel's macros and preprocessor conditionals unexpanded.  A few
+# length-preserving rewrites of the bytes it parses (every offset, hence every span, is
+# unchanged; texts still come from the original bytes) remove the common causes of
+# damage in mm/ and virt/kvm/:
+#
+# * annotations that expand to nothing or to an attribute (``__user``, ``__init``,
+#   ``__releases(x)``; listed in ``analyzer/frontend/kernel.toml``) are blanked;
+# * an iterator macro at the start of a statement, ``list_for_each_entry(p, h, m)``, is
+#   spelled ``while              (p, h, m)``, so that its body -- a block or a single
+#   statement -- is parsed as a loop body whatever it is.  The lowering turns that
+#   ``while`` back into an ``IterLoop`` (or, for a ``*for_each*`` macro not in the models,
+#   a ``While`` on the macro call; ``scoped_guard(...) body`` is a block: the call, then
+#   the body);
+# * a conditional (``#if`` ... ``#endif``) that continues an if/else chain or strands a
+#   label (``#ifdef X`` then ``else if``; ``else`` or ``out:`` just before ``#endif``)
+#   loses its directive lines, so every arm is read; one that sits inside an expression,
+#   or whose arms open or close braces on their own, keeps its first arm only;
+# * a macro call on a line of its own at top level with no ``;`` (``module_init(f)``
+#   then ``module_exit(g)``), neither the header of a function nor part of an
+#   expression, is blanked: tree-sitter would read two of them as one broken declaration;
+# * a one-line ``/* comment */`` inside a ``#define`` is blanked (tree-sitter loses the
+#   directive's end: ``2 /* offset */ + \``, ``(6 + 1 /* len (0) */)``);
+# * ``static DEFINE_...(x, ...)`` inside a body loses its ``static``; in
+#   ``offsetof(struct s, a.b[i])`` the designator after ``a`` is blanked.
+
+
+def _kernel_words() -> dict:
+    with open(KERNEL_TOML, "rb") as fh:
+        return tomllib.load(fh)
+
+
+_KERNEL = _kernel_words()
+_ANNOTATIONS = frozenset(w.encode() for w in _KERNEL["annotations"]["words"])
+_FN_ANNOTATIONS = frozenset(w.encode() for w in _KERNEL["annotations"]["with_args"])
+# Candidate words: every ``__word``, and the annotations that do not start with ``__``.
+_WORDISH = re.compile(rb"\b(?:__\w+|" + b"|".join(sorted(
+    w for w in _ANNOTATIONS | _FN_ANNOTATIONS if not w.startswith(b"__"))) + rb")\b")
+_FN_ARGS = re.compile(rb"[ \t]*\((?:[^()\n]|\([^()\n]*\))*\)")
+_LOOPLIKE: str = _KERNEL["loops"]["looplike"]    # unknown macros named so are loops
+_SCOPED = frozenset(_KERNEL["loops"]["scoped"])   # bodies that run once, in a scope
+_OFFSETOF = re.compile(rb"\boffsetof(?=[ \t]*\()")
+_MEMBER = re.compile(rb"\s*[A-Za-z_]\w*")
+_WORD_END = re.compile(rb"\w*")
+_NOT_NL = re.compile(rb"[^\n]")
+_WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+_BLANKS = b" \t\r\n\f\v"
+_DIRECTIVE = re.compile(rb"#[ \t]*(if|ifdef|ifndef|elif|elifdef|elifndef|else|endif)\b")
+_LABEL_LINE = re.compile(rb"[ \t]*[A-Za-z_]\w*[ \t]*:[ \t]*")
+_ELSE_START = re.compile(rb"[ \t]*else\b")
+_NOT_CODE = re.compile(rb'//[^\n]*|/\*.*?\*/|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'', re.S)
+# ``static DEFINE_RATELIMIT_STATE(rs, ...);`` inside a body: the ``static`` is blanked so
+# that the macro reads as a call.
+_STATIC_DEFINE = re.compile(rb"(static[ \t]+)(?:const[ \t]+)?(?:DEFINE|DECLARE)_\w+\(")
+
+
+def _line_start(data: bytes, pos: int) -> int:
+    return data.rfind(b"\n", 0, pos) + 1
+
+
+def _line_end(data: bytes | bytearray, pos: int) -> int:
+    end = data.find(b"\n", pos)
+    return len(data) if end < 0 else end
+
+
+def _blank(buf: bytearray, a: int, b: int) -> None:
+    buf[a:b] = _NOT_NL.sub(b" ", bytes(buf[a:b]))
+
+
+def _code_before(data: bytes, pos: int) -> int:
+    """End of the code before ``pos``: blanks, comments and directive lines skipped
+    (0 when there is none)."""
+    p = pos
+    for _ in range(256):
+        while p > 0 and data[p - 1] in _BLANKS:
+            p -= 1
+        if p == 0:
+            return 0
+        if data[p - 2:p] == b"*/":
+            q = data.rfind(b"/*", 0, p - 2)
+            if q < 0:
+                return 0
+            p = q
+            continue
+        ls = _line_start(data, p)
+        if data[ls:p].lstrip().startswith(b"#"):
+            p = ls
+            continue
+        c = data.find(b"//", ls, p)
+        if c < 0:
+            return p
+        p = c
+    return 0
+
+
+def _code_after(data: bytes | bytearray, pos: int) -> int:
+    """Start of the code at or after ``pos``: blanks and comments skipped."""
+    n = len(data)
+    p = pos
+    while p < n:
+        if data[p] in _BLANKS:
+            p += 1
+        elif data.startswith(b"/*", p):
+            q = data.find(b"*/", p + 2)
+            p = n if q < 0 else q + 2
+        elif data.startswith(b"//", p):
+            p = _line_end(data, p)
+        else:
+            break
+    return p
+
+
+def _statement_start(data: bytes, pos: int) -> bool:
+    """Heuristic: does a statement start at ``pos`` (a macro call that is not part of an
+    expression, a declaration or a ``#define``)?"""
+    if data[_line_start(data, pos):pos].lstrip().startswith(b"#"):
+        return False
+    p = _code_before(data, pos)
+    if p == 0:
+        return False
+    if data[p - 1] in b";{}):":
+        return True
+    w = p
+    while w > 0 and data[w - 1] in _WORD_BYTES:
+        w -= 1
+    return data[w:p] in (b"else", b"do")
+
+
+def _iterator_sites(data: bytes, iterators: Mapping[str, IteratorModel]):
+    """(start, end, name) of every ``*for_each*`` or model iterator name followed by
+    ``(``."""
+    n = len(data)
+    seen = set()
+    starts = [m.start() for m in re.finditer(_LOOPLIKE.encode(), data)]
+    for name in list(iterators) + list(_SCOPED):
+        if _LOOPLIKE not in name:
+            starts.extend(m.start() for m in re.finditer(re.escape(name.encode()), data))
+    for s in sorted(starts):
+        a = s
+        while a > 0 and data[a - 1] in _WORD_BYTES:
+            a -= 1
+        if a in seen or data[a] in b"0123456789":
+            continue
+        seen.add(a)
+        w = _WORD_END.match(data, s)           # matches the empty string: never None
+        b = w.end() if w is not None else s
+        name = data[a:b].decode("ascii", "replace")
+        if _LOOPLIKE not in name and name not in iterators and name not in _SCOPED:
+            continue
+        c = b
+        while c < n and data[c] in b" \t":
+            c += 1
+        if c < n and data[c] == 40 and b - a >= 5:     # "("
+            yield a, b, name
+
+
+def _called_as_function(data: bytes, pos: int) -> bool:
+    """Is the argument list after ``pos`` followed by ``;`` -- a plain call rather than
+    a loop header?"""
+    i = data.find(b"(", pos)
+    depth = 0
+    n = len(data)
+    while 0 <= i < n:
+        ch = data[i]
+        if ch == 40:
+            depth += 1
+        elif ch == 41:
+            depth -= 1
+            if depth == 0:
+                return data[i + 1:i + 200].lstrip().startswith(b";")
+        elif ch == 123 or ch == 125 or ch == 59:      # "{", "}", ";": unbalanced
+            return False
+        i += 1
+    return False
+
+
+def _offsetof_member(data: bytes, buf: bytearray, pos: int) -> None:
+    """Blank the designator after the member name in the ``offsetof(`` at ``pos``."""
+    i = data.find(b"(", pos)
+    depth = 0
+    comma = name_end = -1
+    for j in range(i, min(len(data), i + 400)):
+        ch = data[j]
+        if ch == 40 or ch == 91:                      # "(" "["
+            depth += 1
+        elif ch == 41 or ch == 93:                    # ")" "]"
+            depth -= 1
+            if depth == 0:
+                if name_end > 0:
+                    _blank(buf, name_end, j)
+                return
+        elif ch == 44 and depth == 1 and comma < 0:   # ","
+            comma = j
+            m = _MEMBER.match(data, j + 1)
+            name_end = m.end() if m is not None else -1
+        elif ch == 59 or ch == 123 or ch == 125:      # ";" "{" "}"
+            return
+
+
+def _brace_balance(text: bytes) -> int:
+    if b"{" not in text and b"}" not in text:
+        return 0
+    text = _NOT_CODE.sub(b"", text)
+    return text.count(b"{") - text.count(b"}")
+
+
+def _conditionals(data: bytes, buf: bytearray) -> None:
+    """Flatten the conditionals tree-sitter cannot read in place (innermost first)."""
+    stack: list = []            # per open conditional: its directive line starts
+    for m in _DIRECTIVE.finditer(data):
+        start = _line_start(data, m.start())
+        if data[start:m.start()].strip():
+            continue            # not a directive: ``#`` inside a line
+        kind = m.group(1)
+        if kind.startswith(b"if"):
+            stack.append([start])
+        elif stack:
+            stack[-1].append(start)
+            if kind == b"endif":
+                _fix_conditional(data, buf, stack.pop())
+
+
+def _fix_conditional(data: bytes, buf: bytearray, marks: list) -> None:
+    """``marks``: start of the ``#if`` line, of each ``#elif``/``#else`` line, of ``#endif``."""
+    ends = [_line_end(data, m) for m in marks]
+    every_arm = False
+    for i, m in enumerate(marks):
+        if i < len(marks) - 1 and _ELSE_START.match(buf, _code_after(buf, ends[i])):
+            every_arm = True                      # ``#ifdef X`` then ``else if (...)``
+        if i > 0:
+            p = _code_before(data, m)
+            if (data[p - 4:p] == b"else" and (p < 5 or data[p - 5] not in _WORD_BYTES)) or \
+                    _LABEL_LINE.fullmatch(data, _line_start(data, p), p) is not None:
+                every_arm = True                  # ``else`` or ``out:`` then ``#endif``
+    if every_arm:
+        for m, e in zip(marks, ends):
+            _blank(buf, m, e)
+        return
+    p = _code_before(data, marks[0])
+    in_expression = p > 0 and data[p - 1] in b',|&+-(=?<>"!~^%'
+    if not in_expression and all(_brace_balance(bytes(buf[e:m])) == 0
+                                 for e, m in zip(ends, marks[1:])):
+        return
+    # keep the first arm only
+    _blank(buf, marks[0], ends[0])
+    _blank(buf, marks[1], ends[-1])
+
+
+# ``NAME(args)`` alone on a line, from column 0, with no ``;`` (arguments nest twice).
+_BARE_CALL = re.compile(
+    rb"^([A-Za-z_]\w*)[ \t]*\((?:[^()\n]|\((?:[^()\n]|\([^()\n]*\))*\))*\)[ \t]*$", re.M)
+_BRACE = re.compile(rb"[{}]")
+_KEYWORDS = frozenset((b"if", b"while", b"for", b"switch", b"return", b"sizeof", b"do",
+                       b"case", b"else", b"goto"))
+_IDENT_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
+
+
+def _brace_depths(data: bytes) -> tuple[list[int], list[int]]:
+    """Offsets of the braces of the code (comments and literals left out) and the brace
+    depth after each, for :func:`bisect` lookups."""
+    code = _NOT_CODE.sub(lambda m: b" " * len(m.group()), data)
+    offsets: list[int] = []
+    depths: list[int] = []
+    depth = 0
+    for m in _BRACE.finditer(code):
+        depth += 1 if m.group() == b"{" else -1
+        offsets.append(m.start())
+        depths.append(depth)
+    return offsets, depths
+
+
+def _bare_calls(data: bytes, buf: bytearray) -> None:
+    """Blank the top-level macro calls that lack their ``;`` (see the prepass notes)."""
+    braces: tuple[list[int], list[int]] | None = None
+    for m in _BARE_CALL.finditer(data):
+        a, b = m.span()
+        if a >= 2 and data[a - 2:a] in (b"\\\n", b"\\\r"):
+            continue                                  # a line of a ``#define``
+        if m.group(1) in _KEYWORDS:
+            continue                                  # ``if (x)`` at column 0
+        if braces is None:
+            braces = _brace_depths(data)
+        i = bisect_right(braces[0], a)
+        if i and braces[1][i - 1] > 0:
+            continue                                  # inside a body or an initializer
+        p = _code_before(data, a)
+        if p > 0 and data[p - 1] not in b";})":
+            continue                                  # continues a declaration/expression
+        q = _code_after(data, b)
+        if q < len(data) and data[q] not in _IDENT_BYTES and data[q] != 35:   # 35: '#'
+            continue                                  # ``{`` (a function header), ``=``, ...
+        if q < len(data) and data[q] != 35:
+            w = _WORD_END.match(data, q)
+            word = data[q:w.end()] if w is not None else b""
+            if word in (b"__attribute__", b"__attribute"):
+                continue
+        _blank(buf, a, b)
+
+
+_DEFINE_START = re.compile(rb"^[ \t]*#[ \t]*define\b[^\n]*?/\*[^\n]*$|"
+                           rb"^[ \t]*#[ \t]*define\b[^\n]*\\\r?$", re.M)
+_LINE_COMMENT = re.compile(rb"/\*[^\n]*?\*/")
+
+
+def _define_comments(data: bytes, buf: bytearray) -> None:
+    """Blank the one-line comments of every ``#define`` (and of the lines it continues
+    onto with ``\\``)."""
+    for m in _DEFINE_START.finditer(data):
+        end = m.end()
+        while end < len(data) and data[end - 1:end] in (b"\\", b"\r"):
+            end = _line_end(data, end + 1)          # the next line belongs to the directive
+        for c in _LINE_COMMENT.finditer(data, m.start(), end):
+            _blank(buf, c.start(), c.end())
+
+
+def _prepare(data: bytes, iterators: Mapping[str, IteratorModel]) -> tuple[bytes, dict]:
+    """The bytes to parse, and the iterator sites: start byte -> macro name."""
+    buf = bytearray(data)
+    for m in _WORDISH.finditer(data):
+        word = m.group()
+        a, b = m.span()
+        if word in _ANNOTATIONS or word in _FN_ANNOTATIONS:
+            if data[_line_start(data, a):a].lstrip().startswith(b"#"):
+                continue                        # ``#define __fastpath_inline ...``
+            if word in _FN_ANNOTATIONS:
+                args = _FN_ARGS.match(data, b)
+                if args is None:
+                    continue
+                b = args.end()
+            _blank(buf, a, b)
+    if b"#" in data:
+        _conditionals(data, buf)
+        if b"/*" in data:
+            _define_comments(data, buf)
+    _bare_calls(data, buf)
+    if b"offsetof" in data:
+        # tree-sitter's offsetof takes a plain member only: ``offsetof(struct s, a.b[i])``
+        # is read as ``offsetof(struct s, a      )`` (an Opaque of the original text)
+        for m in _OFFSETOF.finditer(data):
+            _offsetof_member(data, buf, m.end())
+    if b"DEFINE_" in data or b"DECLARE_" in data:
+        for m in _STATIC_DEFINE.finditer(data):
+            a, b = m.span(1)
+            ls = _line_start(data, a)
+            if ls < a and not data[ls:a].strip():          # indented: inside a body
+                _blank(buf, a, b)
+    loops: dict[int, str] = {}
+    for a, b, name in _iterator_sites(data, iterators):
+        if name not in iterators and _called_as_function(data, b):
+            continue                            # ``idr_for_each(&idr, fn, data);``
+        if _statement_start(data, a):
+            buf[a:b] = b"while" + b" " * (b - a - 5)
+            loops[a] = name
+    return bytes(buf), loops
