@@ -4,12 +4,14 @@
 command line (``-D``, ``-I``, ``-include``, ``--arch=`` ...: kbuild's ``CHECK=``
 invocation) is the ``kbuild`` mode; ``check-patch``, ``explain`` and ``rules`` are the
 others.  Exit codes: 0 no (new) findings, 1 findings, 2 usage or tool error (one line on
-stderr, never a traceback), 130 interrupted; under kbuild, as sparse (see
+stderr, never a traceback; also when a file could not be analyzed: the report is then
+still written), 130 interrupted (SIGINT), 143 terminated (SIGTERM); under kbuild, as sparse (see
 :mod:`analyzer.modes.kbuild`).
 """
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import traceback
 
@@ -241,10 +243,32 @@ def rules_cmd(markdown: bool) -> None:
     click.echo(info.rules_table(markdown), nl=False)
 
 
+class Terminated(BaseException):
+    """SIGTERM (or SIGHUP): raised in the main thread so that every ``finally`` and
+    context manager runs (worker processes stopped, temporary directories removed)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _on_signal(signum, _frame) -> None:
+    signal.signal(signum, signal.SIG_IGN)          # a second one must not interrupt cleanup
+    raise Terminated(signum)
+
+
 def run() -> None:
-    """Console-script entry point: every way out is an exit code and at most one line."""
+    """Console-script entry point: every way out is an exit code and at most one line.
+    SIGINT exits 130, SIGTERM 143, SIGHUP 129 (128 + the signal, as a shell reports a
+    process the signal killed), each after the cleanup."""
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) is signal.SIG_DFL:
+            signal.signal(signum, _on_signal)
     try:
         main(standalone_mode=False)
+    except Terminated as exc:
+        click.echo(f"kref-lint: terminated ({signal.Signals(exc.signum).name})", err=True)
+        sys.exit(128 + exc.signum)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:            # usage errors: one line too

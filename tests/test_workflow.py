@@ -130,9 +130,11 @@ def test_diagnostics_are_not_findings(tree):
     # -q: findings and errors only
     (tree / "blob.c").write_bytes(bytes(range(256)) * 8)
     r = run_cli("-q", str(tree))
-    assert r.returncode == 1 and len(r.stdout.splitlines()) == 1
+    assert r.returncode == 2 and len(r.stdout.splitlines()) == 1    # incomplete run
     assert r.stderr.splitlines() == [
-        f"kref-lint: error: {tree}/blob.c: binary file (NUL bytes), not analyzed [binary]"]
+        f"kref-lint: error: {tree}/blob.c: binary file (NUL bytes), not analyzed [binary]",
+        "kref-lint: error: 1 file not analyzed (listed above): the report is incomplete "
+        "(exit 2); it has every finding of the files that were"]
 
 
 def test_sarif_keeps_every_diagnostic_as_a_notification(tree, tmp_path, sarif_validator):

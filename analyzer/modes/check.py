@@ -2,7 +2,10 @@
 ``--baseline OLD.sarif`` only findings not in OLD fail the run; with ``--diff REV`` the
 run is :mod:`analyzer.modes.diff`'s.  Both render the same way (:func:`render`).
 
-Exit codes: 0 no (new) findings, 1 findings; tool errors are raised as
+Exit codes: 0 no (new) findings, 1 findings, 2 (``EXIT_INCOMPLETE``) when a file could
+not be analyzed (timeout, crash, unreadable, a fifo named on the command line, no compile
+flags under ``--frontend clang``, ...): the report is still written, with every finding of
+the other files, and stderr names each file.  Tool errors are raised as
 :class:`~analyzer.errors.ToolError` (exit 2, by the command line).
 """
 from __future__ import annotations
@@ -25,8 +28,12 @@ from analyzer.report import json as json_report
 from analyzer.report import sarif as sarif_report
 from analyzer.report import text as text_report
 from analyzer.results import baseline as bl
-from analyzer.results.run import Provenance, RunInfo, RunResult
+from analyzer.results.run import Provenance, RunInfo, RunResult, incomplete_line
 from analyzer.vcs import git
+
+#: A file was not analyzed: the report is incomplete (the code of a tool error: a CI
+#: step that lets findings, exit 1, through still stops on it).
+EXIT_INCOMPLETE = 2
 
 
 @dataclass
@@ -112,6 +119,9 @@ def render(run: RunResult, req: Request, conf: Settings, console: Console) -> in
                 + (f", {len(run.suppressed)} suppressed" if run.suppressed else ""))
     if run.comparison is not None:
         console.say(run.comparison.summary())
+    if run.not_analyzed:
+        console.error(incomplete_line(run.not_analyzed))
+        return EXIT_INCOMPLETE
     return 1 if run.failing else 0
 
 

@@ -22,6 +22,7 @@ from analyzer.cfg import build_cfg
 from analyzer.engine import called_names
 from analyzer.errors import ToolError
 from analyzer.frontend import treesitter
+from analyzer.pipeline.discover import read_source
 from analyzer.pipeline.flags import FlagResolver
 from analyzer.pipeline.options import FileTask, Loaded, Options
 from analyzer.result import Notification
@@ -121,8 +122,7 @@ class Prefilter:
 
 def _names_any(path: str, prefilter: Prefilter) -> bool:
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        data = read_source(path)
     except OSError:
         return True                      # let the analysis report the problem
     return prefilter.matches(data)

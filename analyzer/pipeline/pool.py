@@ -5,25 +5,35 @@ segfault in libclang), runs past the per-file time limit, or exceeds the worker'
 bound becomes a notification naming the file and the reason; the worker is replaced and
 every other file still finishes.  Results come back in the order files were given.
 
+A worker's stderr (libclang's crash dumps, ``LLVM ERROR: out of memory``, ...) never
+reaches the user's terminal: it goes to a file per worker, and what it wrote for a file
+is added to that file's outcome (a ``frontend-output`` note, or the message of the crash
+or timeout).
+
 Workers are forked once and reused (models and checkers are loaded once per worker);
 libclang is only ever loaded inside them.
 
 Fault injection for tests: ``KREF_LINT_INJECT="crash:<substring>;hang:<substring>;
-oom:<substring>"`` makes a worker segfault, hang, or allocate without bound on a file
-whose path contains the substring.  It is read only inside workers.
+oom:<substring>;stderr:<substring>"`` makes a worker segfault, hang, allocate without
+bound, or write libclang's give-up message on its fd 2, on a file whose path contains the
+substring (several apply in order).  It is read only inside workers.
 """
 from __future__ import annotations
 
 import faulthandler
 import os
 import signal
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from multiprocessing import get_context
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from analyzer.result import Notification
 from analyzer.results.outcome import FileOutcome
+
+_CAPTURE_MAX = 64 * 1024                    # bytes of a worker's stderr kept per file
 
 DEFAULT_TIMEOUT = 120.0                     # seconds per file
 DEFAULT_MEMORY = 4 * 1024 ** 3              # bytes of address space per worker
@@ -34,7 +44,10 @@ def _inject(path: str) -> None:
     for item in filter(None, spec.split(";")):
         kind, _, needle = item.partition(":")
         if needle and needle in path:
-            if kind == "crash":
+            if kind == "stderr":               # what libclang prints when it gives up
+                os.write(2, b"LLVM ERROR: out of memory\n"
+                            b"libclang: crash detected during parsing\n")
+            elif kind == "crash":
                 os.kill(os.getpid(), signal.SIGSEGV)
             elif kind == "hang":
                 while True:
@@ -45,9 +58,26 @@ def _inject(path: str) -> None:
                     hog.append(bytearray(64 * 1024 * 1024))
 
 
+def _captured(fd: int) -> str:
+    """What the worker wrote on its stderr (``fd``) for the current file, one line."""
+    try:
+        data = os.pread(fd, _CAPTURE_MAX, 0)
+    except OSError:
+        return ""
+    lines = [ln.strip() for ln in data.decode("utf-8", "replace").splitlines()]
+    text = " | ".join(ln for ln in lines if ln)
+    return text if len(text) <= 400 else text[:397] + "..."
+
+
 def _worker_main(conn: Connection, make_task: Callable, memory: int | None,
-                 path_of: Callable[[Any], str]) -> None:
+                 path_of: Callable[[Any], str], errfd: int | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)    # the parent handles ^C
+    for signum in (signal.SIGTERM, signal.SIGHUP):  # not the parent's cleanup handler
+        signal.signal(signum, signal.SIG_DFL)
+    if errfd is not None:
+        # libclang (and anything else) writes on fd 2: that goes into the file's
+        # notification, never on the user's terminal
+        os.dup2(errfd, 2)
     # A crash is reported by the parent, as a notification naming the file; a Python
     # traceback dump of the dead worker (inherited from pytest or PYTHONFAULTHANDLER)
     # would only be noise on the user's terminal.
@@ -68,6 +98,8 @@ def _worker_main(conn: Connection, make_task: Callable, memory: int | None,
         if item is None:
             return
         path = path_of(item)
+        if errfd is not None:
+            os.ftruncate(2, 0)
         try:
             _inject(path)
             result = task(item)
@@ -77,14 +109,22 @@ def _worker_main(conn: Connection, make_task: Callable, memory: int | None,
         except Exception as exc:                   # a bug must not lose other files
             result = FileOutcome(path).fail(
                 f"internal error: {type(exc).__name__}: {exc}", "internal-error")
+        if errfd is not None:
+            said = _captured(2)
+            if said:
+                result.notifications.append(Notification(
+                    f"the frontend printed: {said}", path, 0, "note", "frontend-output"))
         conn.send(result)
 
 
 class _Worker:
     def __init__(self, ctx, make_task, memory, path_of):
         self.conn, child = ctx.Pipe()
+        # the worker's stderr: read for the notification of a file that kills it
+        self.errfile = tempfile.TemporaryFile(prefix="kref-lint-stderr-")  # noqa: SIM115
+        errfd = self.errfile.fileno() if ctx.get_start_method() == "fork" else None
         self.proc = ctx.Process(target=_worker_main,
-                                args=(child, make_task, memory, path_of), daemon=True)
+                                args=(child, make_task, memory, path_of, errfd), daemon=True)
         self.proc.start()
         child.close()
         self.index: int | None = None
@@ -103,6 +143,12 @@ class _Worker:
             self.proc.kill()
             self.proc.join()
         self.conn.close()
+        self.errfile.close()
+
+    def said(self) -> str:
+        """``; it printed: ...`` with what the worker wrote on stderr for its file."""
+        text = _captured(self.errfile.fileno())
+        return f"; it printed: {text}" if text else ""
 
 
 def _identity(item: Any) -> str:
@@ -160,10 +206,11 @@ def run_isolated(items: Sequence[Any], make_task: Callable[[], Callable[[Any], F
                         continue
                 if w.proc.sentinel in ready or not w.proc.is_alive():
                     w.proc.join()
-                    outcome = FileOutcome(path).fail(_death(w.proc.exitcode), "worker-crash")
+                    outcome = FileOutcome(path).fail(_death(w.proc.exitcode) + w.said(),
+                                                     "worker-crash")
                 elif time.monotonic() - w.started >= timeout:
                     outcome = FileOutcome(path).fail(
-                        f"timed out after {timeout:g} s, not analyzed", "timeout")
+                        f"timed out after {timeout:g} s, not analyzed{w.said()}", "timeout")
                 else:
                     continue
                 results[index] = outcome

@@ -69,6 +69,13 @@ class RunResult:
         """The findings that fail the run: the new ones when compared with a baseline."""
         return self.comparison.new if self.comparison is not None else self.findings
 
+    @property
+    def not_analyzed(self) -> list[str]:
+        """The files (or, for a run-level error, "") that were not analyzed, or not
+        completely: every ``error`` notification says one was.  A run with any is
+        incomplete (exit 2, see :func:`incomplete_line`)."""
+        return not_analyzed(self.notifications)
+
     def rule_counts(self) -> Counter:
         """rule id -> number of failing findings (``--statistics``)."""
         return Counter(f.rule_id for f in self.failing)
@@ -76,3 +83,16 @@ class RunResult:
     def diagnostic_counts(self) -> Counter:
         """notification kind -> how many (``--statistics``, the stderr summary)."""
         return Counter(n.kind for n in self.notifications)
+
+
+def not_analyzed(notifications: Iterable[Notification]) -> list[str]:
+    """The distinct files named by ``error`` notifications, in order."""
+    return list(dict.fromkeys(n.file for n in notifications if n.level == "error"))
+
+
+def incomplete_line(files: list[str]) -> str:
+    """The last word of an incomplete run (exit 2), on stderr whatever ``-q`` says."""
+    n = len(files)
+    return (f"kref-lint: error: {n} file{'s' if n != 1 else ''} not analyzed (listed "
+            "above): the report is incomplete (exit 2); it has every finding of the "
+            "files that were")
