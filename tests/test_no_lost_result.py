@@ -213,7 +213,9 @@ def test_a_workers_stderr_goes_into_the_notification_not_to_the_user(tree):
     assert by_file["noisy.c"]["message"] == ("the frontend printed: LLVM ERROR: out of "
                                              "memory | libclang: crash detected during "
                                              "parsing")
-    assert by_file["dies.c"]["kind"] == "worker-crash"
+    # it then died: what it printed says why, and names the limit to raise
+    assert by_file["dies.c"]["kind"] == "memory"
+    assert by_file["dies.c"]["message"].startswith("out of memory (worker bound ")
     assert by_file["dies.c"]["message"].endswith("; it printed: LLVM ERROR: out of memory | "
                                                  "libclang: crash detected during parsing")
     assert {f["path"] for f in doc["findings"]} == {"good.c", "noisy.c"}
