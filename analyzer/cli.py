@@ -21,9 +21,11 @@ from analyzer import __version__
 from analyzer.errors import ToolError
 from analyzer.modes import check as check_mode
 from analyzer.modes import info, kbuild
+from analyzer.modes import merge as merge_mode
 from analyzer.modes import patch as patch_mode
 from analyzer.modes.console import Console
 from analyzer.modes.settings import settings, split_ids
+from analyzer.pipeline.shard import parse_shard
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -50,6 +52,7 @@ def main() -> None:
       kref-lint [OPTIONS] PATH...     analyze .c/.h files under PATH (see `check --help`)
       make C=2 CHECK=kref-lint mm/    as kbuild's checker (see `kbuild --help`)
       kref-lint check-patch PATCH     the findings a patch series adds (mail, SARIF)
+      kref-lint merge A.sarif B.sarif  the logs of --shard K/N runs, as one run's
       kref-lint explain RULE          a rule's documentation
       kref-lint rules                 every rule, one line each
     """
@@ -93,9 +96,10 @@ def _fail(exc: ToolError) -> None:
               help="Text: the path to each finding, as gcc 'note:' lines.")
 @click.option("--show-suppressed", is_flag=True,
               help="Text: also list findings suppressed in the source, with the reason.")
-@click.option("--show-diagnostics", is_flag=True,
+@click.option("--show-diagnostics", "-v", "--verbose", "show_diagnostics", is_flag=True,
               help="List every tool diagnostic (parse problems, degraded statements, "
-                   "routing notes) on stderr instead of a one-line summary.")
+                   "routing notes) on stderr instead of a one-line summary, each one "
+                   "(SARIF/JSON too) instead of one per file and kind with a count.")
 @click.option("--statistics", is_flag=True,
               help="Text: findings per rule and diagnostics per kind instead of the "
                    "findings.")
@@ -123,10 +127,13 @@ def _fail(exc: ToolError) -> None:
                    "working tree) and report only the findings the change introduces.")
 @click.option("--automation-id", metavar="ID",
               help="SARIF runAutomationDetails.id (default: kref-lint/<paths>/).")
+@click.option("--shard", "shard_text", metavar="K/N",
+              help="Analyze only shard K of N (a deterministic split balanced by file "
+                   "size); `kref-lint merge` combines the N logs into the one run's.")
 def check(paths, fmt, output, select, ignore, jobs, frontend, compile_commands, rule_files,
           show_path, show_suppressed, show_diagnostics, statistics, quiet, no_cache,
           config_file, no_config, exclude, no_gitignore, baseline, no_baseline, diff_rev,
-          automation_id) -> None:
+          automation_id, shard_text) -> None:
     """Analyze the .c and .h files under PATH... and report findings.
 
     \b
@@ -139,7 +146,10 @@ def check(paths, fmt, output, select, ignore, jobs, frontend, compile_commands, 
         raise click.UsageError("--diff and --baseline cannot be combined")
     if statistics and fmt != "text":
         raise click.UsageError("--statistics is a text report (no --format)")
+    if shard_text and diff_rev:
+        raise click.UsageError("--shard and --diff cannot be combined")
     try:
+        shard = parse_shard(shard_text) if shard_text else None
         conf = settings(config_file, no_config, list(paths) or ["."],
                         select=split_ids(select) if select else None,
                         ignore=split_ids(ignore) if ignore else None, rule_files=rule_files,
@@ -147,7 +157,8 @@ def check(paths, fmt, output, select, ignore, jobs, frontend, compile_commands, 
                         no_baseline=no_baseline or bool(diff_rev), exclude=exclude)
         req = check_mode.Request(tuple(paths), fmt, output, frontend, compile_commands,
                                  show_path, show_suppressed, statistics, no_cache,
-                                 not no_gitignore, diff_rev, automation_id, _command_line())
+                                 not no_gitignore, diff_rev, automation_id, _command_line(),
+                                 shard)
         _finish(check_mode.main(req, conf, Console(quiet, show_diagnostics)))
     except ToolError as exc:
         _fail(exc)
@@ -221,6 +232,25 @@ def kbuild_cmd(args) -> None:
     --fail-on-findings: findings become errors and exit 1."""
     try:
         _finish(kbuild.main(list(args)))
+    except ToolError as exc:
+        _fail(exc)
+
+
+@main.command("merge")
+@click.argument("logs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
+              help="Write the merged log to FILE (atomically) instead of stdout.")
+def merge_cmd(logs, output) -> None:
+    """Merge the SARIF (or JSON) logs of `--shard K/N` runs into the log one run would
+    have written: results, diagnostics, rules and the invocation.
+
+    \b
+    kref-lint --shard 1/2 --format sarif -o 1.sarif mm/    # on one machine
+    kref-lint --shard 2/2 --format sarif -o 2.sarif mm/    # on another
+    kref-lint merge 1.sarif 2.sarif -o kref-lint.sarif
+    Exit 0 when the merged log has no result that fails the run, 1 when it has."""
+    try:
+        _finish(merge_mode.main(list(logs), output))
     except ToolError as exc:
         _fail(exc)
 

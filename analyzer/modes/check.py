@@ -24,6 +24,7 @@ from analyzer.pipeline.discover import discover
 from analyzer.pipeline.options import Loaded, Options
 from analyzer.pipeline.plan import make_plan
 from analyzer.pipeline.run import run_plan
+from analyzer.pipeline.shard import Shard, select
 from analyzer.report import json as json_report
 from analyzer.report import sarif as sarif_report
 from analyzer.report import text as text_report
@@ -51,6 +52,7 @@ class Request:
     diff_rev: str | None = None
     automation_id: str | None = None
     command_line: str = ""
+    shard: Shard | None = None            # --shard K/N: this machine's files only
 
 
 def options_for(req: Request, conf: Settings) -> Options:
@@ -73,6 +75,7 @@ def main(req: Request, conf: Settings, console: Console) -> int:
     else:
         run = analyze(req, options, conf, cache, console)
     run.elapsed = time.monotonic() - started
+    run.condense(detailed=console.show_diagnostics)
     return render(run, req, conf, console)
 
 
@@ -83,6 +86,9 @@ def analyze(req: Request, options: Options, conf: Settings, cache: ResultCache |
     found = discover(list(req.paths), conf.excluder, req.gitignore)
     loaded = Loaded(options)
     plan = make_plan(found.files, options, loaded)
+    if req.shard is not None:
+        # planned over every file (the same routing notes in every shard), run on ours
+        plan = plan.only(select(found.files, req.shard, found.root))
     with console.progress(len(plan.order)) as done:
         outcomes = run_plan(plan, options, conf.workers, cache, done)
     run = RunResult.from_outcomes(outcomes, found.root, [*found.notifications, *plan.notes])

@@ -41,6 +41,13 @@ class Plan:
     done: dict[str, FileOutcome] = field(default_factory=dict)   # decided here
     notes: list[Notification] = field(default_factory=list)      # run-level routing notes
 
+    def only(self, paths: set[str]) -> Plan:
+        """This plan restricted to ``paths`` (a shard), its run-level notes kept whole:
+        planned over every file, they are the same in every shard."""
+        return Plan([p for p in self.order if p in paths],
+                    [t for t in self.tasks if t.path in paths],
+                    {p: o for p, o in self.done.items() if p in paths}, list(self.notes))
+
 
 def make_plan(paths: Iterable[str], options: Options, loaded: Loaded | None = None,
               prefilter_headers: Sequence[str] | None = None,
