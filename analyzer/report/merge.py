@@ -75,7 +75,9 @@ def _common_absent(per_log: list[list[dict]]) -> list[dict]:
 
 def _unique(items: list[dict]) -> tuple[list[dict], Counter]:
     """Items without exact repeats, and how many times each repeated one was dropped."""
-    out, seen, extra = [], set(), Counter()
+    out: list[dict] = []
+    seen: set[str] = set()
+    extra: Counter = Counter()
     for item in items:
         k = _canon(item)
         if k in seen:
