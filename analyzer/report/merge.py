@@ -2,8 +2,9 @@
 one run over all the files would have written.
 
 Each file is in exactly one shard, so a file's results and diagnostics come from one
-log; what every shard repeats (notes about the whole run, a directory walk's
-notifications, a header's diagnostic reported from TUs of several shards) is kept once.
+log; what several shards repeat (notes about the whole run, a directory walk's
+notifications, a header's result or diagnostic reported from TUs of several shards) is
+kept once.
 Results and diagnostics are put in the order one run writes them (sorted by path, line,
 column, rule, message, function; diagnostics by path, line, kind, message, level),
 rules and the invocation are the shards' own (the command line without its
@@ -131,6 +132,9 @@ def merge_sarif(logs: list[tuple[str, dict]]) -> dict:
         absent.append([r for r in mine if r.get("baselineState") == "absent"])
         for inv in run_of(log).get("invocations") or []:
             notes += inv.get("toolExecutionNotifications") or []
+    # a header function walked with TUs of several shards: its result once, as one run
+    # reports it (two results of one run always differ, by their fingerprints at least)
+    results, _ = _unique(results)
     results.sort(key=_result_key)                  # stable: a file's own order is kept
     run["results"] = results + _common_absent(absent)
     invocation = (run.get("invocations") or [{}])[0]
@@ -179,7 +183,7 @@ def merge_json(logs: list[tuple[str, dict]]) -> dict:
     _same(logs, "tool version", lambda log: log["tool"])
     _same(logs, "rules", lambda log: log.get("rules"))
     merged = copy.deepcopy(logs[0][1])
-    findings = [f for _, log in logs for f in log.get("findings") or []]
+    findings, _ = _unique([f for _, log in logs for f in log.get("findings") or []])
     merged["findings"] = sorted(findings, key=_finding_key)
     merged["absent"] = _common_absent([log.get("absent") or [] for _, log in logs])
     diags, repeated = _unique([d for _, log in logs for d in log.get("diagnostics") or []])
