@@ -127,13 +127,17 @@ def _fail(exc: ToolError) -> None:
                    "working tree) and report only the findings the change introduces.")
 @click.option("--automation-id", metavar="ID",
               help="SARIF runAutomationDetails.id (default: kref-lint/<paths>/).")
+@click.option("--no-prefilter", is_flag=True,
+              help="Parse every file, also those that name no API any checker starts "
+                   "from (they cannot have a finding; their parse diagnostics and "
+                   "functions are then counted).")
 @click.option("--shard", "shard_text", metavar="K/N",
               help="Analyze only shard K of N (a deterministic split balanced by file "
                    "size); `kref-lint merge` combines the N logs into the one run's.")
 def check(paths, fmt, output, select, ignore, jobs, frontend, compile_commands, rule_files,
           show_path, show_suppressed, show_diagnostics, statistics, quiet, no_cache,
           config_file, no_config, exclude, no_gitignore, baseline, no_baseline, diff_rev,
-          automation_id, shard_text) -> None:
+          automation_id, no_prefilter, shard_text) -> None:
     """Analyze the .c and .h files under PATH... and report findings.
 
     \b
@@ -158,7 +162,7 @@ def check(paths, fmt, output, select, ignore, jobs, frontend, compile_commands, 
         req = check_mode.Request(tuple(paths), fmt, output, frontend, compile_commands,
                                  show_path, show_suppressed, statistics, no_cache,
                                  not no_gitignore, diff_rev, automation_id, _command_line(),
-                                 shard)
+                                 shard, not no_prefilter)
         _finish(check_mode.main(req, conf, Console(quiet, show_diagnostics)))
     except ToolError as exc:
         _fail(exc)

@@ -53,6 +53,7 @@ class Request:
     automation_id: str | None = None
     command_line: str = ""
     shard: Shard | None = None            # --shard K/N: this machine's files only
+    prefilter: bool = True                # --no-prefilter: parse every file
 
 
 def options_for(req: Request, conf: Settings) -> Options:
@@ -85,7 +86,7 @@ def analyze(req: Request, options: Options, conf: Settings, cache: ResultCache |
     base = bl.load(conf.baseline) if conf.baseline else None      # fail before the work
     found = discover(list(req.paths), conf.excluder, req.gitignore)
     loaded = Loaded(options)
-    plan = make_plan(found.files, options, loaded)
+    plan = make_plan(found.files, options, loaded, prefilter=req.prefilter)
     if req.shard is not None:
         # planned over every file (the same routing notes in every shard), run on ours
         plan = plan.only(select(found.files, req.shard, found.root))

@@ -12,12 +12,13 @@ tree).
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import cached_property
 
 from analyzer.engine import analyze_function_full
 from analyzer.frontend import clang, treesitter
 from analyzer.pipeline.discover import FileTooLarge, NotRegularFile, read_source
 from analyzer.pipeline.options import FileTask, Loaded
-from analyzer.pipeline.plan import make_plan
+from analyzer.pipeline.plan import Prefilter, make_plan, starter_prefilter
 from analyzer.result import Finding, Notification
 from analyzer.results.identity import line_hashes
 from analyzer.results.outcome import FileOutcome, Stats
@@ -40,6 +41,11 @@ class Analyzer(Loaded):
             return plan.done[path]
         return self.analyze(plan.tasks[0])
 
+    @cached_property
+    def starters(self) -> Prefilter | None:
+        """The tree-sitter pre-filter (see :func:`starter_prefilter`), built once."""
+        return starter_prefilter(self)
+
     def analyze(self, task: FileTask) -> FileOutcome:
         path = task.path
         out = FileOutcome(path)
@@ -58,6 +64,11 @@ class Analyzer(Loaded):
             return out
         if b"\0" in data[:8192]:
             return out.fail("binary file (NUL bytes), not analyzed", "binary")
+        if task.prefilter and task.frontend == "treesitter":
+            wanted = self.starters
+            if wanted is not None and not wanted.matches(data):
+                out.stats = Stats(files=1, skipped=1)       # cannot produce a finding
+                return out
         try:
             data.decode("utf-8")
         except UnicodeDecodeError as exc:

@@ -6,7 +6,9 @@ file (``options.clang_args`` for every file, else its compile_commands.json entr
 flags synthesized for a prepared kernel tree; see :mod:`analyzer.pipeline.flags`) and
 travel with the :class:`~analyzer.pipeline.options.FileTask` to the worker.  A .c file
 that names no API any checker starts from is not parsed at all (the pre-filter: it
-cannot produce a finding).  Headers go through tree-sitter unless a TU of the run walked
+cannot produce a finding); the same holds for every file tree-sitter reads (checked in
+the worker, which reads the file anyway: :func:`starter_prefilter`).  ``prefilter=False``
+(``--no-prefilter``) parses every file.  Headers go through tree-sitter unless a TU of the run walked
 their inline functions; with ``auto``, so do .c files without flags, with one note
 saying why.  With ``clang``, a .c file without flags is not analyzed (a notification),
 and a run where no .c file has flags is an error (:class:`PlanError`).
@@ -58,7 +60,7 @@ def make_plan(paths: Iterable[str], options: Options, loaded: Loaded | None = No
     ``prefilter=False`` parses every file.  Raises :class:`PlanError`."""
     plan = Plan(list(paths))
     if options.frontend == "treesitter":
-        plan.tasks = [FileTask(p) for p in plan.order]
+        plan.tasks = [FileTask(p, prefilter=prefilter) for p in plan.order]
         return plan
     resolver = FlagResolver(options.compile_commands)
     sources = [p for p in plan.order if p.endswith(".c")]
@@ -103,7 +105,8 @@ def make_plan(paths: Iterable[str], options: Options, loaded: Loaded | None = No
     planned = {t.path for t in plan.tasks} | set(plan.done)
     for p in plan.order:
         if p not in planned:
-            plan.tasks.append(FileTask(p, unless_covered=not p.endswith(".c")))
+            plan.tasks.append(FileTask(p, unless_covered=not p.endswith(".c"),
+                                       prefilter=prefilter))
     return plan
 
 
@@ -133,6 +136,25 @@ def _names_any(path: str, prefilter: Prefilter) -> bool:
     except OSError:
         return True                      # let the analysis report the problem
     return prefilter.matches(data)
+
+
+def starter_prefilter(loaded: Loaded) -> Prefilter | None:
+    """What a file read by tree-sitter must name to be worth parsing: an API that
+    starts a checker's story, or an iterator macro that performs one (tree-sitter reads
+    each file alone, so no other file's function can start one for it); None when a
+    checker cannot say.  Depends only on the models and the enabled checkers."""
+    models = loaded.models
+    starters: set[str] = set()
+    for checker in loaded.checkers:
+        mine = checker.starters(models)
+        if mine is None:
+            return None
+        starters |= mine
+    starters |= {name for name, it in models.iterators().items() if it.step in starters}
+    deref_only = {n for n in starters
+                  if (m := models.get("lockless_read", n)) and m.get("deref_only")}
+    return Prefilter(frozenset(s.encode() for s in starters - deref_only),
+                     frozenset(s.encode() for s in deref_only))
 
 
 def prefilter_identifiers(loaded: Loaded, headers: list[str],
