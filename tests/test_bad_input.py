@@ -62,13 +62,13 @@ def test_invalid_utf8_is_still_analyzed(tree):
 
 def test_unbalanced_braces(tree):
     (tree / "broken.c").write_text("int f(void)\n{\n\tif (x) {\n\t\tg();\n\n"
-                                   "int h(void) { return 1; }\n}}}\n/* try_get_page */\n")
+                                   "int h(void) { return 1; }\n}}}\n/* folio_ref_count */\n")
     check(tree, name="broken.c", reason="opaque")
 
 
 def test_fifty_thousand_line_generated_file(tree):
     lines = [f"int gen_{i}(int x) {{ return x + {i}; }}" for i in range(50_000)]
-    lines.append("/* names try_get_page(), so it is parsed, not pre-filtered */")
+    lines.append("/* names folio_ref_count(), so it is parsed, not pre-filtered */")
     (tree / "gen.c").write_text("\n".join(lines) + "\n")
     r = run_cli(str(tree))
     assert r.returncode == 1 and "Traceback" not in r.stderr
@@ -80,7 +80,7 @@ def test_fifty_thousand_line_generated_file(tree):
 def test_deeply_nested_parentheses(tree):
     deep = "(" * 5000 + "x" + ")" * 5000
     (tree / "deep.c").write_text(f"int deep(int x)\n{{\n\treturn {deep};\n}}\n"
-                                 "/* try_get_page */\n")
+                                 "/* folio_ref_count */\n")
     r = run_cli(str(tree))
     assert r.returncode == 1 and "Traceback" not in r.stdout + r.stderr
     assert "good.c:31:14" in r.stdout

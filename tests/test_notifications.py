@@ -11,7 +11,7 @@ from analyzer.results.run import RunResult, dedup, group
 from tests.conftest import run_cli
 
 DAMAGED = ("static int a = 1;\nFOO_BAR(x) BAZ(y) {{ ;\nint f(void) { return 0; }\n"
-           "@@@ junk $$$;\nint g(void) { return 1; }\n### more junk\n/* try_get_page */\n")
+           "@@@ junk $$$;\nint g(void) { return 1; }\n### more junk\n/* folio_ref_count */\n")
 
 
 def test_exact_repeats_are_reported_once():

@@ -20,7 +20,7 @@ def tree(tmp_path):
     shutil.copytree(FIXTURES, d)
     (d / "tryget" / "broken.c").write_text("int f(void)\n{\n\tif (x) {\n\t\tg();\n\n"
                                             "int h(void) { return 1; }\n}}}\nFOO(1) BAR(\n"
-                                            "/* try_get_page */\n")
+                                            "/* folio_ref_count */\n")
     (d / "tryget" / "blob.c").write_bytes(bytes(range(256)) * 8)    # a failing file
     return d
 

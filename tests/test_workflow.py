@@ -22,7 +22,7 @@ from tests.modes_util import BUGGY, HEADER, commit_all, init_repo, kernel_tree
 
 GOOD = FIXTURES / "tryget" / "pipe_kvm.c"
 BROKEN = ("int f(void)\n{\n\tif (x) {\n\t\tg();\n\nint h(void) { return 1; }\n}}}\n"
-          "/* names try_get_page(): parsed, not skipped by the pre-filter */\n")
+          "/* names folio_ref_count(): parsed, not skipped by the pre-filter */\n")
 
 
 @pytest.fixture
