@@ -4,12 +4,14 @@
 command line (``-D``, ``-I``, ``-include``, ``--arch=`` ...: kbuild's ``CHECK=``
 invocation) is the ``kbuild`` mode; ``check-patch``, ``explain`` and ``rules`` are the
 others.  Exit codes: 0 no (new) findings, 1 findings, 2 usage or tool error (one line on
-stderr, never a traceback), 130 interrupted; under kbuild, as sparse (see
+stderr, never a traceback; also when a file could not be analyzed: the report is then
+still written), 130 interrupted (SIGINT), 143 terminated (SIGTERM); under kbuild, as sparse (see
 :mod:`analyzer.modes.kbuild`).
 """
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import traceback
 
@@ -19,9 +21,11 @@ from analyzer import __version__
 from analyzer.errors import ToolError
 from analyzer.modes import check as check_mode
 from analyzer.modes import info, kbuild
+from analyzer.modes import merge as merge_mode
 from analyzer.modes import patch as patch_mode
 from analyzer.modes.console import Console
 from analyzer.modes.settings import settings, split_ids
+from analyzer.pipeline.shard import parse_shard
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -48,6 +52,7 @@ def main() -> None:
       kref-lint [OPTIONS] PATH...     analyze .c/.h files under PATH (see `check --help`)
       make C=2 CHECK=kref-lint mm/    as kbuild's checker (see `kbuild --help`)
       kref-lint check-patch PATCH     the findings a patch series adds (mail, SARIF)
+      kref-lint merge A.sarif B.sarif  the logs of --shard K/N runs, as one run's
       kref-lint explain RULE          a rule's documentation
       kref-lint rules                 every rule, one line each
     """
@@ -91,9 +96,10 @@ def _fail(exc: ToolError) -> None:
               help="Text: the path to each finding, as gcc 'note:' lines.")
 @click.option("--show-suppressed", is_flag=True,
               help="Text: also list findings suppressed in the source, with the reason.")
-@click.option("--show-diagnostics", is_flag=True,
+@click.option("--show-diagnostics", "-v", "--verbose", "show_diagnostics", is_flag=True,
               help="List every tool diagnostic (parse problems, degraded statements, "
-                   "routing notes) on stderr instead of a one-line summary.")
+                   "routing notes) on stderr instead of a one-line summary, each one "
+                   "(SARIF/JSON too) instead of one per file and kind with a count.")
 @click.option("--statistics", is_flag=True,
               help="Text: findings per rule and diagnostics per kind instead of the "
                    "findings.")
@@ -121,10 +127,17 @@ def _fail(exc: ToolError) -> None:
                    "working tree) and report only the findings the change introduces.")
 @click.option("--automation-id", metavar="ID",
               help="SARIF runAutomationDetails.id (default: kref-lint/<paths>/).")
+@click.option("--no-prefilter", is_flag=True,
+              help="Parse every file, also those that name no API any checker starts "
+                   "from (they cannot have a finding; their parse diagnostics and "
+                   "functions are then counted).")
+@click.option("--shard", "shard_text", metavar="K/N",
+              help="Analyze only shard K of N (a deterministic split balanced by file "
+                   "size); `kref-lint merge` combines the N logs into the one run's.")
 def check(paths, fmt, output, select, ignore, jobs, frontend, compile_commands, rule_files,
           show_path, show_suppressed, show_diagnostics, statistics, quiet, no_cache,
           config_file, no_config, exclude, no_gitignore, baseline, no_baseline, diff_rev,
-          automation_id) -> None:
+          automation_id, no_prefilter, shard_text) -> None:
     """Analyze the .c and .h files under PATH... and report findings.
 
     \b
@@ -137,7 +150,10 @@ def check(paths, fmt, output, select, ignore, jobs, frontend, compile_commands, 
         raise click.UsageError("--diff and --baseline cannot be combined")
     if statistics and fmt != "text":
         raise click.UsageError("--statistics is a text report (no --format)")
+    if shard_text and diff_rev:
+        raise click.UsageError("--shard and --diff cannot be combined")
     try:
+        shard = parse_shard(shard_text) if shard_text else None
         conf = settings(config_file, no_config, list(paths) or ["."],
                         select=split_ids(select) if select else None,
                         ignore=split_ids(ignore) if ignore else None, rule_files=rule_files,
@@ -145,7 +161,8 @@ def check(paths, fmt, output, select, ignore, jobs, frontend, compile_commands, 
                         no_baseline=no_baseline or bool(diff_rev), exclude=exclude)
         req = check_mode.Request(tuple(paths), fmt, output, frontend, compile_commands,
                                  show_path, show_suppressed, statistics, no_cache,
-                                 not no_gitignore, diff_rev, automation_id, _command_line())
+                                 not no_gitignore, diff_rev, automation_id, _command_line(),
+                                 shard, not no_prefilter)
         _finish(check_mode.main(req, conf, Console(quiet, show_diagnostics)))
     except ToolError as exc:
         _fail(exc)
@@ -223,6 +240,25 @@ def kbuild_cmd(args) -> None:
         _fail(exc)
 
 
+@main.command("merge")
+@click.argument("logs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
+              help="Write the merged log to FILE (atomically) instead of stdout.")
+def merge_cmd(logs, output) -> None:
+    """Merge the SARIF (or JSON) logs of `--shard K/N` runs into the log one run would
+    have written: results, diagnostics, rules and the invocation.
+
+    \b
+    kref-lint --shard 1/2 --format sarif -o 1.sarif mm/    # on one machine
+    kref-lint --shard 2/2 --format sarif -o 2.sarif mm/    # on another
+    kref-lint merge 1.sarif 2.sarif -o kref-lint.sarif
+    Exit 0 when the merged log has no result that fails the run, 1 when it has."""
+    try:
+        _finish(merge_mode.main(list(logs), output))
+    except ToolError as exc:
+        _fail(exc)
+
+
 @main.command("explain")
 @click.argument("rule_id")
 @click.option("--markdown", is_flag=True, help="Print Markdown instead of plain text.")
@@ -243,10 +279,32 @@ def rules_cmd(markdown: bool, models: bool) -> None:
     click.echo(info.models_table(markdown) if models else info.rules_table(markdown), nl=False)
 
 
+class Terminated(BaseException):
+    """SIGTERM (or SIGHUP): raised in the main thread so that every ``finally`` and
+    context manager runs (worker processes stopped, temporary directories removed)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _on_signal(signum, _frame) -> None:
+    signal.signal(signum, signal.SIG_IGN)          # a second one must not interrupt cleanup
+    raise Terminated(signum)
+
+
 def run() -> None:
-    """Console-script entry point: every way out is an exit code and at most one line."""
+    """Console-script entry point: every way out is an exit code and at most one line.
+    SIGINT exits 130, SIGTERM 143, SIGHUP 129 (128 + the signal, as a shell reports a
+    process the signal killed), each after the cleanup."""
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) is signal.SIG_DFL:
+            signal.signal(signum, _on_signal)
     try:
         main(standalone_mode=False)
+    except Terminated as exc:
+        click.echo(f"kref-lint: terminated ({signal.Signals(exc.signum).name})", err=True)
+        sys.exit(128 + exc.signum)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:            # usage errors: one line too

@@ -18,6 +18,19 @@ file is restored afterwards.
 
 Usage: bench/bench.py [--tree DIR] [-j N] [--markdown FILE] [--no-floor] [--no-touch]
 Needs a clang binary for (a) (`apt-get install clang`).
+
+The whole-tree scenario (issue 16), instead of the above:
+
+  bench/bench.py --whole-tree [--tree DIR] [-j 2] [--before SRC] [--markdown FILE]
+
+runs kref-lint --frontend treesitter over every .c/.h file of the tree (DIR; default the
+newest corpus, 7.2 when it is there), cold (an empty cache) then warm, and reports wall,
+CPU, peak RSS -- both the largest single process (``getrusage(RUSAGE_CHILDREN)
+.ru_maxrss`` of a fresh wrapper) and the sampled sum over the process tree -- files,
+functions, degraded statements, parse coverage (files without a parse-error
+diagnostic), diagnostics (grouped as printed, and in total), findings and the exit code,
+against the targets (3 min cold, 20 s warm, 512 MiB).  ``--before SRC``: the same
+scenario with another kref-lint checkout (its source directory) first, side by side.
 """
 from __future__ import annotations
 
@@ -171,6 +184,93 @@ def appended(path: Path):
     return _Touch()
 
 
+#: A fresh process per measurement, so RUSAGE_CHILDREN's ru_maxrss is this run's: the
+#: peak RSS of the largest process of its tree (kref-lint or one of its workers).
+_RUSAGE_WRAPPER = (
+    "import resource, subprocess, sys\n"
+    "rc = subprocess.call(sys.argv[2:])\n"
+    "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "open(sys.argv[1], 'w').write(f'{u.ru_maxrss} {u.ru_utime + u.ru_stime}')\n"
+    "sys.exit(rc)\n")
+
+WHOLE_TARGETS = {"cold": 180.0, "warm": 20.0, "rss": 512 * 2**20}
+
+
+def measure_rusage(cmd: list[str], cwd: Path, env: dict) -> dict:
+    """measure(), plus the largest process's peak RSS (bytes) from RUSAGE_CHILDREN."""
+    with tempfile.NamedTemporaryFile("r", suffix=".rusage") as out:
+        m = measure([sys.executable, "-c", _RUSAGE_WRAPPER, out.name, *cmd], cwd, env)
+        maxrss, _cpu = out.read().split()
+    m["maxrss"] = int(maxrss) * 1024                 # Linux: KiB
+    return m
+
+
+def whole_tree(tree: Path, jobs: int, src: Path) -> list[tuple[str, dict]]:
+    """Cold then warm tree-sitter runs of kref-lint (from ``src``) over all of ``tree``."""
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="kref-lint-bench-") as tmp:
+        env = {"PYTHONPATH": str(src), "KREF_LINT_CACHE_DIR": os.path.join(tmp, "cache")}
+        report = os.path.join(tmp, "run.json")
+        cmd = [sys.executable, "-m", "analyzer.cli", "--frontend", "treesitter", "-j",
+               str(jobs), "--format", "json", "-o", report, "--no-config", "."]
+        for label in ("cold", "warm"):
+            m = measure_rusage(cmd, tree, env)
+            try:
+                with open(report, encoding="utf-8") as fh:
+                    doc = json.load(fh)
+            except (OSError, ValueError):
+                doc = {}
+            m["label"] = label
+            m["doc"] = doc
+            rows.append((label, m))
+    return rows
+
+
+def _whole_row(who: str, label: str, m: dict) -> str:
+    doc = m.get("doc") or {}
+    st = doc.get("statistics", {})
+    diags = doc.get("diagnostics", [])
+    parse_files = {d["path"] for d in diags if d.get("kind") == "parse-error"}
+    files = st.get("files", 0)
+    coverage = f"{100 * (files - len(parse_files)) / files:.2f}%" if files else "-"
+    target = WHOLE_TARGETS[label]
+    ok = "yes" if m["wall"] <= target and m["maxrss"] <= WHOLE_TARGETS["rss"] else "no"
+    return (f"| {who} | {label} | {m['wall']:.1f} | {m['cpu']:.1f} | "
+            f"{m['maxrss'] / 2**20:.0f} | {m['peak'] / 2**20:.0f} | {files} | "
+            f"{st.get('functions', 0)} | {st.get('degraded_statements', 0)} | {coverage} | "
+            f"{len(diags)} | {sum(st.get('by_diagnostic', {}).values())} | "
+            f"{st.get('findings', 0)} | {m['rc']} | {ok} |")
+
+
+def whole_main(args) -> int:
+    tree = args.tree
+    if tree is None:
+        base = Path.home() / ".cache" / "kref-lint" / "corpus"
+        tree = next((base / f"linux-source-{v}" for v in ("7.2", "6.12")
+                     if (base / f"linux-source-{v}" / "Makefile").exists()), None)
+        if tree is None:
+            raise SystemExit("bench: no corpus tree; give --tree or run scripts/kernel-corpus")
+    sources = ([("before", args.before)] if args.before else []) + [("this", REPO)]
+    table = ["| kref-lint | cache | wall s | CPU s | peak RSS MiB (largest process) | "
+             "peak RSS MiB (tree sum) | files | functions | degraded stmts | "
+             "files w/o parse error | diagnostics shown | diagnostics total | findings | "
+             "exit | within target |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for who, src in sources:
+        for label, m in whole_tree(tree, args.jobs, src):
+            table.append(_whole_row(who, label, m))
+            print(table[-1], flush=True)
+    text = "\n".join(table) + (
+        f"\n\nwhole tree {tree}, tree-sitter, -j {args.jobs}, {os.cpu_count()} cores, "
+        f"load average {os.getloadavg()[0]:.1f} at the end; targets: cold <= "
+        f"{WHOLE_TARGETS['cold']:.0f} s, warm <= {WHOLE_TARGETS['warm']:.0f} s, "
+        f"peak RSS <= {WHOLE_TARGETS['rss'] // 2**20} MiB\n")
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(text)
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tree", type=Path)
@@ -180,7 +280,13 @@ def main() -> int:
                     help="skip (a) (no clang binary); the ratio column is then empty")
     ap.add_argument("--no-touch", action="store_true",
                     help="skip (d) and (e), which append to files of the tree")
+    ap.add_argument("--whole-tree", action="store_true",
+                    help="the whole-tree tree-sitter scenario (see the module doc)")
+    ap.add_argument("--before", type=Path, metavar="SRC",
+                    help="--whole-tree: also run the kref-lint checkout at SRC, first")
     args = ap.parse_args()
+    if args.whole_tree:
+        return whole_main(args)
     tree = args.tree
     if tree is None:
         r = subprocess.run([str(REPO / "scripts" / "kernel-corpus")], capture_output=True,

@@ -2,7 +2,10 @@
 ``--baseline OLD.sarif`` only findings not in OLD fail the run; with ``--diff REV`` the
 run is :mod:`analyzer.modes.diff`'s.  Both render the same way (:func:`render`).
 
-Exit codes: 0 no (new) findings, 1 findings; tool errors are raised as
+Exit codes: 0 no (new) findings, 1 findings, 2 (``EXIT_INCOMPLETE``) when a file could
+not be analyzed (timeout, crash, unreadable, a fifo named on the command line, no compile
+flags under ``--frontend clang``, ...): the report is still written, with every finding of
+the other files, and stderr names each file.  Tool errors are raised as
 :class:`~analyzer.errors.ToolError` (exit 2, by the command line).
 """
 from __future__ import annotations
@@ -21,12 +24,17 @@ from analyzer.pipeline.discover import discover
 from analyzer.pipeline.options import Loaded, Options
 from analyzer.pipeline.plan import make_plan
 from analyzer.pipeline.run import run_plan
+from analyzer.pipeline.shard import Shard, select
 from analyzer.report import json as json_report
 from analyzer.report import sarif as sarif_report
 from analyzer.report import text as text_report
 from analyzer.results import baseline as bl
-from analyzer.results.run import Provenance, RunInfo, RunResult
+from analyzer.results.run import Provenance, RunInfo, RunResult, incomplete_line
 from analyzer.vcs import git
+
+#: A file was not analyzed: the report is incomplete (the code of a tool error: a CI
+#: step that lets findings, exit 1, through still stops on it).
+EXIT_INCOMPLETE = 2
 
 
 @dataclass
@@ -44,6 +52,8 @@ class Request:
     diff_rev: str | None = None
     automation_id: str | None = None
     command_line: str = ""
+    shard: Shard | None = None            # --shard K/N: this machine's files only
+    prefilter: bool = True                # --no-prefilter: parse every file
 
 
 def options_for(req: Request, conf: Settings) -> Options:
@@ -66,6 +76,7 @@ def main(req: Request, conf: Settings, console: Console) -> int:
     else:
         run = analyze(req, options, conf, cache, console)
     run.elapsed = time.monotonic() - started
+    run.condense(detailed=console.show_diagnostics)
     return render(run, req, conf, console)
 
 
@@ -75,7 +86,10 @@ def analyze(req: Request, options: Options, conf: Settings, cache: ResultCache |
     base = bl.load(conf.baseline) if conf.baseline else None      # fail before the work
     found = discover(list(req.paths), conf.excluder, req.gitignore)
     loaded = Loaded(options)
-    plan = make_plan(found.files, options, loaded)
+    plan = make_plan(found.files, options, loaded, prefilter=req.prefilter)
+    if req.shard is not None:
+        # planned over every file (the same routing notes in every shard), run on ours
+        plan = plan.only(select(found.files, req.shard, found.root))
     with console.progress(len(plan.order)) as done:
         outcomes = run_plan(plan, options, conf.workers, cache, done)
     run = RunResult.from_outcomes(outcomes, found.root, [*found.notifications, *plan.notes])
@@ -112,6 +126,9 @@ def render(run: RunResult, req: Request, conf: Settings, console: Console) -> in
                 + (f", {len(run.suppressed)} suppressed" if run.suppressed else ""))
     if run.comparison is not None:
         console.say(run.comparison.summary())
+    if run.not_analyzed:
+        console.error(incomplete_line(run.not_analyzed))
+        return EXIT_INCOMPLETE
     return 1 if run.failing else 0
 
 

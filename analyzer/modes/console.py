@@ -8,8 +8,9 @@ output file.
   diagnostics summarized in one line (``--show-diagnostics`` lists them) and the
   summary line.  ``-q`` leaves only findings and errors.
 * ``-o FILE`` is written atomically (a temporary file renamed over it), with the mode a
-  new file gets under the umask (an existing file keeps its mode); a target that is not
-  a regular file (``/dev/stdout``, a fifo) is written through, never replaced.
+  new file gets under the umask (an existing file keeps its mode); a symlink is
+  followed (the file it points to is replaced, the link stays); a target that is not a
+  regular file (``/dev/stdout``, a fifo) is written through, never replaced.
 """
 from __future__ import annotations
 
@@ -44,6 +45,10 @@ class Console:
         """A status line (summaries, skipped mails); nothing with ``-q``."""
         if not self.quiet:
             print(line, file=self.stream)
+
+    def error(self, line: str) -> None:
+        """A line that is printed whatever ``-q`` says."""
+        print(line, file=self.stream)
 
     @contextmanager
     def progress(self, total: int, what: str = "file") -> Iterator[Callable[[FileOutcome], None]]:
@@ -101,6 +106,9 @@ def check_output(path: str) -> None:
 
 def write_output(path: str, text: str) -> None:
     """Write the report to ``path`` (see the module doc).  Raises :class:`OutputError`."""
+    if os.path.islink(path):
+        # through the link, as a shell's `>` would: the link stays a link
+        path = os.path.realpath(path)
     try:
         st = os.stat(path)
     except FileNotFoundError:

@@ -34,11 +34,12 @@ from analyzer.report import mail as mail_report
 from analyzer.report import sarif as sarif_report
 from analyzer.report.json import build_json
 from analyzer.report.json import dumps as json_dumps
+from analyzer.report.text import diagnostic_line
 from analyzer.result import Finding, Notification, Step
 from analyzer.results.identity import fingerprints
 from analyzer.results.outcome import FileOutcome, LineTexts, Stats
 from analyzer.results.patches import PatchFinding, SeriesResult
-from analyzer.results.run import Provenance, RunInfo, RunResult
+from analyzer.results.run import Provenance, RunInfo, RunResult, incomplete_line, not_analyzed
 from analyzer.vcs import git
 
 
@@ -54,8 +55,13 @@ class Request:
     command_line: str = ""
 
 
+#: A touched file could not be analyzed (see :mod:`analyzer.modes.check`).
+EXIT_INCOMPLETE = 2
+
+
 def main(req: Request, conf: Settings, console: Console) -> int:
-    """Run check-patch; the exit code (0: no patch adds a finding, 1: one does)."""
+    """Run check-patch; the exit code (0: no patch adds a finding, 1: one does, 2: a
+    file version could not be analyzed -- the report is still written)."""
     started = time.monotonic()
     if req.output:
         check_output(req.output)
@@ -96,6 +102,13 @@ def main(req: Request, conf: Settings, console: Console) -> int:
                 f"version{'s' if result.stats.files != 1 else ''} analyzed, "
                 f"{n_new} new finding{'s' if n_new != 1 else ''} "
                 f"in {time.monotonic() - started:.1f}s")
+    missing = not_analyzed(result.notifications)
+    if missing:
+        for note in result.notifications:
+            if note.level == "error":
+                console.error(diagnostic_line(note, os.getcwd()))
+        console.error(incomplete_line(missing))
+        return EXIT_INCOMPLETE
     return 1 if n_new else 0
 
 

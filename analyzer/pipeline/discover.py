@@ -1,8 +1,13 @@
 """Which files to analyze, and the tree they belong to.
 
 Directories are walked in sorted order for .c and .h files; symlinked directories are
-followed once (a loop is a notification, not a hang); nothing is silently skipped: every
-path that cannot be used becomes a notification naming it and the reason.
+followed once (a link back to an enclosing directory is a ``symlink-loop`` warning, a
+second way into a directory already walked a ``duplicate-directory`` note, never a
+hang); nothing is silently skipped: every path that cannot be used becomes a
+notification naming it and the reason.  Non-regular files are never opened (a fifo
+would block ``open()``): named on the command line they are an error (the run is
+incomplete, exit 2), found in a tree a ``skipped`` warning.  :func:`read_source`
+reads a file the same way later (it may have been replaced since it was discovered).
 
 What a directory walk skips, both with git's own matching rules (the `pathspec`
 library's ``GitIgnoreSpec``):
@@ -21,6 +26,7 @@ library's ``GitIgnoreSpec``):
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +37,46 @@ from analyzer.errors import ToolError
 from analyzer.result import Notification
 
 SOURCE_SUFFIXES = (".c", ".h")
+
+
+class NotRegularFile(OSError):
+    """:func:`read_source` on a path that is not a regular file (a fifo, a device)."""
+
+
+def read_source(path: str, limit: int | None = None) -> bytes:
+    """The bytes of the regular file ``path``, never blocking: opened ``O_NONBLOCK`` and
+    checked with ``fstat`` before reading (a fifo or device put there after discovery
+    is :class:`NotRegularFile`).  ``limit``: a larger file raises :class:`FileTooLarge`.
+    Raises ``OSError``."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotRegularFile(0, f"not a regular file ({_kind(st.st_mode)})", path)
+        if limit is not None and st.st_size > limit:
+            raise FileTooLarge(0, f"file too large ({st.st_size} bytes > {limit})", path)
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+class FileTooLarge(OSError):
+    """:func:`read_source` on a file over its ``limit``."""
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a fifo"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISDIR, "a directory")):
+        if test(mode):
+            return name
+    return "not a regular file"
 
 
 class DiscoveryError(ToolError):
@@ -186,14 +232,15 @@ def discover(paths: list[str], excluder: Excluder | None = None,
 
 
 def _why_unusable(p: str) -> str:
-    if os.path.islink(p):
-        try:
-            os.stat(p)
-        except OSError as exc:
+    try:
+        st = os.stat(p)
+    except OSError as exc:
+        if os.path.islink(p):
             if exc.errno == 40:  # ELOOP
                 return "symlink loop, not analyzed"
             return f"dangling symlink, not analyzed ({exc.strerror})"
-    return "not a regular file or directory, not analyzed"
+        return f"cannot stat: {exc.strerror}, not analyzed"
+    return f"not a regular file or directory ({_kind(st.st_mode)}), not analyzed"
 
 
 def _add(path: str, out: Discovery, seen: set[str]) -> None:
@@ -206,14 +253,20 @@ def _add(path: str, out: Discovery, seen: set[str]) -> None:
 
 def _walk(top: str, out: Discovery, seen: set[str], ignores: _GitIgnores | None) -> None:
     visited_dirs: set[str] = set()
-    stack = [os.path.abspath(top)]
+    stack = [(os.path.abspath(top), "")]
     while stack:
-        d = stack.pop()
+        d, parent_real = stack.pop()
         real = os.path.realpath(d)
         if real in visited_dirs:
-            out.notifications.append(Notification(
-                "symlink loop: directory already visited, not followed again", d, 0,
-                "warning", "symlink-loop"))
+            if parent_real == real or parent_real.startswith(real.rstrip(os.sep) + os.sep):
+                out.notifications.append(Notification(
+                    f"symlink loop: a link to its own enclosing directory {real}, not "
+                    "followed", d, 0, "warning", "symlink-loop"))
+            else:
+                out.notifications.append(Notification(
+                    f"{real}: directory already walked under another path (through a "
+                    "symlink): its files are analyzed once", d, 0, "note",
+                    "duplicate-directory"))
             continue
         visited_dirs.add(real)
         try:
@@ -228,19 +281,24 @@ def _walk(top: str, out: Discovery, seen: set[str], ignores: _GitIgnores | None)
                 if e.is_dir():                       # follows symlinks
                     if e.name == ".git" or (ignores and ignores.ignored(e.path, True)):
                         continue
-                    subdirs.append(e.path)
+                    subdirs.append((e.path, real))
                 elif e.is_file():
                     if e.name.endswith(SOURCE_SUFFIXES):
                         if ignores and ignores.ignored(e.path):
                             out.ignored += 1
                             continue
                         _add(e.path, out, seen)
-                elif e.is_symlink():
+                elif e.name.endswith(SOURCE_SUFFIXES) or e.is_symlink():
+                    # found in a tree, not named: the rest of the run is complete
                     why = _why_unusable(e.path)
                     if e.name.endswith(SOURCE_SUFFIXES) or "loop" in why:
                         out.notifications.append(Notification(
-                            why, e.path, 0, "error", "unreadable"))
+                            why, e.path, 0, "warning", "skipped"))
             except OSError as exc:
-                why = _why_unusable(e.path) if e.is_symlink() else f"cannot stat: {exc.strerror}"
-                out.notifications.append(Notification(why, e.path, 0, "error", "unreadable"))
+                if e.is_symlink():                   # a broken link found in a tree
+                    out.notifications.append(Notification(
+                        _why_unusable(e.path), e.path, 0, "warning", "skipped"))
+                else:
+                    out.notifications.append(Notification(
+                        f"cannot stat: {exc.strerror}", e.path, 0, "error", "unreadable"))
         stack.extend(reversed(subdirs))

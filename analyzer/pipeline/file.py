@@ -11,13 +11,14 @@ tree).
 """
 from __future__ import annotations
 
-import os
 from dataclasses import replace
+from functools import cached_property
 
 from analyzer.engine import analyze_function_full
 from analyzer.frontend import clang, treesitter
+from analyzer.pipeline.discover import FileTooLarge, NotRegularFile, read_source
 from analyzer.pipeline.options import FileTask, Loaded
-from analyzer.pipeline.plan import make_plan
+from analyzer.pipeline.plan import Prefilter, make_plan, starter_prefilter
 from analyzer.result import Finding, Notification
 from analyzer.results.identity import line_hashes
 from analyzer.results.outcome import FileOutcome, Stats
@@ -40,16 +41,20 @@ class Analyzer(Loaded):
             return plan.done[path]
         return self.analyze(plan.tasks[0])
 
+    @cached_property
+    def starters(self) -> Prefilter | None:
+        """The tree-sitter pre-filter (see :func:`starter_prefilter`), built once."""
+        return starter_prefilter(self)
+
     def analyze(self, task: FileTask) -> FileOutcome:
         path = task.path
         out = FileOutcome(path)
         try:
-            size = os.path.getsize(path)
-            if size > MAX_FILE_BYTES:
-                return out.fail(f"file too large ({size} bytes > {MAX_FILE_BYTES}), "
-                                "not analyzed", "too-large")
-            with open(path, "rb") as fh:
-                data = fh.read()
+            data = read_source(path, MAX_FILE_BYTES)
+        except FileTooLarge as exc:
+            return out.fail(f"{exc.strerror}, not analyzed", "too-large")
+        except NotRegularFile as exc:
+            return out.fail(f"{exc.strerror}, not analyzed", "not-regular")
         except OSError as exc:
             return out.fail(f"cannot read file: {exc.strerror or exc}", "unreadable")
         if not data.strip():
@@ -59,6 +64,11 @@ class Analyzer(Loaded):
             return out
         if b"\0" in data[:8192]:
             return out.fail("binary file (NUL bytes), not analyzed", "binary")
+        if task.prefilter and task.frontend == "treesitter":
+            wanted = self.starters
+            if wanted is not None and not wanted.matches(data):
+                out.stats = Stats(files=1, skipped=1)       # cannot produce a finding
+                return out
         try:
             data.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -152,6 +162,13 @@ class Analyzer(Loaded):
                 "frontend"))
             out.headers = ()
             return ()
+        if tu.errors and not main.functions and not any(h.functions for h in headers):
+            # Fatal errors and nothing read (libclang gave up, or crashed and recovered
+            # an empty TU): the file was not analyzed, whatever clang says it recovered.
+            first = f": {tu.diagnostics[0]}" if tu.diagnostics else ""
+            out.fail(f"clang could not parse the file ({tu.errors} error(s), no function "
+                     f"read), not analyzed{first}", "parse-failed")
+            return None
         if tu.errors:
             first = f" (first: {tu.diagnostics[0]})" if tu.diagnostics else ""
             out.notifications.append(Notification(
@@ -162,8 +179,7 @@ class Analyzer(Loaded):
 
 def _text_of(path: str) -> str:
     try:
-        with open(path, "rb") as fh:
-            return fh.read().decode("utf-8", "replace")
+        return read_source(path).decode("utf-8", "replace")
     except OSError:
         return ""
 

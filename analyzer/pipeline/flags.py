@@ -339,8 +339,15 @@ class FlagResolver:
             return (f"no compile flags: the kernel tree {tree} is for an architecture "
                     "kref-lint cannot synthesize flags for; give --compile-commands")
         if db is not None:
-            return (f"no compile flags: {os.path.relpath(path)} is not in {db} and no "
-                    "prepared kernel tree (include/generated/autoconf.h) is above it")
+            shown = os.path.relpath(path)
+            if shown.startswith(".."):
+                shown = os.path.abspath(path)
+            if tree is not None:
+                # the database decides what this configuration builds (see the plan)
+                return (f"no compile flags: {shown} is not in {db} (not built in this "
+                        "configuration)")
+            return (f"no compile flags: {shown} is not in {db} and no prepared kernel "
+                    "tree (include/generated/autoconf.h) is above it")
         return ("no compile flags: no compile_commands.json above the file and no prepared "
                 "kernel tree (run `make defconfig && make prepare`, or give "
                 "--compile-commands)")

@@ -46,6 +46,8 @@ class FileTask:
     flags_origin: str = ""                # compile_commands | synthesized | explicit
     #: a header read by tree-sitter only when no TU of the run walked its functions
     unless_covered: bool = False
+    #: tree-sitter: not parsed when it names no API a checker starts from
+    prefilter: bool = False
 
 
 def task_path(task: FileTask) -> str:

@@ -6,7 +6,9 @@ file (``options.clang_args`` for every file, else its compile_commands.json entr
 flags synthesized for a prepared kernel tree; see :mod:`analyzer.pipeline.flags`) and
 travel with the :class:`~analyzer.pipeline.options.FileTask` to the worker.  A .c file
 that names no API any checker starts from is not parsed at all (the pre-filter: it
-cannot produce a finding).  Headers go through tree-sitter unless a TU of the run walked
+cannot produce a finding); the same holds for every file tree-sitter reads (checked in
+the worker, which reads the file anyway: :func:`starter_prefilter`).  ``prefilter=False``
+(``--no-prefilter``) parses every file.  Headers go through tree-sitter unless a TU of the run walked
 their inline functions; with ``auto``, so do .c files without flags, with one note
 saying why.  With ``clang``, a .c file without flags is not analyzed (a notification),
 and a run where no .c file has flags is an error (:class:`PlanError`).
@@ -22,6 +24,7 @@ from analyzer.cfg import build_cfg
 from analyzer.engine import called_names
 from analyzer.errors import ToolError
 from analyzer.frontend import treesitter
+from analyzer.pipeline.discover import read_source
 from analyzer.pipeline.flags import FlagResolver
 from analyzer.pipeline.options import FileTask, Loaded, Options
 from analyzer.result import Notification
@@ -40,6 +43,13 @@ class Plan:
     done: dict[str, FileOutcome] = field(default_factory=dict)   # decided here
     notes: list[Notification] = field(default_factory=list)      # run-level routing notes
 
+    def only(self, paths: set[str]) -> Plan:
+        """This plan restricted to ``paths`` (a shard), its run-level notes kept whole:
+        planned over every file, they are the same in every shard."""
+        return Plan([p for p in self.order if p in paths],
+                    [t for t in self.tasks if t.path in paths],
+                    {p: o for p, o in self.done.items() if p in paths}, list(self.notes))
+
 
 def make_plan(paths: Iterable[str], options: Options, loaded: Loaded | None = None,
               prefilter_headers: Sequence[str] | None = None,
@@ -50,7 +60,7 @@ def make_plan(paths: Iterable[str], options: Options, loaded: Loaded | None = No
     ``prefilter=False`` parses every file.  Raises :class:`PlanError`."""
     plan = Plan(list(paths))
     if options.frontend == "treesitter":
-        plan.tasks = [FileTask(p) for p in plan.order]
+        plan.tasks = [FileTask(p, prefilter=prefilter) for p in plan.order]
         return plan
     resolver = FlagResolver(options.compile_commands)
     sources = [p for p in plan.order if p.endswith(".c")]
@@ -95,7 +105,8 @@ def make_plan(paths: Iterable[str], options: Options, loaded: Loaded | None = No
     planned = {t.path for t in plan.tasks} | set(plan.done)
     for p in plan.order:
         if p not in planned:
-            plan.tasks.append(FileTask(p, unless_covered=not p.endswith(".c")))
+            plan.tasks.append(FileTask(p, unless_covered=not p.endswith(".c"),
+                                       prefilter=prefilter))
     return plan
 
 
@@ -121,11 +132,29 @@ class Prefilter:
 
 def _names_any(path: str, prefilter: Prefilter) -> bool:
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        data = read_source(path)
     except OSError:
         return True                      # let the analysis report the problem
     return prefilter.matches(data)
+
+
+def starter_prefilter(loaded: Loaded) -> Prefilter | None:
+    """What a file read by tree-sitter must name to be worth parsing: an API that
+    starts a checker's story, or an iterator macro that performs one (tree-sitter reads
+    each file alone, so no other file's function can start one for it); None when a
+    checker cannot say.  Depends only on the models and the enabled checkers."""
+    models = loaded.models
+    starters: set[str] = set()
+    for checker in loaded.checkers:
+        mine = checker.starters(models)
+        if mine is None:
+            return None
+        starters |= mine
+    starters |= {name for name, it in models.iterators().items() if it.step in starters}
+    deref_only = {n for n in starters
+                  if (m := models.get("lockless_read", n)) and m.get("deref_only")}
+    return Prefilter(frozenset(s.encode() for s in starters - deref_only),
+                     frozenset(s.encode() for s in deref_only))
 
 
 def prefilter_identifiers(loaded: Loaded, headers: list[str],

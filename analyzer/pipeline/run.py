@@ -1,5 +1,6 @@
 """Run a plan: cached outcomes are reused, the rest are analyzed in isolated worker
-processes (a crash, hang or memory blow-up takes only its own file, as a notification),
+processes, whatever ``-j`` says (a crash, a file past its CPU time or memory limit takes
+only its own file, as a notification),
 libclang TUs first so that the headers whose inline functions they walked are not read
 a second time; a finding in a header reached from several TUs is reported once.
 
@@ -87,8 +88,10 @@ def _run(tasks: list[FileTask], options: Options, jobs: int, cache: ResultCache 
          timeout: float, progress: Progress | None) -> list[FileOutcome]:
     """Analyze every task; results in the order of ``tasks``.
 
-    Cached outcomes are reused; the rest run in isolated worker processes, or in this
-    process for a single job of tree-sitter work, which cannot crash it."""
+    Cached outcomes are reused; the rest run in isolated worker processes, also for a
+    single job: the per-file limits of CPU time and memory hold whatever ``-j`` says
+    (tree-sitter cannot crash this process, but a file can still take minutes or
+    gigabytes, or be a fifo by the time it is read)."""
     results: dict[int, FileOutcome] = {}
     keys: dict[int, str | None] = {}
     if cache is not None:
@@ -101,18 +104,10 @@ def _run(tasks: list[FileTask], options: Options, jobs: int, cache: ResultCache 
                 if progress is not None:
                     progress(hit)
     todo = [i for i in range(len(tasks)) if i not in results]
-    if jobs <= 1 and all(tasks[i].frontend == "treesitter" for i in todo):
-        analyzer = Analyzer(options) if todo else None
-        fresh = []
-        for i in todo:
-            fresh.append(analyzer.analyze(tasks[i]))          # type: ignore[union-attr]
-            if progress is not None:
-                progress(fresh[-1])
-    else:
-        fresh = run_isolated([tasks[i] for i in todo], _Task(options), jobs,
-                             float(os.environ.get("KREF_LINT_TIMEOUT", timeout)),
-                             int(os.environ.get("KREF_LINT_WORKER_MEMORY", DEFAULT_MEMORY)),
-                             path_of=task_path, on_done=progress)
+    fresh = run_isolated([tasks[i] for i in todo], _Task(options), jobs,
+                         float(os.environ.get("KREF_LINT_TIMEOUT", timeout)),
+                         int(os.environ.get("KREF_LINT_WORKER_MEMORY", DEFAULT_MEMORY)),
+                         path_of=task_path, on_done=progress)
     for i, outcome in zip(todo, fresh):
         results[i] = outcome
         if cache is not None and not any(n.level == "error" for n in outcome.notifications):

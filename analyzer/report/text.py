@@ -100,7 +100,10 @@ _KIND_PHRASES = {"parse-error": "with parse problems", "degraded": "with degrade
                  "encoding": "not valid UTF-8", "empty": "empty",
                  "suppression": "with malformed suppressions",
                  "frontend": "read by tree-sitter instead", "symlink-loop": "symlink loops",
-                 "clang-flags": "with ignored compile flags"}
+                 "clang-flags": "with ignored compile flags",
+                 "skipped": "skipped (not a regular file)",
+                 "duplicate-directory": "directories reached twice through links",
+                 "frontend-output": "with frontend output on stderr"}
 
 
 def diagnostics_summary(notes: Sequence[Notification]) -> str:
