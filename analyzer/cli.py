@@ -121,10 +121,13 @@ def _fail(exc: ToolError) -> None:
                    "working tree) and report only the findings the change introduces.")
 @click.option("--automation-id", metavar="ID",
               help="SARIF runAutomationDetails.id (default: kref-lint/<paths>/).")
+@click.option("--kernel-version", metavar="X.Y",
+              help="The analyzed kernel's version, which selects the API models (default: "
+                   "the tree's top-level Makefile; none found: the newest models).")
 def check(paths, fmt, output, select, ignore, jobs, frontend, compile_commands, rule_files,
           show_path, show_suppressed, show_diagnostics, statistics, quiet, no_cache,
           config_file, no_config, exclude, no_gitignore, baseline, no_baseline, diff_rev,
-          automation_id) -> None:
+          automation_id, kernel_version) -> None:
     """Analyze the .c and .h files under PATH... and report findings.
 
     \b
@@ -142,7 +145,8 @@ def check(paths, fmt, output, select, ignore, jobs, frontend, compile_commands, 
                         select=split_ids(select) if select else None,
                         ignore=split_ids(ignore) if ignore else None, rule_files=rule_files,
                         jobs=jobs, baseline=baseline,
-                        no_baseline=no_baseline or bool(diff_rev), exclude=exclude)
+                        no_baseline=no_baseline or bool(diff_rev), exclude=exclude,
+                        kernel_version=kernel_version)
         req = check_mode.Request(tuple(paths), fmt, output, frontend, compile_commands,
                                  show_path, show_suppressed, statistics, no_cache,
                                  not no_gitignore, diff_rev, automation_id, _command_line())
@@ -180,8 +184,11 @@ def check(paths, fmt, output, select, ignore, jobs, frontend, compile_commands, 
                    "(default: [mail] archive, else https://lore.kernel.org/r).")
 @click.option("--automation-id", metavar="ID",
               help="SARIF runAutomationDetails.id (default: kref-lint-patch/<name>/).")
+@click.option("--kernel-version", metavar="X.Y",
+              help="The analyzed kernel's version, which selects the API models (default: "
+                   "the tree's top-level Makefile; none found: the newest models).")
 def check_patch(patch, tree, fmt, output, quiet, select, ignore, rule_files, config_file,
-                no_config, jobs, mail_from, archive_url, automation_id) -> None:
+                no_config, jobs, mail_from, archive_url, automation_id, kernel_version) -> None:
     """Check a patch or a patch series (mbox; - for stdin) against the tree: report the
     findings each patch adds, attributed to it.
 
@@ -194,7 +201,8 @@ def check_patch(patch, tree, fmt, output, quiet, select, ignore, rule_files, con
         conf = settings(config_file, no_config, [tree],
                         select=split_ids(select) if select else None,
                         ignore=split_ids(ignore) if ignore else None, rule_files=rule_files,
-                        jobs=jobs, mail_from=mail_from, mail_archive=archive_url)
+                        jobs=jobs, mail_from=mail_from, mail_archive=archive_url,
+                        kernel_version=kernel_version)
         cli_options = (*(["--select", ",".join(conf.select)] if select else []),
                              *(["--ignore", ",".join(conf.ignore)] if ignore else []))
         req = patch_mode.Request(patch, tree, fmt, output, quiet, automation_id, cli_options,
