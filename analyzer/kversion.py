@@ -26,10 +26,12 @@ tables, ``[[acquire.try_grab_folio]]``), whose ranges must not overlap.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 Version = tuple[int, int]
 #: the keys every model table may carry besides its section's own
@@ -117,6 +119,103 @@ def resolve(explicit: str | None, paths: Sequence[str], origin: str = "--kernel-
     if found is None:
         return KernelVersion(None, "")
     return KernelVersion(found[0], found[1])
+
+
+# ------------------------------------------------------------------ model selection
+def _range(entry: dict, where: str, line: int, source: str, text: str
+           ) -> tuple[Version, Version]:
+    from analyzer.models import ModelError
+
+    bounds = []
+    for key, default in (("since", _NEVER), ("until", _FOREVER)):
+        value = entry.get(key)
+        if value is None:
+            bounds.append(default)
+            continue
+        try:
+            bounds.append(parse(value) if isinstance(value, str) else parse(""))
+        except ValueError:
+            kline = _key_line(text, key, line) or line
+            raise ModelError(f"{source}:{kline}: '{where}.{key}': expected a kernel version "
+                             f"string \"X.Y\", got {value!r}") from None
+    if bounds[0] >= bounds[1]:
+        raise ModelError(f"{source}:{line}: '{where}': since = {entry['since']!r} is not "
+                         f"before until = {entry['until']!r} (since is inclusive, until "
+                         "exclusive)")
+    return bounds[0], bounds[1]
+
+
+def _header_lines(text: str, section: str, api: str) -> list[int]:
+    """Line of each ``[section.api]`` / ``[[section.api]]`` header, in order."""
+    pat = re.compile(r"^[ \t]*\[\[?[ \t]*" + re.escape(f"{section}.{api}") + r"[ \t]*\]", re.M)
+    return [text.count("\n", 0, m.start()) + 1 for m in pat.finditer(text)]
+
+
+def _key_line(text: str, key: str, start: int) -> int:
+    """Line of ``key =`` at or after line ``start`` (0: not found)."""
+    for n, line in enumerate(text.splitlines()[max(start - 1, 0):], max(start, 1)):
+        if re.match(rf"[ \t]*{key}[ \t]*=", line):
+            return n
+    return 0
+
+
+def variants(entry: Any, text: str, section: str, api: str, line: int
+             ) -> list[tuple[Any, int]]:
+    """The tables of one model (several for an array of tables), each with its line."""
+    got = entry if isinstance(entry, list) else [entry]
+    lines = _header_lines(text, section, api) if text else []
+    return [(v, lines[i] if i < len(lines) else line) for i, v in enumerate(got)]
+
+
+def select(data: dict[str, Any], version: Version | None, source: str, text: str = ""
+           ) -> dict[tuple[str, str], dict]:
+    """For each model ``(section, api)`` of ``data`` (one parsed rule file), the table
+    (the variant) that holds in ``version`` -- see the module docstring; a model that holds
+    in no version of it is absent.  The tables keep their ``since``/``until``.  Raises
+    ModelError for a bad or overlapping range, whatever the version, so that a rule file
+    is valid or not independently of the tree."""
+    from analyzer.models import ModelError
+
+    ranged: dict[tuple[str, str], list[tuple[Version, Version, dict]]] = {}
+    for section, table in data.items():
+        if not isinstance(table, dict):
+            continue                     # the schema check names the problem
+        for api, entry in table.items():
+            listed = variants(entry, text, section, api, 0)
+            got = []
+            where = f"{section}.{api}"
+            for i, (variant, line) in enumerate(listed):
+                if not isinstance(variant, dict):
+                    continue             # the schema check names the problem
+                if len(listed) > 1 and "since" not in variant and "until" not in variant:
+                    raise ModelError(f"{source}:{line}: '{where}': variant {i + 1} of "
+                                     f"{len(listed)} has neither since nor until")
+                since, until = _range(variant, where, line, source, text)
+                got.append((since, until, variant))
+            got.sort(key=lambda g: g[0])
+            for (_, until, _), (since, _, _) in itertools.pairwise(got):
+                if since < until:
+                    raise ModelError(f"{source}:{listed[0][1]}: '{where}': version ranges "
+                                     f"overlap at {show(since)}")
+            if got:
+                ranged[section, api] = got
+    current = {api for (_, api), got in ranged.items() if got[-1][1] == _FOREVER}
+    chosen = {}
+    for key, got in ranged.items():
+        table = _choose(got, version, key[1] in current)
+        if table is not None:
+            chosen[key] = table
+    return chosen
+
+
+def _choose(got: list[tuple[Version, Version, dict]], version: Version | None,
+            name_is_current: bool) -> dict | None:
+    if version is not None:
+        return next((v for since, until, v in got if since <= version < until), None)
+    _, until, newest = got[-1]
+    if until != _FOREVER and name_is_current:
+        return None                      # newer trees read this name another way
+    return newest
 
 
 def range_text(since: str | None, until: str | None) -> str:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from analyzer import kversion
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
@@ -274,12 +276,14 @@ def _check_value(key: str, spec: Key, value: Any) -> str | None:
     return None
 
 
-def parse_models(text: str, source: str) -> list[Model]:
-    """Validate one rule file's text and return its facts; raise ModelError."""
+def parse_models(text: str, source: str, kernel: str | None = None) -> list[Model]:
+    """Validate one rule file's text and return its facts for kernel version ``kernel``
+    ("X.Y"; None: unknown, see :mod:`analyzer.kversion`); raise ModelError."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ModelError(f"{source}: invalid TOML: {exc}") from None
+    chosen = kversion.select(data, kversion.parse(kernel) if kernel else None, source, text)
     out: list[Model] = []
     for section, table in data.items():
         if section not in SCHEMA:
@@ -294,31 +298,41 @@ def parse_models(text: str, source: str) -> list[Model]:
             line = _line_of(text, f"[{where}]", f"{api} =", api)
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", api):
                 raise ModelError(f"{source}:{line}: '{where}': not a C identifier")
-            if not isinstance(entry, dict):
-                raise ModelError(f"{source}:{line}: '{where}' must be a table of keys")
-            for key, value in entry.items():
-                if key not in schema:
-                    known = ", ".join(sorted(schema)) or "none"
-                    kline = _line_of(text, key, start=line) or line
-                    raise ModelError(
-                        f"{source}:{kline}: '{where}': unknown key '{key}' (known: {known})")
-                problem = _check_value(key, schema[key], value)
-                if problem:
-                    kline = _line_of(text, key, start=line) or line
-                    raise ModelError(f"{source}:{kline}: '{where}.{key}': {problem}")
-            for key, spec in schema.items():
-                if spec.required and key not in entry:
-                    raise ModelError(f"{source}:{line}: '{where}': missing required key '{key}'")
-            values = dict(entry)
-            if "when" in schema and "when" not in values:
-                values["when"] = "always"
-            out.append(Model(section, api, tuple(sorted(values.items(),
-                                                        key=lambda kv: kv[0])), source))
+            for variant, vline in kversion.variants(entry, text, section, api, line):
+                if not isinstance(variant, dict):
+                    raise ModelError(f"{source}:{vline}: '{where}' must be a table of keys")
+                _check_entry(variant, schema, where, source, text, vline)
+                if variant is chosen.get((section, api)):
+                    values = dict(variant)
+                    if "when" in schema and "when" not in values:
+                        values["when"] = "always"
+                    out.append(Model(section, api, tuple(sorted(values.items(),
+                                                                key=lambda kv: kv[0])), source))
     return out
 
 
-def load_models(extra: Iterable[str | Path] = (), builtin: bool = True) -> Models:
-    """Load the built-in rules/*.toml (sorted) and then each extra file in order."""
+def _check_entry(entry: dict, schema: dict[str, Key], where: str, source: str, text: str,
+                 line: int) -> None:
+    """One model table (one version variant) against its section's schema."""
+    for key, value in entry.items():
+        if key not in schema and key not in kversion.KEYS:
+            known = ", ".join(sorted(schema)) or "none"
+            kline = _line_of(text, key, start=line) or line
+            raise ModelError(
+                f"{source}:{kline}: '{where}': unknown key '{key}' (known: {known})")
+        problem = key in schema and _check_value(key, schema[key], value)
+        if problem:
+            kline = _line_of(text, key, start=line) or line
+            raise ModelError(f"{source}:{kline}: '{where}.{key}': {problem}")
+    for key, spec in schema.items():
+        if spec.required and key not in entry:
+            raise ModelError(f"{source}:{line}: '{where}': missing required key '{key}'")
+
+
+def load_models(extra: Iterable[str | Path] = (), builtin: bool = True,
+                kernel: str | None = None) -> Models:
+    """Load the built-in rules/*.toml (sorted) and then each extra file in order, each
+    model in its variant for kernel version ``kernel`` ("X.Y", None: unknown)."""
     paths: list[Path] = sorted(RULES_DIR.glob("*.toml")) if builtin else []
     paths += [Path(p) for p in extra]
     models = Models()
@@ -327,7 +341,7 @@ def load_models(extra: Iterable[str | Path] = (), builtin: bool = True) -> Model
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise ModelError(f"{path}: cannot read rule file: {exc}") from None
-        for m in parse_models(text, str(path)):
+        for m in parse_models(text, str(path), kernel):
             models.by_section.setdefault(m.section, {})[m.api] = m
         models._names_cache.clear()
         models.files.append(str(path))

@@ -113,3 +113,114 @@ def test_sarif_run_says_which_kernel_version_the_models_are_for(tmp_path):
                 "mm/", cwd=tree)
     props = json.loads(out.read_text())["runs"][0]["properties"]
     assert props == {"kernelVersion": "7.2", "kernelVersionOrigin": "--kernel-version"}
+
+
+# ------------------------------------------------------------------ model selection
+VERSIONED = """
+[[acquire.grab]]            # old: a speculative get that returns the object
+until = "6.10"
+arg = 0
+kind = "speculative"
+when = "nonzero"
+returns_object = true
+[[acquire.grab]]            # new: a pin of an object the caller holds, 0 = success
+since = "6.10"
+arg = 0
+kind = "pin"
+when = "zero"
+needs_ref = true
+
+[acquire.old_get]           # an API only older trees have
+until = "5.18"
+arg = 0
+kind = "speculative"
+when = "nonzero"
+
+[acquire.new_get]
+since = "6.11"
+arg = 0
+kind = "plain"
+
+[acquire.always]
+arg = 0
+kind = "plain"
+
+[lockless_read.gone_here]   # another section's model of a name current trees still have
+until = "6.10"
+arg = 0
+[release.gone_here]
+arg = 0
+"""
+
+
+def models_for(kernel):
+    from analyzer.models import Models, parse_models
+
+    out = Models()
+    for m in parse_models(VERSIONED, "t.toml", kernel):
+        out.by_section.setdefault(m.section, {})[m.api] = m
+    return out
+
+
+@pytest.mark.parametrize("kernel, kind, present", [
+    ("5.10", "speculative", {"old_get", "always", "grab"}),
+    ("6.9", "speculative", {"always", "grab"}),
+    ("6.10", "pin", {"always", "grab"}),          # since is inclusive, until exclusive
+    ("6.12", "pin", {"always", "grab", "new_get"}),
+    (None, "pin", {"always", "grab", "new_get", "old_get"}),
+])
+def test_each_version_gets_the_variant_that_holds_in_it(kernel, kind, present):
+    m = models_for(kernel)
+    assert set(m.names("acquire")) == present
+    grab = m.get("acquire", "grab")
+    assert grab.get("kind") == kind
+    assert grab.get("when") == ("zero" if kind == "pin" else "nonzero")
+    assert bool(grab.get("returns_object")) == (kind == "speculative")
+
+
+def test_unknown_version_is_the_newest_models():
+    """Unknown: each name's latest variant; an old-only model of a name that newer trees
+    still define (in another section) is left out, an old-only name is kept."""
+    m = models_for(None)
+    assert m.get("lockless_read", "gone_here") is None
+    assert m.get("release", "gone_here") is not None
+    assert m.get("acquire", "old_get") is not None
+    assert models_for("6.1").get("lockless_read", "gone_here") is not None
+
+
+def test_selection_changes_the_models_fingerprint():
+    assert models_for("5.10").fingerprint() != models_for("6.12").fingerprint()
+
+
+def test_the_built_in_rules_load_for_every_supported_version():
+    from analyzer.models import load_models
+
+    for k in ("5.10", "6.1", "6.12", "7.2", None):
+        assert load_models(kernel=k).names("acquire")
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[acquire.a]\narg = 0\nkind = "plain"\nsince = "6.x"\n',
+     "t.toml:4: 'acquire.a.since': expected a kernel version string \"X.Y\", got '6.x'"),
+    ('[acquire.a]\narg = 0\nkind = "plain"\nsince = 6.1\n',
+     "t.toml:4: 'acquire.a.since': expected a kernel version string \"X.Y\", got 6.1"),
+    ('[acquire.a]\narg = 0\nkind = "plain"\nsince = "6.10"\nuntil = "6.10"\n',
+     "t.toml:1: 'acquire.a': since = '6.10' is not before until = '6.10'"),
+    ('[[acquire.a]]\narg = 0\nkind = "plain"\nuntil = "6.10"\n'
+     '[[acquire.a]]\narg = 0\nkind = "pin"\nsince = "6.9"\n',
+     "t.toml:1: 'acquire.a': version ranges overlap at 6.9"),
+    ('[[acquire.a]]\narg = 0\nkind = "plain"\nuntil = "6.10"\n'
+     '[[acquire.a]]\narg = 0\nkind = "pin"\n',
+     "t.toml:5: 'acquire.a': variant 2 of 2 has neither since nor until"),
+    ('[[acquire.a]]\narg = 0\nkind = "plain"\nuntil = "6.10"\n'
+     '[[acquire.a]]\narg = 0\nkind = "bogus"\nsince = "6.10"\n',
+     "'acquire.a.kind': must be one of"),
+])
+def test_bad_ranges_are_errors_in_every_version(text, message):
+    """A range error does not depend on the analyzed version: the file is wrong."""
+    from analyzer.models import ModelError, parse_models
+
+    for kernel in ("5.10", "6.12", None):
+        with pytest.raises(ModelError) as exc:
+            parse_models(text, "t.toml", kernel)
+        assert message in str(exc.value), str(exc.value)

@@ -64,6 +64,6 @@ class Loaded:
     checkers: list[Checker] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.models = load_models(self.options.rule_files)
+        self.models = load_models(self.options.rule_files, kernel=self.options.kernel_version)
         self.checkers = [cls() for cls in ALL
                          if any(self.options.enabled(r.id) for r in cls.rules)]
