@@ -224,3 +224,36 @@ def test_bad_ranges_are_errors_in_every_version(text, message):
         with pytest.raises(ModelError) as exc:
             parse_models(text, "t.toml", kernel)
         assert message in str(exc.value), str(exc.value)
+
+
+# ------------------------------------------------------------------ both shapes, real models
+def findings_of(fixture: str, kernel: str | None) -> set[tuple[str, str]]:
+    """(function, rule) of each finding the built-in models give FIXTURE at KERNEL."""
+    from analyzer.pipeline.file import Analyzer
+    from analyzer.pipeline.options import Options
+    from tests.conftest import FIXTURES
+
+    path = FIXTURES / "versions" / fixture
+    outcome = Analyzer(Options(kernel_version=kernel)).analyze_file(str(path))
+    return {(f.function, f.rule_id) for f in outcome.findings}
+
+
+def test_try_grab_folio_is_read_in_the_shape_of_the_tree_s_version():
+    """fixtures/versions/gup_6_1.c is right with the 6.1 models (tests/test_fixtures.py);
+    with 6.12's, where try_grab_folio() pins a folio the caller holds, the old speculative
+    grab is invisible and try_grab_page()'s true-on-success reads as a failure."""
+    old = findings_of("gup_6_1.c", "6.1")
+    new = findings_of("gup_6_1.c", "6.12")
+    assert ("bad_grab_folio_no_recheck", "speculative-get-unvalidated") in old - new
+    assert ("bad_grab_folio_mismatch_keeps_ref", "speculative-ref-leak") in old - new
+    assert ("ok_pinned_with_try_grab_page", "try-get-without-ref") in new - old
+    # try_get_folio() has one meaning from 5.18 on
+    assert ("bad_get_folio_no_recheck", "speculative-get-unvalidated") in old & new
+
+
+def test_the_5_10_apis_are_known_in_5_10_and_not_after():
+    got = findings_of("gup_5_10.c", "5.10")
+    assert {("bad_gup_pte_no_recheck", "speculative-get-unvalidated"),
+            ("bad_gup_pte_mismatch_keeps_ref", "speculative-ref-leak"),
+            ("bad_find_get_entry_no_reload", "speculative-get-unvalidated")} <= got
+    assert findings_of("gup_5_10.c", "6.12") == set()   # the names do not exist there
