@@ -244,9 +244,23 @@ def explain(rule_id: str, markdown: bool) -> None:
 
 @main.command("rules")
 @click.option("--markdown", is_flag=True, help="A Markdown table (as in README.md).")
-def rules_cmd(markdown: bool) -> None:
-    """List every rule: id, precision and summary."""
-    click.echo(info.rules_table(markdown), nl=False)
+@click.option("--models", is_flag=True,
+              help="List the API models instead, with the kernel versions they hold in.")
+@click.option("--versioned", is_flag=True, help="With --models: only the versioned ones.")
+@click.option("--kernel-version", metavar="X.Y",
+              help="With --models: mark the models a tree of this version is read with.")
+def rules_cmd(markdown: bool, models: bool, versioned: bool,
+              kernel_version: str | None) -> None:
+    """List every rule: id, precision and summary (--models: the API models)."""
+    if not models:
+        if versioned or kernel_version:
+            raise click.UsageError("--versioned and --kernel-version go with --models")
+        click.echo(info.rules_table(markdown), nl=False)
+        return
+    try:
+        click.echo(info.models_table(kernel_version, versioned), nl=False)
+    except ToolError as exc:
+        _fail(exc)
 
 
 def run() -> None:

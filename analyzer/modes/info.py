@@ -1,6 +1,9 @@
-"""``kref-lint explain RULE`` and ``kref-lint rules``: the rules' own documentation."""
+"""``kref-lint explain RULE`` and ``kref-lint rules``: the rules' own documentation;
+``kref-lint rules --models``: the API models and the kernel versions they hold in."""
 from __future__ import annotations
 
+from analyzer import kversion
+from analyzer.models import RULES_DIR, ModelError, tomllib
 from analyzer.modes.settings import UsageError, did_you_mean, known_rule_ids
 from checkers import all_rules
 
@@ -19,4 +22,37 @@ def rules_table(markdown: bool = False) -> str:
     for r in all_rules():
         lines.append(f"| `{r.id}` | {r.precision} | {r.summary} |" if markdown
                      else f"{r.id:32} {r.precision:8} {r.summary}")
+    return "".join(line + "\n" for line in lines)
+
+
+def models_table(kernel: str | None = None, versioned_only: bool = False) -> str:
+    """Every model of the built-in rule files, one line per version variant: section, API,
+    the versions it holds in (since inclusive, until exclusive) and ``*`` on the variant
+    the analysis of a ``kernel`` tree uses (None: the newest models)."""
+    try:
+        version = kversion.parse(kernel) if kernel else None
+    except ValueError as exc:
+        raise UsageError(f"--kernel-version: {exc}") from None
+    lines = [f"API models for kernel {kernel or 'unknown (the newest models)'}; "
+             "* = used, versions: since <= v < until"]
+    for path in sorted(RULES_DIR.glob("*.toml")):
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
+        try:
+            chosen = kversion.select(data, version, str(path), text)
+        except ModelError as exc:
+            raise UsageError(str(exc)) from None
+        for section, table in data.items():
+            for api, entry in table.items():
+                listed = kversion.variants(entry, text, section, api, 0)
+                ranges = [kversion.range_text(v.get("since"), v.get("until"))
+                          for v, _ in listed]
+                if versioned_only and not any(ranges):
+                    continue
+                for (variant, _), where in zip(listed, ranges):
+                    used = "*" if variant is chosen.get((section, api)) else " "
+                    effect = ", ".join(f"{k}={v}" for k, v in variant.items()
+                                       if k not in kversion.KEYS)
+                    lines.append(f"{used} {path.stem:11} {section:16} {api:32} "
+                                 f"{where or 'all versions':18} {effect}".rstrip())
     return "".join(line + "\n" for line in lines)
