@@ -257,3 +257,28 @@ def test_the_5_10_apis_are_known_in_5_10_and_not_after():
             ("bad_gup_pte_mismatch_keeps_ref", "speculative-ref-leak"),
             ("bad_find_get_entry_no_reload", "speculative-get-unvalidated")} <= got
     assert findings_of("gup_5_10.c", "6.12") == set()   # the names do not exist there
+
+
+def test_the_5_10_io_apis_start_io_in_5_10_only():
+    """kernel_sendpage() and the 5.10 page-cache and iov_iter lookups: known in 5.10
+    (fixtures/versions/io_5_10.c), names that 6.12 does not have."""
+    got = findings_of("io_5_10.c", "5.10")
+    assert {f for f, _ in got} == {"bad_pipe_page_to_sendpage", "bad_cache_page_to_sendpage",
+                                   "bad_cache_pages_to_sendpage", "bad_user_page_to_sendpage"}
+    assert findings_of("io_5_10.c", "6.12") == set()
+
+
+def test_rules_models_lists_the_versions_and_marks_the_variant_used():
+    r = run_cli("rules", "--models", "--versioned", "--kernel-version", "6.1")
+    assert r.returncode == 0, r.stderr
+    lines = [line for line in r.stdout.splitlines() if " try_grab_folio " in line]
+    assert len(lines) == 2
+    assert lines[0].startswith("* ") and "5.18 <= v < 6.10" in lines[0]
+    assert "kind=speculative" in lines[0]
+    assert lines[1].startswith("  ") and "v >= 6.10" in lines[1] and "kind=pin" in lines[1]
+    assert not any(" get_page " in line for line in r.stdout.splitlines())   # --versioned
+    r = run_cli("rules", "--models")
+    newest = [line for line in r.stdout.splitlines() if " try_grab_folio " in line]
+    assert newest[1].startswith("* ") and any(" get_page " in x for x in r.stdout.splitlines())
+    r = run_cli("rules", "--models", "--kernel-version", "x")
+    assert r.returncode == 2 and r.stderr.startswith("kref-lint: error: --kernel-version")
