@@ -134,10 +134,13 @@ def _fail(exc: ToolError) -> None:
 @click.option("--shard", "shard_text", metavar="K/N",
               help="Analyze only shard K of N (a deterministic split balanced by file "
                    "size); `kref-lint merge` combines the N logs into the one run's.")
+@click.option("--kernel-version", metavar="X.Y",
+              help="The analyzed kernel's version, which selects the API models (default: "
+                   "the tree's top-level Makefile; none found: the newest models).")
 def check(paths, fmt, output, select, ignore, jobs, frontend, compile_commands, rule_files,
           show_path, show_suppressed, show_diagnostics, statistics, quiet, no_cache,
           config_file, no_config, exclude, no_gitignore, baseline, no_baseline, diff_rev,
-          automation_id, no_prefilter, shard_text) -> None:
+          automation_id, no_prefilter, shard_text, kernel_version) -> None:
     """Analyze the .c and .h files under PATH... and report findings.
 
     \b
@@ -158,7 +161,8 @@ def check(paths, fmt, output, select, ignore, jobs, frontend, compile_commands, 
                         select=split_ids(select) if select else None,
                         ignore=split_ids(ignore) if ignore else None, rule_files=rule_files,
                         jobs=jobs, baseline=baseline,
-                        no_baseline=no_baseline or bool(diff_rev), exclude=exclude)
+                        no_baseline=no_baseline or bool(diff_rev), exclude=exclude,
+                        kernel_version=kernel_version)
         req = check_mode.Request(tuple(paths), fmt, output, frontend, compile_commands,
                                  show_path, show_suppressed, statistics, no_cache,
                                  not no_gitignore, diff_rev, automation_id, _command_line(),
@@ -197,8 +201,11 @@ def check(paths, fmt, output, select, ignore, jobs, frontend, compile_commands, 
                    "(default: [mail] archive, else https://lore.kernel.org/r).")
 @click.option("--automation-id", metavar="ID",
               help="SARIF runAutomationDetails.id (default: kref-lint-patch/<name>/).")
+@click.option("--kernel-version", metavar="X.Y",
+              help="The analyzed kernel's version, which selects the API models (default: "
+                   "the tree's top-level Makefile; none found: the newest models).")
 def check_patch(patch, tree, fmt, output, quiet, select, ignore, rule_files, config_file,
-                no_config, jobs, mail_from, archive_url, automation_id) -> None:
+                no_config, jobs, mail_from, archive_url, automation_id, kernel_version) -> None:
     """Check a patch or a patch series (mbox; - for stdin) against the tree: report the
     findings each patch adds, attributed to it.
 
@@ -211,7 +218,8 @@ def check_patch(patch, tree, fmt, output, quiet, select, ignore, rule_files, con
         conf = settings(config_file, no_config, [tree],
                         select=split_ids(select) if select else None,
                         ignore=split_ids(ignore) if ignore else None, rule_files=rule_files,
-                        jobs=jobs, mail_from=mail_from, mail_archive=archive_url)
+                        jobs=jobs, mail_from=mail_from, mail_archive=archive_url,
+                        kernel_version=kernel_version)
         cli_options = (*(["--select", ",".join(conf.select)] if select else []),
                              *(["--ignore", ",".join(conf.ignore)] if ignore else []))
         req = patch_mode.Request(patch, tree, fmt, output, quiet, automation_id, cli_options,
@@ -274,9 +282,29 @@ def explain(rule_id: str, markdown: bool) -> None:
 @click.option("--markdown", is_flag=True, help="A Markdown table (as in README.md).")
 @click.option("--models", is_flag=True,
               help="List the model sections of the rule files instead, with their keys.")
-def rules_cmd(markdown: bool, models: bool) -> None:
-    """List every rule: id, precision and summary (--models: every model section)."""
-    click.echo(info.models_table(markdown) if models else info.rules_table(markdown), nl=False)
+@click.option("--apis", is_flag=True,
+              help="List the API models instead, with the kernel versions they hold in.")
+@click.option("--versioned", is_flag=True, help="With --apis: only the versioned ones.")
+@click.option("--kernel-version", metavar="X.Y",
+              help="With --apis: mark the models a tree of this version is read with.")
+def rules_cmd(markdown: bool, models: bool, apis: bool, versioned: bool,
+              kernel_version: str | None) -> None:
+    """List every rule: id, precision and summary (--models: every model section; --apis:
+    every API model with its kernel versions)."""
+    if (versioned or kernel_version) and not apis:
+        raise click.UsageError("--versioned and --kernel-version go with --apis")
+    if models and apis:
+        raise click.UsageError("--models and --apis are two listings: choose one")
+    if models:
+        click.echo(info.models_table(markdown), nl=False)
+        return
+    if not apis:
+        click.echo(info.rules_table(markdown), nl=False)
+        return
+    try:
+        click.echo(info.apis_table(kernel_version, versioned), nl=False)
+    except ToolError as exc:
+        _fail(exc)
 
 
 class Terminated(BaseException):

@@ -11,3 +11,7 @@ from __future__ import annotations
 
 class ToolError(Exception):
     """Input or usage the user must fix; ``str(exc)`` is the whole message (one line)."""
+
+
+class ModelError(Exception):
+    """A rule file that cannot be used; the message names file, line and key."""

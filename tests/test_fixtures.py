@@ -7,6 +7,9 @@ Annotations (on the reported line, as a C comment):
   // expect-fn: RULE          a known false negative: must NOT be reported (yet)
   // expect-fp: RULE          a known false positive: must be reported
 Every unannotated line must stay silent, so every ok_ function is a negative test.
+A fixture written for one kernel version's API shapes says so (``kref-lint-kernel: X.Y``
+in its header comment) and is read with that version's models; the others with the
+newest (no version).
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from analyzer.pipeline.options import Options
 from checkers import all_rules
 from tests.conftest import FIXTURES
 
+KERNEL = re.compile(r"kref-lint-kernel:\s*(\S+)")
 ANNOTATION = re.compile(r"//\s*expect(?P<kind>-fn|-fp)?(?:@\+(?P<off>\d+))?:\s*(?P<rules>[\w\-, ]+)")
 FIXTURE_FILES = sorted(p for p in FIXTURES.rglob("*.c"))
 FRONTENDS = ["treesitter", "clang"]
@@ -39,16 +43,22 @@ def annotations(path: Path):
     return expected, fns
 
 
-_ANALYZERS: dict[str, Analyzer] = {}
+_ANALYZERS: dict[tuple[str, str | None], Analyzer] = {}
 
 
-def analyzer_for(frontend: str) -> Analyzer:
-    if frontend not in _ANALYZERS:
+def kernel_of(path: Path) -> str | None:
+    m = KERNEL.search(path.read_text()[:2000])
+    return m.group(1) if m else None
+
+
+def analyzer_for(frontend: str, kernel: str | None = None) -> Analyzer:
+    if (frontend, kernel) not in _ANALYZERS:
         if frontend == "clang":
-            _ANALYZERS[frontend] = Analyzer(Options(frontend="clang", clang_args=CLANG_ARGS))
+            options = Options(frontend="clang", clang_args=CLANG_ARGS, kernel_version=kernel)
         else:
-            _ANALYZERS[frontend] = Analyzer(Options(frontend=frontend))
-    return _ANALYZERS[frontend]
+            options = Options(frontend=frontend, kernel_version=kernel)
+        _ANALYZERS[frontend, kernel] = Analyzer(options)
+    return _ANALYZERS[frontend, kernel]
 
 
 def test_there_are_fixtures_for_every_rule_shipped():
@@ -62,7 +72,7 @@ def test_there_are_fixtures_for_every_rule_shipped():
 @pytest.mark.parametrize("frontend", FRONTENDS)
 @pytest.mark.parametrize("path", FIXTURE_FILES, ids=lambda p: str(p.relative_to(FIXTURES)))
 def test_fixture(path: Path, frontend: str):
-    outcome = analyzer_for(frontend).analyze_file(str(path))
+    outcome = analyzer_for(frontend, kernel_of(path)).analyze_file(str(path))
     errors = [n for n in outcome.notifications if n.level == "error"]
     assert not errors, errors
     assert outcome.stats.degraded == 0, "fixtures must parse cleanly"

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import analyzer.models.core  # noqa: F401  (registers the core sections)
+from analyzer import kversion
+from analyzer.errors import ModelError
 from analyzer.models.schema import SECTIONS, Key, Section, section_order
 
 if sys.version_info >= (3, 11):
@@ -25,10 +27,6 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
-
-
-class ModelError(Exception):
-    """A rule file that cannot be used; the message names file, line and key."""
 
 
 def sections() -> dict[str, type[Section]]:
@@ -191,12 +189,14 @@ def _check_value(key: str, spec: Key, value: Any) -> str | None:
     return None
 
 
-def parse_models(text: str, source: str) -> list[Model]:
-    """Validate one rule file's text and return its facts; raise ModelError."""
+def parse_models(text: str, source: str, kernel: str | None = None) -> list[Model]:
+    """Validate one rule file's text and return its facts for kernel version ``kernel``
+    ("X.Y"; None: unknown, see :mod:`analyzer.kversion`); raise ModelError."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ModelError(f"{source}: invalid TOML: {exc}") from None
+    chosen = kversion.select(data, kversion.parse(kernel) if kernel else None, source, text)
     out: list[Model] = []
     known_sections = schema()
     for section, table in data.items():
@@ -212,30 +212,40 @@ def parse_models(text: str, source: str) -> list[Model]:
             line = _line_of(text, f"[{where}]", f"{api} =", api)
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", api):
                 raise ModelError(f"{source}:{line}: '{where}': not a C identifier")
-            if not isinstance(entry, dict):
-                raise ModelError(f"{source}:{line}: '{where}' must be a table of keys")
-            for key, value in entry.items():
-                if key not in keys:
-                    known = ", ".join(sorted(keys)) or "none"
-                    kline = _line_of(text, key, start=line) or line
-                    raise ModelError(
-                        f"{source}:{kline}: '{where}': unknown key '{key}' (known: {known})")
-                problem = _check_value(key, keys[key], value)
-                if problem:
-                    kline = _line_of(text, key, start=line) or line
-                    raise ModelError(f"{source}:{kline}: '{where}.{key}': {problem}")
-            for key, spec in keys.items():
-                if spec.required and key not in entry:
-                    raise ModelError(f"{source}:{line}: '{where}': missing required key '{key}'")
-            values = dict(entry)
-            if "when" in keys and "when" not in values:
-                values["when"] = "always"
-            out.append(Model.make(section, api, values, source))
+            for variant, vline in kversion.variants(entry, text, section, api, line):
+                if not isinstance(variant, dict):
+                    raise ModelError(f"{source}:{vline}: '{where}' must be a table of keys")
+                _check_entry(variant, keys, where, source, text, vline)
+                if variant is chosen.get((section, api)):
+                    values = {k: v for k, v in variant.items() if k not in kversion.KEYS}
+                    if "when" in keys and "when" not in values:
+                        values["when"] = "always"
+                    out.append(Model.make(section, api, values, source))
     return out
 
 
-def load_models(extra: Iterable[str | Path] = (), builtin: bool = True) -> Models:
-    """Load the built-in rules/*.toml (sorted) and then each extra file in order."""
+def _check_entry(entry: dict, keys: dict[str, Key], where: str, source: str, text: str,
+                 line: int) -> None:
+    """One model table (one version variant) against its section's keys."""
+    for key, value in entry.items():
+        if key not in keys and key not in kversion.KEYS:
+            known = ", ".join(sorted(keys)) or "none"
+            kline = _line_of(text, key, start=line) or line
+            raise ModelError(
+                f"{source}:{kline}: '{where}': unknown key '{key}' (known: {known})")
+        problem = key in keys and _check_value(key, keys[key], value)
+        if problem:
+            kline = _line_of(text, key, start=line) or line
+            raise ModelError(f"{source}:{kline}: '{where}.{key}': {problem}")
+    for key, spec in keys.items():
+        if spec.required and key not in entry:
+            raise ModelError(f"{source}:{line}: '{where}': missing required key '{key}'")
+
+
+def load_models(extra: Iterable[str | Path] = (), builtin: bool = True,
+                kernel: str | None = None) -> Models:
+    """Load the built-in rules/*.toml (sorted) and then each extra file in order, each
+    model in its variant for kernel version ``kernel`` ("X.Y", None: unknown)."""
     paths: list[Path] = sorted(RULES_DIR.glob("*.toml")) if builtin else []
     paths += [Path(p) for p in extra]
     models = Models()
@@ -244,7 +254,7 @@ def load_models(extra: Iterable[str | Path] = (), builtin: bool = True) -> Model
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise ModelError(f"{path}: cannot read rule file: {exc}") from None
-        for m in parse_models(text, str(path)):
+        for m in parse_models(text, str(path), kernel):
             models.by_section.setdefault(m.section, {})[m.api] = m
         models._names_cache.clear()
         models.files.append(str(path))

@@ -62,7 +62,8 @@ def options_for(req: Request, conf: Settings) -> Options:
                    compile_commands=os.path.abspath(req.compile_commands)
                    if req.compile_commands else None,
                    header_roots=tuple(os.path.abspath(p) for p in req.paths
-                                      if os.path.isdir(p)))
+                                      if os.path.isdir(p)),
+                   kernel_version=conf.kernel.text)
 
 
 def main(req: Request, conf: Settings, console: Console) -> int:
@@ -106,7 +107,7 @@ def render(run: RunResult, req: Request, conf: Settings, console: Console) -> in
         kind = "kref-lint-diff" if req.diff_rev else "kref-lint"
         info = RunInfo(__version__, req.command_line,
                        req.automation_id or automation_id(req.paths, run.root, kind),
-                       provenance(run.root))
+                       provenance(run.root), kernel_properties(conf))
         text = (sarif_report.dumps(sarif_report.build_sarif(run, rules, info))
                 if req.fmt == "sarif" else
                 json_report.dumps(json_report.build_json(run, rules, info)))
@@ -130,6 +131,12 @@ def render(run: RunResult, req: Request, conf: Settings, console: Console) -> in
         console.error(incomplete_line(run.not_analyzed))
         return EXIT_INCOMPLETE
     return 1 if run.failing else 0
+
+
+def kernel_properties(conf: Settings) -> dict:
+    """SARIF ``run.properties``: the kernel version the API models were selected for."""
+    return {"kernelVersion": conf.kernel.text or "unknown",
+            "kernelVersionOrigin": conf.kernel.origin or "none (newest models)"}
 
 
 def provenance(root: str) -> Provenance | None:

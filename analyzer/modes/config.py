@@ -10,6 +10,7 @@ walk stops at the repository root, the directory holding ``.git``), or named wit
     rules    = ["tools/kref-lint/local.toml"]        # extra API model files
     baseline = "kref-lint-baseline.sarif"   # report only findings not in this SARIF log
     jobs     = 8                            # worker processes
+    kernel-version = "6.1"                  # the API models' version (else the Makefile's)
 
     [mail]                                  # check-patch replies (see the README)
     from    = "kref-lint bot <kref-lint@example.org>"
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from email.headerregistry import Address
@@ -33,13 +35,13 @@ from email.utils import parseaddr
 from analyzer.errors import ToolError
 from analyzer.pipeline.discover import Excluder
 
-try:
+if sys.version_info >= (3, 11):
     import tomllib
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 FILENAME = ".kref-lint.toml"
-KEYS = ("select", "ignore", "exclude", "rules", "baseline", "jobs", "mail")
+KEYS = ("select", "ignore", "exclude", "rules", "baseline", "jobs", "mail", "kernel-version")
 MAIL_KEYS = ("from", "archive", "cc")
 
 
@@ -60,6 +62,7 @@ class Config:
     mail_from: str | None = None            # [mail] from
     mail_archive: str | None = None         # [mail] archive
     mail_cc: tuple[str, ...] = ()              # [mail] cc
+    kernel_version: str | None = None       # kernel-version (checked when resolved)
 
     def excluder(self, cli_exclude: Iterable[str] | None = None) -> Excluder:
         """The exclusion matcher: ``cli_exclude`` (relative to the working directory)
@@ -132,13 +135,16 @@ def load_config(path: str | None) -> Config:
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
         raise ConfigError(f"{path}: 'jobs' must be a positive integer")
     rules = strings("rules")
+    kernel_version = data.get("kernel-version")
+    if kernel_version is not None and not isinstance(kernel_version, str):
+        raise ConfigError(f"{path}: 'kernel-version' must be a string (\"X.Y\")")
     mail = _mail(data.get("mail", {}), path)
     return Config(path=os.path.abspath(path), select=strings("select"),
                   ignore=strings("ignore"), exclude=strings("exclude") or (),
                   rules=tuple(resolve(r) for r in rules) if rules is not None else None,
                   baseline=resolve(baseline) if baseline else None, jobs=jobs, base=base,
                   mail_from=mail.get("from"), mail_archive=mail.get("archive"),
-                  mail_cc=tuple(mail.get("cc", ())))
+                  mail_cc=tuple(mail.get("cc", ())), kernel_version=kernel_version)
 
 
 def _mail(table, path: str) -> dict:

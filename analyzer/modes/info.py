@@ -1,8 +1,10 @@
-"""``kref-lint explain RULE``, ``kref-lint rules`` and ``kref-lint rules --models``: the
-rules' own documentation and the schema of the rule files."""
+"""``kref-lint explain RULE``, ``kref-lint rules``, ``kref-lint rules --models`` (the schema of
+the rule files) and ``kref-lint rules --apis`` (the API models and the kernel versions they hold
+in): the rules' own documentation."""
 from __future__ import annotations
 
-from analyzer.models import sections
+from analyzer import kversion
+from analyzer.models import RULES_DIR, ModelError, sections, tomllib
 from analyzer.modes.settings import UsageError, did_you_mean, known_rule_ids
 from checkers import all_rules
 
@@ -44,4 +46,37 @@ def models_table(markdown: bool = False) -> str:
             kind = "|".join(spec.choices) if spec.choices else spec.types[0].__name__
             req = "required" if spec.required else "optional"
             lines.append(f"    {key:15} {kind:38} {req:9} {spec.doc}".rstrip())
+    return "".join(line + "\n" for line in lines)
+
+
+def apis_table(kernel: str | None = None, versioned_only: bool = False) -> str:
+    """Every model of the built-in rule files, one line per version variant: section, API,
+    the versions it holds in (since inclusive, until exclusive) and ``*`` on the variant
+    the analysis of a ``kernel`` tree uses (None: the newest models)."""
+    try:
+        version = kversion.parse(kernel) if kernel else None
+    except ValueError as exc:
+        raise UsageError(f"--kernel-version: {exc}") from None
+    lines = [f"API models for kernel {kernel or 'unknown (the newest models)'}; "
+             "* = used, versions: since <= v < until"]
+    for path in sorted(RULES_DIR.glob("*.toml")):
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
+        try:
+            chosen = kversion.select(data, version, str(path), text)
+        except ModelError as exc:
+            raise UsageError(str(exc)) from None
+        for section, table in data.items():
+            for api, entry in table.items():
+                listed = kversion.variants(entry, text, section, api, 0)
+                ranges = [kversion.range_text(v.get("since"), v.get("until"))
+                          for v, _ in listed]
+                if versioned_only and not any(ranges):
+                    continue
+                for (variant, _), where in zip(listed, ranges):
+                    used = "*" if variant is chosen.get((section, api)) else " "
+                    effect = ", ".join(f"{k}={v}" for k, v in variant.items()
+                                       if k not in kversion.KEYS)
+                    lines.append(f"{used} {path.stem:11} {section:16} {api:32} "
+                                 f"{where or 'all versions':18} {effect}".rstrip())
     return "".join(line + "\n" for line in lines)

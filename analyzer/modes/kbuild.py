@@ -170,7 +170,8 @@ def main(argv: Sequence[str]) -> int:
         options = Options(conf.rule_files, frozenset(conf.select) if conf.select else None,
                           frozenset(conf.ignore), "clang",
                           clang_args=tuple(clang_flags(kb.compiler, cwd, given)),
-                          header_roots=(os.path.dirname(source),))
+                          header_roots=(os.path.dirname(source),),
+                          kernel_version=conf.kernel.text)
         run = _analyze(source, options, cache)
         level = "error" if kb.fail else "warning"
         text = format_findings(run.findings, cwd, run.lines, "--show-path" in kb.flags,

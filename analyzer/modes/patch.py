@@ -66,7 +66,7 @@ def main(req: Request, conf: Settings, console: Console) -> int:
     if req.output:
         check_output(req.output)
     options = Options(conf.rule_files, frozenset(conf.select) if conf.select else None,
-                      frozenset(conf.ignore), "treesitter")
+                      frozenset(conf.ignore), "treesitter", kernel_version=conf.kernel.text)
     series = parse_series(read_input(req.patch), req.patch)
     for skipped in series.skipped:
         console.say(f"kref-lint: skipped {skipped}")

@@ -7,8 +7,9 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from analyzer import kversion
 from analyzer.errors import ToolError
 from analyzer.models import ModelError, load_models
 from analyzer.modes.config import Config, check_address, find_config, load_config
@@ -36,6 +37,7 @@ class Settings:
     mail_from: str | None = None
     mail_archive: str | None = None
     mail_cc: tuple[str, ...] = ()
+    kernel: kversion.KernelVersion = field(default_factory=kversion.KernelVersion)
 
     def origin(self, option: str, given_on_cli: bool) -> str:
         """How to name a setting in an error: the flag, or the key and its file."""
@@ -62,10 +64,12 @@ def settings(config_file: str | None, no_config: bool, start: Sequence[str], *,
              select: list[str] | None, ignore: list[str] | None,
              rule_files: Sequence[str], jobs: int | None, baseline: str | None = None,
              no_baseline: bool = True, exclude: Sequence[str] = (),
-             mail_from: str | None = None, mail_archive: str | None = None
-             ) -> Settings:
+             mail_from: str | None = None, mail_archive: str | None = None,
+             kernel_version: str | None = None) -> Settings:
     """Merge: a flag given on the command line replaces the file's value for it
     (``select``/``ignore`` None: not given; ``--ignore ''`` clears the file's list).
+    The kernel version: ``kernel_version``, else the file's, else the Makefile of the
+    tree holding ``start`` (:func:`analyzer.kversion.resolve`).
     Checks the rule ids (unknown: an error with the closest known one) and loads the
     rule files once, so that a bad one fails before any work.  Raises
     :class:`~analyzer.errors.ToolError`."""
@@ -85,6 +89,7 @@ def settings(config_file: str | None, no_config: bool, start: Sequence[str], *,
         else cfg.mail_from,
         mail_archive=(mail_archive.rstrip("/") if mail_archive else cfg.mail_archive),
         mail_cc=cfg.mail_cc,
+        kernel=_kernel(kernel_version, cfg, start),
     )
     check_rule_ids(out.select, out.origin("--select", select is not None))
     check_rule_ids(out.ignore, out.origin("--ignore", ignore is not None))
@@ -93,6 +98,15 @@ def settings(config_file: str | None, no_config: bool, start: Sequence[str], *,
     except ModelError as exc:
         raise UsageError(f"bad rule file: {exc}") from None
     return out
+
+
+def _kernel(cli: str | None, cfg: Config, start: Sequence[str]) -> kversion.KernelVersion:
+    given, origin = ((cli, "--kernel-version") if cli else
+                     (cfg.kernel_version, f"'kernel-version' in {cfg.path}"))
+    try:
+        return kversion.resolve(given, start, origin)
+    except ValueError as exc:
+        raise UsageError(f"{origin}: {exc}") from None
 
 
 def known_rule_ids() -> list[str]:

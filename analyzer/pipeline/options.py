@@ -25,6 +25,8 @@ class Options:
     clang_args: tuple[str, ...] | None = None
     compile_commands: str | None = None
     header_roots: tuple[str, ...] = ()
+    # the analyzed kernel's version "X.Y" (None: unknown), which selects the API models
+    kernel_version: str | None = None
 
     def enabled(self, rule_id: str) -> bool:
         return (self.select is None or rule_id in self.select) and rule_id not in self.ignore
@@ -33,7 +35,7 @@ class Options:
         """What, besides a task, changes an outcome: the models and the rule selection
         (the frontend and flags are the task's)."""
         return repr((self.rule_files, sorted(self.select) if self.select is not None else None,
-                     sorted(self.ignore), self.header_roots))
+                     sorted(self.ignore), self.header_roots, self.kernel_version))
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,6 @@ class Loaded:
     checkers: list[Checker] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.models = load_models(self.options.rule_files)
+        self.models = load_models(self.options.rule_files, kernel=self.options.kernel_version)
         self.checkers = [cls() for cls in ALL
                          if any(self.options.enabled(r.id) for r in cls.rules)]

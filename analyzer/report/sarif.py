@@ -359,7 +359,7 @@ def build_sarif(run: RunResult, rules: list[Rule], info: RunInfo) -> dict:
     results = [b.result(f, fp, run.line_hashes.get((f.span.file, f.span.line), ""),
                         states.get(fp, "new") if states is not None else None)
                for f, fp in fingerprints([*run.findings, *run.suppressed], run.root)]
-    log = _log(_run(b, info, results, run.notifications))
+    log = _log(_run(b, info, results, run.notifications, info.properties))
     if run.comparison is not None and run.comparison.absent:
         log["runs"][0]["results"] += [b.absent(e) for e in run.comparison.absent]
     return log

@@ -35,6 +35,7 @@ class RunInfo:
     command_line: str = ""
     automation_id: str | None = None
     provenance: Provenance | None = None
+    properties: dict | None = None        # SARIF run.properties (the kernel version)
 
 
 @dataclass
