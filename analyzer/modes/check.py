@@ -24,7 +24,7 @@ from analyzer.pipeline.discover import discover
 from analyzer.pipeline.options import Loaded, Options
 from analyzer.pipeline.plan import make_plan
 from analyzer.pipeline.run import run_plan
-from analyzer.pipeline.shard import Shard, select
+from analyzer.pipeline.shard import Shard, parse_shard, select
 from analyzer.report import json as json_report
 from analyzer.report import sarif as sarif_report
 from analyzer.report import text as text_report
@@ -144,3 +144,8 @@ def provenance(root: str) -> Provenance | None:
     if state is None:
         return None
     return Provenance(state.repository_uri, state.revision, state.branch)
+
+
+def shard_option(text: str | None) -> Shard | None:
+    """``--shard K/N`` as the pipeline's :class:`Shard` (a ShardError, exit 2, if malformed)."""
+    return parse_shard(text) if text else None

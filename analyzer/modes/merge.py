@@ -1,5 +1,5 @@
 """``kref-lint merge LOG... [-o FILE]``: the logs of ``--shard K/N`` runs as one run's
-(:mod:`analyzer.report.merge`).  The format (SARIF or JSON) is the logs' own; all must
+(:mod:`analyzer.results.merge`).  The format (SARIF or JSON) is the logs' own; all must
 have the same.  Exit codes as ``check``: 0 no failing result, 1 results, 2 a file was
 not analyzed in some shard (or a log cannot be read or merged)."""
 from __future__ import annotations
@@ -9,9 +9,9 @@ import sys
 
 from analyzer.errors import ToolError
 from analyzer.modes.console import check_output, write_output
-from analyzer.report import merge as merging
 from analyzer.report import sarif as sarif_report
 from analyzer.report.json import dumps as json_dumps
+from analyzer.results import merge as merging
 
 
 class LogError(ToolError):

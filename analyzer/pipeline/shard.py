@@ -5,7 +5,7 @@ largest first (ties by path), to the shard with the fewest bytes so far (ties: t
 number) -- the same on every machine that sees the same tree, whatever the order or the
 machine.  Each file is in exactly one shard, and a file's analysis does not depend on the
 other files of its run (tree-sitter; for libclang see the README), so the shards' logs,
-merged by ``kref-lint merge`` (:mod:`analyzer.report.merge`), are the log one run writes.
+merged by ``kref-lint merge`` (:mod:`analyzer.results.merge`), are the log one run writes.
 """
 from __future__ import annotations
 
