@@ -34,6 +34,12 @@ from dataclasses import dataclass
 from typing import Any
 
 Version = tuple[int, int]
+
+
+class RangeError(Exception):
+    """A model's ``since``/``until`` that cannot be used; the message names file, line and
+    key (:mod:`analyzer.models` raises it as its ModelError)."""
+
 #: the keys every model table may carry besides its section's own
 KEYS = ("since", "until")
 _NEVER: Version = (0, 0)
@@ -124,8 +130,6 @@ def resolve(explicit: str | None, paths: Sequence[str], origin: str = "--kernel-
 # ------------------------------------------------------------------ model selection
 def _range(entry: dict, where: str, line: int, source: str, text: str
            ) -> tuple[Version, Version]:
-    from analyzer.models import ModelError
-
     bounds = []
     for key, default in (("since", _NEVER), ("until", _FOREVER)):
         value = entry.get(key)
@@ -136,10 +140,10 @@ def _range(entry: dict, where: str, line: int, source: str, text: str
             bounds.append(parse(value) if isinstance(value, str) else parse(""))
         except ValueError:
             kline = _key_line(text, key, line) or line
-            raise ModelError(f"{source}:{kline}: '{where}.{key}': expected a kernel version "
+            raise RangeError(f"{source}:{kline}: '{where}.{key}': expected a kernel version "
                              f"string \"X.Y\", got {value!r}") from None
     if bounds[0] >= bounds[1]:
-        raise ModelError(f"{source}:{line}: '{where}': since = {entry['since']!r} is not "
+        raise RangeError(f"{source}:{line}: '{where}': since = {entry['since']!r} is not "
                          f"before until = {entry['until']!r} (since is inclusive, until "
                          "exclusive)")
     return bounds[0], bounds[1]
@@ -172,10 +176,8 @@ def select(data: dict[str, Any], version: Version | None, source: str, text: str
     """For each model ``(section, api)`` of ``data`` (one parsed rule file), the table
     (the variant) that holds in ``version`` -- see the module docstring; a model that holds
     in no version of it is absent.  The tables keep their ``since``/``until``.  Raises
-    ModelError for a bad or overlapping range, whatever the version, so that a rule file
+    RangeError for a bad or overlapping range, whatever the version, so that a rule file
     is valid or not independently of the tree."""
-    from analyzer.models import ModelError
-
     ranged: dict[tuple[str, str], list[tuple[Version, Version, dict]]] = {}
     for section, table in data.items():
         if not isinstance(table, dict):
@@ -188,14 +190,14 @@ def select(data: dict[str, Any], version: Version | None, source: str, text: str
                 if not isinstance(variant, dict):
                     continue             # the schema check names the problem
                 if len(listed) > 1 and "since" not in variant and "until" not in variant:
-                    raise ModelError(f"{source}:{line}: '{where}': variant {i + 1} of "
+                    raise RangeError(f"{source}:{line}: '{where}': variant {i + 1} of "
                                      f"{len(listed)} has neither since nor until")
                 since, until = _range(variant, where, line, source, text)
                 got.append((since, until, variant))
             got.sort(key=lambda g: g[0])
             for (_, until, _), (since, _, _) in itertools.pairwise(got):
                 if since < until:
-                    raise ModelError(f"{source}:{listed[0][1]}: '{where}': version ranges "
+                    raise RangeError(f"{source}:{listed[0][1]}: '{where}': version ranges "
                                      f"overlap at {show(since)}")
             if got:
                 ranged[section, api] = got

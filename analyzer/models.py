@@ -283,7 +283,10 @@ def parse_models(text: str, source: str, kernel: str | None = None) -> list[Mode
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ModelError(f"{source}: invalid TOML: {exc}") from None
-    chosen = kversion.select(data, kversion.parse(kernel) if kernel else None, source, text)
+    try:
+        chosen = kversion.select(data, kversion.parse(kernel) if kernel else None, source, text)
+    except kversion.RangeError as exc:
+        raise ModelError(str(exc)) from None
     out: list[Model] = []
     for section, table in data.items():
         if section not in SCHEMA:

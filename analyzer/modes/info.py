@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from analyzer import kversion
-from analyzer.models import RULES_DIR, ModelError, tomllib
+from analyzer.models import RULES_DIR, tomllib
 from analyzer.modes.settings import UsageError, did_you_mean, known_rule_ids
 from checkers import all_rules
 
@@ -40,7 +40,7 @@ def models_table(kernel: str | None = None, versioned_only: bool = False) -> str
         data = tomllib.loads(text)
         try:
             chosen = kversion.select(data, version, str(path), text)
-        except ModelError as exc:
+        except kversion.RangeError as exc:
             raise UsageError(str(exc)) from None
         for section, table in data.items():
             for api, entry in table.items():
