@@ -8,11 +8,18 @@ from analyzer.models import RULES_DIR, ModelError, sections, tomllib
 from analyzer.modes.settings import UsageError, did_you_mean, known_rule_ids
 from checkers import all_rules
 
+VERSIONS_NOTE = (
+    "\n## Kernel versions\n\nThe API models this rule reads are those of the analyzed "
+    "kernel's version (its top-level Makefile, or --kernel-version X.Y; unknown: the "
+    "newest). `kref-lint rules --apis --versioned --kernel-version X.Y` lists the ones "
+    "that depend on it (e.g. try_grab_folio(): a speculative get up to 6.9, a pin of a "
+    "held folio from 6.10).\n")
+
 
 def explain(rule_id: str, markdown: bool = False) -> str:
     for rule in all_rules():
         if rule.id == rule_id:
-            return rule.markdown() if markdown else rule.text()
+            return (rule.markdown() if markdown else rule.text()) + VERSIONS_NOTE
     known = known_rule_ids()
     raise UsageError(f"unknown rule '{rule_id}'{did_you_mean(rule_id, known)}; known rules: "
                      f"{', '.join(known)}")
