@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -404,18 +403,16 @@ def test_non_patch_email(series, tmp_path):
     expect_error(series, p, "is empty: no patch to check")
 
 
-def test_huge_patch_is_refused_fast(series, tmp_path):
+def test_huge_patch_is_refused_by_its_size(series, tmp_path):
+    # Refused on its size before it is parsed or applied (no timing here: the bench measures
+    # speed; the message is the size check's own).
     p = tmp_path / "huge.patch"
     hunk = b"".join(b"+\tx = %d;\n" % i for i in range(2_000_000))
     p.write_bytes(b"--- a/mm/gup.c\n+++ b/mm/gup.c\n@@ -1,0 +1,2000000 @@\n" + hunk)
     assert p.stat().st_size > 20 * 1024 * 1024
-    started = time.monotonic()
     expect_error(series, p, "larger than the 10 MiB limit, not checked")
-    assert time.monotonic() - started < 10
-    started = time.monotonic()
     expect_error(series, ("-",), "input is larger than the 10 MiB limit",
                  input=p.read_bytes())
-    assert time.monotonic() - started < 10
 
 
 def test_non_utf8_mail_bodies(series, tmp_path):
