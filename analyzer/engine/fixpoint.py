@@ -188,6 +188,8 @@ class _Run:
     @staticmethod
     def _told(models: tuple[Model, ...], prec: tuple[str, ...]) -> tuple[Model, ...]:
         """The models of a call a checker is told about, given its precedence ``prec``."""
+        if not models or not prec:
+            return models
         first = next((m for m in sorted((m for m in models if m.section in prec),
                                         key=lambda m: prec.index(m.section))), None)
         if first is None:

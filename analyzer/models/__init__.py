@@ -95,7 +95,13 @@ class Models:
         if m.api in table:
             return False
         table[m.api] = m
+        index = self._names_cache.get("<of>")
         self._names_cache.clear()
+        if index is not None:               # keep the per-call index: insert, in order
+            order = section_order()
+            index[m.api] = tuple(sorted((*index.get(m.api, ()), m),
+                                        key=lambda x: order.get(x.section, len(order))))
+            self._names_cache["<of>"] = index
         return True
 
     def of(self, api: str | None) -> tuple[Model, ...]:
