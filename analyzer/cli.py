@@ -155,7 +155,6 @@ def check(paths, fmt, output, select, ignore, jobs, frontend, compile_commands, 
     if shard_text and diff_rev:
         raise click.UsageError("--shard and --diff cannot be combined")
     try:
-        shard = check_mode.shard_option(shard_text)
         conf = settings(config_file, no_config, list(paths) or ["."],
                         select=split_ids(select) if select else None,
                         ignore=split_ids(ignore) if ignore else None, rule_files=rule_files,
@@ -165,7 +164,7 @@ def check(paths, fmt, output, select, ignore, jobs, frontend, compile_commands, 
         req = check_mode.Request(tuple(paths), fmt, output, frontend, compile_commands,
                                  show_path, show_suppressed, statistics, no_cache,
                                  not no_gitignore, diff_rev, automation_id, _command_line(),
-                                 shard, not no_prefilter)
+                                 shard_text, not no_prefilter)
         _finish(check_mode.main(req, conf, Console(quiet, show_diagnostics)))
     except ToolError as exc:
         _fail(exc)

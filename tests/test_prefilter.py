@@ -43,3 +43,20 @@ def test_a_kernel_directorys_findings_do_not_change(kernel_tree):
     every = _json("-j", "2", "--no-prefilter", "mm/", "virt/kvm/", cwd=kernel_tree)
     assert fast["findings"] and _findings(fast) == _findings(every)
     assert fast["statistics"]["not_parsed"] > 0
+
+
+def test_a_huge_file_naming_no_api_is_not_a_failure(tmp_path):
+    """linux-6.12 has a 24 MB generated register header: it names no API, so it is not
+    parsed and the run is complete; the same size naming one is too large (exit 2)."""
+    shutil.copy(FIXTURES / "tryget" / "pipe_kvm.c", tmp_path / "good.c")
+    line = b"#define REG_SH_MASK_0123456789 0x00000001L\n"
+    (tmp_path / "regs.h").write_bytes(line * (17 * 2**20 // len(line) + 1))
+    r = run_cli("--no-cache", "--frontend", "treesitter", str(tmp_path))
+    assert r.returncode == 1, r.stderr
+    assert "1 not parsed (no API of interest)" in r.stderr
+    (tmp_path / "regs.h").write_bytes(line * (17 * 2**20 // len(line) + 1)
+                                      + b"/* folio_ref_count */\n")
+    r = run_cli("--no-cache", "--frontend", "treesitter", str(tmp_path))
+    assert r.returncode == 2, r.stderr
+    assert any(l.startswith("kref-lint: error: ") and "regs.h: file too large" in l
+               and l.endswith("[too-large]") for l in r.stderr.splitlines()), r.stderr

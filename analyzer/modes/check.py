@@ -24,7 +24,7 @@ from analyzer.pipeline.discover import discover
 from analyzer.pipeline.options import Loaded, Options
 from analyzer.pipeline.plan import make_plan
 from analyzer.pipeline.run import run_plan
-from analyzer.pipeline.shard import Shard, parse_shard, select
+from analyzer.pipeline.shard import parse_shard, select
 from analyzer.report import json as json_report
 from analyzer.report import sarif as sarif_report
 from analyzer.report import text as text_report
@@ -52,7 +52,7 @@ class Request:
     diff_rev: str | None = None
     automation_id: str | None = None
     command_line: str = ""
-    shard: Shard | None = None            # --shard K/N: this machine's files only
+    shard: str | None = None              # --shard K/N: this machine's files only
     prefilter: bool = True                # --no-prefilter: parse every file
 
 
@@ -85,12 +85,13 @@ def analyze(req: Request, options: Options, conf: Settings, cache: ResultCache |
             console: Console) -> RunResult:
     """Discover, plan and run ``req.paths``; compared with the baseline when there is one."""
     base = bl.load(conf.baseline) if conf.baseline else None      # fail before the work
+    shard = parse_shard(req.shard) if req.shard else None
     found = discover(list(req.paths), conf.excluder, req.gitignore)
     loaded = Loaded(options)
     plan = make_plan(found.files, options, loaded, prefilter=req.prefilter)
-    if req.shard is not None:
+    if shard is not None:
         # planned over every file (the same routing notes in every shard), run on ours
-        plan = plan.only(select(found.files, req.shard, found.root))
+        plan = plan.only(select(found.files, shard, found.root))
     with console.progress(len(plan.order)) as done:
         outcomes = run_plan(plan, options, conf.workers, cache, done)
     run = RunResult.from_outcomes(outcomes, found.root, [*found.notifications, *plan.notes])
@@ -145,7 +146,3 @@ def provenance(root: str) -> Provenance | None:
         return None
     return Provenance(state.repository_uri, state.revision, state.branch)
 
-
-def shard_option(text: str | None) -> Shard | None:
-    """``--shard K/N`` as the pipeline's :class:`Shard` (a ShardError, exit 2, if malformed)."""
-    return parse_shard(text) if text else None

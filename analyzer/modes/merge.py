@@ -15,7 +15,7 @@ from analyzer.results import merge as merging
 
 
 class LogError(ToolError):
-    """A log that cannot be read (exit 2)."""
+    """A log that cannot be read or merged (exit 2)."""
 
 
 def _read(path: str) -> dict:
@@ -35,13 +35,16 @@ def main(paths: list[str], output: str | None) -> int:
     kinds = {"sarif" if isinstance(log, dict) and "runs" in log else "json"
              for _, log in logs}
     if len(kinds) != 1:
-        raise merging.MergeError("cannot merge SARIF and JSON logs together")
-    if kinds == {"sarif"}:
-        merged = merging.merge_sarif(logs)
-        text, code = sarif_report.dumps(merged), merging.sarif_exit(merged)
-    else:
-        merged = merging.merge_json(logs)
-        text, code = json_dumps(merged), merging.json_exit(merged)
+        raise LogError("cannot merge SARIF and JSON logs together")
+    try:
+        if kinds == {"sarif"}:
+            merged = merging.merge_sarif(logs)
+            text, code = sarif_report.dumps(merged), merging.sarif_exit(merged)
+        else:
+            merged = merging.merge_json(logs)
+            text, code = json_dumps(merged), merging.json_exit(merged)
+    except merging.MergeError as exc:
+        raise LogError(str(exc)) from None
     if output:
         write_output(output, text)
     else:

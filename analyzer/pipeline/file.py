@@ -26,7 +26,8 @@ from analyzer.results.suppress import suppress_file
 from analyzer.summaries import bottom_up
 from checkers import all_rules
 
-MAX_FILE_BYTES = 16 * 1024 * 1024
+MAX_FILE_BYTES = 16 * 1024 * 1024          # parsed at most
+MAX_READ_BYTES = 256 * 1024 * 1024         # read at most, for the pre-filter
 
 
 class Analyzer(Loaded):
@@ -49,8 +50,11 @@ class Analyzer(Loaded):
     def analyze(self, task: FileTask) -> FileOutcome:
         path = task.path
         out = FileOutcome(path)
+        # a generated register header of 24 MB that names no API is not parsed at all:
+        # the parser's bound applies to what is parsed (below), reading to a larger one
+        prefiltered = task.prefilter and task.frontend == "treesitter"
         try:
-            data = read_source(path, MAX_FILE_BYTES)
+            data = read_source(path, MAX_READ_BYTES if prefiltered else MAX_FILE_BYTES)
         except FileTooLarge as exc:
             return out.fail(f"{exc.strerror}, not analyzed", "too-large")
         except NotRegularFile as exc:
@@ -64,11 +68,14 @@ class Analyzer(Loaded):
             return out
         if b"\0" in data[:8192]:
             return out.fail("binary file (NUL bytes), not analyzed", "binary")
-        if task.prefilter and task.frontend == "treesitter":
+        if prefiltered:
             wanted = self.starters
             if wanted is not None and not wanted.matches(data):
                 out.stats = Stats(files=1, skipped=1)       # cannot produce a finding
                 return out
+        if len(data) > MAX_FILE_BYTES:
+            return out.fail(f"file too large ({len(data)} bytes > {MAX_FILE_BYTES}), not "
+                            "analyzed", "too-large")
         try:
             data.decode("utf-8")
         except UnicodeDecodeError as exc:

@@ -24,11 +24,9 @@ import re
 from collections import Counter
 from urllib.parse import unquote
 
-from analyzer.errors import ToolError
 
-
-class MergeError(ToolError):
-    """Logs that cannot be merged (exit 2)."""
+class MergeError(ValueError):
+    """Logs that cannot be merged (the merge mode makes it a tool error, exit 2)."""
 
 
 _SHARD_ARG = re.compile(r"\s--shard(?:=|\s+)\S+")
