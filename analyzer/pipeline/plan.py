@@ -138,11 +138,10 @@ def _names_any(path: str, prefilter: Prefilter) -> bool:
     return prefilter.matches(data)
 
 
-def starter_prefilter(loaded: Loaded) -> Prefilter | None:
-    """What a file read by tree-sitter must name to be worth parsing: an API that
-    starts a checker's story, or an iterator macro that performs one (tree-sitter reads
-    each file alone, so no other file's function can start one for it); None when a
-    checker cannot say.  Depends only on the models and the enabled checkers."""
+def _starters(loaded: Loaded) -> tuple[set[str], set[str]] | None:
+    """The APIs that start a checker's story (with the iterator macros that perform one),
+    split into those any mention of counts and the ``deref_only`` lockless reads; None
+    when a checker cannot say."""
     models = loaded.models
     starters: set[str] = set()
     for checker in loaded.checkers:
@@ -153,7 +152,19 @@ def starter_prefilter(loaded: Loaded) -> Prefilter | None:
     starters |= {name for name, it in models.iterators().items() if it.step in starters}
     deref_only = {n for n in starters
                   if (m := models.get("lockless_read", n)) and m.get("deref_only")}
-    return Prefilter(frozenset(s.encode() for s in starters - deref_only),
+    return starters - deref_only, deref_only
+
+
+def starter_prefilter(loaded: Loaded) -> Prefilter | None:
+    """What a file read by tree-sitter must name to be worth parsing: an API that
+    starts a checker's story, or an iterator macro that performs one (tree-sitter reads
+    each file alone, so no other file's function can start one for it); None when a
+    checker cannot say.  Depends only on the models and the enabled checkers."""
+    found = _starters(loaded)
+    if found is None:
+        return None
+    relevant, deref_only = found
+    return Prefilter(frozenset(s.encode() for s in relevant),
                      frozenset(s.encode() for s in deref_only))
 
 
@@ -163,16 +174,11 @@ def prefilter_identifiers(loaded: Loaded, headers: list[str],
     an iterator macro that performs one, or a function of the analyzed headers that
     calls one (its summary would carry it); None when a checker cannot say."""
     models = loaded.models
-    starters: set[str] = set()
-    for checker in loaded.checkers:
-        mine = checker.starters(models)
-        if mine is None:
-            return None
-        starters |= mine
-    starters |= {name for name, it in models.iterators().items() if it.step in starters}
-    deref_only = {n for n in starters
-                  if (m := models.get("lockless_read", n)) and m.get("deref_only")}
-    relevant = starters - deref_only
+    found = _starters(loaded)
+    if found is None:
+        return None
+    relevant, deref_only = found
+    starters = relevant | deref_only
     calls: dict[str, frozenset[str]] = {}
     for h in headers:
         if roots and not any(os.path.realpath(h).startswith(os.path.realpath(r) + os.sep)
