@@ -79,12 +79,16 @@ def _lock_key(kind: str) -> str:
 
 
 def effect_holds(when: str, outcome: str) -> bool:
-    """Whether a model's ``when`` (always | nonzero | zero) holds for a tested outcome.
+    """Whether a model's ``when`` (always | nonzero | zero | positive) holds for a tested
+    outcome.
 
     Kernel convention: a call tested ``>= 0`` (or false on ``< 0``) returned success,
-    which for a "returns 0 on success" API is zero."""
+    which for a "returns 0 on success" API is zero; for a tri-state API (``positive``: a
+    count of references, or -errno) it returned the count, possibly 0 references."""
     if when == "always":
         return True
+    if when == "positive":
+        return outcome in (POS, NONNEG)
     if when == "nonzero":
         return outcome in (NONZERO, NEG, POS)
     return outcome in (ZERO, NONNEG)
@@ -337,6 +341,15 @@ class Context:
             else:
                 return None
         return None
+
+    def place(self, e: Expr | None) -> str | None:
+        """The place an argument names: ``&xas`` and ``xas`` alike; ``*ptep`` is ``ptep``."""
+        if e is None:
+            return None
+        e = self.strip(e)
+        if isinstance(e, (AddrOf, Deref)):
+            e = e.operand
+        return self.key(e)
 
     def result_key(self, call: Call) -> str | None:
         """The key of a call's result: its access path (``xas_load(&xas)``), or, when an

@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 
 from analyzer.engine import NONZERO, ZERO, Checker, Context, Test, effect_holds
-from analyzer.ir import AddrOf, Binary, Call, Deref, Expr, Span, Unary
+from analyzer.ir import Binary, Call, Deref, Expr, Span, Unary
 from analyzer.result import Step
 from analyzer.rule import Rule
 
@@ -306,7 +306,7 @@ class SpeculativeChecker(Checker):
             return
         if ctx.holds("spin"):
             return            # read under a lock: whatever it designates is stable
-        place = self._place(ctx, src)
+        place = ctx.place(src)
         if place is None:
             return
         inherited = frozenset().union(*(s.sources for s in ctx.states(place)
@@ -317,7 +317,7 @@ class SpeculativeChecker(Checker):
                 (Step(call.span, f"'{place}' read locklessly by {call.callee}()"),))
 
     def _derive(self, ctx: Context, call: Call, m, result: str | None) -> None:
-        src = self._place(ctx, ctx.arg(call, m.get("from")))
+        src = ctx.place(ctx.arg(call, m.get("from")))
         value = bool(m.get("value"))
         what = ctx.name_of(call, result)
         for s in ctx.states(src):
@@ -463,7 +463,7 @@ class SpeculativeChecker(Checker):
                 arg = ctx.arg(e, m.get("arg", 0))
                 if m.get("deref_only") and not isinstance(arg, Deref):
                     return None
-                key = self._place(ctx, arg)
+                key = ctx.place(arg)
                 return Source(key) if key else None
             if derive is None or (e := ctx.arg(e, derive.get("from"))) is None:
                 break
@@ -477,7 +477,7 @@ class SpeculativeChecker(Checker):
         for a in [arg] + [ctx.arg(call, i) for i in range(len(call.args)) if i != index]:
             if a is not None and (src := self._reread_source(ctx, a)) is not None:
                 return src
-        key = self._place(ctx, arg)
+        key = ctx.place(arg)
         return Source(key) if key else None
 
     def _first_value(self, ctx: Context, e: Expr) -> str | None:
@@ -532,16 +532,6 @@ class SpeculativeChecker(Checker):
             if isinstance(s, Obj) and s.param >= 0 and s.phase is Phase.SPEC:
                 ctx.summarize("acquire", arg=s.param, kind="speculative", when="nonzero",
                               returns_object=True)
-
-    # ------------------------------------------------------------------ access paths
-    def _place(self, ctx: Context, e: Expr | None) -> str | None:
-        """The place an argument names: ``&xas`` and ``xas`` alike; ``*ptep`` is ``ptep``."""
-        if e is None:
-            return None
-        e = ctx.strip(e)
-        if isinstance(e, (AddrOf, Deref)):
-            e = e.operand
-        return ctx.key(e)
 
 
 
