@@ -22,7 +22,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
 
-WHEN = ("always", "nonzero", "zero")
+WHEN = ("always", "nonzero", "zero", "positive")
 ACQUIRE_KINDS = ("plain", "speculative", "pin")
 LOCK_KINDS = ("spin", "rcu", "sleep")
 
@@ -71,6 +71,22 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "lock": {"kind": Key((str,), True, LOCK_KINDS), "when": Key((str,), False, WHEN),
              "arg": Key((int,), doc="argument locked, for an object lock (folio_lock)")},
     "unlock": {"kind": Key((str,), True, LOCK_KINDS), "arg": Key((int,))},
+    # references taken and not dropped (page-ref-leak)
+    "ref_source": {
+        "arg": Key((int,), doc="argument that receives the referenced object (&page, "
+                               "pages[], a batch); absent: the result is the object"),
+        "when": Key((str,), False, WHEN, "return value on which it holds"),
+        "flag_arg": Key((int,), doc="argument of flags: a reference only when it names flag"),
+        "flag": Key((str,), doc="the flag that asks for a reference (FOLL_GET)"),
+    },
+    "ref_release": {"arg": Key((int,), True, doc="argument whose reference(s) it drops")},
+    "ref_count": {"arg": Key((int,), True, doc="argument giving how many references an "
+                                               "acquire, ref_source or release takes/drops")},
+    "ref_borrow": {"args": Key((list,), doc="arguments it uses without keeping their "
+                                            "reference (absent: all)")},
+    "ref_error_test": {"arg": Key((int,), True), "when": Key((str,), False, WHEN,
+                                                         "result meaning 'no object'")},
+    "ref_error_value": {},
     # speculative references
     "revalidate": {"arg": Key((int,), True, doc="argument whose source it re-checks"),
                    "when": Key((str,), False, WHEN, "return value meaning 'still valid'")},
@@ -126,6 +142,12 @@ SECTION_DOCS = {
     "lock": "calls that take a lock (spin) or enter an RCU read-side section",
     "unlock": "calls that release them",
     "revalidate": "calls (or summarized helpers) that re-check a lockless source",
+    "ref_source": "lookups, allocations and GUP that return or fill in referenced objects",
+    "ref_release": "drops of references beyond the shared `release` (arrays, batches, pfns)",
+    "ref_count": "the count argument of counted gets and puts (folio_ref_add, folio_put_refs)",
+    "ref_borrow": "calls that use an object without taking its reference over",
+    "ref_error_test": "tests after which a result holds no object (IS_ERR, is_error_pfn)",
+    "ref_error_value": "return values that signal failure (ERR_PTR, VM_FAULT_OOM)",
     "make_accessible": "arch_make_{page,folio}_accessible() and wrappers (0 = success)",
     "io_start": "calls that start I/O on a page or folio (or attach it to a bio)",
     "io_submit": "calls that submit a bio: I/O starts on the pages attached to it",
