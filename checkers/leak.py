@@ -1,0 +1,392 @@
+"""page-ref-leak: a page or folio reference taken and not dropped on some path.
+
+Tracked: a reference (``Ref``: where and by which API it was taken, how many) on the
+object that got it - the argument of a get (``acquire`` models, on the edge where a
+try-get succeeded), the result or out-argument of a lookup, allocation or GUP
+(``ref_source``: ``filemap_get_folio()``, ``alloc_pages()``, ``get_user_pages_fast(...,
+&page)`` when it returned a count, ``follow_page(..., FOLL_GET)`` only with the flag) -
+and on the objects derived from it (``page_folio()``, ``pages[i]``).  It ends with a drop of
+the right count (``release``/``ref_release``; ``ref_count`` says which argument counts),
+when it is returned, stored where something else owns it (a field through a pointer, the
+caller's array) or passed to a call that is no API model and not known to borrow it
+(``ref_borrow``, or a same-file helper that never lets the argument escape): unknown
+callees take it over, precision first.  A store into a local array or struct keeps it
+the function's.  A NULL test, an error test (``IS_ERR``, ``ref_error_test``) or a count
+tested ``<= 0`` means no reference on that edge.
+
+Reported: a reference still held at a ``return`` (a ``goto`` to a cleanup label reaches it),
+at the end of the function, or when the variable holding it is overwritten - only for a
+reference the function ends on some other path (so it manages it), and, when it is held
+through a parameter or a field (it outlives the function), only at an error exit (a
+negative errno, ``ERR_PTR()``, ``NULL``, a variable assigned one): keeping a reference
+on success is how a function hands one to its caller.
+
+Summaries (same file): a helper whose every returned object carries a reference is a
+``ref_source``; a helper that never lets an argument escape is a ``ref_borrow``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import Enum
+
+from analyzer.engine import (
+    NEG,
+    NONPOS,
+    NONZERO,
+    ZERO,
+    Checker,
+    Context,
+    Test,
+    effect_holds,
+    walk_exprs,
+)
+from analyzer.ir import (
+    AddrOf,
+    Binary,
+    Call,
+    Deref,
+    Expr,
+    Index,
+    Literal,
+    Member,
+    Name,
+    Return,
+    Span,
+    Unary,
+)
+from analyzer.result import Step
+from analyzer.rule import Rule
+
+# Calls that neither take a reference over nor use the object as owner.
+NEUTRAL = ("transparent", "lock", "unlock", "refcount_read", "derive", "reread",
+           "ref_error_test", "revalidate", "warn", "acquire", "ref_count")
+
+
+class Code(Enum):
+    ERRNO = "holds an error code"
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    origin: Span                 # where the reference was taken
+    api: str
+    holder: str                  # the variable that got it (messages)
+    count: int | str = 1         # how many: a number, or what counts them ("ret", "nr")
+
+
+LEAK = Rule(
+    id="page-ref-leak",
+    name="PageRefLeak",
+    summary="a page or folio reference taken and not dropped on some path",
+    what="""
+Follows every reference a function takes on a page or folio - gets and try-gets
+(`get_page()`, `folio_try_get()`, `folio_ref_add(folio, n)`), lookups and allocations that
+return a referenced object (`filemap_get_folio()`, `find_get_page()`, `folio_alloc()`,
+`alloc_pages()`, swap-cache lookups, `gfn_to_page()`, KVM's pfn helpers), GUP filling
+`&page` or a local array when it returned a count, flag-carried references
+(`follow_page(..., FOLL_GET)`) - to every exit: each `return` (an error path's
+`goto out_put` reaches one), the end of the function, and every overwrite of the variable
+that holds it. The reference must be dropped with the right count (`folio_put()`,
+`put_page()`, `folio_put_refs(folio, n)`, `unpin_user_pages()`, `kvm_release_page_clean()`),
+returned, stored where something else owns it, or passed to a function that takes it
+over. Reported at the exit or overwrite, naming the object, where the reference was taken
+and the exit; the path goes from the acquisition to that exit.
+""",
+    why="""
+A page or folio whose reference is never dropped can never be freed: the memory leaks
+until reboot, the folio can no longer be migrated (compaction, CMA and memory offlining
+fail on it), split or truncated, and for hugetlb the pool slowly shrinks. The leak hides on
+error paths no test takes - a failed copy, a racing truncate, `-ENOMEM` half-way - and
+is one of the most frequent fixes in `mm/` and `virt/kvm/` ("fix a page reference leak on
+the error path"). Smatch and Coccinelle have no check for page and folio references.
+""",
+    example="""
+folio = filemap_get_folio(mapping, index);
+if (IS_ERR(folio))
+        return PTR_ERR(folio);
+if (!folio_test_uptodate(folio))
+        return -EIO;            /* the reference from filemap_get_folio() leaks */
+copy_from_folio(dst, folio);
+folio_put(folio);
+return 0;
+""",
+    instead="""
+folio = filemap_get_folio(mapping, index);
+if (IS_ERR(folio))
+        return PTR_ERR(folio);
+if (!folio_test_uptodate(folio)) {
+        folio_put(folio);
+        return -EIO;
+}
+copy_from_folio(dst, folio);
+folio_put(folio);
+return 0;
+""",
+    limits="""
+- Passed to a call that is neither an API model nor a borrowing helper of the same file,
+  the reference is assumed taken over (precision first): a leak after `some_helper(folio)`
+  in another file is missed unless `rules/leak.toml` says it borrows (`ref_borrow`).
+- A reference kept through a parameter or a field is reported only at an error exit, and
+  only when the function drops it on another path; a reference the function never drops
+  or hands over anywhere (a getter) is never reported.
+- References put on a local list (`list_add(&folio->lru, &pagelist)`) count as handed
+  over; counts that are not literals (`folio_put_refs(folio, refs)`) end the reference
+  whatever they are; a count compared with a non-zero bound (`ret < nr`) says nothing.
+- Conditions are not correlated across branches (`if (locked) folio_put(folio)`), one
+  finding per exit.
+""",
+    precision="high",
+    tags=("correctness", "refcount", "mm", "leak"),
+)
+
+
+class LeakChecker(Checker):
+    rules = (LEAK,)
+    starter_sections = ("acquire", "ref_source")
+
+    def wants(self, names, models):
+        return True        # the file pre-filter applies; every helper gets a summary
+
+    # ------------------------------------------------------------------ hooks
+    def on_entry(self, ctx: Context) -> None:
+        self.ended: set[Span] = set()           # origins some path ends: managed refs
+        self.assigned: set[str] = set()
+        self.escaped: set[str] = set()
+        self.returns: set[bool] = set()          # True: a Ref, False: something else
+
+    def on_call(self, ctx: Context, call: Call, result: str | None) -> None:
+        models, name = ctx.models, call.callee
+        if (m := models.get("release", name) or models.get("ref_release", name)) is not None:
+            self._escape(ctx, call.args)
+            self._drop(ctx, call, ctx.arg(call, m.get("arg")))
+        elif (m := models.get("acquire", name)) is not None and m.get("when") == "always":
+            self._take(ctx, _obj(ctx, ctx.arg(call, m.get("arg"))), call)
+        elif (m := models.get("ref_source", name)) is not None:
+            if m.get("arg") is None and self._flagged(ctx, call, m):
+                self._take(ctx, result, call)
+            elif m.get("when") == "always" and self._flagged(ctx, call, m):
+                self._take(ctx, ctx.place(ctx.arg(call, m.get("arg"))), call)
+        elif (m := models.get("derive", name)) is not None:
+            src = ctx.designated(ctx.arg(call, m.get("from")), derive=True)
+            for r in _refs(ctx, src):
+                ctx.add(result, r, ctx.trail(src, r))
+        elif models.get("ref_error_value", name) is None and not any(
+                models.get(s, name) for s in NEUTRAL):
+            borrow = models.get("ref_borrow", name)
+            kept = range(len(call.args)) if borrow is None or borrow.get("args") is None \
+                else borrow.get("args")
+            given = [a for i, a in enumerate(call.args) if borrow is None or i not in kept]
+            self._escape(ctx, given)
+            self._end_all(ctx, given, f"passed to {name or 'a function pointer'}()", call.span)
+
+    def on_branch(self, ctx: Context, test: Test) -> None:
+        s, out = test.subject, test.outcome
+        equal_nonzero = isinstance(s, Binary) and s.op == "==" and out == NONZERO and any(
+            isinstance(x, Literal) and x.text.isdigit() and x.text != "0"
+            for x in (s.left, s.right))
+        if isinstance(s, Binary) and s.op == "==":
+            call = next((c for x in (s.left, s.right) if (c := _call(ctx, x)) is not None), None)
+            via = next((ctx.key(x) for x in (s.left, s.right) if isinstance(x, Name)), None)
+        else:
+            call, via = _call(ctx, s), test.via
+        if call is not None and (m := ctx.models.get("ref_error_test", call.callee)):
+            if effect_holds(m.get("when"), out):
+                for r in _refs(ctx, key := ctx.designated(ctx.arg(call, m.get("arg")))):
+                    ctx.discard(key, r)
+        elif call is not None and (m := ctx.models.get("acquire", call.callee) or
+                                   ctx.models.get("ref_source", call.callee)) is not None:
+            if m.get("arg") is not None and m.get("when") != "always" and (
+                    effect_holds(m.get("when"), out) or equal_nonzero) and \
+                    self._flagged(ctx, call, m):
+                key = via if m.get("returns_object") else _obj(ctx, ctx.arg(call, m.get("arg")))
+                self._take(ctx, key, call, via if m.get("when") == "positive" else None)
+        if out in (ZERO, NEG, NONPOS) and not isinstance(s, Binary):
+            key = test.via or ctx.key(s)
+            for k, states in ctx.tracked():       # nothing, or no count of references
+                for r in [r for r in states if isinstance(r, Ref) and (
+                        (k == key and out == ZERO) or r.count == (test.via or key))]:
+                    ctx.discard(k, r)
+
+    def on_assign(self, ctx: Context, target: str, value: Expr, span: Span) -> None:
+        self.assigned.add(target)
+        self._escape(ctx, [value], direct=True)
+        if self._error_value(ctx, value):
+            ctx.set(target, Code.ERRNO)
+        if isinstance(value, Index):         # page = pages[i]: one of the array's refs
+            base = ctx.designated(value.base, elements=True)
+            for r in _refs(ctx, base):
+                ctx.add(target, r, ctx.trail(base, r))
+
+    def on_store(self, ctx: Context, target: Expr, value: Expr, span: Span) -> None:
+        root = target.base if isinstance(target, (Index, Member)) else None
+        if isinstance(root, Name) and self._owned(ctx, root.id) and (
+                root.id not in self.assigned if isinstance(target, Index) else
+                isinstance(target, Member) and not target.arrow):
+            for k, r in _held(ctx, [value]):      # still the function's, in its own storage
+                ctx.add(root.id, r, ctx.trail(k, r))
+            return
+        self._escape(ctx, [value], direct=True)
+        self._end_all(ctx, [value], "stored", span)
+
+    def on_overwrite(self, ctx: Context, key: str, span: Span) -> None:
+        for r in _refs(ctx, key):
+            if not any(k != key and "(" not in k and r in st for k, st in ctx.tracked()) and \
+                    self._leaky(ctx, r, [key], False):
+                self._report(ctx, key, r, span, f"'{key}' is overwritten at line {span.line}")
+
+    def on_return(self, ctx: Context, ret: Return) -> None:
+        value = ctx.strip(ret.value) if ret.value is not None else None
+        if value is not None:
+            got = _held(ctx, [value])
+            if not (isinstance(value, Literal) or self._error_value(ctx, value)):
+                self.returns.add(bool(got) and all(
+                    ctx.models.get("ref_source", r.api) for _, r in got))
+            self._escape(ctx, [value], direct=True)
+            self._end_all(ctx, [value], "returned", ret.span)
+        error = value is not None and self._error_value(ctx, value)
+        self._leaks(ctx, ret.span, error, f"the function returns at line {ret.span.line}")
+
+    def on_exit(self, ctx: Context) -> None:
+        fn = ctx.function
+        end = Span(fn.span.file, fn.span.end_line, max(fn.span.end_col - 1, 1),
+                   fn.span.end_line, fn.span.end_col)
+        self._leaks(ctx, end, False, "the function ends")
+        if self.returns == {True}:
+            ctx.summarize("ref_source", when="always")
+        kept = tuple(i for i, p in enumerate(fn.params) if p not in self.escaped)
+        if kept and fn.params:
+            ctx.summarize("ref_borrow", args=kept)
+
+    # ------------------------------------------------------------------ policy
+    def _take(self, ctx: Context, key: str | None, call: Call, count=None) -> None:
+        if key is None or call.callee is None:
+            return
+        c = ctx.models.get("ref_count", call.callee)
+        n = count or (_count(ctx, ctx.arg(call, c.get("arg"))) if c else 1)
+        holder = ctx.name_of(call, None) if key == ctx.result_key(call) else key
+        ctx.add(key, Ref(call.span, call.callee, holder, n),
+                (Step(call.span, f"'{holder}' gets a reference from {call.callee}()"),))
+
+    def _drop(self, ctx: Context, call: Call, arg: Expr | None) -> None:
+        c = ctx.models.get("ref_count", call.callee)
+        n = _count(ctx, ctx.arg(call, c.get("arg"))) if c else 1
+        keys = {ctx.designated(arg, elements=True, derive=True), ctx.place(arg)}
+        for key in keys - {None}:
+            for r in _refs(ctx, key):
+                left = r.count - n if isinstance(r.count, int) and isinstance(n, int) else 0
+                if left <= 0:
+                    self._end(ctx, r, f"dropped by {call.callee}()", call.span)
+                    continue
+                step = Step(call.span, f"{n} of {r.count} references dropped by {call.callee}()")
+                for k, _ in ctx.tracked():
+                    ctx.replace(k, r, replace(r, count=left), step)
+
+    def _end_all(self, ctx: Context, exprs, how: str, span: Span) -> None:
+        for _, r in _held(ctx, exprs):
+            self._end(ctx, r, how, span)
+
+    def _end(self, ctx: Context, r: Ref, how: str, span: Span) -> None:
+        self.ended.add(r.origin)
+        for k, _ in ctx.tracked():
+            ctx.discard(k, r)
+
+    def _leaks(self, ctx: Context, span: Span, error: bool, exit_: str) -> None:
+        seen = set()
+        for k, states in ctx.tracked():
+            for r in [r for r in states if isinstance(r, Ref)]:
+                keys = [j for j, st in ctx.tracked() if r in st]
+                if r not in seen and self._leaky(ctx, r, keys, error):
+                    self._report(ctx, r.holder if r.holder in keys else k, r, span, exit_)
+                seen.add(r)
+                ctx.discard(k, r)
+
+    def _leaky(self, ctx: Context, r: Ref, keys, error: bool) -> bool:
+        """Managed (ended on some path), and either held only by locals that die here, or
+        kept through something that outlives the function on an error exit."""
+        return r.origin in self.ended and (error or all(self._owned(ctx, k) for k in keys))
+
+    def _report(self, ctx: Context, key: str, r: Ref, span: Span, exit_: str) -> None:
+        count = f"{r.count} references" if r.count != 1 else "the reference"
+        ctx.report(LEAK, span, f"'{key}' keeps {count} from {r.api}() (line {r.origin.line}) "
+                               f"when {exit_}", ctx.trail(key, r),
+                   (Step(r.origin, f"reference taken by {r.api}()"),))
+
+    def _owned(self, ctx: Context, key: str) -> bool:
+        return key.isidentifier() and key not in ctx.function.params
+
+    def _escape(self, ctx: Context, exprs, direct: bool = False) -> None:
+        """Parameters that leave the function: named anywhere in a call's arguments, or
+        (``direct``) as the value itself (``p``, ``&p->f``, ``page_folio(p)``)."""
+        for e in exprs:
+            names = walk_exprs(e) if not direct else [_root(ctx, e)]
+            self.escaped |= {x.id for x in names if isinstance(x, Name)}
+
+    def _flagged(self, ctx: Context, call: Call, m) -> bool:
+        if m.get("flag") is None:
+            return True
+        flags = ctx.arg(call, m.get("flag_arg"))
+        return flags is not None and any(
+            isinstance(x, (Name, Literal)) and m.get("flag") in getattr(x, "id", "") +
+            getattr(x, "text", "") for x in walk_exprs(flags))
+
+    def _error_value(self, ctx: Context, e: Expr) -> bool:
+        for x in walk_exprs(e):
+            if (isinstance(x, Unary) and x.op == "-") or ctx.may_be(ctx.key(x), Code.ERRNO):
+                return True
+            name = x.callee if isinstance(x, Call) else getattr(x, "id", getattr(
+                x, "text", None))
+            if ctx.models.get("ref_error_value", name) is not None:
+                return True
+        return False
+
+
+def _refs(ctx: Context, key: str | None) -> list[Ref]:
+    return [r for r in ctx.states(key) if isinstance(r, Ref)]
+
+
+def _held(ctx: Context, exprs) -> list[tuple[str, Ref]]:
+    """The references held by any object an expression names (``&folio->page``, ``pages[i]``
+    and ``page_folio(page)`` included)."""
+    out = []
+    for e in exprs:
+        for x in walk_exprs(e):
+            key = ctx.designated(x, elements=True, derive=True)
+            out += [(key, r) for r in _refs(ctx, key) if key is not None]
+    return out
+
+
+def _obj(ctx: Context, e: Expr | None) -> str | None:
+    """The object an argument designates: tracked, ``&folio->page`` is ``folio``."""
+    if e is None:
+        return None
+    e = ctx.strip(e)
+    if isinstance(e, AddrOf) and isinstance(e.operand, Member) and e.operand.arrow:
+        e = e.operand.base
+    return ctx.designated(e, derive=True) or ctx.key(e)
+
+
+def _root(ctx: Context, e: Expr) -> Expr:
+    """What a value is made of, through derivations and addresses: ``&page_folio(p)->f``
+    is ``p``."""
+    for _ in range(16):
+        e = ctx.strip(e)
+        if isinstance(e, Call) and (m := ctx.models.get("derive", e.callee)) is not None:
+            e = ctx.arg(e, m.get("from")) or e
+        elif isinstance(e, (AddrOf, Deref)):
+            e = e.operand
+        elif isinstance(e, (Member, Index)):
+            e = e.base
+        else:
+            break
+    return e
+
+
+def _call(ctx: Context, e: Expr) -> Call | None:
+    e = ctx.strip(e)
+    return e if isinstance(e, Call) else ctx.bound(e)
+
+
+def _count(ctx: Context, e: Expr | None) -> int | str:
+    if isinstance(e, Literal) and e.text.isdigit():
+        return int(e.text)
+    return (ctx.key(e) if e is not None else None) or "?"
