@@ -50,6 +50,7 @@ from analyzer.ir import (
     Literal,
     Member,
     Name,
+    Opaque,
     Return,
     Span,
     Unary,
@@ -165,7 +166,7 @@ class LeakChecker(Checker):
             if m.get("arg") is None and self._flagged(ctx, call, m):
                 self._take(ctx, result, call)
             elif m.get("when") == "always" and self._flagged(ctx, call, m):
-                self._take(ctx, ctx.place(ctx.arg(call, m.get("arg"))), call)
+                self._take(ctx, ctx.place(ctx.arg(call, m.get("arg"))), call, "?")
         elif (m := models.get("derive", name)) is not None:
             src = ctx.designated(ctx.arg(call, m.get("from")), derive=True)
             for r in _refs(ctx, src):
@@ -208,7 +209,8 @@ class LeakChecker(Checker):
                     ctx.discard(k, r)
 
     def on_assign(self, ctx: Context, target: str, value: Expr, span: Span) -> None:
-        self.assigned.add(target)
+        if not (isinstance(value, Opaque) and not value.text):    # not a bare declaration
+            self.assigned.add(target)
         self._escape(ctx, [value], direct=True)
         if self._error_value(ctx, value):
             ctx.set(target, Code.ERRNO)
@@ -303,7 +305,8 @@ class LeakChecker(Checker):
     def _leaky(self, ctx: Context, r: Ref, keys, error: bool) -> bool:
         """Managed (ended on some path), and either held only by locals that die here, or
         kept through something that outlives the function on an error exit."""
-        return r.origin in self.ended and (error or all(self._owned(ctx, k) for k in keys))
+        return r.origin in self.ended and (error or isinstance(r.count, int) and all(
+            self._owned(ctx, k) for k in keys))
 
     def _report(self, ctx: Context, key: str, r: Ref, span: Span, exit_: str) -> None:
         count = f"{r.count} references" if r.count != 1 else "the reference"
@@ -362,6 +365,8 @@ def _obj(ctx: Context, e: Expr | None) -> str | None:
     e = ctx.strip(e)
     if isinstance(e, AddrOf) and isinstance(e.operand, Member) and e.operand.arrow:
         e = e.operand.base
+    elif isinstance(e, AddrOf) and isinstance(e.operand, Name):
+        e = e.operand
     return ctx.designated(e, derive=True) or ctx.key(e)
 
 
