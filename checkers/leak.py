@@ -42,6 +42,7 @@ from analyzer.engine import (
 )
 from analyzer.ir import (
     AddrOf,
+    Assign,
     Binary,
     Call,
     Deref,
@@ -73,6 +74,7 @@ class Ref:
     api: str
     holder: str                  # the variable that got it (messages)
     count: int | str = 1         # how many: a number, or what counts them ("ret", "nr")
+    conds: frozenset = frozenset()   # (variable, truth) tested on its paths since
 
 
 LEAK = Rule(
@@ -154,6 +156,7 @@ class LeakChecker(Checker):
         self.assigned: set[str] = set()
         self.escaped: set[str] = set()
         self.returns: set[bool] = set()          # True: a Ref, False: something else
+        self.alias: dict[str, str] = {}          # folio = page_folio(page): one object
 
     def on_call(self, ctx: Context, call: Call, result: str | None) -> None:
         models, name = ctx.models, call.callee
@@ -182,6 +185,11 @@ class LeakChecker(Checker):
 
     def on_branch(self, ctx: Context, test: Test) -> None:
         s, out = test.subject, test.outcome
+        if isinstance(s, Assign):             # while ((folio = lookup()) != NULL)
+            s, test = ctx.strip(s.value), replace(test, via=ctx.key(s.target))
+        cond = test.via or (ctx.key(s) if isinstance(s, (Name, Member)) else None)
+        if cond is not None and out in (NONZERO, ZERO):
+            self._correlate(ctx, cond, out == NONZERO)
         equal_nonzero = isinstance(s, Binary) and s.op == "==" and out == NONZERO and any(
             isinstance(x, Literal) and x.text.isdigit() and x.text != "0"
             for x in (s.left, s.right))
@@ -192,28 +200,39 @@ class LeakChecker(Checker):
             call, via = _call(ctx, s), test.via
         if call is not None and (m := ctx.models.get("ref_error_test", call.callee)):
             if effect_holds(m.get("when"), out):
-                for r in _refs(ctx, key := ctx.designated(ctx.arg(call, m.get("arg")))):
-                    ctx.discard(key, r)
+                gone = _refs(ctx, ctx.designated(ctx.arg(call, m.get("arg"))))
+                for k, _ in ctx.tracked():
+                    ctx.discard(k, *gone)
         elif call is not None and (m := ctx.models.get("acquire", call.callee) or
                                    ctx.models.get("ref_source", call.callee)) is not None:
-            if m.get("arg") is not None and m.get("when") != "always" and (
-                    effect_holds(m.get("when"), out) or equal_nonzero) and \
+            when = m.get("when")
+            holds = (equal_nonzero and when in ("positive", "nonzero")) if isinstance(
+                s, Binary) else effect_holds(when, out)    # ret == 1 vs. the value itself
+            if m.get("arg") is not None and when != "always" and holds and \
                     self._flagged(ctx, call, m):
                 key = via if m.get("returns_object") else _obj(ctx, ctx.arg(call, m.get("arg")))
                 self._take(ctx, key, call, via if m.get("when") == "positive" else None)
         if out in (ZERO, NEG, NONPOS) and not isinstance(s, Binary):
             key = test.via or ctx.key(s)
-            for k, states in ctx.tracked():       # nothing, or no count of references
-                for r in [r for r in states if isinstance(r, Ref) and (
-                        (k == key and out == ZERO) or r.count == (test.via or key))]:
-                    ctx.discard(k, r)
+            gone = {r for k, st in ctx.tracked() for r in st if isinstance(r, Ref) and (
+                (k == key and out == ZERO) or r.count == key)}   # NULL, or 0 references
+            for k, _ in ctx.tracked():
+                ctx.discard(k, *gone)
 
     def on_assign(self, ctx: Context, target: str, value: Expr, span: Span) -> None:
         if not (isinstance(value, Opaque) and not value.text):    # not a bare declaration
             self.assigned.add(target)
+        for r in {r for _, st in ctx.tracked() for r in st if isinstance(r, Ref) and any(
+                c == target for c, _ in r.conds)}:              # earlier tests are stale
+            for k, _ in ctx.tracked():
+                ctx.replace(k, r, replace(r, conds=frozenset(
+                    (c, t) for c, t in r.conds if c != target)))
         self._escape(ctx, [value], direct=True)
         if self._error_value(ctx, value):
             ctx.set(target, Code.ERRNO)
+        if isinstance(value, Call) and ctx.models.get("derive", value.callee):
+            if (src := ctx.key(_root(ctx, value))) is not None and src != target:
+                self.alias[target] = src
         if isinstance(value, Index):         # page = pages[i]: one of the array's refs
             base = ctx.designated(value.base, elements=True)
             for r in _refs(ctx, base):
@@ -224,8 +243,10 @@ class LeakChecker(Checker):
         if isinstance(root, Name) and self._owned(ctx, root.id) and (
                 root.id not in self.assigned if isinstance(target, Index) else
                 isinstance(target, Member) and not target.arrow):
-            for k, r in _held(ctx, [value]):      # still the function's, in its own storage
-                ctx.add(root.id, r, ctx.trail(k, r))
+            for k, r in _held(ctx, [value], self.alias):    # still the function's
+                ctx.add(root.id, replace(r, holder=root.id), ctx.trail(k, r))
+                for j, _ in ctx.tracked():
+                    ctx.discard(j, r)
             return
         self._escape(ctx, [value], direct=True)
         self._end_all(ctx, [value], "stored", span)
@@ -239,7 +260,7 @@ class LeakChecker(Checker):
     def on_return(self, ctx: Context, ret: Return) -> None:
         value = ctx.strip(ret.value) if ret.value is not None else None
         if value is not None:
-            got = _held(ctx, [value])
+            got = _held(ctx, [value], self.alias)
             if not (isinstance(value, Literal) or self._error_value(ctx, value)):
                 self.returns.add(bool(got) and all(
                     ctx.models.get("ref_source", r.api) for _, r in got))
@@ -269,12 +290,27 @@ class LeakChecker(Checker):
         ctx.add(key, Ref(call.span, call.callee, holder, n),
                 (Step(call.span, f"'{holder}' gets a reference from {call.callee}()"),))
 
+    def _correlate(self, ctx: Context, cond: str, truth: bool) -> None:
+        """A reference whose paths tested ``cond`` the other way is not on this edge: the
+        same condition tested twice (``if (target) ... if (!target)``) is one path."""
+        for r in {r for _, st in ctx.tracked() for r in st if isinstance(r, Ref)}:
+            if (cond, not truth) in r.conds:
+                new = None
+            elif (cond, truth) in r.conds or len(r.conds) >= 8:
+                continue
+            else:
+                new = replace(r, conds=r.conds | {(cond, truth)})
+            for k, st in ctx.tracked():
+                if r in st:
+                    ctx.discard(k, r) if new is None else ctx.replace(k, r, new)
+
     def _drop(self, ctx: Context, call: Call, arg: Expr | None) -> None:
         c = ctx.models.get("ref_count", call.callee)
         n = _count(ctx, ctx.arg(call, c.get("arg"))) if c else 1
-        keys = {ctx.designated(arg, elements=True, derive=True), ctx.place(arg)}
-        for key in keys - {None}:
-            for r in _refs(ctx, key):
+        keys = {ctx.place(arg)} if arg is not None else set()
+        for key, r in set(_held(ctx, [arg] if arg is not None else [], self.alias)) | {
+                (k, r) for k in keys - {None} for r in _refs(ctx, k)}:
+            if r in _refs(ctx, key):
                 left = r.count - n if isinstance(r.count, int) and isinstance(n, int) else 0
                 if left <= 0:
                     self._end(ctx, r, f"dropped by {call.callee}()", call.span)
@@ -284,7 +320,7 @@ class LeakChecker(Checker):
                     ctx.replace(k, r, replace(r, count=left), step)
 
     def _end_all(self, ctx: Context, exprs, how: str, span: Span) -> None:
-        for _, r in _held(ctx, exprs):
+        for _, r in _held(ctx, exprs, self.alias):
             self._end(ctx, r, how, span)
 
     def _end(self, ctx: Context, r: Ref, how: str, span: Span) -> None:
@@ -305,8 +341,8 @@ class LeakChecker(Checker):
     def _leaky(self, ctx: Context, r: Ref, keys, error: bool) -> bool:
         """Managed (ended on some path), and either held only by locals that die here, or
         kept through something that outlives the function on an error exit."""
-        return r.origin in self.ended and (error or isinstance(r.count, int) and all(
-            self._owned(ctx, k) for k in keys))
+        return r.origin in self.ended and (error or (isinstance(r.count, int) and all(
+            self._owned(ctx, k) for k in keys)))
 
     def _report(self, ctx: Context, key: str, r: Ref, span: Span, exit_: str) -> None:
         count = f"{r.count} references" if r.count != 1 else "the reference"
@@ -347,15 +383,15 @@ def _refs(ctx: Context, key: str | None) -> list[Ref]:
     return [r for r in ctx.states(key) if isinstance(r, Ref)]
 
 
-def _held(ctx: Context, exprs) -> list[tuple[str, Ref]]:
+def _held(ctx: Context, exprs, alias: dict) -> list[tuple[str, Ref]]:
     """The references held by any object an expression names (``&folio->page``, ``pages[i]``
-    and ``page_folio(page)`` included)."""
-    out = []
-    for e in exprs:
-        for x in walk_exprs(e):
-            key = ctx.designated(x, elements=True, derive=True)
-            out += [(key, r) for r in _refs(ctx, key) if key is not None]
-    return out
+    and ``page_folio(page)`` included), or by one derived from it (``folio`` for ``page``
+    after ``folio = page_folio(page)``)."""
+    keys = {ctx.designated(x, elements=True, derive=True) or ctx.key(x)
+            for e in exprs for x in walk_exprs(e)} - {None}
+    keys |= {k for k, src in alias.items() if src in keys} | {alias[k] for k in keys
+                                                              if k in alias}
+    return [(k, r) for k in keys for r in _refs(ctx, k)]
 
 
 def _obj(ctx: Context, e: Expr | None) -> str | None:
