@@ -45,6 +45,7 @@ from analyzer.ir import (
     Assign,
     Binary,
     Call,
+    Cond,
     Deref,
     Expr,
     Index,
@@ -66,6 +67,8 @@ NEUTRAL = ("transparent", "lock", "unlock", "refcount_read", "derive", "reread",
 
 class Code(Enum):
     ERRNO = "holds an error code"
+    TRUE = "assigned a non-zero constant"
+    FALSE = "assigned 0, NULL or false"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +78,8 @@ class Ref:
     holder: str                  # the variable that got it (messages)
     count: int | str = 1         # how many: a number, or what counts them ("ret", "nr")
     conds: frozenset = frozenset()   # (variable, truth) tested on its paths since
+    result: str | None = None    # the variable holding the source's result, and on which
+    when: str = "always"         # value of it the reference is held
 
 
 LEAK = Rule(
@@ -157,9 +162,11 @@ class LeakChecker(Checker):
         self.escaped: set[str] = set()
         self.returns: set[bool] = set()          # True: a Ref, False: something else
         self.alias: dict[str, str] = {}          # folio = page_folio(page): one object
+        self.lockless = False                     # speculative-ref-leak's story
 
     def on_call(self, ctx: Context, call: Call, result: str | None) -> None:
         models, name = ctx.models, call.callee
+        self.lockless = self.lockless or models.get("lockless_read", name) is not None
         if (m := models.get("release", name) or models.get("ref_release", name)) is not None:
             self._escape(ctx, call.args)
             self._drop(ctx, call, ctx.arg(call, m.get("arg")))
@@ -168,8 +175,12 @@ class LeakChecker(Checker):
         elif (m := models.get("ref_source", name)) is not None:
             if m.get("arg") is None and self._flagged(ctx, call, m):
                 self._take(ctx, result, call)
-            elif m.get("when") == "always" and self._flagged(ctx, call, m):
-                self._take(ctx, ctx.place(ctx.arg(call, m.get("arg"))), call, "?")
+            elif self._flagged(ctx, call, m):
+                out = ctx.dest.get(id(call)) or result
+                where = ctx.arg(call, m.get("arg"))
+                self._take(ctx, _obj(ctx, where), call, out if m.get("when") == "positive"
+                           else 1 if isinstance(ctx.strip(where), AddrOf) else "?",
+                           out, m.get("when"))
         elif (m := models.get("derive", name)) is not None:
             src = ctx.designated(ctx.arg(call, m.get("from")), derive=True)
             for r in _refs(ctx, src):
@@ -187,37 +198,40 @@ class LeakChecker(Checker):
         s, out = test.subject, test.outcome
         if isinstance(s, Assign):             # while ((folio = lookup()) != NULL)
             s, test = ctx.strip(s.value), replace(test, via=ctx.key(s.target))
-        cond = test.via or (ctx.key(s) if isinstance(s, (Name, Member)) else None)
+        cond = test.via or (ctx.key(s) if isinstance(s, (Name, Member, Deref)) else None)
         if cond is not None and out in (NONZERO, ZERO):
+            if ctx.must_be(cond, Code.FALSE if out == NONZERO else Code.TRUE):
+                self._forget(ctx, {r for _, st in ctx.tracked() for r in st
+                                   if isinstance(r, Ref)})     # no path takes this edge
+                return
             self._correlate(ctx, cond, out == NONZERO)
-        equal_nonzero = isinstance(s, Binary) and s.op == "==" and out == NONZERO and any(
-            isinstance(x, Literal) and x.text.isdigit() and x.text != "0"
-            for x in (s.left, s.right))
-        if isinstance(s, Binary) and s.op == "==":
-            call = next((c for x in (s.left, s.right) if (c := _call(ctx, x)) is not None), None)
-            via = next((ctx.key(x) for x in (s.left, s.right) if isinstance(x, Name)), None)
+        if isinstance(s, Binary):             # ret == 1: only its value is known
+            if s.op != "==" or not any(isinstance(x, Literal) and x.text.isdigit() and
+                                       x.text != "0" for x in (s.left, s.right)):
+                return
+            sides = [x for x in (s.left, s.right) if not isinstance(x, Literal)]
+            call, subject = (_call(ctx, sides[0]), ctx.key(sides[0])) if sides else (None, None)
         else:
-            call, via = _call(ctx, s), test.via
+            call, subject = _call(ctx, s), test.via or (
+                ctx.result_key(s) if isinstance(s, Call) else ctx.key(s))
         if call is not None and (m := ctx.models.get("ref_error_test", call.callee)):
             if effect_holds(m.get("when"), out):
-                gone = _refs(ctx, ctx.designated(ctx.arg(call, m.get("arg"))))
-                for k, _ in ctx.tracked():
-                    ctx.discard(k, *gone)
-        elif call is not None and (m := ctx.models.get("acquire", call.callee) or
-                                   ctx.models.get("ref_source", call.callee)) is not None:
-            when = m.get("when")
-            holds = (equal_nonzero and when in ("positive", "nonzero")) if isinstance(
-                s, Binary) else effect_holds(when, out)    # ret == 1 vs. the value itself
-            if m.get("arg") is not None and when != "always" and holds and \
-                    self._flagged(ctx, call, m):
-                key = via if m.get("returns_object") else _obj(ctx, ctx.arg(call, m.get("arg")))
-                self._take(ctx, key, call, via if m.get("when") == "positive" else None)
-        if out in (ZERO, NEG, NONPOS) and not isinstance(s, Binary):
-            key = test.via or ctx.key(s)
-            gone = {r for k, st in ctx.tracked() for r in st if isinstance(r, Ref) and (
-                (k == key and out == ZERO) or r.count == key)}   # NULL, or 0 references
-            for k, _ in ctx.tracked():
-                ctx.discard(k, *gone)
+                self._forget(ctx, set(_refs(ctx, ctx.designated(ctx.arg(call, m.get("arg"))))))
+        elif call is not None and (m := ctx.models.get("acquire", call.callee)) is not None:
+            if m.get("when") != "always" and not isinstance(s, Binary) and \
+                    effect_holds(m.get("when"), out):
+                self._take(ctx, subject if m.get("returns_object") else _obj(
+                    ctx, ctx.arg(call, m.get("arg"))), call)
+        # A source's result says no (NULL, an error, 0 references): nothing held here.
+        self._forget(ctx, {r for k, st in ctx.tracked() for r in st if isinstance(r, Ref) and (
+            (r.result == subject and (out == ZERO if isinstance(s, Binary) else
+                                      not effect_holds(r.when, out))) or
+            (not isinstance(s, Binary) and out in (ZERO, NEG, NONPOS) and (
+                r.count == subject or (k == subject and out == ZERO))))})
+
+    def _forget(self, ctx: Context, gone: set) -> None:
+        for k, _ in ctx.tracked():
+            ctx.discard(k, *gone)
 
     def on_assign(self, ctx: Context, target: str, value: Expr, span: Span) -> None:
         if not (isinstance(value, Opaque) and not value.text):    # not a bare declaration
@@ -230,8 +244,14 @@ class LeakChecker(Checker):
         self._escape(ctx, [value], direct=True)
         if self._error_value(ctx, value):
             ctx.set(target, Code.ERRNO)
-        if isinstance(value, Call) and ctx.models.get("derive", value.callee):
-            if (src := ctx.key(_root(ctx, value))) is not None and src != target:
+        elif isinstance(value, Literal) and value.text in ("0", "false", "NULL", "1", "true"):
+            ctx.set(target, Code.FALSE if value.text in ("0", "false", "NULL") else Code.TRUE)
+            self._correlate(ctx, target, value.text in ("1", "true"))
+        m = ctx.models.get("acquire", value.callee) if isinstance(value, Call) else None
+        m = m if m is not None and m.get("returns_object") else None
+        if isinstance(value, Call) and (m or ctx.models.get("derive", value.callee)):
+            arg = ctx.arg(value, m.get("arg")) if m else value    # folio = grab(page)
+            if arg is not None and (src := ctx.key(_root(ctx, arg))) not in (None, target):
                 self.alias[target] = src
         if isinstance(value, Index):         # page = pages[i]: one of the array's refs
             base = ctx.designated(value.base, elements=True)
@@ -281,13 +301,21 @@ class LeakChecker(Checker):
             ctx.summarize("ref_borrow", args=kept)
 
     # ------------------------------------------------------------------ policy
-    def _take(self, ctx: Context, key: str | None, call: Call, count=None) -> None:
-        if key is None or call.callee is None:
-            return
+    def _take(self, ctx: Context, key: str | None, call: Call, count=None,
+              result: str | None = None, when: str = "always") -> None:
+        if key is None or call.callee is None or (
+                key not in ctx.function.params and _root_name(key) in ctx.function.params):
+            return          # get_page(pages[i]), vmf->page: kept in the caller's storage
+        m = ctx.models.get("acquire", call.callee)
+        if self.lockless and m is not None and m.get("kind") == "speculative":
+            return          # a get on what a lockless read found: speculative-ref-leak's
         c = ctx.models.get("ref_count", call.callee)
         n = count or (_count(ctx, ctx.arg(call, c.get("arg"))) if c else 1)
         holder = ctx.name_of(call, None) if key == ctx.result_key(call) else key
-        ctx.add(key, Ref(call.span, call.callee, holder, n),
+        known = frozenset((k, Code.TRUE in st) for k, st in ctx.tracked()
+                          if len(st) == 1 and next(iter(st)) in (Code.TRUE, Code.FALSE))
+        ctx.add(key, Ref(call.span, call.callee, holder, n, frozenset(list(known)[:8]),
+                         result, when),
                 (Step(call.span, f"'{holder}' gets a reference from {call.callee}()"),))
 
     def _correlate(self, ctx: Context, cond: str, truth: bool) -> None:
@@ -342,7 +370,7 @@ class LeakChecker(Checker):
         """Managed (ended on some path), and either held only by locals that die here, or
         kept through something that outlives the function on an error exit."""
         return r.origin in self.ended and (error or (isinstance(r.count, int) and all(
-            self._owned(ctx, k) for k in keys)))
+            self._owned(ctx, k) and self._owned(ctx, self.alias.get(k, k)) for k in keys)))
 
     def _report(self, ctx: Context, key: str, r: Ref, span: Span, exit_: str) -> None:
         count = f"{r.count} references" if r.count != 1 else "the reference"
@@ -369,15 +397,17 @@ class LeakChecker(Checker):
             getattr(x, "text", "") for x in walk_exprs(flags))
 
     def _error_value(self, ctx: Context, e: Expr) -> bool:
-        for x in walk_exprs(e):
-            if (isinstance(x, Unary) and x.op == "-") or ctx.may_be(ctx.key(x), Code.ERRNO):
-                return True
-            name = x.callee if isinstance(x, Call) else getattr(x, "id", getattr(
-                x, "text", None))
-            if ctx.models.get("ref_error_value", name) is not None:
-                return True
-        return False
-
+        """``-EFAULT``, ``ERR_PTR(..)``, ``VM_FAULT_OOM | ..``, ``NULL``, a variable
+        assigned one; ``err ? err : nr`` only when both are."""
+        e = ctx.strip(e)
+        if isinstance(e, Cond):
+            return e.then is not None and all(self._error_value(ctx, x)
+                                              for x in (e.then, e.else_))
+        if isinstance(e, Binary):
+            return e.op == "|" and self._error_value(ctx, e.left)
+        name = e.callee if isinstance(e, Call) else getattr(e, "id", getattr(e, "text", None))
+        return (isinstance(e, Unary) and e.op == "-") or ctx.may_be(ctx.key(e), Code.ERRNO) \
+            or ctx.models.get("ref_error_value", name) is not None
 
 def _refs(ctx: Context, key: str | None) -> list[Ref]:
     return [r for r in ctx.states(key) if isinstance(r, Ref)]
@@ -404,6 +434,10 @@ def _obj(ctx: Context, e: Expr | None) -> str | None:
     elif isinstance(e, AddrOf) and isinstance(e.operand, Name):
         e = e.operand
     return ctx.designated(e, derive=True) or ctx.key(e)
+
+
+def _root_name(key: str) -> str:
+    return key.lstrip("*&").split("->")[0].split(".")[0].split("[")[0]
 
 
 def _root(ctx: Context, e: Expr) -> Expr:
