@@ -85,7 +85,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "ref_borrow": {"args": Key((list,), doc="arguments it uses without keeping their "
                                             "reference (absent: all)")},
     "ref_error_test": {"arg": Key((int,), True), "when": Key((str,), False, WHEN,
-                                                         "result meaning 'no object'")},
+                                                         "result meaning 'no object'"),
+                       "null": Key((bool,), doc="NULL is 'no object' too (IS_ERR_OR_NULL)")},
     "ref_error_value": {},
     # speculative references
     "revalidate": {"arg": Key((int,), True, doc="argument whose source it re-checks"),
