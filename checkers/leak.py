@@ -215,7 +215,14 @@ class LeakChecker(Checker):
             call, subject = _call(ctx, s), test.via or (
                 ctx.result_key(s) if isinstance(s, Call) else ctx.key(s))
         if call is not None and (m := ctx.models.get("ref_error_test", call.callee)):
-            if effect_holds(m.get("when"), out):
+            arg = ctx.key(ctx.arg(call, m.get("arg")))
+            if m.get("null") and arg is not None and not effect_holds(m.get("when"), out):
+                self._correlate(ctx, arg, True)           # not NULL on this edge
+            if m.get("null") and ctx.must_be(arg, Code.FALSE) and not effect_holds(
+                    m.get("when"), out):                  # NULL, yet not an error
+                self._forget(ctx, {r for _, st in ctx.tracked() for r in st
+                                   if isinstance(r, Ref)})
+            elif effect_holds(m.get("when"), out):
                 self._forget(ctx, set(_refs(ctx, ctx.designated(ctx.arg(call, m.get("arg"))))))
         elif call is not None and (m := ctx.models.get("acquire", call.callee)) is not None:
             if m.get("when") != "always" and not isinstance(s, Binary) and \
@@ -242,11 +249,11 @@ class LeakChecker(Checker):
                 ctx.replace(k, r, replace(r, conds=frozenset(
                     (c, t) for c, t in r.conds if c != target)))
         self._escape(ctx, [value], direct=True)
-        if self._error_value(ctx, value):
-            ctx.set(target, Code.ERRNO)
-        elif isinstance(value, Literal) and value.text in ("0", "false", "NULL", "1", "true"):
+        if isinstance(value, Literal) and value.text in ("0", "false", "NULL", "1", "true"):
             ctx.set(target, Code.FALSE if value.text in ("0", "false", "NULL") else Code.TRUE)
             self._correlate(ctx, target, value.text in ("1", "true"))
+        elif self._error_value(ctx, value):
+            ctx.set(target, Code.ERRNO)
         m = ctx.models.get("acquire", value.callee) if isinstance(value, Call) else None
         m = m if m is not None and m.get("returns_object") else None
         if isinstance(value, Call) and (m or ctx.models.get("derive", value.callee)):
