@@ -62,7 +62,7 @@ from analyzer.rule import Rule
 
 # Calls that neither take a reference over nor use the object as owner.
 NEUTRAL = ("transparent", "lock", "unlock", "refcount_read", "derive", "reread",
-           "ref_error_test", "revalidate", "warn", "acquire", "ref_count")
+           "ref_error_test", "revalidate", "warn", "acquire", "ref_count", "make_accessible")
 
 
 class Code(Enum):
@@ -166,7 +166,9 @@ class LeakChecker(Checker):
 
     def on_call(self, ctx: Context, call: Call, result: str | None) -> None:
         models, name = ctx.models, call.callee
-        self.lockless = self.lockless or models.get("lockless_read", name) is not None
+        if (m := models.get("lockless_read", name)) is not None:
+            self.lockless |= not m.get("deref_only") or isinstance(
+                ctx.arg(call, m.get("arg", 0)), Deref)
         if (m := models.get("release", name) or models.get("ref_release", name)) is not None:
             self._escape(ctx, call.args)
             self._drop(ctx, call, ctx.arg(call, m.get("arg")))
@@ -175,7 +177,8 @@ class LeakChecker(Checker):
         elif (m := models.get("ref_source", name)) is not None:
             if m.get("arg") is None and self._flagged(ctx, call, m):
                 self._take(ctx, result, call)
-            elif self._flagged(ctx, call, m):
+            elif self._flagged(ctx, call, m) and ctx.place(ctx.arg(call, m.get(
+                    "arg"))) not in ctx.function.params:     # else the caller's array owns it
                 out = ctx.dest.get(id(call)) or result
                 where = ctx.arg(call, m.get("arg"))
                 self._take(ctx, _obj(ctx, where), call, out if m.get("when") == "positive"
@@ -192,7 +195,8 @@ class LeakChecker(Checker):
                 else borrow.get("args")
             given = [a for i, a in enumerate(call.args) if borrow is None or i not in kept]
             self._escape(ctx, given)
-            self._end_all(ctx, given, f"passed to {name or 'a function pointer'}()", call.span)
+            for _, r in _held(ctx, given, self.alias, lambda e: _parts(ctx, e)):
+                self._end(ctx, r, f"passed to {name or 'a function pointer'}()", call.span)
 
     def on_branch(self, ctx: Context, test: Test) -> None:
         s, out = test.subject, test.outcome
@@ -243,11 +247,15 @@ class LeakChecker(Checker):
     def on_assign(self, ctx: Context, target: str, value: Expr, span: Span) -> None:
         if not (isinstance(value, Opaque) and not value.text):    # not a bare declaration
             self.assigned.add(target)
-        for r in {r for _, st in ctx.tracked() for r in st if isinstance(r, Ref) and any(
-                c == target for c, _ in r.conds)}:              # earlier tests are stale
-            for k, _ in ctx.tracked():
-                ctx.replace(k, r, replace(r, conds=frozenset(
-                    (c, t) for c, t in r.conds if c != target)))
+        for r in {r for _, st in ctx.tracked() for r in st if isinstance(r, Ref) and (any(
+                c == target for c, _ in r.conds) or target in (r.count, r.result)) and not (
+                isinstance(value, Call) and (r in ctx.states(target) or (
+                    r.origin == value.span and r.result == target)))}:
+            new = replace(r, conds=frozenset((c, t) for c, t in r.conds if c != target),
+                          count="?" if r.count == target else r.count,
+                          result=None if r.result == target else r.result)
+            for k, _ in ctx.tracked():                  # earlier tests are stale
+                ctx.replace(k, r, new)
         self._escape(ctx, [value], direct=True)
         if isinstance(value, Literal) and value.text in ("0", "false", "NULL", "1", "true"):
             ctx.set(target, Code.FALSE if value.text in ("0", "false", "NULL") else Code.TRUE)
@@ -320,7 +328,8 @@ class LeakChecker(Checker):
         n = count or (_count(ctx, ctx.arg(call, c.get("arg"))) if c else 1)
         holder = ctx.name_of(call, None) if key == ctx.result_key(call) else key
         known = frozenset((k, Code.TRUE in st) for k, st in ctx.tracked()
-                          if len(st) == 1 and next(iter(st)) in (Code.TRUE, Code.FALSE))
+                          if len(st) == 1 and next(iter(st)) in (Code.TRUE, Code.FALSE)
+                          and k not in (holder, result))
         ctx.add(key, Ref(call.span, call.callee, holder, n, frozenset(list(known)[:8]),
                          result, when),
                 (Step(call.span, f"'{holder}' gets a reference from {call.callee}()"),))
@@ -420,15 +429,32 @@ def _refs(ctx: Context, key: str | None) -> list[Ref]:
     return [r for r in ctx.states(key) if isinstance(r, Ref)]
 
 
-def _held(ctx: Context, exprs, alias: dict) -> list[tuple[str, Ref]]:
+def _held(ctx: Context, exprs, alias: dict, walk=walk_exprs) -> list[tuple[str, Ref]]:
     """The references held by any object an expression names (``&folio->page``, ``pages[i]``
     and ``page_folio(page)`` included), or by one derived from it (``folio`` for ``page``
     after ``folio = page_folio(page)``)."""
     keys = {ctx.designated(x, elements=True, derive=True) or ctx.key(x)
-            for e in exprs for x in walk_exprs(e)} - {None}
+            for e in exprs for x in walk(e)} - {None}
     keys |= {k for k, src in alias.items() if src in keys} | {alias[k] for k in keys
                                                               if k in alias}
     return [(k, r) for k in keys for r in _refs(ctx, k)]
+
+
+def _parts(ctx: Context, e: Expr):
+    """The sub-expressions that may be the object itself: not what a call other than a
+    derivation computes from it (``page_address(page)`` is a value, not the page)."""
+    stack = [e]
+    while stack:
+        x = ctx.strip(stack.pop())
+        yield x
+        if not isinstance(x, Call) or ctx.models.get("derive", x.callee):
+            stack += [c for c in walk_exprs(x) if c is not x and _child(x, c)]
+
+
+def _child(parent: Expr, c: Expr) -> bool:
+    return c in getattr(parent, "args", ()) or any(
+        getattr(parent, f, None) is c for f in ("base", "operand", "left", "right", "then",
+                                                "else_", "index", "value", "target"))
 
 
 def _obj(ctx: Context, e: Expr | None) -> str | None:
