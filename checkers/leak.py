@@ -62,7 +62,8 @@ from analyzer.rule import Rule
 
 # Calls that neither take a reference over nor use the object as owner.
 NEUTRAL = ("transparent", "lock", "unlock", "refcount_read", "derive", "reread",
-           "ref_error_test", "revalidate", "warn", "acquire", "ref_count", "make_accessible")
+           "ref_error_test", "revalidate", "warn", "acquire", "ref_count", "make_accessible",
+           "lockless_read")
 
 
 class Code(Enum):
@@ -385,8 +386,11 @@ class LeakChecker(Checker):
     def _leaky(self, ctx: Context, r: Ref, keys, error: bool) -> bool:
         """Managed (ended on some path), and either held only by locals that die here, or
         kept through something that outlives the function on an error exit."""
-        return r.origin in self.ended and (error or (isinstance(r.count, int) and all(
-            self._owned(ctx, k) and self._owned(ctx, self.alias.get(k, k)) for k in keys)))
+        local = all(self._owned(ctx, k) and self._owned(ctx, self.alias.get(k, k))
+                    for k in keys)
+        managed = r.origin in self.ended
+        return (error and (managed or local)) or (managed and local and isinstance(
+            r.count, int))
 
     def _report(self, ctx: Context, key: str, r: Ref, span: Span, exit_: str) -> None:
         count = f"{r.count} references" if r.count != 1 else "the reference"
