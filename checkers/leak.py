@@ -204,7 +204,12 @@ class LeakChecker(Checker):
         if isinstance(s, Assign):             # while ((folio = lookup()) != NULL)
             s, test = ctx.strip(s.value), replace(test, via=ctx.key(s.target))
         cond = test.via or (ctx.key(s) if isinstance(s, (Name, Member, Deref)) else None)
+        if isinstance(s, Binary) and s.op == "==" and out == NONZERO and any(
+                _nonzero(x) for x in (s.left, s.right)):     # err == -EEXIST: err != 0
+            cond = next((ctx.key(x) for x in (s.left, s.right)
+                         if isinstance(x, (Name, Member))), None)
         if cond is not None and out in (NONZERO, ZERO):
+            out = NONZERO if isinstance(s, Binary) else out
             if ctx.must_be(cond, Code.FALSE if out == NONZERO else Code.TRUE):
                 self._forget(ctx, {r for _, st in ctx.tracked() for r in st
                                    if isinstance(r, Ref)})     # no path takes this edge
@@ -219,6 +224,9 @@ class LeakChecker(Checker):
         else:
             call, subject = _call(ctx, s), test.via or (
                 ctx.result_key(s) if isinstance(s, Call) else ctx.key(s))
+        if test.via and out in (NONZERO, NEG) and call is not None and not any(
+                ctx.models.get(sec, call.callee) for sec in ("acquire", "ref_source")):
+            ctx.add(test.via, Code.ERRNO)         # if (ret) return ret;  an error code
         if call is not None and (m := ctx.models.get("ref_error_test", call.callee)):
             arg = ctx.key(ctx.arg(call, m.get("arg")))
             if m.get("null") and arg is not None and not effect_holds(m.get("when"), out):
@@ -279,7 +287,8 @@ class LeakChecker(Checker):
         if isinstance(root, Name) and self._owned(ctx, root.id) and (
                 root.id not in self.assigned if isinstance(target, Index) else
                 isinstance(target, Member) and not target.arrow):
-            for k, r in _held(ctx, [value], self.alias):    # still the function's
+            for k, r in _held(ctx, [value], self.alias,       # still the function's
+                              lambda e: _parts(ctx, e)):
                 ctx.add(root.id, replace(r, holder=root.id), ctx.trail(k, r))
                 for j, _ in ctx.tracked():
                     ctx.discard(j, r)
@@ -290,7 +299,7 @@ class LeakChecker(Checker):
     def on_overwrite(self, ctx: Context, key: str, span: Span) -> None:
         for r in _refs(ctx, key):
             if not any(k != key and "(" not in k and r in st for k, st in ctx.tracked()) and \
-                    self._leaky(ctx, r, [key], False):
+                    self._leaky(ctx, r, [key], False, overwrite=True):
                 self._report(ctx, key, r, span, f"'{key}' is overwritten at line {span.line}")
 
     def on_return(self, ctx: Context, ret: Return) -> None:
@@ -303,7 +312,8 @@ class LeakChecker(Checker):
             self._escape(ctx, [value], direct=True)
             self._end_all(ctx, [value], "returned", ret.span)
         error = value is not None and self._error_value(ctx, value)
-        self._leaks(ctx, ret.span, error, f"the function returns at line {ret.span.line}")
+        self._leaks(ctx, ret.span, error, f"the function returns at line {ret.span.line}",
+                    ctx.key(value) if value is not None else None)
 
     def on_exit(self, ctx: Context) -> None:
         fn = ctx.function
@@ -373,24 +383,27 @@ class LeakChecker(Checker):
         for k, _ in ctx.tracked():
             ctx.discard(k, r)
 
-    def _leaks(self, ctx: Context, span: Span, error: bool, exit_: str) -> None:
+    def _leaks(self, ctx: Context, span: Span, error: bool, exit_: str,
+               code: str | None = None) -> None:
         seen = set()
         for k, states in ctx.tracked():
             for r in [r for r in states if isinstance(r, Ref)]:
                 keys = [j for j, st in ctx.tracked() if r in st]
-                if r not in seen and self._leaky(ctx, r, keys, error):
+                ok = (code, False) in r.conds      # ret = 0 on this reference's paths
+                if r not in seen and self._leaky(ctx, r, keys, error and not ok):
                     self._report(ctx, r.holder if r.holder in keys else k, r, span, exit_)
                 seen.add(r)
                 ctx.discard(k, r)
 
-    def _leaky(self, ctx: Context, r: Ref, keys, error: bool) -> bool:
-        """Managed (ended on some path), and either held only by locals that die here, or
-        kept through something that outlives the function on an error exit."""
+    def _leaky(self, ctx: Context, r: Ref, keys, error: bool, overwrite=False) -> bool:
+        """At an error exit: held only by locals, or managed (ended on some other path).
+        Overwritten: managed, and held only by locals."""
         local = all(self._owned(ctx, k) and self._owned(ctx, self.alias.get(k, k))
                     for k in keys)
         managed = r.origin in self.ended
-        return (error and (managed or local)) or (managed and local and isinstance(
-            r.count, int))
+        if overwrite:
+            return managed and local and isinstance(r.count, int)
+        return error and (managed or local)
 
     def _report(self, ctx: Context, key: str, r: Ref, span: Span, exit_: str) -> None:
         count = f"{r.count} references" if r.count != 1 else "the reference"
@@ -439,8 +452,9 @@ def _held(ctx: Context, exprs, alias: dict, walk=walk_exprs) -> list[tuple[str, 
     after ``folio = page_folio(page)``)."""
     keys = {ctx.designated(x, elements=True, derive=True) or ctx.key(x)
             for e in exprs for x in walk(e)} - {None}
-    keys |= {k for k, src in alias.items() if src in keys} | {alias[k] for k in keys
-                                                              if k in alias}
+    for _ in range(4):                    # subpage -> page <- folio: one object
+        keys |= {k for k, src in alias.items() if src in keys} | {alias[k] for k in keys
+                                                                  if k in alias}
     return [(k, r) for k in keys for r in _refs(ctx, k)]
 
 
@@ -461,16 +475,27 @@ def _child(parent: Expr, c: Expr) -> bool:
                                                 "else_", "index", "value", "target"))
 
 
+def _nonzero(e: Expr) -> bool:
+    return (isinstance(e, Literal) and e.text.isdigit() and e.text != "0") or (
+        isinstance(e, Unary) and e.op == "-")
+
+
 def _obj(ctx: Context, e: Expr | None) -> str | None:
     """The object an argument designates: tracked, ``&folio->page`` is ``folio``."""
     if e is None:
         return None
-    e = ctx.strip(e)
-    if isinstance(e, AddrOf) and isinstance(e.operand, Member) and e.operand.arrow:
-        e = e.operand.base
-    elif isinstance(e, AddrOf) and isinstance(e.operand, Name):
-        e = e.operand
-    return ctx.designated(e, derive=True) or ctx.key(e)
+    found = ctx.designated(e, derive=True)
+    while found is None:                  # page_folio(page), &folio->page: page, folio
+        e = ctx.strip(e)
+        if isinstance(e, AddrOf) and (isinstance(e.operand, Name) or (isinstance(
+                e.operand, Member) and e.operand.arrow)):
+            e = e.operand if isinstance(e.operand, Name) else e.operand.base
+        elif isinstance(e, Call) and (m := ctx.models.get("derive", e.callee)) and (
+                a := ctx.arg(e, m.get("from"))) is not None:
+            e = a
+        else:
+            return ctx.key(e)
+    return found
 
 
 def _root_name(key: str) -> str:
