@@ -26,7 +26,7 @@ Summaries (same file): a helper whose every returned object carries a reference 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, is_dataclass, replace
 from enum import Enum
 
 from analyzer.engine import (
@@ -46,6 +46,7 @@ from analyzer.ir import (
     Binary,
     Call,
     Cond,
+    Decl,
     Deref,
     Expr,
     Index,
@@ -158,6 +159,7 @@ class LeakChecker(Checker):
 
     # ------------------------------------------------------------------ hooks
     def on_entry(self, ctx: Context) -> None:
+        self.locals = _declared(ctx.function.body)   # what dies with the function
         self.ended: set[Span] = set()           # origins some path ends: managed refs
         self.assigned: set[str] = set()
         self.escaped: set[str] = set()
@@ -277,6 +279,8 @@ class LeakChecker(Checker):
             arg = ctx.arg(value, m.get("arg")) if m else value    # folio = grab(page)
             if arg is not None and (src := ctx.key(_root(ctx, arg))) not in (None, target):
                 self.alias[target] = src
+        if target.isidentifier() and target not in self.locals | set(ctx.function.params):
+            self._end_all(ctx, [value], "stored in a global", span)  # iopm_base = pa(page)
         if isinstance(value, Index):         # page = pages[i]: one of the array's refs
             base = ctx.designated(value.base, elements=True)
             for r in _refs(ctx, base):
@@ -412,7 +416,7 @@ class LeakChecker(Checker):
                    (Step(r.origin, f"reference taken by {r.api}()"),))
 
     def _owned(self, ctx: Context, key: str) -> bool:
-        return key.isidentifier() and key not in ctx.function.params
+        return key in self.locals and key not in ctx.function.params
 
     def _escape(self, ctx: Context, exprs, direct: bool = False) -> None:
         """Parameters that leave the function: named anywhere in a call's arguments, or
@@ -441,6 +445,20 @@ class LeakChecker(Checker):
         name = e.callee if isinstance(e, Call) else getattr(e, "id", getattr(e, "text", None))
         return (isinstance(e, Unary) and e.op == "-") or ctx.may_be(ctx.key(e), Code.ERRNO) \
             or ctx.models.get("ref_error_value", name) is not None
+
+def _declared(body) -> set[str]:
+    """The names the function body declares (the IR's ``Decl`` statements)."""
+    out, stack = set(), [body]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, Decl):
+            out.add(x.name)
+        if isinstance(x, (list, tuple)):
+            stack += list(x)
+        elif is_dataclass(x) and not isinstance(x, Span):
+            stack += [getattr(x, f.name) for f in fields(x)]
+    return out
+
 
 def _refs(ctx: Context, key: str | None) -> list[Ref]:
     return [r for r in ctx.states(key) if isinstance(r, Ref)]
