@@ -64,7 +64,7 @@ from analyzer.rule import Rule
 # Calls that neither take a reference over nor use the object as owner.
 NEUTRAL = ("transparent", "lock", "unlock", "refcount_read", "derive", "reread",
            "ref_error_test", "revalidate", "warn", "acquire", "ref_count", "make_accessible",
-           "lockless_read")
+           "lockless_read", "ref_carrier")
 
 
 class Code(Enum):
@@ -275,8 +275,9 @@ class LeakChecker(Checker):
             ctx.set(target, Code.ERRNO)
         m = ctx.models.get("acquire", value.callee) if isinstance(value, Call) else None
         m = m if m is not None and m.get("returns_object") else None
-        if isinstance(value, Call) and (m or ctx.models.get("derive", value.callee)):
-            arg = ctx.arg(value, m.get("arg")) if m else value    # folio = grab(page)
+        c = ctx.models.get("ref_carrier", value.callee) if isinstance(value, Call) else None
+        if isinstance(value, Call) and (m or c or ctx.models.get("derive", value.callee)):
+            arg = ctx.arg(value, (m or c).get("arg" if m else "from")) if m or c else value
             if arg is not None and (src := ctx.key(_root(ctx, arg))) not in (None, target):
                 self.alias[target] = src
         if target.isidentifier() and target not in self.locals | set(ctx.function.params):
@@ -483,7 +484,8 @@ def _parts(ctx: Context, e: Expr):
     while stack:
         x = ctx.strip(stack.pop())
         yield x
-        if not isinstance(x, Call) or ctx.models.get("derive", x.callee):
+        if not isinstance(x, Call) or ctx.models.get("derive", x.callee) or \
+                ctx.models.get("ref_carrier", x.callee):
             stack += [c for c in walk_exprs(x) if c is not x and _child(x, c)]
 
 
