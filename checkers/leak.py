@@ -33,6 +33,7 @@ from analyzer.engine import (
     NEG,
     NONPOS,
     NONZERO,
+    POS,
     ZERO,
     Checker,
     Context,
@@ -202,7 +203,7 @@ class LeakChecker(Checker):
                 self._end(ctx, r, f"passed to {name or 'a function pointer'}()", call.span)
 
     def on_branch(self, ctx: Context, test: Test) -> None:
-        s, out = test.subject, test.outcome
+        s, out, neg = test.subject, test.outcome, False
         if isinstance(s, Assign):             # while ((folio = lookup()) != NULL)
             s, test = ctx.strip(s.value), replace(test, via=ctx.key(s.target))
         cond = test.via or (ctx.key(s) if isinstance(s, (Name, Member, Deref)) else None)
@@ -217,12 +218,16 @@ class LeakChecker(Checker):
                                    if isinstance(r, Ref)})     # no path takes this edge
                 return
             self._correlate(ctx, cond, out == NONZERO)
-        if isinstance(s, Binary):             # ret == 1: only its value is known
-            if s.op != "==" or not any(isinstance(x, Literal) and x.text.isdigit() and
-                                       x.text != "0" for x in (s.left, s.right)):
+        if isinstance(s, Binary):             # ret == 1, ret == -ENOENT: its value is known
+            if s.op != "==" or not any(_nonzero(x) for x in (s.left, s.right)):
                 return
-            sides = [x for x in (s.left, s.right) if not isinstance(x, Literal)]
+            sides = [x for x in (s.left, s.right) if not _nonzero(x)]
             call, subject = (_call(ctx, sides[0]), ctx.key(sides[0])) if sides else (None, None)
+            neg = any(isinstance(x, Unary) for x in (s.left, s.right))
+            if out == NONZERO:                # equal: a result of that sign, not 0
+                self._forget(ctx, {r for _, st in ctx.tracked() for r in st if isinstance(
+                    r, Ref) and r.result == subject and subject is not None and
+                    not effect_holds(r.when, NEG if neg else POS)})
         else:
             call, subject = _call(ctx, s), test.via or (
                 ctx.result_key(s) if isinstance(s, Call) else ctx.key(s))
@@ -246,8 +251,8 @@ class LeakChecker(Checker):
                     ctx, ctx.arg(call, m.get("arg"))), call)
         # A source's result says no (NULL, an error, 0 references): nothing held here.
         self._forget(ctx, {r for k, st in ctx.tracked() for r in st if isinstance(r, Ref) and (
-            (r.result == subject and (out == ZERO if isinstance(s, Binary) else
-                                      not effect_holds(r.when, out))) or
+            (r.result == subject and (out == ZERO and not neg if isinstance(s, Binary)
+                                      else not effect_holds(r.when, out))) or
             (not isinstance(s, Binary) and out in (ZERO, NEG, NONPOS) and (
                 r.count == subject or (k == subject and out == ZERO))))})
 
@@ -274,12 +279,11 @@ class LeakChecker(Checker):
         elif self._error_value(ctx, value):
             ctx.set(target, Code.ERRNO)
         m = ctx.models.get("acquire", value.callee) if isinstance(value, Call) else None
-        m = m if m is not None and m.get("returns_object") else None
-        c = ctx.models.get("ref_carrier", value.callee) if isinstance(value, Call) else None
-        if isinstance(value, Call) and (m or c or ctx.models.get("derive", value.callee)):
-            arg = ctx.arg(value, (m or c).get("arg" if m else "from")) if m or c else value
-            if arg is not None and (src := ctx.key(_root(ctx, arg))) not in (None, target):
-                self.alias[target] = src
+        arg = ctx.arg(value, m.get("arg")) if m and m.get("returns_object") else value
+        if isinstance(arg, (Call, AddrOf)) and _root(ctx, arg) is not arg and (
+                src := ctx.key(_root(ctx, arg))) not in (None, target):
+            # folio = grab(page), page = &folio->page, entry = mk_pte(page): one object
+            self.alias[target] = src
         if target.isidentifier() and target not in self.locals | set(ctx.function.params):
             self._end_all(ctx, [value], "stored in a global", span)  # iopm_base = pa(page)
         if isinstance(value, Index):         # page = pages[i]: one of the array's refs
@@ -527,7 +531,8 @@ def _root(ctx: Context, e: Expr) -> Expr:
     is ``p``."""
     for _ in range(16):
         e = ctx.strip(e)
-        if isinstance(e, Call) and (m := ctx.models.get("derive", e.callee)) is not None:
+        if isinstance(e, Call) and (m := ctx.models.get("derive", e.callee) or ctx.models.get(
+                "ref_carrier", e.callee)) is not None:
             e = ctx.arg(e, m.get("from")) or e
         elif isinstance(e, (AddrOf, Deref)):
             e = e.operand
