@@ -279,8 +279,10 @@ class LeakChecker(Checker):
         elif self._error_value(ctx, value):
             ctx.set(target, Code.ERRNO)
         m = ctx.models.get("acquire", value.callee) if isinstance(value, Call) else None
-        arg = ctx.arg(value, m.get("arg")) if m and m.get("returns_object") else value
-        if isinstance(arg, (Call, AddrOf)) and _root(ctx, arg) is not arg and (
+        grab = m is not None and m.get("returns_object")
+        arg = ctx.arg(value, m.get("arg")) if grab else value
+        if arg is not None and (grab or (isinstance(arg, (Call, AddrOf)) and _root(
+                ctx, arg) is not arg)) and (
                 src := ctx.key(_root(ctx, arg))) not in (None, target):
             # folio = grab(page), page = &folio->page, entry = mk_pte(page): one object
             self.alias[target] = src
