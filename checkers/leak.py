@@ -278,6 +278,11 @@ class LeakChecker(Checker):
             self._correlate(ctx, target, value.text in ("1", "true"))
         elif self._error_value(ctx, value):
             ctx.set(target, Code.ERRNO)
+        elif isinstance(value, Name) and value.id.isupper():    # ret = MIGRATEPAGE_SUCCESS
+            for r in {r for _, st in ctx.tracked() for r in st if isinstance(r, Ref)}:
+                for k, st in ctx.tracked():
+                    if r in st:
+                        ctx.replace(k, r, replace(r, conds=r.conds | {(target, None)}))
         m = ctx.models.get("acquire", value.callee) if isinstance(value, Call) else None
         grab = m is not None and m.get("returns_object")
         arg = ctx.arg(value, m.get("arg")) if grab else value
@@ -400,7 +405,7 @@ class LeakChecker(Checker):
         for k, states in ctx.tracked():
             for r in [r for r in states if isinstance(r, Ref)]:
                 keys = [j for j, st in ctx.tracked() if r in st]
-                ok = (code, False) in r.conds      # ret = 0 on this reference's paths
+                ok = (code, False) in r.conds or (code, None) in r.conds   # ret = 0 here
                 if r not in seen and self._leaky(ctx, r, keys, error and not ok):
                     self._report(ctx, r.holder if r.holder in keys else k, r, span, exit_)
                 seen.add(r)
