@@ -173,7 +173,8 @@ class LeakChecker(Checker):
         if (m := models.get("lockless_read", name)) is not None:
             self.lockless |= not m.get("deref_only") or isinstance(
                 ctx.arg(call, m.get("arg", 0)), Deref)
-        if (m := models.get("release", name) or models.get("ref_release", name)) is not None:
+        if (m := models.get("release", name) or models.get("ref_release", name)) is not None \
+                and not (m.source == "summary" and models.get("ref_borrow", name)):
             self._escape(ctx, call.args)
             self._drop(ctx, call, ctx.arg(call, m.get("arg")))
         elif (m := models.get("acquire", name)) is not None and m.get("when") == "always":
