@@ -89,6 +89,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
                        "null": Key((bool,), doc="NULL is 'no object' too (IS_ERR_OR_NULL)")},
     "ref_error_value": {},
     "ref_carrier": {"from": Key((int,), True, doc="argument whose object the result maps")},
+    "ref_raw": {},
     # speculative references
     "revalidate": {"arg": Key((int,), True, doc="argument whose source it re-checks"),
                    "when": Key((str,), False, WHEN, "return value meaning 'still valid'")},
@@ -151,6 +152,7 @@ SECTION_DOCS = {
     "ref_error_test": "tests after which a result holds no object (IS_ERR, is_error_pfn)",
     "ref_error_value": "return values that signal failure (ERR_PTR, VM_FAULT_OOM)",
     "ref_carrier": "values that map an object (mk_pte): installing them hands it over",
+    "ref_raw": "raw count increments that are no reference of the caller's own to drop",
     "make_accessible": "arch_make_{page,folio}_accessible() and wrappers (0 = success)",
     "io_start": "calls that start I/O on a page or folio (or attach it to a bio)",
     "io_submit": "calls that submit a bio: I/O starts on the pages attached to it",

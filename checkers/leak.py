@@ -253,7 +253,7 @@ class LeakChecker(Checker):
         # A source's result says no (NULL, an error, 0 references): nothing held here.
         self._forget(ctx, {r for k, st in ctx.tracked() for r in st if isinstance(r, Ref) and (
             (r.result == subject and (out == ZERO and not neg if isinstance(s, Binary)
-                                      else not effect_holds(r.when, out))) or
+                                      else _fails(r.when, out))) or
             (not isinstance(s, Binary) and out in (ZERO, NEG, NONPOS) and (
                 r.count == subject or (k == subject and out == ZERO))))})
 
@@ -350,6 +350,8 @@ class LeakChecker(Checker):
                 key not in ctx.function.params and _root_name(key) in ctx.function.params):
             return          # get_page(pages[i]), vmf->page: kept in the caller's storage
         m = ctx.models.get("acquire", call.callee)
+        if ctx.models.get("ref_raw", call.callee) is not None:
+            return          # page_ref_inc() after take_page_off_buddy(): kept for good
         if self.lockless and m is not None and m.get("kind") == "speculative":
             return          # a get on what a lockless read found: speculative-ref-leak's
         c = ctx.models.get("ref_count", call.callee)
@@ -418,6 +420,8 @@ class LeakChecker(Checker):
         local = all(self._owned(ctx, k) and self._owned(ctx, self.alias.get(k, k))
                     for k in keys)
         managed = r.origin in self.ended
+        if r.count == "0+":
+            return False
         if overwrite:
             return managed and local and isinstance(r.count, int)
         return error and (managed or local)
@@ -507,6 +511,12 @@ def _child(parent: Expr, c: Expr) -> bool:
                                                 "else_", "index", "value", "target"))
 
 
+def _fails(when: str, out: str) -> bool:
+    """The source's result tested ``out`` says it gave no reference (a count or -errno
+    tested non-zero may still be a count)."""
+    return out in (ZERO, NEG, NONPOS) if when == "positive" else not effect_holds(when, out)
+
+
 def _nonzero(e: Expr) -> bool:
     return (isinstance(e, Literal) and e.text.isdigit() and e.text != "0") or (
         isinstance(e, Unary) and e.op == "-")
@@ -559,4 +569,6 @@ def _call(ctx: Context, e: Expr) -> Call | None:
 def _count(ctx: Context, e: Expr | None) -> int | str:
     if isinstance(e, Literal) and e.text.isdigit():
         return int(e.text)
+    if isinstance(ctx.strip(e), Binary) if e is not None else False:
+        return "0+"                     # refs - 1: maybe no reference at all
     return (ctx.key(e) if e is not None else None) or "?"
