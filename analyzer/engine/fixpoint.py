@@ -253,7 +253,12 @@ class _Run:
         src = (ctx.result_key(value) if isinstance(value, Call) else ctx.key(value)) \
             if a.op == "=" else None
         saved = ctx.facts.objs.get(src) if src is not None else None
-        if src != target:
+        # A declaration (the CFG spells it ``name = init`` with the declarator's span on
+        # both) starts a new variable: a block-scoped one of the same name is gone, not
+        # overwritten.  ``p += n`` moves a pointer within its object, it does not drop
+        # what p held.
+        declares = isinstance(a.target, Name) and a.target.span == a.span
+        if src != target and not declares and a.op == "=":
             self._overwrite(target, a.span)
         ctx.kill(target)
         if saved is not None:
