@@ -38,6 +38,7 @@ from analyzer.engine import (
     ZERO,
     Checker,
     Context,
+    Event,
     Test,
     effect_holds,
     walk_exprs,
@@ -60,6 +61,7 @@ from analyzer.ir import (
     Span,
     Unary,
 )
+from analyzer.models.core import Acquire, Derive, LocklessRead, Release
 from analyzer.models.schema import Section, arg_section, option, register, when_key
 from analyzer.result import Step
 from analyzer.rule import Rule
@@ -229,6 +231,8 @@ return 0;
 class LeakChecker(Checker):
     rules = (LEAK,)
     starter_sections = ("acquire", "ref_source")
+    # One story per call: a put before a get before a source before a derivation.
+    precedence = ("release", "ref_release", "acquire", "ref_source", "derive")
 
     def wants(self, names, models):
         return True        # the file pre-filter applies; every helper gets a summary
@@ -242,41 +246,56 @@ class LeakChecker(Checker):
         self.returns: set[bool] = set()          # True: a Ref, False: something else
         self.alias: dict[str, str] = {}          # folio = page_folio(page): one object
         self.lockless = False                     # speculative-ref-leak's story
+        self.handled: Call | None = None          # the call a hook above took care of
+
+    def on_lockless_read(self, ctx: Context, ev: Event[LocklessRead]) -> None:
+        self.lockless = True                   # speculative-ref-leak's story
+
+    def on_release(self, ctx: Context, ev: Event[Release | Section]) -> None:
+        if ev.m.NAME == "release" or ctx.models.get("release", ev.api) is None:
+            if ev.at_call and not (ctx.models.get(ev.m.NAME, ev.api).source == "summary"
+                                   and ctx.models.get("ref_borrow", ev.api)):
+                self.handled = ev.call
+                self._escape(ctx, ev.call.args)
+                self._drop(ctx, ev.call, ev.obj)
+
+    on_ref_release = on_release
+
+    def on_acquire(self, ctx: Context, ev: Event[Acquire]) -> None:
+        if ev.at_call and ev.done:
+            self.handled = ev.call
+            self._take(ctx, _obj(ctx, ev.obj), ev.call)
+
+    def on_ref_source(self, ctx: Context, ev: Event[RefSource]) -> None:
+        if ev.edge:
+            return
+        call, m = ev.call, ev.m
+        self.handled = call
+        if m.arg is None and self._flagged(ctx, call, m):
+            self._take(ctx, ev.result, call)
+        elif self._flagged(ctx, call, m) and ctx.place(ev.obj) not in ctx.function.params:
+            out = ctx.dest.get(id(call)) or ev.result     # else the caller's array owns it
+            self._take(ctx, _obj(ctx, ev.obj), call, out if m.when == "positive"
+                       else 1 if isinstance(ev.obj, AddrOf) else "?", out, m.when)
+
+    def on_derive(self, ctx: Context, ev: Event[Derive]) -> None:
+        self.handled = ev.call
+        src = ctx.designated(ev.obj, derive=True)
+        for r in _refs(ctx, src):
+            ctx.add(ev.result, r, ctx.trail(src, r))
 
     def on_call(self, ctx: Context, call: Call, result: str | None) -> None:
         models, name = ctx.models, call.callee
-        if (m := models.get("lockless_read", name)) is not None:
-            self.lockless |= not m.get("deref_only") or isinstance(
-                ctx.arg(call, m.get("arg", 0)), Deref)
-        if (m := models.get("release", name) or models.get("ref_release", name)) is not None \
-                and not (m.source == "summary" and models.get("ref_borrow", name)):
-            self._escape(ctx, call.args)
-            self._drop(ctx, call, ctx.arg(call, m.get("arg")))
-        elif (m := models.get("acquire", name)) is not None and m.get("when") == "always":
-            self._take(ctx, _obj(ctx, ctx.arg(call, m.get("arg"))), call)
-        elif (m := models.get("ref_source", name)) is not None:
-            if m.get("arg") is None and self._flagged(ctx, call, m):
-                self._take(ctx, result, call)
-            elif self._flagged(ctx, call, m) and ctx.place(ctx.arg(call, m.get(
-                    "arg"))) not in ctx.function.params:     # else the caller's array owns it
-                out = ctx.dest.get(id(call)) or result
-                where = ctx.arg(call, m.get("arg"))
-                self._take(ctx, _obj(ctx, where), call, out if m.get("when") == "positive"
-                           else 1 if isinstance(ctx.strip(where), AddrOf) else "?",
-                           out, m.get("when"))
-        elif (m := models.get("derive", name)) is not None:
-            src = ctx.designated(ctx.arg(call, m.get("from")), derive=True)
-            for r in _refs(ctx, src):
-                ctx.add(result, r, ctx.trail(src, r))
-        elif models.get("ref_error_value", name) is None and not any(
+        if self.handled is call or models.get("ref_error_value", name) is not None or any(
                 models.get(s, name) for s in NEUTRAL):
-            borrow = models.get("ref_borrow", name)
-            kept = range(len(call.args)) if borrow is None or borrow.get("args") is None \
-                else borrow.get("args")
-            given = [a for i, a in enumerate(call.args) if borrow is None or i not in kept]
-            self._escape(ctx, given)
-            for _, r in _held(ctx, given, self.alias, lambda e: _parts(ctx, e)):
-                self._end(ctx, r, f"passed to {name or 'a function pointer'}()", call.span)
+            return
+        borrow = models.get("ref_borrow", name)
+        kept = range(len(call.args)) if borrow is None or borrow.get("args") is None \
+            else borrow.get("args")
+        given = [a for i, a in enumerate(call.args) if borrow is None or i not in kept]
+        self._escape(ctx, given)
+        for _, r in _held(ctx, given, self.alias, lambda e: _parts(ctx, e)):
+            self._end(ctx, r, f"passed to {name or 'a function pointer'}()", call.span)
 
     def on_branch(self, ctx: Context, test: Test) -> None:
         s, out, neg = test.subject, test.outcome, False
@@ -517,12 +536,12 @@ class LeakChecker(Checker):
             names = walk_exprs(e) if not direct else [_root(ctx, e)]
             self.escaped |= {x.id for x in names if isinstance(x, Name)}
 
-    def _flagged(self, ctx: Context, call: Call, m) -> bool:
-        if m.get("flag") is None:
+    def _flagged(self, ctx: Context, call: Call, m: RefSource) -> bool:
+        if m.flag is None:
             return True
-        flags = ctx.arg(call, m.get("flag_arg"))
+        flags = ctx.arg(call, m.flag_arg)
         return flags is not None and any(
-            isinstance(x, (Name, Literal)) and m.get("flag") in getattr(x, "id", "") +
+            isinstance(x, (Name, Literal)) and m.flag in getattr(x, "id", "") +
             getattr(x, "text", "") for x in walk_exprs(flags))
 
     def _error_value(self, ctx: Context, e: Expr) -> bool:
