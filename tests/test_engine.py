@@ -340,8 +340,10 @@ def run_events(models, body: str, params: str = "int *p, int *q, int c"):
 
 @pytest.mark.parametrize("cond, then, other", [
     ("grab(p) > 0", "got", "missed"), ("grab(p) <= 0", "missed", "got"),
-    ("grab(p)", "missed", "missed"),          # nonzero may be an error (< 0): not taken
-    ("grab(p) < 0", "missed", "missed"),
+    ("grab(p)", "-", "missed"),               # nonzero may be a count or an error: open
+    ("grab(p) < 0", "missed", "-"),           # >= 0 may be 0 references: open
+    ("grab(p) == 1", "got", "-"), ("grab(p) == -EAGAIN", "missed", "-"),
+    ("1 == grab(p)", "got", "-"), ("try_take(p) == 2", "got", "-"),
     ("!try_take(p)", "missed", "got"), ("try_take(p) != NULL", "got", "missed"),
 ])
 def test_conditional_effects_are_decided_on_the_edge(event_models, cond, then, other):
@@ -354,6 +356,20 @@ def test_a_conditional_effect_is_tried_at_the_call_and_decided_on_each_edge(even
     assert told[:3] == ["try_take:tried:call", "try_take:done:edge", "try_take:failed:edge"]
     _, told = run_events(event_models, "take_into(p, &q);")
     assert set(told) == {"take_into:done:call"}
+
+
+def test_a_signed_constant_decides_a_stored_result(event_models):
+    got, told = run_events(event_models, "int r = grab(p);\nif (r == -ENOMEM)\n\tcheck(p);"
+                                         "\nelse\n\tcheck(p);")
+    assert got == {3: ["missed"], 5: ["-"]}
+    assert set(told) == {"grab:tried:call", "grab:failed:edge"}
+
+
+def test_effect_fails_leaves_a_tri_state_count_open():
+    assert engine.effects.effect_fails("positive", engine.NONPOS)
+    assert not engine.effects.effect_fails("positive", engine.NONNEG)
+    assert not engine.effects.effect_fails("positive", engine.NONZERO)
+    assert engine.effects.effect_fails("nonzero", engine.ZERO)
 
 
 def test_effect_holds_for_positive_and_negative():

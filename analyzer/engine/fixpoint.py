@@ -31,7 +31,14 @@ from typing import Any
 from analyzer import ir
 from analyzer.cfg import build_cfg, reachable
 from analyzer.engine.api import Checker, Context, Escape, Event, Facts, Held, Origin
-from analyzer.engine.effects import Effect, Test, branch_test, effect_holds
+from analyzer.engine.effects import (
+    Effect,
+    Test,
+    branch_test,
+    effect_fails,
+    effect_holds,
+    signed_test,
+)
 from analyzer.engine.keys import Ghost
 from analyzer.ir import (
     CFG,
@@ -225,7 +232,8 @@ class _Run:
             getattr(self.checker, "on_" + name)(self.ctx, ev)
 
     def _edge(self, test: Test) -> None:
-        """Decide the conditional effects of the tested call on this edge."""
+        """Decide the conditional effects of the tested call on this edge (where the
+        outcome leaves one open, nothing is told)."""
         call = test.subject
         if not isinstance(call, Call):
             return
@@ -234,8 +242,9 @@ class _Run:
             name = spec.event() if spec is not None else None
             if name is None or name not in self.subs or not spec.conditional():
                 continue
-            holds = effect_holds(getattr(spec, "when", "always"), test.outcome)
-            if holds and spec.ASSUMED:
+            when = getattr(spec, "when", "always")
+            holds = effect_holds(when, test.outcome)
+            if (holds and spec.ASSUMED) or not (holds or effect_fails(when, test.outcome)):
                 continue
             ev = self._event(m, call, Effect.DONE if holds else Effect.FAILED,
                              test.via or self.ctx.key(call), test.via, edge=True)
@@ -320,7 +329,8 @@ class _Run:
             if block.cond is not None and isinstance(edge.label, bool):
                 ctx.facts = facts
                 test = branch_test(block.cond, edge.label, ctx.transparent, facts.bind)
-                self._edge(test)
+                self._edge(signed_test(block.cond, edge.label, ctx.transparent, facts.bind)
+                           or test)
                 if self.legacy_branch:
                     self.checker.on_branch(ctx, test)
             yield edge.target, facts
