@@ -34,13 +34,11 @@ from analyzer.engine import (
     NEG,
     NONPOS,
     NONZERO,
-    POS,
     ZERO,
     Checker,
     Context,
     Event,
     Test,
-    effect_holds,
     walk_exprs,
 )
 from analyzer.ir import (
@@ -80,6 +78,11 @@ class RefSource(Section):
     flag_arg: int | None = option(int, doc="argument of flags: a reference only when it names "
                                            "flag")
     flag: str | None = option(str, doc="the flag that asks for a reference (FOLL_GET)")
+
+    @property
+    def counted(self) -> bool:
+        """A tri-state API: the result counts the references it filled in."""
+        return self.when == "positive"
 
 
 RefRelease = arg_section("ref_release", "drops of references beyond the shared `release` "
@@ -158,8 +161,7 @@ class Ref:
     holder: str                  # the variable that got it (messages)
     count: int | str = 1         # how many: a number, or what counts them ("ret", "nr")
     conds: frozenset = frozenset()   # (variable, truth) tested on its paths since
-    result: str | None = None    # the variable holding the source's result, and on which
-    when: str = "always"         # value of it the reference is held
+    result: str | None = None    # the variable holding the source's result
 
 
 LEAK = Rule(
@@ -265,9 +267,15 @@ class LeakChecker(Checker):
         if ev.at_call and ev.done:
             self.handled = ev.call
             self._take(ctx, _obj(ctx, ev.obj), ev.call)
+        elif ev.edge and ev.done:                     # a try-get that succeeded here
+            self._take(ctx, ev.result if ev.m.returns_object else _obj(ctx, ev.obj),
+                       ev.call)
 
     def on_ref_source(self, ctx: Context, ev: Event[RefSource]) -> None:
-        if ev.edge:
+        if ev.edge:                                   # NULL, an error, no references
+            if not ev.done:
+                self._forget(ctx, {r for _, st in ctx.tracked() for r in st
+                                   if isinstance(r, Ref) and r.result == ev.result})
             return
         call, m = ev.call, ev.m
         self.handled = call
@@ -275,8 +283,8 @@ class LeakChecker(Checker):
             self._take(ctx, ev.result, call)
         elif self._flagged(ctx, call, m) and ctx.place(ev.obj) not in ctx.function.params:
             out = ctx.dest.get(id(call)) or ev.result     # else the caller's array owns it
-            self._take(ctx, _obj(ctx, ev.obj), call, out if m.when == "positive"
-                       else 1 if isinstance(ev.obj, AddrOf) else "?", out, m.when)
+            self._take(ctx, _obj(ctx, ev.obj), call, out if m.counted
+                       else 1 if isinstance(ev.obj, AddrOf) else "?", out)
 
     def on_derive(self, ctx: Context, ev: Event[Derive]) -> None:
         self.handled = ev.call
@@ -296,6 +304,17 @@ class LeakChecker(Checker):
         self._escape(ctx, given)
         for _, r in _held(ctx, given, self.alias, lambda e: _parts(ctx, e)):
             self._end(ctx, r, f"passed to {name or 'a function pointer'}()", call.span)
+
+    def on_ref_error_test(self, ctx: Context, ev: Event[RefErrorTest]) -> None:
+        if ev.at_call:
+            return
+        if ev.done:                                   # IS_ERR(folio): no folio here
+            self._forget(ctx, set(_refs(ctx, ctx.designated(ev.obj))))
+        elif ev.m.null and ev.key is not None:        # not NULL on this edge
+            self._correlate(ctx, ev.key, True)
+            if ctx.must_be(ev.key, Code.FALSE):       # NULL, yet not an error
+                self._forget(ctx, {r for _, st in ctx.tracked() for r in st
+                                   if isinstance(r, Ref)})
 
     def on_branch(self, ctx: Context, test: Test) -> None:
         s, out, neg = test.subject, test.outcome, False
@@ -319,35 +338,15 @@ class LeakChecker(Checker):
             sides = [x for x in (s.left, s.right) if not _nonzero(x)]
             call, subject = (_call(ctx, sides[0]), ctx.key(sides[0])) if sides else (None, None)
             neg = any(isinstance(x, Unary) for x in (s.left, s.right))
-            if out == NONZERO:                # equal: a result of that sign, not 0
-                self._forget(ctx, {r for _, st in ctx.tracked() for r in st if isinstance(
-                    r, Ref) and r.result == subject and subject is not None and
-                    not effect_holds(r.when, NEG if neg else POS)})
         else:
             call, subject = _call(ctx, s), test.via or (
                 ctx.result_key(s) if isinstance(s, Call) else ctx.key(s))
         if test.via and out in (NONZERO, NEG) and call is not None and not any(
                 ctx.models.get(sec, call.callee) for sec in ("acquire", "ref_source")):
             ctx.add(test.via, Code.ERRNO)         # if (ret) return ret;  an error code
-        if call is not None and (m := ctx.models.get("ref_error_test", call.callee)):
-            arg = ctx.key(ctx.arg(call, m.get("arg")))
-            if m.get("null") and arg is not None and not effect_holds(m.get("when"), out):
-                self._correlate(ctx, arg, True)           # not NULL on this edge
-            if m.get("null") and ctx.must_be(arg, Code.FALSE) and not effect_holds(
-                    m.get("when"), out):                  # NULL, yet not an error
-                self._forget(ctx, {r for _, st in ctx.tracked() for r in st
-                                   if isinstance(r, Ref)})
-            elif effect_holds(m.get("when"), out):
-                self._forget(ctx, set(_refs(ctx, ctx.designated(ctx.arg(call, m.get("arg"))))))
-        elif call is not None and (m := ctx.models.get("acquire", call.callee)) is not None:
-            if m.get("when") != "always" and not isinstance(s, Binary) and \
-                    effect_holds(m.get("when"), out):
-                self._take(ctx, subject if m.get("returns_object") else _obj(
-                    ctx, ctx.arg(call, m.get("arg"))), call)
         # A source's result says no (NULL, an error, 0 references): nothing held here.
         self._forget(ctx, {r for k, st in ctx.tracked() for r in st if isinstance(r, Ref) and (
-            (r.result == subject and (out == ZERO and not neg if isinstance(s, Binary)
-                                      else _fails(r.when, out))) or
+            (isinstance(s, Binary) and r.result == subject and out == ZERO and not neg) or
             (not isinstance(s, Binary) and out in (ZERO, NEG, NONPOS) and (
                 r.count == subject or (k == subject and out == ZERO))))})
 
@@ -439,7 +438,7 @@ class LeakChecker(Checker):
 
     # ------------------------------------------------------------------ policy
     def _take(self, ctx: Context, key: str | None, call: Call, count=None,
-              result: str | None = None, when: str = "always") -> None:
+              result: str | None = None) -> None:
         if key is None or call.callee is None or (
                 key not in ctx.function.params and _root_name(key) in ctx.function.params):
             return          # get_page(pages[i]), vmf->page: kept in the caller's storage
@@ -455,7 +454,7 @@ class LeakChecker(Checker):
                           if len(st) == 1 and next(iter(st)) in (Code.TRUE, Code.FALSE)
                           and k not in (holder, result))
         ctx.add(key, Ref(call.span, call.callee, holder, n, frozenset(list(known)[:8]),
-                         result, when),
+                         result),
                 (Step(call.span, f"'{holder}' gets a reference from {call.callee}()"),))
 
     def _correlate(self, ctx: Context, cond: str, truth: bool) -> None:
@@ -603,12 +602,6 @@ def _child(parent: Expr, c: Expr) -> bool:
     return c in getattr(parent, "args", ()) or any(
         getattr(parent, f, None) is c for f in ("base", "operand", "left", "right", "then",
                                                 "else_", "index", "value", "target"))
-
-
-def _fails(when: str, out: str) -> bool:
-    """The source's result tested ``out`` says it gave no reference (a count or -errno
-    tested non-zero may still be a count)."""
-    return out in (ZERO, NEG, NONPOS) if when == "positive" else not effect_holds(when, out)
 
 
 def _nonzero(e: Expr) -> bool:
