@@ -26,7 +26,7 @@ Summaries (same file): a helper whose every returned object carries a reference 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, is_dataclass, replace
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import ClassVar
 
@@ -41,13 +41,13 @@ from analyzer.engine import (
     Test,
     walk_exprs,
 )
+from analyzer.engine.keys import is_computed, root_variable
 from analyzer.ir import (
     AddrOf,
     Assign,
     Binary,
     Call,
     Cond,
-    Decl,
     Deref,
     Expr,
     Index,
@@ -58,6 +58,7 @@ from analyzer.ir import (
     Return,
     Span,
     Unary,
+    children,
 )
 from analyzer.models.core import Acquire, Derive, LocklessRead, Release
 from analyzer.models.schema import Section, arg_section, option, register, when_key
@@ -142,6 +143,7 @@ class RefRaw(Section):
     NAME: ClassVar[str] = "ref_raw"
     OBJ: ClassVar[str | None] = None
 
+CARRIER = ("ref_carrier",)      # values made of an object besides derivations
 # Calls that neither take a reference over nor use the object as owner.
 NEUTRAL = ("transparent", "lock", "unlock", "refcount_read", "derive", "reread",
            "ref_error_test", "revalidate", "warn", "acquire", "ref_count", "make_accessible",
@@ -241,7 +243,7 @@ class LeakChecker(Checker):
 
     # ------------------------------------------------------------------ hooks
     def on_entry(self, ctx: Context) -> None:
-        self.locals = _declared(ctx.function.body)   # what dies with the function
+        self.locals = set(ctx.declared())   # what dies with the function
         self.ended: set[Span] = set()           # origins some path ends: managed refs
         self.assigned: set[str] = set()
         self.escaped: set[str] = set()
@@ -253,13 +255,13 @@ class LeakChecker(Checker):
     def on_lockless_read(self, ctx: Context, ev: Event[LocklessRead]) -> None:
         self.lockless = True                   # speculative-ref-leak's story
 
-    def on_release(self, ctx: Context, ev: Event[Release | Section]) -> None:
-        if ev.m.NAME == "release" or ctx.models.get("release", ev.api) is None:
-            if ev.at_call and not (ctx.models.get(ev.m.NAME, ev.api).source == "summary"
-                                   and ctx.models.get("ref_borrow", ev.api)):
-                self.handled = ev.call
-                self._escape(ctx, ev.call.args)
-                self._drop(ctx, ev.call, ev.obj)
+    def on_release(self, ctx: Context, ev: Event[Release]) -> None:
+        m = ctx.models.get(ev.m.NAME, ev.api)
+        if ev.at_call and not (m is not None and m.source == "summary"
+                               and ctx.models.get("ref_borrow", ev.api)):
+            self.handled = ev.call          # rule-file borrowers beat a release summary
+            self._escape(ctx, ev.call.args)
+            self._drop(ctx, ev.call, ev.obj)
 
     on_ref_release = on_release
 
@@ -319,7 +321,8 @@ class LeakChecker(Checker):
     def on_branch(self, ctx: Context, test: Test) -> None:
         s, out, neg = test.subject, test.outcome, False
         if isinstance(s, Assign):             # while ((folio = lookup()) != NULL)
-            s, test = ctx.strip(s.value), replace(test, via=ctx.key(s.target))
+            test = replace(test, via=ctx.key(s.target))
+            s = ctx.strip(s.value)
         cond = test.via or (ctx.key(s) if isinstance(s, (Name, Member, Deref)) else None)
         if isinstance(s, Binary) and s.op == "==" and out == NONZERO and any(
                 _nonzero(x) for x in (s.left, s.right)):     # err == -EEXIST: err != 0
@@ -336,10 +339,10 @@ class LeakChecker(Checker):
             if s.op != "==" or not any(_nonzero(x) for x in (s.left, s.right)):
                 return
             sides = [x for x in (s.left, s.right) if not _nonzero(x)]
-            call, subject = (_call(ctx, sides[0]), ctx.key(sides[0])) if sides else (None, None)
+            call, subject = (ctx.call_of(sides[0]), ctx.key(sides[0])) if sides else (None, None)
             neg = any(isinstance(x, Unary) for x in (s.left, s.right))
         else:
-            call, subject = _call(ctx, s), test.via or (
+            call, subject = ctx.call_of(s), test.via or (
                 ctx.result_key(s) if isinstance(s, Call) else ctx.key(s))
         if test.via and out in (NONZERO, NEG) and call is not None and not any(
                 ctx.models.get(sec, call.callee) for sec in ("acquire", "ref_source")):
@@ -378,11 +381,11 @@ class LeakChecker(Checker):
                     if r in st:
                         ctx.replace(k, r, replace(r, conds=r.conds | {(target, None)}))
         m = ctx.models.get("acquire", value.callee) if isinstance(value, Call) else None
-        grab = m is not None and m.get("returns_object")
-        arg = ctx.arg(value, m.get("arg")) if grab else value
-        if arg is not None and (grab or (isinstance(arg, (Call, AddrOf)) and _root(
-                ctx, arg) is not arg)) and (
-                src := ctx.key(_root(ctx, arg))) not in (None, target):
+        grab = isinstance(value, Call) and m is not None and bool(m.spec.returns_object)
+        arg = ctx.arg(value, m.spec.arg) if grab and m is not None else value  # type: ignore[arg-type]
+        if arg is not None and (grab or (isinstance(arg, (Call, AddrOf)) and ctx.made_of(
+                arg, CARRIER) is not arg)) and (
+                src := ctx.key(ctx.made_of(arg, CARRIER))) not in (None, target):
             # folio = grab(page), page = &folio->page, entry = mk_pte(page): one object
             self.alias[target] = src
         if target.isidentifier() and target not in self.locals | set(ctx.function.params):
@@ -408,7 +411,8 @@ class LeakChecker(Checker):
 
     def on_overwrite(self, ctx: Context, key: str, span: Span) -> None:
         for r in _refs(ctx, key):
-            if not any(k != key and "(" not in k and r in st for k, st in ctx.tracked()) and \
+            if not any(k != key and isinstance(k, str) and not is_computed(k) and r in st
+                       for k, st in ctx.tracked()) and \
                     self._leaky(ctx, r, [key], False, overwrite=True):
                 self._report(ctx, key, r, span, f"'{key}' is overwritten at line {span.line}")
 
@@ -440,7 +444,7 @@ class LeakChecker(Checker):
     def _take(self, ctx: Context, key: str | None, call: Call, count=None,
               result: str | None = None) -> None:
         if key is None or call.callee is None or (
-                key not in ctx.function.params and _root_name(key) in ctx.function.params):
+                key not in ctx.function.params and root_variable(key) in ctx.function.params):
             return          # get_page(pages[i]), vmf->page: kept in the caller's storage
         m = ctx.models.get("acquire", call.callee)
         if ctx.models.get("ref_raw", call.callee) is not None:
@@ -503,7 +507,7 @@ class LeakChecker(Checker):
                 keys = [j for j, st in ctx.tracked() if r in st]
                 ok = (code, False) in r.conds or (code, None) in r.conds   # ret = 0 here
                 if r not in seen and self._leaky(ctx, r, keys, error and not ok):
-                    self._report(ctx, r.holder if r.holder in keys else k, r, span, exit_)
+                    self._report(ctx, r.holder if r.holder in keys else str(k), r, span, exit_)
                 seen.add(r)
                 ctx.discard(k, r)
 
@@ -532,7 +536,7 @@ class LeakChecker(Checker):
         """Parameters that leave the function: named anywhere in a call's arguments, or
         (``direct``) as the value itself (``p``, ``&p->f``, ``page_folio(p)``)."""
         for e in exprs:
-            names = walk_exprs(e) if not direct else [_root(ctx, e)]
+            names = walk_exprs(e) if not direct else [ctx.made_of(e, CARRIER)]
             self.escaped |= {x.id for x in names if isinstance(x, Name)}
 
     def _flagged(self, ctx: Context, call: Call, m: RefSource) -> bool:
@@ -556,20 +560,6 @@ class LeakChecker(Checker):
         return (isinstance(e, Unary) and e.op == "-") or ctx.may_be(ctx.key(e), Code.ERRNO) \
             or ctx.models.get("ref_error_value", name) is not None
 
-def _declared(body) -> set[str]:
-    """The names the function body declares (the IR's ``Decl`` statements)."""
-    out, stack = set(), [body]
-    while stack:
-        x = stack.pop()
-        if isinstance(x, Decl):
-            out.add(x.name)
-        if isinstance(x, (list, tuple)):
-            stack += list(x)
-        elif is_dataclass(x) and not isinstance(x, Span):
-            stack += [getattr(x, f.name) for f in fields(x)]
-    return out
-
-
 def _refs(ctx: Context, key: str | None) -> list[Ref]:
     return [r for r in ctx.states(key) if isinstance(r, Ref)]
 
@@ -578,8 +568,8 @@ def _held(ctx: Context, exprs, alias: dict, walk=walk_exprs) -> list[tuple[str, 
     """The references held by any object an expression names (``&folio->page``, ``pages[i]``
     and ``page_folio(page)`` included), or by one derived from it (``folio`` for ``page``
     after ``folio = page_folio(page)``)."""
-    keys = {ctx.designated(x, elements=True, derive=True) or ctx.key(x)
-            for e in exprs for x in walk(e)} - {None}
+    keys = {k for e in exprs for x in walk(e)
+            if (k := ctx.designated(x, elements=True, derive=True) or ctx.key(x))}
     for _ in range(4):                    # subpage -> page <- folio: one object
         keys |= {k for k, src in alias.items() if src in keys} | {alias[k] for k in keys
                                                                   if k in alias}
@@ -595,13 +585,7 @@ def _parts(ctx: Context, e: Expr):
         yield x
         if not isinstance(x, Call) or ctx.models.get("derive", x.callee) or \
                 ctx.models.get("ref_carrier", x.callee):
-            stack += [c for c in walk_exprs(x) if c is not x and _child(x, c)]
-
-
-def _child(parent: Expr, c: Expr) -> bool:
-    return c in getattr(parent, "args", ()) or any(
-        getattr(parent, f, None) is c for f in ("base", "operand", "left", "right", "then",
-                                                "else_", "index", "value", "target"))
+            stack += list(children(x))  # type: ignore[arg-type]
 
 
 def _nonzero(e: Expr) -> bool:
@@ -613,44 +597,8 @@ def _obj(ctx: Context, e: Expr | None) -> str | None:
     """The object an argument designates: tracked, ``&folio->page`` is ``folio``."""
     if e is None:
         return None
-    found = ctx.designated(e, derive=True)
-    while found is None:                  # page_folio(page), &folio->page: page, folio
-        e = ctx.strip(e)
-        if isinstance(e, AddrOf) and (isinstance(e.operand, Name) or (isinstance(
-                e.operand, Member) and e.operand.arrow)):
-            e = e.operand if isinstance(e.operand, Name) else e.operand.base
-        elif isinstance(e, Call) and (m := ctx.models.get("derive", e.callee)) and (
-                a := ctx.arg(e, m.get("from"))) is not None:
-            e = a
-        else:
-            return ctx.key(e)
-    return found
-
-
-def _root_name(key: str) -> str:
-    return key.lstrip("*&").split("->")[0].split(".")[0].split("[")[0]
-
-
-def _root(ctx: Context, e: Expr) -> Expr:
-    """What a value is made of, through derivations and addresses: ``&page_folio(p)->f``
-    is ``p``."""
-    for _ in range(16):
-        e = ctx.strip(e)
-        if isinstance(e, Call) and (m := ctx.models.get("derive", e.callee) or ctx.models.get(
-                "ref_carrier", e.callee)) is not None:
-            e = ctx.arg(e, m.get("from")) or e
-        elif isinstance(e, (AddrOf, Deref)):
-            e = e.operand
-        elif isinstance(e, (Member, Index)):
-            e = e.base
-        else:
-            break
-    return e
-
-
-def _call(ctx: Context, e: Expr) -> Call | None:
-    e = ctx.strip(e)
-    return e if isinstance(e, Call) else ctx.bound(e)
+    return ctx.designated(e, derive=True) or ctx.object_of(
+        e.operand if isinstance(e, AddrOf) and isinstance(e.operand, Name) else e)
 
 
 def _count(ctx: Context, e: Expr | None) -> int | str:

@@ -434,3 +434,40 @@ def test_precedence_tells_only_the_first_section(event_models, tmp_path):
                           (EventProbe(), ["both:done:call"])):
         analyze_function(fn, models, [checker])
         assert set(checker.told) == set(told)      # told in the walk and the final pass
+
+
+# --------------------------------------------------------------------------- value facts
+class FactsProbe(Checker):
+    """mark(x) tracks x; made(e) reports what e is made of, the call e holds and the
+    function's locals; overwrites of tracked variables are findings."""
+
+    rules = (RULE,)
+
+    def on_call(self, ctx, call, result):
+        if call.callee == "mark":
+            ctx.set(ctx.key(ctx.arg(call, 0)), S.MARKED)
+        elif call.callee == "made":
+            e = call.args[0]
+            held = ctx.call_of(e)
+            ctx.report(RULE, call.span, f"{ctx.key(ctx.made_of(e))}|"
+                       f"{held.callee if held else None}|{','.join(sorted(ctx.declared()))}")
+
+    def on_overwrite(self, ctx, key, span):
+        ctx.report(RULE, span, f"overwrite:{key}")
+
+
+def test_made_of_call_of_and_declared_names():
+    src = (b"void f(struct page *p)\n{\n\tint n = get(p);\n\tstruct folio *f;\n"
+           b"\tmade(&page_folio(p)->lru);\n\tmade(n);\n\tmade(p->mapping);\n}\n")
+    fn = parse_source("t.c", src, {}).functions[0]
+    findings, _ = analyze_function(fn, MODELS, [FactsProbe()])
+    got = {f.span.line: f.message for f in findings}
+    assert got == {5: "p|None|f,n", 6: "n|get|f,n", 7: "p|None|f,n"}
+
+
+def test_a_declaration_or_a_compound_assignment_is_no_overwrite():
+    src = (b"void f(struct page *p, int c)\n{\n\tmark(p);\n\tp += 1;\n\tmark(p);\n"
+           b"\tif (c) {\n\t\tstruct page *p = 0;\n\t}\n\tp = 0;\n}\n")
+    fn = parse_source("t.c", src, {}).functions[0]
+    findings, _ = analyze_function(fn, MODELS, [FactsProbe()])
+    assert {f.span.line: f.message for f in findings} == {9: "overwrite:p"}

@@ -27,6 +27,7 @@ from analyzer.ir import (
     AddrOf,
     Binary,
     Call,
+    Decl,
     Deref,
     Expr,
     Function,
@@ -35,6 +36,7 @@ from analyzer.ir import (
     Name,
     Return,
     Span,
+    walk,
 )
 from analyzer.models import Model, Models
 from analyzer.models.schema import Section
@@ -360,6 +362,36 @@ class Context:
                 return src
         key = self.place(arg)
         return Source(key) if key else None
+
+    def declared(self) -> frozenset[str]:
+        """The names the function body declares: what dies with the function."""
+        got: frozenset[str] | None = self.scratch.get("<declared>")
+        if got is None:
+            got = self.scratch["<declared>"] = frozenset(
+                x.name for x in walk(self.function.body) if isinstance(x, Decl))
+        return got
+
+    def call_of(self, e: Expr) -> Call | None:
+        """The call ``e`` is, or whose result the variable ``e`` holds on every path."""
+        e = self.strip(e)
+        return e if isinstance(e, Call) else self.bound(e)
+
+    def made_of(self, e: Expr, carriers: tuple[str, ...] = ()) -> Expr:
+        """What a value is made of, through derivations (and the ``from`` of the
+        ``carriers`` sections), addresses, members and elements: ``&page_folio(p)->f``
+        is ``p``."""
+        for _ in range(16):
+            e = self.strip(e)
+            if isinstance(e, Call) and (m := next((self.models.get(s, e.callee) for s in (
+                    "derive", *carriers) if self.models.get(s, e.callee)), None)):
+                e = self.arg(e, getattr(m.spec, "from_", None)) or e
+            elif isinstance(e, (AddrOf, Deref)):
+                e = e.operand
+            elif isinstance(e, (Member, Index)):
+                e = e.base
+            else:
+                break
+        return e
 
     def place(self, e: Expr | None) -> str | None:
         """The place an argument names: ``&xas`` and ``xas`` alike; ``*ptep`` is ``ptep``."""
