@@ -36,7 +36,7 @@ from analyzer.pipeline.discover import Excluder
 try:
     import tomllib
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
+    import tomli as tomllib  # type: ignore[no-redef,unused-ignore]
 
 FILENAME = ".kref-lint.toml"
 KEYS = ("select", "ignore", "exclude", "rules", "baseline", "jobs", "mail")
