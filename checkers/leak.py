@@ -276,8 +276,7 @@ class LeakChecker(Checker):
     def on_ref_source(self, ctx: Context, ev: Event[RefSource]) -> None:
         if ev.edge:                                   # NULL, an error, no references
             if not ev.done:
-                self._forget(ctx, {r for _, st in ctx.tracked() for r in st
-                                   if isinstance(r, Ref) and r.result == ev.result})
+                ctx.discard_everywhere(*{r for r in ctx.every(Ref) if r.result == ev.result})
             return
         call, m = ev.call, ev.m
         self.handled = call
@@ -311,12 +310,11 @@ class LeakChecker(Checker):
         if ev.at_call:
             return
         if ev.done:                                   # IS_ERR(folio): no folio here
-            self._forget(ctx, set(_refs(ctx, ctx.designated(ev.obj))))
+            ctx.discard_everywhere(*_refs(ctx, ctx.designated(ev.obj)))
         elif ev.m.null and ev.key is not None:        # not NULL on this edge
             self._correlate(ctx, ev.key, True)
             if ctx.must_be(ev.key, Code.FALSE):       # NULL, yet not an error
-                self._forget(ctx, {r for _, st in ctx.tracked() for r in st
-                                   if isinstance(r, Ref)})
+                ctx.discard_everywhere(*ctx.every(Ref))
 
     def on_branch(self, ctx: Context, test: Test) -> None:
         s, out, neg = test.subject, test.outcome, False
@@ -331,8 +329,7 @@ class LeakChecker(Checker):
         if cond is not None and out in (NONZERO, ZERO):
             out = NONZERO if isinstance(s, Binary) else out
             if ctx.must_be(cond, Code.FALSE if out == NONZERO else Code.TRUE):
-                self._forget(ctx, {r for _, st in ctx.tracked() for r in st
-                                   if isinstance(r, Ref)})     # no path takes this edge
+                ctx.discard_everywhere(*ctx.every(Ref))     # no path takes this edge
                 return
             self._correlate(ctx, cond, out == NONZERO)
         if isinstance(s, Binary):             # ret == 1, ret == -ENOENT: its value is known
@@ -348,14 +345,10 @@ class LeakChecker(Checker):
                 ctx.models.get(sec, call.callee) for sec in ("acquire", "ref_source")):
             ctx.add(test.via, Code.ERRNO)         # if (ret) return ret;  an error code
         # A source's result says no (NULL, an error, 0 references): nothing held here.
-        self._forget(ctx, {r for k, st in ctx.tracked() for r in st if isinstance(r, Ref) and (
+        ctx.discard_everywhere(*{r for k, st in ctx.tracked() for r in st if isinstance(r, Ref) and (
             (isinstance(s, Binary) and r.result == subject and out == ZERO and not neg) or
             (not isinstance(s, Binary) and out in (ZERO, NEG, NONPOS) and (
                 r.count == subject or (k == subject and out == ZERO))))})
-
-    def _forget(self, ctx: Context, gone: set) -> None:
-        for k, _ in ctx.tracked():
-            ctx.discard(k, *gone)
 
     def on_assign(self, ctx: Context, target: str, value: Expr, span: Span) -> None:
         if not (isinstance(value, Opaque) and not value.text):    # not a bare declaration
@@ -367,8 +360,7 @@ class LeakChecker(Checker):
             new = replace(r, conds=frozenset((c, t) for c, t in r.conds if c != target),
                           count="?" if r.count == target else r.count,
                           result=None if r.result == target else r.result)
-            for k, _ in ctx.tracked():                  # earlier tests are stale
-                ctx.replace(k, r, new)
+            ctx.replace_everywhere(r, new)              # earlier tests are stale
         self._escape(ctx, [value], direct=True)
         if isinstance(value, Literal) and value.text in ("0", "false", "NULL", "1", "true"):
             ctx.set(target, Code.FALSE if value.text in ("0", "false", "NULL") else Code.TRUE)
@@ -376,10 +368,8 @@ class LeakChecker(Checker):
         elif self._error_value(ctx, value):
             ctx.set(target, Code.ERRNO)
         elif isinstance(value, Name) and value.id.isupper():    # ret = MIGRATEPAGE_SUCCESS
-            for r in {r for _, st in ctx.tracked() for r in st if isinstance(r, Ref)}:
-                for k, st in ctx.tracked():
-                    if r in st:
-                        ctx.replace(k, r, replace(r, conds=r.conds | {(target, None)}))
+            for r in ctx.every(Ref):
+                ctx.replace_everywhere(r, replace(r, conds=r.conds | {(target, None)}))
         m = ctx.models.get("acquire", value.callee) if isinstance(value, Call) else None
         grab = isinstance(value, Call) and m is not None and bool(m.spec.returns_object)
         arg = ctx.arg(value, m.spec.arg) if grab and m is not None else value  # type: ignore[arg-type]
@@ -403,16 +393,15 @@ class LeakChecker(Checker):
             for k, r in _held(ctx, [value], self.alias,       # still the function's
                               lambda e: _parts(ctx, e)):
                 ctx.add(root.id, replace(r, holder=root.id), ctx.trail(k, r))
-                for j, _ in ctx.tracked():
-                    ctx.discard(j, r)
+                ctx.discard_everywhere(r)
             return
         self._escape(ctx, [value], direct=True)
         self._end_all(ctx, [value], "stored", span)
 
     def on_overwrite(self, ctx: Context, key: str, span: Span) -> None:
         for r in _refs(ctx, key):
-            if not any(k != key and isinstance(k, str) and not is_computed(k) and r in st
-                       for k, st in ctx.tracked()) and \
+            if not any(k != key and isinstance(k, str) and not is_computed(k)
+                       for k in ctx.holders(r)) and \
                     self._leaky(ctx, r, [key], False, overwrite=True):
                 self._report(ctx, key, r, span, f"'{key}' is overwritten at line {span.line}")
 
@@ -464,16 +453,17 @@ class LeakChecker(Checker):
     def _correlate(self, ctx: Context, cond: str, truth: bool) -> None:
         """A reference whose paths tested ``cond`` the other way is not on this edge: the
         same condition tested twice (``if (target) ... if (!target)``) is one path."""
-        for r in {r for _, st in ctx.tracked() for r in st if isinstance(r, Ref)}:
+        for r in ctx.every(Ref):
             if (cond, not truth) in r.conds:
                 new = None
             elif (cond, truth) in r.conds or len(r.conds) >= 8:
                 continue
             else:
                 new = replace(r, conds=r.conds | {(cond, truth)})
-            for k, st in ctx.tracked():
-                if r in st:
-                    ctx.discard(k, r) if new is None else ctx.replace(k, r, new)
+            if new is None:
+                ctx.discard_everywhere(r)
+            else:
+                ctx.replace_everywhere(r, new)
 
     def _drop(self, ctx: Context, call: Call, arg: Expr | None) -> None:
         c = ctx.models.get("ref_count", call.callee)
@@ -487,8 +477,7 @@ class LeakChecker(Checker):
                     self._end(ctx, r, f"dropped by {call.callee}()", call.span)
                     continue
                 step = Step(call.span, f"{n} of {r.count} references dropped by {call.callee}()")
-                for k, _ in ctx.tracked():
-                    ctx.replace(k, r, replace(r, count=left), step)
+                ctx.replace_everywhere(r, replace(r, count=left), step)
 
     def _end_all(self, ctx: Context, exprs, how: str, span: Span) -> None:
         for _, r in _held(ctx, exprs, self.alias):
@@ -496,15 +485,14 @@ class LeakChecker(Checker):
 
     def _end(self, ctx: Context, r: Ref, how: str, span: Span) -> None:
         self.ended.add(r.origin)
-        for k, _ in ctx.tracked():
-            ctx.discard(k, r)
+        ctx.discard_everywhere(r)
 
     def _leaks(self, ctx: Context, span: Span, error: bool, exit_: str,
                code: str | None = None) -> None:
         seen = set()
         for k, states in ctx.tracked():
             for r in [r for r in states if isinstance(r, Ref)]:
-                keys = [j for j, st in ctx.tracked() if r in st]
+                keys = ctx.holders(r)
                 ok = (code, False) in r.conds or (code, None) in r.conds   # ret = 0 here
                 if r not in seen and self._leaky(ctx, r, keys, error and not ok):
                     self._report(ctx, r.holder if r.holder in keys else str(k), r, span, exit_)

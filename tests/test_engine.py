@@ -471,3 +471,32 @@ def test_a_declaration_or_a_compound_assignment_is_no_overwrite():
     fn = parse_source("t.c", src, {}).functions[0]
     findings, _ = analyze_function(fn, MODELS, [FactsProbe()])
     assert {f.span.line: f.message for f in findings} == {9: "overwrite:p"}
+
+
+class EverywhereProbe(Checker):
+    """mark(x) gives x the one state TOKEN; swap() replaces it everywhere; drop() forgets
+    it everywhere; check() reports who holds it."""
+
+    rules = (RULE,)
+
+    def on_call(self, ctx, call, result):
+        if call.callee == "mark":
+            ctx.add(ctx.key(ctx.arg(call, 0)), S.MARKED)
+        elif call.callee == "swap":
+            for s in ctx.every(S):
+                ctx.replace_everywhere(s, S.GOT, Step(call.span, "swapped"))
+        elif call.callee == "drop":
+            ctx.discard_everywhere(*ctx.every(S))
+        elif call.callee == "check":
+            ctx.report(RULE, call.span, ",".join(
+                f"{k}:{s.value}" for s in sorted(ctx.every(S), key=lambda s: s.value)
+                for k in sorted(map(str, ctx.holders(s)))) or "-")
+
+
+def test_states_everywhere():
+    src = (b"void f(struct page *p, struct page *q)\n{\n\tmark(p);\n\tmark(q);\n\tcheck();\n"
+           b"\tswap();\n\tcheck();\n\tdrop();\n\tcheck();\n}\n")
+    fn = parse_source("t.c", src, {}).functions[0]
+    findings, _ = analyze_function(fn, MODELS, [EverywhereProbe()])
+    assert {f.span.line: f.message for f in findings} == {
+        5: "p:marked,q:marked", 7: "p:got,q:got", 9: "-"}
