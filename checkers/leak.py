@@ -299,8 +299,8 @@ class LeakChecker(Checker):
                 models.get(s, name) for s in NEUTRAL):
             return
         borrow = models.get("ref_borrow", name)
-        kept = range(len(call.args)) if borrow is None or borrow.get("args") is None \
-            else borrow.get("args")
+        kept = range(len(call.args)) if borrow is None or borrow.spec.args is None \
+            else borrow.spec.args
         given = [a for i, a in enumerate(call.args) if borrow is None or i not in kept]
         self._escape(ctx, given)
         for _, r in _held(ctx, given, self.alias, lambda e: _parts(ctx, e)):
@@ -438,10 +438,9 @@ class LeakChecker(Checker):
         m = ctx.models.get("acquire", call.callee)
         if ctx.models.get("ref_raw", call.callee) is not None:
             return          # page_ref_inc() after take_page_off_buddy(): kept for good
-        if self.lockless and m is not None and m.get("kind") == "speculative":
+        if self.lockless and m is not None and m.spec.kind == "speculative":
             return          # a get on what a lockless read found: speculative-ref-leak's
-        c = ctx.models.get("ref_count", call.callee)
-        n = count or (_count(ctx, ctx.arg(call, c.get("arg"))) if c else 1)
+        n = count or _counted(ctx, call)
         holder = ctx.name_of(call, None) if key == ctx.result_key(call) else key
         known = frozenset((k, Code.TRUE in st) for k, st in ctx.tracked()
                           if len(st) == 1 and next(iter(st)) in (Code.TRUE, Code.FALSE)
@@ -466,8 +465,7 @@ class LeakChecker(Checker):
                 ctx.replace_everywhere(r, new)
 
     def _drop(self, ctx: Context, call: Call, arg: Expr | None) -> None:
-        c = ctx.models.get("ref_count", call.callee)
-        n = _count(ctx, ctx.arg(call, c.get("arg"))) if c else 1
+        n = _counted(ctx, call)
         keys = {ctx.place(arg)} if arg is not None else set()
         for key, r in set(_held(ctx, [arg] if arg is not None else [], self.alias)) | {
                 (k, r) for k in keys - {None} for r in _refs(ctx, k)}:
@@ -587,6 +585,12 @@ def _obj(ctx: Context, e: Expr | None) -> str | None:
         return None
     return ctx.designated(e, derive=True) or ctx.object_of(
         e.operand if isinstance(e, AddrOf) and isinstance(e.operand, Name) else e)
+
+
+def _counted(ctx: Context, call: Call) -> int | str:
+    """How many references a call takes or drops: its ``ref_count`` argument, else 1."""
+    c = ctx.models.get("ref_count", call.callee)
+    return _count(ctx, ctx.arg(call, c.spec.arg)) if c is not None else 1
 
 
 def _count(ctx: Context, e: Expr | None) -> int | str:
