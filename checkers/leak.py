@@ -424,7 +424,11 @@ class LeakChecker(Checker):
             return False
         if overwrite:
             return managed and local and isinstance(r.count, int)
-        return error and (managed or local)
+        # At any exit: a fresh object (a lookup or allocation, not a get on one the code
+        # found elsewhere, which a page table may own by now) that only locals hold.
+        fresh = ctx.models.get("ref_source", r.api) is not None
+        return (error and (managed or local)) or (
+            fresh and managed and local and isinstance(r.count, int))
 
     def _report(self, ctx: Context, key: str, r: Ref, span: Span, exit_: str) -> None:
         count = f"{r.count} references" if r.count != 1 else "the reference"
