@@ -225,6 +225,10 @@ class LeakChecker(Checker):
             sides = [x for x in (s.left, s.right) if not _nonzero(x)]
             call, subject = (_call(ctx, sides[0]), ctx.key(sides[0])) if sides else (None, None)
             neg = any(isinstance(x, Unary) for x in (s.left, s.right))
+            if out == NONZERO and neg and isinstance(side := ctx.strip(sides[0]) if sides else
+                                                     None, Call) and side.args and \
+                    ctx.models.get("ref_error_value", side.callee):   # PTR_ERR(f) == -EBUSY
+                self._forget(ctx, {r for _, r in _held(ctx, side.args[:1], self.alias)})
             if out == NONZERO:                # equal: a result of that sign, not 0
                 self._forget(ctx, {r for _, st in ctx.tracked() for r in st if isinstance(
                     r, Ref) and r.result == subject and subject is not None and
@@ -324,8 +328,7 @@ class LeakChecker(Checker):
         if value is not None:
             got = _held(ctx, [value], self.alias)
             if not (isinstance(value, Literal) or self._error_value(ctx, value)):
-                self.returns.add(bool(got) and all(
-                    ctx.models.get("ref_source", r.api) for _, r in got))
+                self.returns.add(bool(got))
             self._escape(ctx, [value], direct=True)
             self._end_all(ctx, [value], "returned", ret.span)
         error = value is not None and self._error_value(ctx, value)
