@@ -338,6 +338,10 @@ class LeakChecker(Checker):
             sides = [x for x in (s.left, s.right) if not _nonzero(x)]
             call, subject = (ctx.call_of(sides[0]), ctx.key(sides[0])) if sides else (None, None)
             neg = any(isinstance(x, Unary) for x in (s.left, s.right))
+            if out == NONZERO and neg and isinstance(side := ctx.strip(sides[0]) if sides else
+                                                     None, Call) and side.args and \
+                    ctx.models.get("ref_error_value", side.callee):   # PTR_ERR(f) == -EBUSY
+                ctx.discard_everywhere(*{r for _, r in _held(ctx, side.args[:1], self.alias)})
         else:
             call, subject = ctx.call_of(s), test.via or (
                 ctx.result_key(s) if isinstance(s, Call) else ctx.key(s))
@@ -410,8 +414,7 @@ class LeakChecker(Checker):
         if value is not None:
             got = _held(ctx, [value], self.alias)
             if not (isinstance(value, Literal) or self._error_value(ctx, value)):
-                self.returns.add(bool(got) and all(
-                    ctx.models.get("ref_source", r.api) for _, r in got))
+                self.returns.add(bool(got))
             self._escape(ctx, [value], direct=True)
             self._end_all(ctx, [value], "returned", ret.span)
         error = value is not None and self._error_value(ctx, value)
@@ -507,7 +510,11 @@ class LeakChecker(Checker):
             return False
         if overwrite:
             return managed and local and isinstance(r.count, int)
-        return error and (managed or local)
+        # At any exit: a fresh object (a lookup or allocation, not a get on one the code
+        # found elsewhere, which a page table may own by now) that only locals hold.
+        fresh = ctx.models.get("ref_source", r.api) is not None
+        return (error and (managed or local)) or (
+            fresh and managed and local and isinstance(r.count, int))
 
     def _report(self, ctx: Context, key: str, r: Ref, span: Span, exit_: str) -> None:
         count = f"{r.count} references" if r.count != 1 else "the reference"
