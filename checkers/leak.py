@@ -26,7 +26,7 @@ Summaries (same file): a helper whose every returned object carries a reference 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import ClassVar
 
@@ -232,6 +232,25 @@ return 0;
 )
 
 
+@dataclass
+class Run:
+    """What one run over a function learns besides the states."""
+
+    locals: set[str]                                  # what dies with the function
+    ended: set[Span] = field(default_factory=set)     # origins some path ends: managed refs
+    assigned: set[str] = field(default_factory=set)
+    escaped: set[str] = field(default_factory=set)    # parameters that leave the function
+    returns: set[bool] = field(default_factory=set)   # True: a Ref, False: something else
+    alias: dict[str, str] = field(default_factory=dict)   # folio = page_folio(page)
+    lockless: bool = False                            # speculative-ref-leak's story
+    handled: Call | None = None                       # the call a hook took care of
+
+
+def _run(ctx: Context) -> Run:
+    run: Run = ctx.scratch["leak"]
+    return run
+
+
 class LeakChecker(Checker):
     rules = (LEAK,)
     starter_sections = ("acquire", "ref_source")
@@ -243,23 +262,16 @@ class LeakChecker(Checker):
 
     # ------------------------------------------------------------------ hooks
     def on_entry(self, ctx: Context) -> None:
-        self.locals = set(ctx.declared())   # what dies with the function
-        self.ended: set[Span] = set()           # origins some path ends: managed refs
-        self.assigned: set[str] = set()
-        self.escaped: set[str] = set()
-        self.returns: set[bool] = set()          # True: a Ref, False: something else
-        self.alias: dict[str, str] = {}          # folio = page_folio(page): one object
-        self.lockless = False                     # speculative-ref-leak's story
-        self.handled: Call | None = None          # the call a hook above took care of
+        ctx.scratch["leak"] = Run(set(ctx.declared()))
 
     def on_lockless_read(self, ctx: Context, ev: Event[LocklessRead]) -> None:
-        self.lockless = True                   # speculative-ref-leak's story
+        _run(ctx).lockless = True                   # speculative-ref-leak's story
 
     def on_release(self, ctx: Context, ev: Event[Release]) -> None:
         m = ctx.models.get(ev.m.NAME, ev.api)
         if ev.at_call and not (m is not None and m.source == "summary"
                                and ctx.models.get("ref_borrow", ev.api)):
-            self.handled = ev.call          # rule-file borrowers beat a release summary
+            _run(ctx).handled = ev.call          # rule-file borrowers beat a release summary
             self._escape(ctx, ev.call.args)
             self._drop(ctx, ev.call, ev.obj)
 
@@ -267,7 +279,7 @@ class LeakChecker(Checker):
 
     def on_acquire(self, ctx: Context, ev: Event[Acquire]) -> None:
         if ev.at_call and ev.done:
-            self.handled = ev.call
+            _run(ctx).handled = ev.call
             self._take(ctx, _obj(ctx, ev.obj), ev.call)
         elif ev.edge and ev.done:                     # a try-get that succeeded here
             self._take(ctx, ev.result if ev.m.returns_object else _obj(ctx, ev.obj),
@@ -279,7 +291,7 @@ class LeakChecker(Checker):
                 ctx.discard_everywhere(*{r for r in ctx.every(Ref) if r.result == ev.result})
             return
         call, m = ev.call, ev.m
-        self.handled = call
+        _run(ctx).handled = call
         if m.arg is None and self._flagged(ctx, call, m):
             self._take(ctx, ev.result, call)
         elif self._flagged(ctx, call, m) and ctx.place(ev.obj) not in ctx.function.params:
@@ -288,14 +300,14 @@ class LeakChecker(Checker):
                        else 1 if isinstance(ev.obj, AddrOf) else "?", out)
 
     def on_derive(self, ctx: Context, ev: Event[Derive]) -> None:
-        self.handled = ev.call
+        _run(ctx).handled = ev.call
         src = ctx.designated(ev.obj, derive=True)
         for r in _refs(ctx, src):
             ctx.add(ev.result, r, ctx.trail(src, r))
 
     def on_call(self, ctx: Context, call: Call, result: str | None) -> None:
         models, name = ctx.models, call.callee
-        if self.handled is call or models.get("ref_error_value", name) is not None or any(
+        if _run(ctx).handled is call or models.get("ref_error_value", name) is not None or any(
                 models.get(s, name) for s in NEUTRAL):
             return
         borrow = models.get("ref_borrow", name)
@@ -303,7 +315,7 @@ class LeakChecker(Checker):
             else borrow.spec.args
         given = [a for i, a in enumerate(call.args) if borrow is None or i not in kept]
         self._escape(ctx, given)
-        for _, r in _held(ctx, given, self.alias, lambda e: _parts(ctx, e)):
+        for _, r in _held(ctx, given, _run(ctx).alias, lambda e: _parts(ctx, e)):
             self._end(ctx, r, f"passed to {name or 'a function pointer'}()", call.span)
 
     def on_ref_error_test(self, ctx: Context, ev: Event[RefErrorTest]) -> None:
@@ -341,7 +353,7 @@ class LeakChecker(Checker):
             if out == NONZERO and neg and isinstance(side := ctx.strip(sides[0]) if sides else
                                                      None, Call) and side.args and \
                     ctx.models.get("ref_error_value", side.callee):   # PTR_ERR(f) == -EBUSY
-                ctx.discard_everywhere(*{r for _, r in _held(ctx, side.args[:1], self.alias)})
+                ctx.discard_everywhere(*{r for _, r in _held(ctx, side.args[:1], _run(ctx).alias)})
         else:
             call, subject = ctx.call_of(s), test.via or (
                 ctx.result_key(s) if isinstance(s, Call) else ctx.key(s))
@@ -356,7 +368,7 @@ class LeakChecker(Checker):
 
     def on_assign(self, ctx: Context, target: str, value: Expr, span: Span) -> None:
         if not (isinstance(value, Opaque) and not value.text):    # not a bare declaration
-            self.assigned.add(target)
+            _run(ctx).assigned.add(target)
         for r in {r for _, st in ctx.tracked() for r in st if isinstance(r, Ref) and (any(
                 c == target for c, _ in r.conds) or target in (r.count, r.result)) and not (
                 isinstance(value, Call) and (r in ctx.states(target) or (
@@ -381,8 +393,8 @@ class LeakChecker(Checker):
                 arg, CARRIER) is not arg)) and (
                 src := ctx.key(ctx.made_of(arg, CARRIER))) not in (None, target):
             # folio = grab(page), page = &folio->page, entry = mk_pte(page): one object
-            self.alias[target] = src
-        if target.isidentifier() and target not in self.locals | set(ctx.function.params):
+            _run(ctx).alias[target] = src
+        if target.isidentifier() and target not in _run(ctx).locals | set(ctx.function.params):
             self._end_all(ctx, [value], "stored in a global", span)  # iopm_base = pa(page)
         if isinstance(value, Index):         # page = pages[i]: one of the array's refs
             base = ctx.designated(value.base, elements=True)
@@ -392,9 +404,9 @@ class LeakChecker(Checker):
     def on_store(self, ctx: Context, target: Expr, value: Expr, span: Span) -> None:
         root = target.base if isinstance(target, (Index, Member)) else None
         if isinstance(root, Name) and self._owned(ctx, root.id) and (
-                root.id not in self.assigned if isinstance(target, Index) else
+                root.id not in _run(ctx).assigned if isinstance(target, Index) else
                 isinstance(target, Member) and not target.arrow):
-            for k, r in _held(ctx, [value], self.alias,       # still the function's
+            for k, r in _held(ctx, [value], _run(ctx).alias,       # still the function's
                               lambda e: _parts(ctx, e)):
                 ctx.add(root.id, replace(r, holder=root.id), ctx.trail(k, r))
                 ctx.discard_everywhere(r)
@@ -412,9 +424,9 @@ class LeakChecker(Checker):
     def on_return(self, ctx: Context, ret: Return) -> None:
         value = ctx.strip(ret.value) if ret.value is not None else None
         if value is not None:
-            got = _held(ctx, [value], self.alias)
+            got = _held(ctx, [value], _run(ctx).alias)
             if not (isinstance(value, Literal) or self._error_value(ctx, value)):
-                self.returns.add(bool(got))
+                _run(ctx).returns.add(bool(got))
             self._escape(ctx, [value], direct=True)
             self._end_all(ctx, [value], "returned", ret.span)
         error = value is not None and self._error_value(ctx, value)
@@ -426,9 +438,9 @@ class LeakChecker(Checker):
         end = Span(fn.span.file, fn.span.end_line, max(fn.span.end_col - 1, 1),
                    fn.span.end_line, fn.span.end_col)
         self._leaks(ctx, end, False, "the function ends")
-        if self.returns == {True}:
+        if _run(ctx).returns == {True}:
             ctx.summarize("ref_source", when="always")
-        kept = tuple(i for i, p in enumerate(fn.params) if p not in self.escaped)
+        kept = tuple(i for i, p in enumerate(fn.params) if p not in _run(ctx).escaped)
         if kept and fn.params:
             ctx.summarize("ref_borrow", args=kept)
 
@@ -441,7 +453,7 @@ class LeakChecker(Checker):
         m = ctx.models.get("acquire", call.callee)
         if ctx.models.get("ref_raw", call.callee) is not None:
             return          # page_ref_inc() after take_page_off_buddy(): kept for good
-        if self.lockless and m is not None and m.spec.kind == "speculative":
+        if _run(ctx).lockless and m is not None and m.spec.kind == "speculative":
             return          # a get on what a lockless read found: speculative-ref-leak's
         n = count or _counted(ctx, call)
         holder = ctx.name_of(call, None) if key == ctx.result_key(call) else key
@@ -470,7 +482,7 @@ class LeakChecker(Checker):
     def _drop(self, ctx: Context, call: Call, arg: Expr | None) -> None:
         n = _counted(ctx, call)
         keys = {ctx.place(arg)} if arg is not None else set()
-        for key, r in set(_held(ctx, [arg] if arg is not None else [], self.alias)) | {
+        for key, r in set(_held(ctx, [arg] if arg is not None else [], _run(ctx).alias)) | {
                 (k, r) for k in keys - {None} for r in _refs(ctx, k)}:
             if r in _refs(ctx, key):
                 left = r.count - n if isinstance(r.count, int) and isinstance(n, int) else 0
@@ -481,11 +493,11 @@ class LeakChecker(Checker):
                 ctx.replace_everywhere(r, replace(r, count=left), step)
 
     def _end_all(self, ctx: Context, exprs, how: str, span: Span) -> None:
-        for _, r in _held(ctx, exprs, self.alias):
+        for _, r in _held(ctx, exprs, _run(ctx).alias):
             self._end(ctx, r, how, span)
 
     def _end(self, ctx: Context, r: Ref, how: str, span: Span) -> None:
-        self.ended.add(r.origin)
+        _run(ctx).ended.add(r.origin)
         ctx.discard_everywhere(r)
 
     def _leaks(self, ctx: Context, span: Span, error: bool, exit_: str,
@@ -503,9 +515,9 @@ class LeakChecker(Checker):
     def _leaky(self, ctx: Context, r: Ref, keys, error: bool, overwrite=False) -> bool:
         """At an error exit: held only by locals, or managed (ended on some other path).
         Overwritten: managed, and held only by locals."""
-        local = all(self._owned(ctx, k) and self._owned(ctx, self.alias.get(k, k))
+        local = all(self._owned(ctx, k) and self._owned(ctx, _run(ctx).alias.get(k, k))
                     for k in keys)
-        managed = r.origin in self.ended
+        managed = r.origin in _run(ctx).ended
         if r.count == "0+":
             return False
         if overwrite:
@@ -523,14 +535,14 @@ class LeakChecker(Checker):
                    (Step(r.origin, f"reference taken by {r.api}()"),))
 
     def _owned(self, ctx: Context, key: str) -> bool:
-        return key in self.locals and key not in ctx.function.params
+        return key in _run(ctx).locals and key not in ctx.function.params
 
     def _escape(self, ctx: Context, exprs, direct: bool = False) -> None:
         """Parameters that leave the function: named anywhere in a call's arguments, or
         (``direct``) as the value itself (``p``, ``&p->f``, ``page_folio(p)``)."""
         for e in exprs:
             names = walk_exprs(e) if not direct else [ctx.made_of(e, CARRIER)]
-            self.escaped |= {x.id for x in names if isinstance(x, Name)}
+            _run(ctx).escaped |= {x.id for x in names if isinstance(x, Name)}
 
     def _flagged(self, ctx: Context, call: Call, m: RefSource) -> bool:
         if m.flag is None:
