@@ -60,6 +60,7 @@ from analyzer.ir import (
     Unary,
     children,
 )
+from analyzer.models import Model
 from analyzer.models.core import Acquire, Derive, LocklessRead, Release
 from analyzer.models.schema import Section, arg_section, option, register, when_key
 from analyzer.result import Step
@@ -243,7 +244,19 @@ class Run:
     returns: set[bool] = field(default_factory=set)   # True: a Ref, False: something else
     alias: dict[str, str] = field(default_factory=dict)   # folio = page_folio(page)
     lockless: bool = False                            # speculative-ref-leak's story
-    handled: Call | None = None                       # the call a hook took care of
+
+
+def _story(ctx: Context, call: Call) -> str | None:
+    """The one thing a call does to references, first of: a put (rule-file borrowers beat
+    a release summary), an unconditional get, a source, a derivation."""
+    def get(section: str) -> Model | None:
+        return ctx.models.get(section, call.callee)
+    put = get("release") or get("ref_release")
+    if put is not None and not (put.source == "summary" and get("ref_borrow")):
+        return put.section
+    if (m := get("acquire")) is not None and not m.spec.conditional():
+        return "acquire"
+    return next((s for s in ("ref_source", "derive") if get(s) is not None), None)
 
 
 def _run(ctx: Context) -> Run:
@@ -254,8 +267,6 @@ def _run(ctx: Context) -> Run:
 class LeakChecker(Checker):
     rules = (LEAK,)
     starter_sections = ("acquire", "ref_source")
-    # One story per call: a put before a get before a source before a derivation.
-    precedence = ("release", "ref_release", "acquire", "ref_source", "derive")
 
     def wants(self, names, models):
         return True        # the file pre-filter applies; every helper gets a summary
@@ -268,18 +279,14 @@ class LeakChecker(Checker):
         _run(ctx).lockless = True                   # speculative-ref-leak's story
 
     def on_release(self, ctx: Context, ev: Event[Release]) -> None:
-        m = ctx.models.get(ev.m.NAME, ev.api)
-        if ev.at_call and not (m is not None and m.source == "summary"
-                               and ctx.models.get("ref_borrow", ev.api)):
-            _run(ctx).handled = ev.call          # rule-file borrowers beat a release summary
+        if ev.at_call and _story(ctx, ev.call) == ev.m.NAME:
             self._escape(ctx, ev.call.args)
             self._drop(ctx, ev.call, ev.obj)
 
     on_ref_release = on_release
 
     def on_acquire(self, ctx: Context, ev: Event[Acquire]) -> None:
-        if ev.at_call and ev.done:
-            _run(ctx).handled = ev.call
+        if ev.at_call and ev.done and _story(ctx, ev.call) == "acquire":
             self._take(ctx, _obj(ctx, ev.obj), ev.call)
         elif ev.edge and ev.done:                     # a try-get that succeeded here
             self._take(ctx, ev.result if ev.m.returns_object else _obj(ctx, ev.obj),
@@ -291,7 +298,8 @@ class LeakChecker(Checker):
                 ctx.discard_everywhere(*{r for r in ctx.every(Ref) if r.result == ev.result})
             return
         call, m = ev.call, ev.m
-        _run(ctx).handled = call
+        if _story(ctx, call) != "ref_source":
+            return
         if m.arg is None and self._flagged(ctx, call, m):
             self._take(ctx, ev.result, call)
         elif self._flagged(ctx, call, m) and ctx.place(ev.obj) not in ctx.function.params:
@@ -300,14 +308,15 @@ class LeakChecker(Checker):
                        else 1 if isinstance(ev.obj, AddrOf) else "?", out)
 
     def on_derive(self, ctx: Context, ev: Event[Derive]) -> None:
-        _run(ctx).handled = ev.call
+        if _story(ctx, ev.call) != "derive":
+            return
         src = ctx.designated(ev.obj, derive=True)
         for r in _refs(ctx, src):
             ctx.add(ev.result, r, ctx.trail(src, r))
 
     def on_call(self, ctx: Context, call: Call, result: str | None) -> None:
         models, name = ctx.models, call.callee
-        if _run(ctx).handled is call or models.get("ref_error_value", name) is not None or any(
+        if _story(ctx, call) is not None or models.get("ref_error_value", name) is not None or any(
                 models.get(s, name) for s in NEUTRAL):
             return
         borrow = models.get("ref_borrow", name)
