@@ -269,7 +269,9 @@ class LeakChecker(Checker):
     starter_sections = ("acquire", "ref_source")
 
     def wants(self, names, models):
-        return True        # the file pre-filter applies; every helper gets a summary
+        # Stories start at a get; helpers that only use or drop pages get summaries.
+        return bool(names & (self.starters(models) | models.names("ref_borrow") |
+                             models.names("release") | models.names("ref_release")))
 
     # ------------------------------------------------------------------ hooks
     def on_entry(self, ctx: Context) -> None:
