@@ -60,7 +60,7 @@ from analyzer.ir import (
     Unary,
     children,
 )
-from analyzer.models import Model
+from analyzer.models import Model, Models
 from analyzer.models.core import Acquire, Derive, LocklessRead, Release
 from analyzer.models.schema import Section, arg_section, option, register, when_key
 from analyzer.result import Step
@@ -268,9 +268,9 @@ class LeakChecker(Checker):
     rules = (LEAK,)
     starter_sections = ("acquire", "ref_source")
 
-    def wants(self, names, models):
+    def wants(self, names: frozenset[str], models: Models) -> bool:
         # Stories start at a get; helpers that only use or drop pages get summaries.
-        return bool(names & (self.starters(models) | models.names("ref_borrow") |
+        return bool(names & ((self.starters(models) or frozenset()) | models.names("ref_borrow") |
                              models.names("release") | models.names("ref_release")))
 
     # ------------------------------------------------------------------ hooks
