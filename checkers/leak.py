@@ -34,6 +34,7 @@ from analyzer.engine import (
     NEG,
     NONPOS,
     NONZERO,
+    POS,
     ZERO,
     Checker,
     Context,
@@ -41,6 +42,7 @@ from analyzer.engine import (
     Test,
     walk_exprs,
 )
+from analyzer.engine.effects import effect_fails
 from analyzer.engine.keys import is_computed, root_variable
 from analyzer.ir import (
     AddrOf,
@@ -164,7 +166,9 @@ class Ref:
     holder: str                  # the variable that got it (messages)
     count: int | str = 1         # how many: a number, or what counts them ("ret", "nr")
     conds: frozenset = frozenset()   # (variable, truth) tested on its paths since
-    result: str | None = None    # the variable holding the source's result
+    result: str | None = None    # the variable holding the source's result, and on which
+    when: str = "always"         # value of it the reference is held (the Ref remembers the
+    #                              variable on paths where the engine's binding is gone)
 
 
 LEAK = Rule(
@@ -295,9 +299,7 @@ class LeakChecker(Checker):
                        ev.call)
 
     def on_ref_source(self, ctx: Context, ev: Event[RefSource]) -> None:
-        if ev.edge:                                   # NULL, an error, no references
-            if not ev.done:
-                ctx.discard_everywhere(*{r for r in ctx.every(Ref) if r.result == ev.result})
+        if ev.edge:               # decided in on_branch through the variable the Ref keeps
             return
         call, m = ev.call, ev.m
         if _story(ctx, call) != "ref_source":
@@ -307,7 +309,7 @@ class LeakChecker(Checker):
         elif self._flagged(ctx, call, m) and ctx.place(ev.obj) not in ctx.function.params:
             out = ctx.dest.get(id(call)) or ev.result     # else the caller's array owns it
             self._take(ctx, _obj(ctx, ev.obj), call, out if m.counted
-                       else 1 if isinstance(ev.obj, AddrOf) else "?", out)
+                       else 1 if isinstance(ev.obj, AddrOf) else "?", out, m.when)
 
     def on_derive(self, ctx: Context, ev: Event[Derive]) -> None:
         if _story(ctx, ev.call) != "derive":
@@ -365,6 +367,10 @@ class LeakChecker(Checker):
                                                      None, Call) and side.args and \
                     ctx.models.get("ref_error_value", side.callee):   # PTR_ERR(f) == -EBUSY
                 ctx.discard_everywhere(*{r for _, r in _held(ctx, side.args[:1], _run(ctx).alias)})
+            if out == NONZERO:                # equal: a result of that sign, not 0
+                ctx.discard_everywhere(*{r for r in ctx.every(Ref) if r.result == subject and
+                                         subject is not None and
+                                         effect_fails(r.when, NEG if neg else POS)})
         else:
             call, subject = ctx.call_of(s), test.via or (
                 ctx.result_key(s) if isinstance(s, Call) else ctx.key(s))
@@ -373,7 +379,8 @@ class LeakChecker(Checker):
             ctx.add(test.via, Code.ERRNO)         # if (ret) return ret;  an error code
         # A source's result says no (NULL, an error, 0 references): nothing held here.
         ctx.discard_everywhere(*{r for k, st in ctx.tracked() for r in st if isinstance(r, Ref) and (
-            (isinstance(s, Binary) and r.result == subject and out == ZERO and not neg) or
+            (r.result == subject and (out == ZERO and not neg if isinstance(s, Binary)
+                                      else effect_fails(r.when, out))) or
             (not isinstance(s, Binary) and out in (ZERO, NEG, NONPOS) and (
                 r.count == subject or (k == subject and out == ZERO))))})
 
@@ -457,7 +464,7 @@ class LeakChecker(Checker):
 
     # ------------------------------------------------------------------ policy
     def _take(self, ctx: Context, key: str | None, call: Call, count=None,
-              result: str | None = None) -> None:
+              result: str | None = None, when: str = "always") -> None:
         if key is None or call.callee is None or (
                 key not in ctx.function.params and root_variable(key) in ctx.function.params):
             return          # get_page(pages[i]), vmf->page: kept in the caller's storage
@@ -472,7 +479,7 @@ class LeakChecker(Checker):
                           if len(st) == 1 and next(iter(st)) in (Code.TRUE, Code.FALSE)
                           and k not in (holder, result))
         ctx.add(key, Ref(call.span, call.callee, holder, n, frozenset(list(known)[:8]),
-                         result),
+                         result, when),
                 (Step(call.span, f"'{holder}' gets a reference from {call.callee}()"),))
 
     def _correlate(self, ctx: Context, cond: str, truth: bool) -> None:
