@@ -42,7 +42,7 @@ from analyzer.engine import (
     Test,
     walk_exprs,
 )
-from analyzer.engine.effects import effect_fails
+from analyzer.engine.effects import effect_fails, int_literal
 from analyzer.engine.keys import is_computed, root_variable
 from analyzer.ir import (
     AddrOf,
@@ -396,11 +396,11 @@ class LeakChecker(Checker):
                           result=None if r.result == target else r.result)
             ctx.replace_everywhere(r, new)              # earlier tests are stale
         self._escape(ctx, [value], direct=True)
-        if isinstance(value, Literal) and value.text in ("0", "false", "NULL", "1", "true"):
-            ctx.set(target, Code.FALSE if value.text in ("0", "false", "NULL") else Code.TRUE)
-            self._correlate(ctx, target, value.text in ("1", "true"))
+        if (truth := _truth(value)) is not None:       # 0, NULL, true, MC_TARGET_NONE
+            ctx.set(target, Code.TRUE if truth else Code.FALSE)
+            self._correlate(ctx, target, truth)
         elif self._error_value(ctx, value):
-            ctx.set(target, Code.ERRNO)
+            ctx.add(target, Code.ERRNO)     # x = y: what y holds came along
         elif isinstance(value, Name) and value.id.isupper():    # ret = MIGRATEPAGE_SUCCESS
             for r in ctx.every(Ref):
                 ctx.replace_everywhere(r, replace(r, conds=r.conds | {(target, None)}))
@@ -612,8 +612,16 @@ def _parts(ctx: Context, e: Expr):
 
 
 def _nonzero(e: Expr) -> bool:
-    return (isinstance(e, Literal) and e.text.isdigit() and e.text != "0") or (
-        isinstance(e, Unary) and e.op == "-")
+    return bool(int_literal(e)) or (isinstance(e, Unary) and e.op == "-")
+
+
+def _truth(e: Expr) -> bool | None:
+    """The truth of a constant: a literal, ``true``/``false``/``NULL``, or an enumeration
+    constant of known value; None for anything else."""
+    if isinstance(e, Literal) and e.text in ("true", "false", "NULL"):
+        return e.text == "true"
+    v = int_literal(e)
+    return None if v is None else v != 0
 
 
 def _obj(ctx: Context, e: Expr | None) -> str | None:

@@ -500,3 +500,18 @@ def test_states_everywhere():
     findings, _ = analyze_function(fn, MODELS, [EverywhereProbe()])
     assert {f.span.line: f.message for f in findings} == {
         5: "p:marked,q:marked", 7: "p:got,q:got", 9: "-"}
+
+
+def test_an_enumeration_constant_of_known_value_is_a_constant():
+    """``ret == MC_TARGET_NONE`` (an enumerator equal to 0) is a test of ``ret`` against
+    0; an enumerator the frontend could not evaluate stays a name."""
+    from analyzer.engine.effects import int_literal, is_zero, normalize
+    from analyzer.ir import Binary, Name
+
+    none, page, unknown = Name("NONE", value=0), Name("PAGE", value=1), Name("X")
+    assert is_zero(none) and not is_zero(page) and not is_zero(unknown)
+    assert (int_literal(none), int_literal(page), int_literal(unknown)) == (0, 1, None)
+    assert normalize(Binary("==", Name("ret"), none), "nonzero", frozenset()) == \
+        (Name("ret"), "zero")
+    assert normalize(Binary("==", Name("ret"), unknown), "nonzero", frozenset())[0] == \
+        Binary("==", Name("ret"), unknown)

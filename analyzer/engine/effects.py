@@ -110,7 +110,9 @@ class Test:
 
 
 def is_zero(e: Expr) -> bool:
-    return isinstance(e, Literal) and e.text in ZERO_LITERALS
+    """``0``, ``NULL``, ``false``, or an enumeration constant equal to 0."""
+    return (isinstance(e, Literal) and e.text in ZERO_LITERALS) or (
+        isinstance(e, Name) and e.value == 0)
 
 
 def normalize(e: Expr, outcome: str, transparent: frozenset[str],
@@ -153,7 +155,10 @@ def branch_test(cond: Expr, truth: bool, transparent: frozenset[str],
 
 
 def int_literal(e: Expr) -> int | None:
-    """The value of an integer literal (``1``, ``0x2UL``), else None."""
+    """The value of an integer literal (``1``, ``0x2UL``) or of an enumeration constant
+    the frontend resolved, else None."""
+    if isinstance(e, Name):
+        return e.value
     if not isinstance(e, Literal):
         return None
     try:
