@@ -64,7 +64,7 @@ from analyzer.ir import (
 )
 from analyzer.models import Model, Models
 from analyzer.models.core import Acquire, Derive, LocklessRead, Release
-from analyzer.models.schema import Section, arg_section, option, register, when_key
+from analyzer.models.schema import WHEN, Section, arg_section, option, register, when_key
 from analyzer.result import Step
 from analyzer.rule import Rule
 
@@ -105,6 +105,18 @@ class RefBorrow(Section):
     OBJ: ClassVar[str | None] = None
     args: tuple[int, ...] | None = option(list, doc="arguments it uses without keeping their "
                                                     "reference (absent: all)")
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class RefHandover(Section):
+    """calls that take a reference over on one result and leave it the caller's on the
+    other (filemap_add_folio: in the page cache on 0, still the caller's on an error)"""
+
+    NAME: ClassVar[str] = "ref_handover"
+    arg: int | None = option(int, required=True)
+    kept: str = option(str, required=True, choices=WHEN,
+                       doc="the result on which the caller still holds the reference")
 
 
 @register
@@ -150,7 +162,7 @@ CARRIER = ("ref_carrier",)      # values made of an object besides derivations
 # Calls that neither take a reference over nor use the object as owner.
 NEUTRAL = ("transparent", "lock", "unlock", "refcount_read", "derive", "reread",
            "ref_error_test", "revalidate", "warn", "acquire", "ref_count", "make_accessible",
-           "lockless_read", "ref_carrier")
+           "lockless_read", "ref_carrier", "ref_handover")
 
 
 class Code(Enum):
@@ -169,6 +181,7 @@ class Ref:
     result: str | None = None    # the variable holding the source's result, and on which
     when: str = "always"         # value of it the reference is held (the Ref remembers the
     #                              variable on paths where the engine's binding is gone)
+    lost: frozenset = frozenset()    # aliases given an error value on its paths since
 
 
 LEAK = Rule(
@@ -311,6 +324,13 @@ class LeakChecker(Checker):
             self._take(ctx, _obj(ctx, ev.obj), call, out if m.counted
                        else 1 if isinstance(ev.obj, AddrOf) else "?", out, m.when)
 
+    def on_ref_handover(self, ctx: Context, ev: Event[RefHandover]) -> None:
+        # Held from here on only where the result says the callee did not take it.
+        self._escape(ctx, ev.call.args)
+        res = ctx.dest.get(id(ev.call)) or ev.result
+        for _, r in _held(ctx, [ev.obj] if ev.obj is not None else [], _run(ctx).alias):
+            ctx.replace_everywhere(r, replace(r, result=res, when=ev.m.kept))
+
     def on_derive(self, ctx: Context, ev: Event[Derive]) -> None:
         if _story(ctx, ev.call) != "derive":
             return
@@ -388,12 +408,13 @@ class LeakChecker(Checker):
         if not (isinstance(value, Opaque) and not value.text):    # not a bare declaration
             _run(ctx).assigned.add(target)
         for r in {r for _, st in ctx.tracked() for r in st if isinstance(r, Ref) and (any(
-                c == target for c, _ in r.conds) or target in (r.count, r.result)) and not (
+                c == target for c, _ in r.conds) or target in (r.count, r.result, *r.lost)) and not (
                 isinstance(value, Call) and (r in ctx.states(target) or (
                     r.origin == value.span and r.result == target)))}:
             new = replace(r, conds=frozenset((c, t) for c, t in r.conds if c != target),
                           count="?" if r.count == target else r.count,
-                          result=None if r.result == target else r.result)
+                          result=None if r.result == target else r.result,
+                          lost=r.lost - {target})
             ctx.replace_everywhere(r, new)              # earlier tests are stale
         self._escape(ctx, [value], direct=True)
         if (truth := _truth(value)) is not None:       # 0, NULL, true, MC_TARGET_NONE
@@ -401,6 +422,11 @@ class LeakChecker(Checker):
             self._correlate(ctx, target, truth)
         elif self._error_value(ctx, value):
             ctx.add(target, Code.ERRNO)     # x = y: what y holds came along
+            alias = _run(ctx).alias         # page = ERR_PTR(ret): no longer the folio here
+            near = {k for k, v in alias.items() if v == target} | {alias.get(target, target)}
+            for r in ctx.every(Ref):
+                if near & set(ctx.holders(r)) - {target}:
+                    ctx.replace_everywhere(r, replace(r, lost=r.lost | {target}))
         elif isinstance(value, Name) and value.id.isupper():    # ret = MIGRATEPAGE_SUCCESS
             for r in ctx.every(Ref):
                 ctx.replace_everywhere(r, replace(r, conds=r.conds | {(target, None)}))
@@ -512,7 +538,8 @@ class LeakChecker(Checker):
 
     def _end_all(self, ctx: Context, exprs, how: str, span: Span) -> None:
         for _, r in _held(ctx, exprs, _run(ctx).alias):
-            self._end(ctx, r, how, span)
+            if not any(ctx.key(e) in r.lost for e in exprs):
+                self._end(ctx, r, how, span)
 
     def _end(self, ctx: Context, r: Ref, how: str, span: Span) -> None:
         _run(ctx).ended.add(r.origin)
@@ -556,10 +583,11 @@ class LeakChecker(Checker):
         return key in _run(ctx).locals and key not in ctx.function.params
 
     def _escape(self, ctx: Context, exprs, direct: bool = False) -> None:
-        """Parameters that leave the function: named anywhere in a call's arguments, or
-        (``direct``) as the value itself (``p``, ``&p->f``, ``page_folio(p)``)."""
+        """Parameters that leave the function: named in a call's arguments (not only
+        inside what another call computes from them: ``f(folio_nr_pages(p))`` keeps ``p``),
+        or (``direct``) as the value itself (``p``, ``&p->f``, ``page_folio(p)``)."""
         for e in exprs:
-            names = walk_exprs(e) if not direct else [ctx.made_of(e, CARRIER)]
+            names = _parts(ctx, e) if not direct else [ctx.made_of(e, CARRIER)]
             _run(ctx).escaped |= {x.id for x in names if isinstance(x, Name)}
 
     def _flagged(self, ctx: Context, call: Call, m: RefSource) -> bool:
