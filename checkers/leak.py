@@ -410,7 +410,8 @@ class LeakChecker(Checker):
         for r in {r for _, st in ctx.tracked() for r in st if isinstance(r, Ref) and (any(
                 c == target for c, _ in r.conds) or target in (r.count, r.result, *r.lost)) and not (
                 isinstance(value, Call) and (r in ctx.states(target) or (
-                    r.origin == value.span and r.result == target)))}:
+                    r.result == target and (r.origin == value.span or ctx.models.get(
+                        "ref_handover", value.callee) is not None))))}:
             new = replace(r, conds=frozenset((c, t) for c, t in r.conds if c != target),
                           count="?" if r.count == target else r.count,
                           result=None if r.result == target else r.result,
