@@ -39,8 +39,12 @@ NO_SPAN = Span("", 0, 0, 0, 0)
 # --------------------------------------------------------------------------- expressions
 @dataclass(frozen=True, slots=True)
 class Name:
+    """A name; ``value`` is the value of an enumeration constant defined in the same file
+    (``MC_TARGET_NONE`` -> 0), when the frontend could compute it."""
+
     id: str
     span: Span = field(default=NO_SPAN, compare=False)
+    value: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from checkers.accessible import AccessibleChecker
 from checkers.hotplug import HotplugChecker
+from checkers.leak import LeakChecker
 from checkers.refcheck import RefcheckChecker
 from checkers.speculative import SpeculativeChecker
 from checkers.tryget import TryGetChecker
 
 ALL = (TryGetChecker, HotplugChecker, AccessibleChecker, SpeculativeChecker,
-       RefcheckChecker)
+       RefcheckChecker, LeakChecker)
 
 
 def all_rules():

@@ -566,3 +566,18 @@ static inline int arch_thing(void)
 }
 """)
     assert [f.name for f in res.files[0].functions] == ["arch_thing"]
+
+
+def test_enumeration_constants_of_the_file_have_their_value(tmp_path):
+    """libclang's own values of the enumerators the file defines (as tree-sitter's, plus
+    what only the compiler can evaluate); a header's enumerators stay plain names."""
+    (tmp_path / "e.h").write_text("enum hdr { HDR_A = 3 };\n")
+    res = parse(tmp_path, '#include "e.h"\n'
+                "enum t { A = 0, B, C = sizeof(int) };\n"
+                "typedef enum { G = 0x10, H } h_t;\n"
+                "int f(void)\n{\n\treturn A + B + C + G + H + HDR_A;\n}\n")
+    assert res.errors == 0, res.diagnostics
+    (fn,) = [f for f in res.files[0].functions if f.name == "f"]
+    from analyzer.ir import walk
+    names = {n.id: n.value for n in walk(fn.body) if isinstance(n, Name)}
+    assert names == {"A": 0, "B": 1, "C": 4, "G": 16, "H": 17, "HDR_A": None}

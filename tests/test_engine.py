@@ -340,8 +340,10 @@ def run_events(models, body: str, params: str = "int *p, int *q, int c"):
 
 @pytest.mark.parametrize("cond, then, other", [
     ("grab(p) > 0", "got", "missed"), ("grab(p) <= 0", "missed", "got"),
-    ("grab(p)", "missed", "missed"),          # nonzero may be an error (< 0): not taken
-    ("grab(p) < 0", "missed", "missed"),
+    ("grab(p)", "-", "missed"),               # nonzero may be a count or an error: open
+    ("grab(p) < 0", "missed", "-"),           # >= 0 may be 0 references: open
+    ("grab(p) == 1", "got", "-"), ("grab(p) == -EAGAIN", "missed", "-"),
+    ("1 == grab(p)", "got", "-"), ("try_take(p) == 2", "got", "-"),
     ("!try_take(p)", "missed", "got"), ("try_take(p) != NULL", "got", "missed"),
 ])
 def test_conditional_effects_are_decided_on_the_edge(event_models, cond, then, other):
@@ -354,6 +356,20 @@ def test_a_conditional_effect_is_tried_at_the_call_and_decided_on_each_edge(even
     assert told[:3] == ["try_take:tried:call", "try_take:done:edge", "try_take:failed:edge"]
     _, told = run_events(event_models, "take_into(p, &q);")
     assert set(told) == {"take_into:done:call"}
+
+
+def test_a_signed_constant_decides_a_stored_result(event_models):
+    got, told = run_events(event_models, "int r = grab(p);\nif (r == -ENOMEM)\n\tcheck(p);"
+                                         "\nelse\n\tcheck(p);")
+    assert got == {3: ["missed"], 5: ["-"]}
+    assert set(told) == {"grab:tried:call", "grab:failed:edge"}
+
+
+def test_effect_fails_leaves_a_tri_state_count_open():
+    assert engine.effects.effect_fails("positive", engine.NONPOS)
+    assert not engine.effects.effect_fails("positive", engine.NONNEG)
+    assert not engine.effects.effect_fails("positive", engine.NONZERO)
+    assert engine.effects.effect_fails("nonzero", engine.ZERO)
 
 
 def test_effect_holds_for_positive_and_negative():
@@ -418,3 +434,84 @@ def test_precedence_tells_only_the_first_section(event_models, tmp_path):
                           (EventProbe(), ["both:done:call"])):
         analyze_function(fn, models, [checker])
         assert set(checker.told) == set(told)      # told in the walk and the final pass
+
+
+# --------------------------------------------------------------------------- value facts
+class FactsProbe(Checker):
+    """mark(x) tracks x; made(e) reports what e is made of, the call e holds and the
+    function's locals; overwrites of tracked variables are findings."""
+
+    rules = (RULE,)
+
+    def on_call(self, ctx, call, result):
+        if call.callee == "mark":
+            ctx.set(ctx.key(ctx.arg(call, 0)), S.MARKED)
+        elif call.callee == "made":
+            e = call.args[0]
+            held = ctx.call_of(e)
+            ctx.report(RULE, call.span, f"{ctx.key(ctx.made_of(e))}|"
+                       f"{held.callee if held else None}|{','.join(sorted(ctx.declared()))}")
+
+    def on_overwrite(self, ctx, key, span):
+        ctx.report(RULE, span, f"overwrite:{key}")
+
+
+def test_made_of_call_of_and_declared_names():
+    src = (b"void f(struct page *p)\n{\n\tint n = get(p);\n\tstruct folio *f;\n"
+           b"\tmade(&page_folio(p)->lru);\n\tmade(n);\n\tmade(p->mapping);\n}\n")
+    fn = parse_source("t.c", src, {}).functions[0]
+    findings, _ = analyze_function(fn, MODELS, [FactsProbe()])
+    got = {f.span.line: f.message for f in findings}
+    assert got == {5: "p|None|f,n", 6: "n|get|f,n", 7: "p|None|f,n"}
+
+
+def test_a_declaration_or_a_compound_assignment_is_no_overwrite():
+    src = (b"void f(struct page *p, int c)\n{\n\tmark(p);\n\tp += 1;\n\tmark(p);\n"
+           b"\tif (c) {\n\t\tstruct page *p = 0;\n\t}\n\tp = 0;\n}\n")
+    fn = parse_source("t.c", src, {}).functions[0]
+    findings, _ = analyze_function(fn, MODELS, [FactsProbe()])
+    assert {f.span.line: f.message for f in findings} == {9: "overwrite:p"}
+
+
+class EverywhereProbe(Checker):
+    """mark(x) gives x the one state TOKEN; swap() replaces it everywhere; drop() forgets
+    it everywhere; check() reports who holds it."""
+
+    rules = (RULE,)
+
+    def on_call(self, ctx, call, result):
+        if call.callee == "mark":
+            ctx.add(ctx.key(ctx.arg(call, 0)), S.MARKED)
+        elif call.callee == "swap":
+            for s in ctx.every(S):
+                ctx.replace_everywhere(s, S.GOT, Step(call.span, "swapped"))
+        elif call.callee == "drop":
+            ctx.discard_everywhere(*ctx.every(S))
+        elif call.callee == "check":
+            ctx.report(RULE, call.span, ",".join(
+                f"{k}:{s.value}" for s in sorted(ctx.every(S), key=lambda s: s.value)
+                for k in sorted(map(str, ctx.holders(s)))) or "-")
+
+
+def test_states_everywhere():
+    src = (b"void f(struct page *p, struct page *q)\n{\n\tmark(p);\n\tmark(q);\n\tcheck();\n"
+           b"\tswap();\n\tcheck();\n\tdrop();\n\tcheck();\n}\n")
+    fn = parse_source("t.c", src, {}).functions[0]
+    findings, _ = analyze_function(fn, MODELS, [EverywhereProbe()])
+    assert {f.span.line: f.message for f in findings} == {
+        5: "p:marked,q:marked", 7: "p:got,q:got", 9: "-"}
+
+
+def test_an_enumeration_constant_of_known_value_is_a_constant():
+    """``ret == MC_TARGET_NONE`` (an enumerator equal to 0) is a test of ``ret`` against
+    0; an enumerator the frontend could not evaluate stays a name."""
+    from analyzer.engine.effects import int_literal, is_zero, normalize
+    from analyzer.ir import Binary, Name
+
+    none, page, unknown = Name("NONE", value=0), Name("PAGE", value=1), Name("X")
+    assert is_zero(none) and not is_zero(page) and not is_zero(unknown)
+    assert (int_literal(none), int_literal(page), int_literal(unknown)) == (0, 1, None)
+    assert normalize(Binary("==", Name("ret"), none), "nonzero", frozenset()) == \
+        (Name("ret"), "zero")
+    assert normalize(Binary("==", Name("ret"), unknown), "nonzero", frozenset())[0] == \
+        Binary("==", Name("ret"), unknown)

@@ -276,7 +276,7 @@ def test_every_ir_class_with_node_fields_is_enumerated():
     for cls in node_types:
         fields = {f.name for f in dataclasses.fields(cls)} - {"span"}
         scalar = {"id", "field", "arrow", "op", "callee", "text", "name", "label", "macro",
-                  "degraded"}
+                  "degraded", "value"}
         if fields - scalar:
             assert cls in ir._CHILDREN, cls.__name__
 

@@ -766,3 +766,17 @@ def test_real_kernel_mm_and_kvm(kernel_tree):
     assert {"madvise_cold_or_pageout_pte_range", "kvm_vcpu_fault", "remove_migration_pte",
             "filemap_get_entry", "__filemap_get_folio", "follow_page_mask",
             "SYSCALL_DEFINE3"} <= names
+
+
+def test_enumeration_constants_of_the_file_have_their_value():
+    """``ret = MC_TARGET_NONE`` is ``ret = 0`` to the engine: a file-scope enumerator
+    gets its value (explicit, implicit, through earlier ones and #if arms); a name two
+    arms define differently, or a value that is no constant expression, has none."""
+    fn = function("enum t { A = 0, B, C = B + 4, D = (1 << 3) | 1, E = -2, F };\n"
+                  "typedef enum { G = 0x10, H } h_t;\n"
+                  "#ifdef X\nenum { I = 1 };\n#else\nenum { I = 2 };\n#endif\n"
+                  "enum { J = sizeof(long), K };\n"
+                  "int f(void)\n{\n\treturn A + B + C + D + E + F + G + H + I + J + K + L;\n}\n")
+    names = {n.id: n.value for n in walk(fn.body) if isinstance(n, Name)}
+    assert names == {"A": 0, "B": 1, "C": 5, "D": 9, "E": -2, "F": -1, "G": 16, "H": 17,
+                     "I": None, "J": None, "K": None, "L": None}

@@ -27,6 +27,7 @@ from analyzer.ir import (
     AddrOf,
     Binary,
     Call,
+    Decl,
     Deref,
     Expr,
     Function,
@@ -35,6 +36,7 @@ from analyzer.ir import (
     Name,
     Return,
     Span,
+    walk,
 )
 from analyzer.models import Model, Models
 from analyzer.models.schema import Section
@@ -43,6 +45,7 @@ from analyzer.rule import Rule
 
 Trail = tuple[Step, ...]
 M = TypeVar("M", bound=Section)
+T = TypeVar("T")
 
 
 class Held(Enum):
@@ -361,6 +364,36 @@ class Context:
         key = self.place(arg)
         return Source(key) if key else None
 
+    def declared(self) -> frozenset[str]:
+        """The names the function body declares: what dies with the function."""
+        got: frozenset[str] | None = self.scratch.get("<declared>")
+        if got is None:
+            got = self.scratch["<declared>"] = frozenset(
+                x.name for x in walk(self.function.body) if isinstance(x, Decl))
+        return got
+
+    def call_of(self, e: Expr) -> Call | None:
+        """The call ``e`` is, or whose result the variable ``e`` holds on every path."""
+        e = self.strip(e)
+        return e if isinstance(e, Call) else self.bound(e)
+
+    def made_of(self, e: Expr, carriers: tuple[str, ...] = ()) -> Expr:
+        """What a value is made of, through derivations (and the ``from`` of the
+        ``carriers`` sections), addresses, members and elements: ``&page_folio(p)->f``
+        is ``p``."""
+        for _ in range(16):
+            e = self.strip(e)
+            if isinstance(e, Call) and (m := next((self.models.get(s, e.callee) for s in (
+                    "derive", *carriers) if self.models.get(s, e.callee)), None)):
+                e = self.arg(e, getattr(m.spec, "from_", None)) or e
+            elif isinstance(e, (AddrOf, Deref)):
+                e = e.operand
+            elif isinstance(e, (Member, Index)):
+                e = e.base
+            else:
+                break
+        return e
+
     def place(self, e: Expr | None) -> str | None:
         """The place an argument names: ``&xas`` and ``xas`` alike; ``*ptep`` is ``ptep``."""
         if e is None:
@@ -478,6 +511,26 @@ class Context:
 
     def tracked(self) -> Iterable[tuple[Key, dict[Any, Trail]]]:
         return list(self.facts.objs.items())
+
+    def every(self, kind: type[T]) -> frozenset[T]:
+        """Every state of type ``kind`` any key has (a state that names one event, such as
+        one reference, may sit on several aliases)."""
+        return frozenset(s for states in self.facts.objs.values() for s in states
+                         if isinstance(s, kind))
+
+    def holders(self, state: Any) -> list[Key]:
+        """The keys that have ``state``."""
+        return [k for k, states in self.facts.objs.items() if state in states]
+
+    def discard_everywhere(self, *states: Any) -> None:
+        """Forget these states on every key (the event they name did not happen here)."""
+        for k in list(self.facts.objs):
+            self.discard(k, *states)
+
+    def replace_everywhere(self, old: Any, new: Any, step: Step | None = None) -> None:
+        """:meth:`replace` ``old`` by ``new`` on every key that has it."""
+        for k in self.holders(old):
+            self.replace(k, old, new, step)
 
     # -- summaries
     def summarize(self, section: str, **values: Any) -> None:

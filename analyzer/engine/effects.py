@@ -63,6 +63,35 @@ def effect_holds(when: str, outcome: str) -> bool:
     return outcome in (ZERO, NONNEG)
 
 
+def effect_fails(when: str, outcome: str) -> bool:
+    """Whether a tested outcome says the effect did *not* happen.  Besides where it holds,
+    an outcome may leave it open: a tri-state count (``positive``) tested non-zero or
+    ``>= 0`` may still be one; the engine then tells neither."""
+    if when == "positive":
+        return outcome in (ZERO, NEG, NONPOS)
+    return not effect_holds(when, outcome)
+
+
+def signed_test(cond: Expr, truth: bool, transparent: frozenset[str],
+                bind: dict[str, Call]) -> Test | None:
+    """``x == 1`` or ``x == -ENOENT`` on its true edge: ``x`` is positive (negative) there,
+    the test of the call ``x`` holds (``via`` names the variable)."""
+    e, outcome = normalize(cond, NONZERO if truth else ZERO, transparent)
+    if not (isinstance(e, Binary) and e.op == "==" and outcome == NONZERO):
+        return None
+    for const, other in ((e.right, e.left), (e.left, e.right)):
+        const = strip(const, transparent)
+        sign = NEG if isinstance(const, Unary) and const.op == "-" else \
+            POS if (int_literal(const) or 0) > 0 else None
+        other = strip(other, transparent)
+        if sign is None:
+            continue
+        if isinstance(other, Name) and other.id in bind:
+            return Test(bind[other.id], sign, via=other.id)
+        return Test(other, sign) if isinstance(other, Call) else None
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Test:
     """On this edge, ``subject`` evaluated to ``outcome``: the normal form of a branch
@@ -81,7 +110,9 @@ class Test:
 
 
 def is_zero(e: Expr) -> bool:
-    return isinstance(e, Literal) and e.text in ZERO_LITERALS
+    """``0``, ``NULL``, ``false``, or an enumeration constant equal to 0."""
+    return (isinstance(e, Literal) and e.text in ZERO_LITERALS) or (
+        isinstance(e, Name) and e.value == 0)
 
 
 def normalize(e: Expr, outcome: str, transparent: frozenset[str],
@@ -124,7 +155,10 @@ def branch_test(cond: Expr, truth: bool, transparent: frozenset[str],
 
 
 def int_literal(e: Expr) -> int | None:
-    """The value of an integer literal (``1``, ``0x2UL``), else None."""
+    """The value of an integer literal (``1``, ``0x2UL``) or of an enumeration constant
+    the frontend resolved, else None."""
+    if isinstance(e, Name):
+        return e.value
     if not isinstance(e, Literal):
         return None
     try:

@@ -31,7 +31,14 @@ from typing import Any
 from analyzer import ir
 from analyzer.cfg import build_cfg, reachable
 from analyzer.engine.api import Checker, Context, Escape, Event, Facts, Held, Origin
-from analyzer.engine.effects import Effect, Test, branch_test, effect_holds
+from analyzer.engine.effects import (
+    Effect,
+    Test,
+    branch_test,
+    effect_fails,
+    effect_holds,
+    signed_test,
+)
 from analyzer.engine.keys import Ghost
 from analyzer.ir import (
     CFG,
@@ -227,7 +234,8 @@ class _Run:
             getattr(self.checker, "on_" + name)(self.ctx, ev)
 
     def _edge(self, test: Test) -> None:
-        """Decide the conditional effects of the tested call on this edge."""
+        """Decide the conditional effects of the tested call on this edge (where the
+        outcome leaves one open, nothing is told)."""
         call = test.subject
         if not isinstance(call, Call):
             return
@@ -236,8 +244,9 @@ class _Run:
             name = spec.event() if spec is not None else None
             if name is None or name not in self.subs or not spec.conditional():
                 continue
-            holds = effect_holds(getattr(spec, "when", "always"), test.outcome)
-            if holds and spec.ASSUMED:
+            when = getattr(spec, "when", "always")
+            holds = effect_holds(when, test.outcome)
+            if (holds and spec.ASSUMED) or not (holds or effect_fails(when, test.outcome)):
                 continue
             ev = self._event(m, call, Effect.DONE if holds else Effect.FAILED,
                              test.via or self.ctx.key(call), test.via, edge=True)
@@ -255,7 +264,12 @@ class _Run:
         src = (ctx.result_key(value) if isinstance(value, Call) else ctx.key(value)) \
             if a.op == "=" else None
         saved = ctx.facts.objs.get(src) if src is not None else None
-        if src != target:
+        # A declaration (the CFG spells it ``name = init`` with the declarator's span on
+        # both) starts a new variable: a block-scoped one of the same name is gone, not
+        # overwritten.  ``p += n`` moves a pointer within its object, it does not drop
+        # what p held.
+        declares = isinstance(a.target, Name) and a.target.span == a.span
+        if src != target and not declares and a.op == "=":
             self._overwrite(target, a.span)
         ctx.kill(target)
         if saved is not None:
@@ -317,7 +331,8 @@ class _Run:
             if block.cond is not None and isinstance(edge.label, bool):
                 ctx.facts = facts
                 test = branch_test(block.cond, edge.label, ctx.transparent, facts.bind)
-                self._edge(test)
+                self._edge(signed_test(block.cond, edge.label, ctx.transparent, facts.bind)
+                           or test)
                 if self.legacy_branch:
                     self.checker.on_branch(ctx, test)
             yield edge.target, facts

@@ -12,6 +12,8 @@ Why each choice (kernel terms):
   (CWE-367) ending in a use after free (CWE-416).
 * ``speculative-ref-leak`` -- the reference taken on the wrong object is never dropped:
   reference count not updated (CWE-911), the page is never freed (CWE-401).
+* ``page-ref-leak`` -- a reference kept on some path is a missing release of a counted
+  resource (CWE-911): the page can never be freed, a memory leak (CWE-401).
 * ``io-without-accessible`` -- I/O before ``arch_make_folio_accessible()`` or without a
   reference: operations in the wrong order (CWE-696) racing with the page's reuse
   (CWE-362); on s390 protected guests the host faults on a secure page.
@@ -45,6 +47,7 @@ CLASSIFICATION: dict[str, Classification] = {
     "try-get-without-ref": Classification(("CWE-416", "CWE-911"), "7.5"),
     "speculative-get-unvalidated": Classification(("CWE-367", "CWE-416"), "7.5"),
     "speculative-ref-leak": Classification(("CWE-911", "CWE-401"), "5.5"),
+    "page-ref-leak": Classification(("CWE-911", "CWE-401"), "5.5"),
     "io-without-accessible": Classification(("CWE-696", "CWE-362"), "6.5"),
     "hotplug-teardown-unsynced": Classification(("CWE-416", "CWE-362"), "7.0"),
     "racy-refcount-check": Classification(("CWE-362", "CWE-367"), "6.3"),

@@ -86,9 +86,12 @@ from ctypes import byref, c_uint, c_void_p
 from dataclasses import dataclass, replace
 
 from analyzer.frontend.clang.libclang import (
+    _ENUM_CONSTANT_DECL,
+    _ENUM_DECL,
     _FUNCTION_DECL,
     _INCLUSION_VISITOR,
     _MACRO_BIT,
+    _TYPEDEF_DECL,
     _VISITOR,
     ClangUnavailable,
     _Cursor,
@@ -263,10 +266,13 @@ def _walk_tu(L: _Lib, tu, path: str, given: str, data: bytes, iterators, known, 
             names[f] = norm(os.path.abspath(L.file_name(f)))
     # -- function definitions, by file
     tops: list[_Cursor] = []
+    enums: list[_Cursor] = []
 
     def on_top(c, parent, _data):
         if c.kind == _FUNCTION_DECL:
             tops.append(c)
+        elif c.kind in (_ENUM_DECL, _TYPEDEF_DECL):
+            enums.append(c)
         return 1
 
     lib.clang_visitChildren(lib.clang_getTranslationUnitCursor(tu.obj), _VISITOR(on_top), None)
@@ -313,6 +319,21 @@ def _walk_tu(L: _Lib, tu, path: str, given: str, data: bytes, iterators, known, 
             ok = accepted[f] = bool(f) and want_header(names[f])
         if ok and lib.clang_isCursorDefinition(c):
             by_file.setdefault(f, []).append((c, file_of(ext.begin, ext.ptr_data)[1], end))
+    # -- enumeration constants, by file (a function's names resolve to its own file's)
+    constants: dict[int, dict[str, int]] = {}
+
+    def on_enum(c, parent, out):
+        if c.kind == _ENUM_CONSTANT_DECL:
+            out[L.spelling(c)] = lib.clang_getEnumConstantDeclValue(c)
+        elif c.kind == _ENUM_DECL:
+            lib.clang_visitChildren(c, _VISITOR(on_enum), out)
+        return 1
+
+    for c in enums:
+        ext = lib.clang_getCursorExtent(c)
+        f = file_of(ext.begin, ext.ptr_data)[0]
+        if accepted.get(f):                   # typedef enum { ... }: the enum is a child
+            lib.clang_visitChildren(c, _VISITOR(on_enum), constants.setdefault(f, {}))
     # -- lower
     files: list[SourceFile] = []
     order = ([main_ptr] if main_ptr else []) + sorted(
@@ -347,7 +368,8 @@ def _walk_tu(L: _Lib, tu, path: str, given: str, data: bytes, iterators, known, 
             continue
         fkey = _file_key(text.path) if f != main_ptr else None
         errs_here = sorted(off for p, off in error_locs if p == names[f])
-        w = _Walker(L, text, f, iterators, known, errs_here, raw_start.get(f, -1))
+        w = _Walker(L, text, f, iterators, known, errs_here, raw_start.get(f, -1),
+                    constants.get(f, {}))
         functions = []
         for c, start, end in by_file.get(f, ()):
             if keep is not None and (f, start) not in keep:

@@ -75,6 +75,7 @@ class _Lib:
             ("clang_getInclusions", [c_void_p, _INCLUSION_VISITOR, py_object], None),
             ("clang_getFile", [c_void_p, c_char_p], c_void_p),
             ("clang_getLocationForOffset", [c_void_p, c_void_p, c_uint], _Loc),
+            ("clang_getEnumConstantDeclValue", [_Cursor], ctypes.c_longlong),
         ]
         for name, args, res in sig:
             fn = getattr(lib, name)
@@ -123,6 +124,7 @@ _UNEXPOSED_STMT, _LABEL_STMT, _COMPOUND, _CASE, _DEFAULT, _IF, _SWITCH, _WHILE, 
     _FOR, _GOTO, _INDIRECT_GOTO, _CONTINUE, _BREAK, _RETURN, _ASM = range(200, 216)
 _NULL_STMT, _DECL_STMT = 230, 231
 _FUNCTION_DECL, _VAR_DECL, _PARM_DECL = 8, 9, 10
+_ENUM_DECL, _ENUM_CONSTANT_DECL, _TYPEDEF_DECL = 5, 7, 20
 _LABEL_REF = 48
 _LITERAL_KINDS = frozenset({_INT_LIT, _FLOAT_LIT, _IMAG_LIT, _STRING_LIT, _CHAR_LIT, 149})
 # Kinds whose subtree is never needed (pruned from the tree: type references, nested

@@ -127,8 +127,10 @@ class _Walker(Lowering):
 
     def __init__(self, lib: _Lib, text: _Text, file_ptr: int,
                  iterators: Mapping[str, IteratorModel], known: frozenset[str],
-                 errors_at: list[int], raw_start: int = -1):
+                 errors_at: list[int], raw_start: int = -1,
+                 constants: Mapping[str, int] | None = None):
         self.L = lib
+        self.constants = constants or {}      # the file's enumeration constants
         self.lib = lib.lib
         self.t = text
         self.fp = file_ptr
@@ -274,7 +276,8 @@ class _Walker(Lowering):
         return None
 
     def _name(self, text: str, span: Span):
-        return Literal(text, span) if text in _LITERAL_NAMES else Name(text, span)
+        return Literal(text, span) if text in _LITERAL_NAMES else Name(
+            text, span, self.constants.get(text))
 
     def _expr(self, n: _N, depth: int, push, out) -> None:
         while True:

@@ -99,6 +99,7 @@ class _Lowerer(Lowering):
         self._xerr = 0             # damage seen in the current statement's own parts
         self.errors: list[str] = []
         self._nested: list = []        # function_definitions found inside bodies
+        self.constants: dict[str, int] = {}   # the file's enumeration constants
         self._handlers_e = {
             "identifier": self._e_name,
             "field_expression": self._e_member,
@@ -184,8 +185,8 @@ class _Lowerer(Lowering):
     # ------------------------------------------------------------------ expressions
     def _expr(self, node, depth, push, out) -> None:
         if node is not None and node.type == "identifier":         # the common leaf
-            out.append(Name(self.data[node.start_byte:node.end_byte].decode(
-                "utf-8", "replace"), self.span(node)))
+            text = self.data[node.start_byte:node.end_byte].decode("utf-8", "replace")
+            out.append(Name(text, self.span(node), self.constants.get(text)))
             return
         while True:
             if node is None:
@@ -227,7 +228,8 @@ class _Lowerer(Lowering):
             out.append(Opaque(self.text(node), self.span(node)))
 
     def _e_name(self, node, depth, push, out) -> None:
-        out.append(Name(self.text(node), self.span(node)))
+        text = self.text(node)
+        out.append(Name(text, self.span(node), self.constants.get(text)))
 
     def _e_member(self, node, depth, push, out) -> None:
         push((_B, node, self._b_member, 1, None))

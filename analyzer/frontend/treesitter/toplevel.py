@@ -118,10 +118,60 @@ class _FileLowerer(_Lowerer):
         return e if fn is not None and fn.type == "identifier" else None
 
     def source_file(self, root) -> SourceFile:
+        self.constants = self._enum_constants(root)
         functions: list[Function] = []
         degraded = self._items(root.children, functions, reparse=True)
         degraded += sum(f.degraded for f in functions)
         return SourceFile(self.path, tuple(functions), degraded, tuple(self.errors))
+
+    def _enum_constants(self, root) -> dict[str, int]:
+        """The enumeration constants defined at file scope whose value an integer constant
+        expression of literals and earlier constants gives (``A = 0, B, C = 1 << 2``); a
+        name two ``#if`` arms define differently has none."""
+        values: dict[str, int | None] = {}
+        stack = list(reversed(root.children))
+        while stack:
+            node = stack.pop()
+            t = node.type
+            if t in _CONTAINERS or t in ("declaration", "type_definition"):
+                stack.extend(reversed(node.children))
+                continue
+            body = node.child_by_field_name("body") if t == "enum_specifier" else None
+            nxt: int | None = 0
+            for e in body.named_children if body is not None else ():
+                name = e.child_by_field_name("name")
+                if e.type != "enumerator" or name is None:
+                    continue
+                value = e.child_by_field_name("value")
+                v = nxt if value is None else self._constant(value, values)
+                key = self.text(name)
+                values[key] = v if values.get(key, v) == v else None
+                nxt = v + 1 if v is not None else None
+        return {k: v for k, v in values.items() if v is not None}
+
+    def _constant(self, node, known: dict[str, int | None]) -> int | None:
+        t = node.type
+        if t == "number_literal":
+            try:
+                return int(self.text(node).rstrip("uUlL"), 0)
+            except ValueError:
+                return None
+        if t == "identifier":
+            return known.get(self.text(node))
+        kids = [c for c in node.named_children if c.type != "comment"]
+        if t == "parenthesized_expression" and len(kids) == 1:
+            return self._constant(kids[0], known)
+        op = node.child_by_field_name("operator")
+        if t == "unary_expression" and op is not None and len(kids) == 1:
+            v = self._constant(kids[0], known)
+            return None if v is None else {"-": -v, "+": v, "~": ~v}.get(self.text(op))
+        if t == "binary_expression" and op is not None and len(kids) == 2:
+            a, b = (self._constant(k, known) for k in kids)
+            if a is None or b is None:
+                return None
+            return {"+": a + b, "-": a - b, "*": a * b, "|": a | b, "&": a & b,
+                    "<<": a << b if 0 <= b < 64 else None}.get(self.text(op))
+        return None
 
     def _error(self, node, message: str) -> None:
         self.errors.append(f"line {node.start_point[0] + 1}: {message}")

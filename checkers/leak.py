@@ -1,0 +1,675 @@
+"""page-ref-leak: a page or folio reference taken and not dropped on some path.
+
+Tracked: a reference (``Ref``: where and by which API it was taken, how many) on the
+object that got it - the argument of a get (``acquire`` models, on the edge where a
+try-get succeeded), the result or out-argument of a lookup, allocation or GUP
+(``ref_source``: ``filemap_get_folio()``, ``alloc_pages()``, ``get_user_pages_fast(...,
+&page)`` when it returned a count, ``follow_page(..., FOLL_GET)`` only with the flag) -
+and on the objects derived from it (``page_folio()``, ``pages[i]``).  It ends with a drop of
+the right count (``release``/``ref_release``; ``ref_count`` says which argument counts),
+when it is returned, stored where something else owns it (a field through a pointer, the
+caller's array) or passed to a call that is no API model and not known to borrow it
+(``ref_borrow``, or a same-file helper that never lets the argument escape): unknown
+callees take it over, precision first.  A store into a local array or struct keeps it
+the function's.  A NULL test, an error test (``IS_ERR``, ``ref_error_test``) or a count
+tested ``<= 0`` means no reference on that edge.
+
+Reported: a reference still held at a ``return`` (a ``goto`` to a cleanup label reaches it),
+at the end of the function, or when the variable holding it is overwritten - only for a
+reference the function ends on some other path (so it manages it), and, when it is held
+through a parameter or a field (it outlives the function), only at an error exit (a
+negative errno, ``ERR_PTR()``, ``NULL``, a variable assigned one): keeping a reference
+on success is how a function hands one to its caller.
+
+Summaries (same file): a helper whose every returned object carries a reference is a
+``ref_source``; a helper that never lets an argument escape is a ``ref_borrow``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from typing import ClassVar
+
+from analyzer.engine import (
+    NEG,
+    NONPOS,
+    NONZERO,
+    POS,
+    ZERO,
+    Checker,
+    Context,
+    Event,
+    Test,
+    walk_exprs,
+)
+from analyzer.engine.effects import effect_fails, int_literal
+from analyzer.engine.keys import is_computed, root_variable
+from analyzer.ir import (
+    AddrOf,
+    Assign,
+    Binary,
+    Call,
+    Cond,
+    Deref,
+    Expr,
+    Index,
+    Literal,
+    Member,
+    Name,
+    Opaque,
+    Return,
+    Span,
+    Unary,
+    children,
+)
+from analyzer.models import Model, Models
+from analyzer.models.core import Acquire, Derive, LocklessRead, Release
+from analyzer.models.schema import WHEN, Section, arg_section, option, register, when_key
+from analyzer.result import Step
+from analyzer.rule import Rule
+
+
+# ------------------------------------------------------------------ model sections
+@register
+@dataclass(frozen=True, slots=True)
+class RefSource(Section):
+    """lookups, allocations and GUP that return or fill in referenced objects"""
+
+    NAME: ClassVar[str] = "ref_source"
+    arg: int | None = option(int, doc="argument that receives the referenced object (&page, "
+                                      "pages[], a batch); absent: the result is the object")
+    when: str = when_key()
+    flag_arg: int | None = option(int, doc="argument of flags: a reference only when it names "
+                                           "flag")
+    flag: str | None = option(str, doc="the flag that asks for a reference (FOLL_GET)")
+
+    @property
+    def counted(self) -> bool:
+        """A tri-state API: the result counts the references it filled in."""
+        return self.when == "positive"
+
+
+RefRelease = arg_section("ref_release", "drops of references beyond the shared `release` "
+                         "(arrays, batches, pfns)", arg_doc="argument whose reference(s) it drops")
+RefCount = arg_section("ref_count", "the count argument of counted gets and puts "
+                       "(folio_ref_add, folio_put_refs)", arg_doc="argument giving how many "
+                       "references an acquire, ref_source or release takes/drops")
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class RefBorrow(Section):
+    """calls that use an object without taking its reference over"""
+
+    NAME: ClassVar[str] = "ref_borrow"
+    OBJ: ClassVar[str | None] = None
+    args: tuple[int, ...] | None = option(list, doc="arguments it uses without keeping their "
+                                                    "reference (absent: all)")
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class RefHandover(Section):
+    """calls that take a reference over on one result and leave it the caller's on the
+    other (filemap_add_folio: in the page cache on 0, still the caller's on an error)"""
+
+    NAME: ClassVar[str] = "ref_handover"
+    arg: int | None = option(int, required=True)
+    kept: str = option(str, required=True, choices=WHEN,
+                       doc="the result on which the caller still holds the reference")
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class RefErrorTest(Section):
+    """tests after which a result holds no object (IS_ERR, is_error_pfn)"""
+
+    NAME: ClassVar[str] = "ref_error_test"
+    arg: int | None = option(int, required=True)
+    when: str = when_key("result meaning 'no object'")
+    null: bool | None = option(bool, doc="NULL is 'no object' too (IS_ERR_OR_NULL)")
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class RefErrorValue(Section):
+    """return values that signal failure (ERR_PTR, VM_FAULT_OOM)"""
+
+    NAME: ClassVar[str] = "ref_error_value"
+    OBJ: ClassVar[str | None] = None
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class RefCarrier(Section):
+    """values that map an object (mk_pte): installing them hands it over"""
+
+    NAME: ClassVar[str] = "ref_carrier"
+    OBJ: ClassVar[str | None] = "from_"
+    from_: int | None = option(int, required=True, toml="from",
+                               doc="argument whose object the result maps")
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class RefRaw(Section):
+    """raw count increments that are no reference of the caller's own to drop"""
+
+    NAME: ClassVar[str] = "ref_raw"
+    OBJ: ClassVar[str | None] = None
+
+CARRIER = ("ref_carrier",)      # values made of an object besides derivations
+# Calls that neither take a reference over nor use the object as owner.
+NEUTRAL = ("transparent", "lock", "unlock", "refcount_read", "derive", "reread",
+           "ref_error_test", "revalidate", "warn", "acquire", "ref_count", "make_accessible",
+           "lockless_read", "ref_carrier", "ref_handover")
+
+
+class Code(Enum):
+    ERRNO = "holds an error code"
+    TRUE = "assigned a non-zero constant"
+    FALSE = "assigned 0, NULL or false"
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    origin: Span                 # where the reference was taken
+    api: str
+    holder: str                  # the variable that got it (messages)
+    count: int | str = 1         # how many: a number, or what counts them ("ret", "nr")
+    conds: frozenset = frozenset()   # (variable, truth) tested on its paths since
+    result: str | None = None    # the variable holding the source's result, and on which
+    when: str = "always"         # value of it the reference is held (the Ref remembers the
+    #                              variable on paths where the engine's binding is gone)
+    lost: frozenset = frozenset()    # aliases given an error value on its paths since
+
+
+LEAK = Rule(
+    id="page-ref-leak",
+    name="PageRefLeak",
+    summary="a page or folio reference taken and not dropped on some path",
+    what="""
+Follows every reference a function takes on a page or folio - gets and try-gets
+(`get_page()`, `folio_try_get()`, `folio_ref_add(folio, n)`), lookups and allocations that
+return a referenced object (`filemap_get_folio()`, `find_get_page()`, `folio_alloc()`,
+`alloc_pages()`, swap-cache lookups, `gfn_to_page()`, KVM's pfn helpers), GUP filling
+`&page` or a local array when it returned a count, flag-carried references
+(`follow_page(..., FOLL_GET)`) - to every exit: each `return` (an error path's
+`goto out_put` reaches one), the end of the function, and every overwrite of the variable
+that holds it. The reference must be dropped with the right count (`folio_put()`,
+`put_page()`, `folio_put_refs(folio, n)`, `unpin_user_pages()`, `kvm_release_page_clean()`),
+returned, stored where something else owns it, or passed to a function that takes it
+over. Reported at the exit or overwrite, naming the object, where the reference was taken
+and the exit; the path goes from the acquisition to that exit.
+""",
+    why="""
+A page or folio whose reference is never dropped can never be freed: the memory leaks
+until reboot, the folio can no longer be migrated (compaction, CMA and memory offlining
+fail on it), split or truncated, and for hugetlb the pool slowly shrinks. The leak hides on
+error paths no test takes - a failed copy, a racing truncate, `-ENOMEM` half-way - and
+is one of the most frequent fixes in `mm/` and `virt/kvm/` ("fix a page reference leak on
+the error path"). Smatch and Coccinelle have no check for page and folio references.
+""",
+    example="""
+folio = filemap_get_folio(mapping, index);
+if (IS_ERR(folio))
+        return PTR_ERR(folio);
+if (!folio_test_uptodate(folio))
+        return -EIO;            /* the reference from filemap_get_folio() leaks */
+copy_from_folio(dst, folio);
+folio_put(folio);
+return 0;
+""",
+    instead="""
+folio = filemap_get_folio(mapping, index);
+if (IS_ERR(folio))
+        return PTR_ERR(folio);
+if (!folio_test_uptodate(folio)) {
+        folio_put(folio);
+        return -EIO;
+}
+copy_from_folio(dst, folio);
+folio_put(folio);
+return 0;
+""",
+    limits="""
+- Passed to a call that is neither an API model nor a borrowing helper of the same file,
+  the reference is assumed taken over (precision first): a leak after `some_helper(folio)`
+  in another file is missed unless `rules/leak.toml` says it borrows (`ref_borrow`).
+- A reference kept through a parameter or a field is reported only at an error exit, and
+  only when the function drops it on another path; a reference the function never drops
+  or hands over anywhere (a getter) is never reported.
+- References put on a local list (`list_add(&folio->lru, &pagelist)`) count as handed
+  over; counts that are not literals (`folio_put_refs(folio, refs)`) end the reference
+  whatever they are; a count compared with a non-zero bound (`ret < nr`) says nothing.
+- Conditions are not correlated across branches (`if (locked) folio_put(folio)`), one
+  finding per exit.
+""",
+    precision="high",
+    tags=("correctness", "refcount", "mm", "leak"),
+)
+
+
+@dataclass
+class Run:
+    """What one run over a function learns besides the states."""
+
+    locals: set[str]                                  # what dies with the function
+    ended: set[Span] = field(default_factory=set)     # origins some path ends: managed refs
+    assigned: set[str] = field(default_factory=set)
+    escaped: set[str] = field(default_factory=set)    # parameters that leave the function
+    returns: set[bool] = field(default_factory=set)   # True: a Ref, False: something else
+    alias: dict[str, str] = field(default_factory=dict)   # folio = page_folio(page)
+    lockless: bool = False                            # speculative-ref-leak's story
+
+
+def _story(ctx: Context, call: Call) -> str | None:
+    """The one thing a call does to references, first of: a put (rule-file borrowers beat
+    a release summary), an unconditional get, a source, a derivation."""
+    def get(section: str) -> Model | None:
+        return ctx.models.get(section, call.callee)
+    put = get("release") or get("ref_release")
+    if put is not None and not (put.source == "summary" and get("ref_borrow")):
+        return put.section
+    if (m := get("acquire")) is not None and not m.spec.conditional():
+        return "acquire"
+    return next((s for s in ("ref_source", "derive") if get(s) is not None), None)
+
+
+def _run(ctx: Context) -> Run:
+    run: Run = ctx.scratch["leak"]
+    return run
+
+
+class LeakChecker(Checker):
+    rules = (LEAK,)
+    starter_sections = ("acquire", "ref_source")
+
+    def wants(self, names: frozenset[str], models: Models) -> bool:
+        # Stories start at a get; helpers that only use or drop pages get summaries.
+        return bool(names & ((self.starters(models) or frozenset()) | models.names("ref_borrow") |
+                             models.names("release") | models.names("ref_release")))
+
+    # ------------------------------------------------------------------ hooks
+    def on_entry(self, ctx: Context) -> None:
+        ctx.scratch["leak"] = Run(set(ctx.declared()))
+
+    def on_lockless_read(self, ctx: Context, ev: Event[LocklessRead]) -> None:
+        _run(ctx).lockless = True                   # speculative-ref-leak's story
+
+    def on_release(self, ctx: Context, ev: Event[Release]) -> None:
+        if ev.at_call and _story(ctx, ev.call) == ev.m.NAME:
+            self._escape(ctx, ev.call.args)
+            self._drop(ctx, ev.call, ev.obj)
+
+    on_ref_release = on_release
+
+    def on_acquire(self, ctx: Context, ev: Event[Acquire]) -> None:
+        if ev.at_call and ev.done and _story(ctx, ev.call) == "acquire":
+            self._take(ctx, _obj(ctx, ev.obj), ev.call)
+        elif ev.edge and ev.done:                     # a try-get that succeeded here
+            self._take(ctx, ev.result if ev.m.returns_object else _obj(ctx, ev.obj),
+                       ev.call)
+
+    def on_ref_source(self, ctx: Context, ev: Event[RefSource]) -> None:
+        if ev.edge:               # decided in on_branch through the variable the Ref keeps
+            return
+        call, m = ev.call, ev.m
+        if _story(ctx, call) != "ref_source":
+            return
+        if m.arg is None and self._flagged(ctx, call, m):
+            self._take(ctx, ev.result, call)
+        elif self._flagged(ctx, call, m) and ctx.place(ev.obj) not in ctx.function.params:
+            out = ctx.dest.get(id(call)) or ev.result     # else the caller's array owns it
+            self._take(ctx, _obj(ctx, ev.obj), call, out if m.counted
+                       else 1 if isinstance(ev.obj, AddrOf) else "?", out, m.when)
+
+    def on_ref_handover(self, ctx: Context, ev: Event[RefHandover]) -> None:
+        # Held from here on only where the result says the callee did not take it.
+        self._escape(ctx, ev.call.args)
+        res = ctx.dest.get(id(ev.call)) or ev.result
+        for _, r in _held(ctx, [ev.obj] if ev.obj is not None else [], _run(ctx).alias):
+            ctx.replace_everywhere(r, replace(r, result=res, when=ev.m.kept))
+
+    def on_derive(self, ctx: Context, ev: Event[Derive]) -> None:
+        if _story(ctx, ev.call) != "derive":
+            return
+        src = ctx.designated(ev.obj, derive=True)
+        for r in _refs(ctx, src):
+            ctx.add(ev.result, r, ctx.trail(src, r))
+
+    def on_call(self, ctx: Context, call: Call, result: str | None) -> None:
+        models, name = ctx.models, call.callee
+        if _story(ctx, call) is not None or models.get("ref_error_value", name) is not None or any(
+                models.get(s, name) for s in NEUTRAL):
+            return
+        borrow = models.get("ref_borrow", name)
+        kept = range(len(call.args)) if borrow is None or borrow.spec.args is None \
+            else borrow.spec.args
+        given = [a for i, a in enumerate(call.args) if borrow is None or i not in kept]
+        self._escape(ctx, given)
+        for _, r in _held(ctx, given, _run(ctx).alias, lambda e: _parts(ctx, e)):
+            self._end(ctx, r, f"passed to {name or 'a function pointer'}()", call.span)
+
+    def on_ref_error_test(self, ctx: Context, ev: Event[RefErrorTest]) -> None:
+        if ev.at_call:
+            return
+        if ev.done:                                   # IS_ERR(folio): no folio here
+            ctx.discard_everywhere(*_refs(ctx, ctx.designated(ev.obj)))
+        elif ev.m.null and ev.key is not None:        # not NULL on this edge
+            self._correlate(ctx, ev.key, True)
+            if ctx.must_be(ev.key, Code.FALSE):       # NULL, yet not an error
+                ctx.discard_everywhere(*ctx.every(Ref))
+
+    def on_branch(self, ctx: Context, test: Test) -> None:
+        s, out, neg = test.subject, test.outcome, False
+        if isinstance(s, Assign):             # while ((folio = lookup()) != NULL)
+            test = replace(test, via=ctx.key(s.target))
+            s = ctx.strip(s.value)
+        cond = test.via or (ctx.key(s) if isinstance(s, (Name, Member, Deref)) else None)
+        if isinstance(s, Binary) and s.op == "==" and out == NONZERO and any(
+                _nonzero(x) for x in (s.left, s.right)):     # err == -EEXIST: err != 0
+            cond = next((ctx.key(x) for x in (s.left, s.right)
+                         if isinstance(x, (Name, Member))), None)
+        if cond is not None and out in (NONZERO, ZERO):
+            out = NONZERO if isinstance(s, Binary) else out
+            if ctx.must_be(cond, Code.FALSE if out == NONZERO else Code.TRUE):
+                ctx.discard_everywhere(*ctx.every(Ref))     # no path takes this edge
+                return
+            self._correlate(ctx, cond, out == NONZERO)
+        if isinstance(s, Binary):             # ret == 1, ret == -ENOENT: its value is known
+            if s.op != "==" or not any(_nonzero(x) for x in (s.left, s.right)):
+                return
+            sides = [x for x in (s.left, s.right) if not _nonzero(x)]
+            call, subject = (ctx.call_of(sides[0]), ctx.key(sides[0])) if sides else (None, None)
+            neg = any(isinstance(x, Unary) for x in (s.left, s.right))
+            if out == NONZERO and neg and isinstance(side := ctx.strip(sides[0]) if sides else
+                                                     None, Call) and side.args and \
+                    ctx.models.get("ref_error_value", side.callee):   # PTR_ERR(f) == -EBUSY
+                ctx.discard_everywhere(*{r for _, r in _held(ctx, side.args[:1], _run(ctx).alias)})
+            if out == NONZERO:                # equal: a result of that sign, not 0
+                ctx.discard_everywhere(*{r for r in ctx.every(Ref) if r.result == subject and
+                                         subject is not None and
+                                         effect_fails(r.when, NEG if neg else POS)})
+        else:
+            call, subject = ctx.call_of(s), test.via or (
+                ctx.result_key(s) if isinstance(s, Call) else ctx.key(s))
+        if test.via and out in (NONZERO, NEG) and call is not None and not any(
+                ctx.models.get(sec, call.callee) for sec in ("acquire", "ref_source")):
+            ctx.add(test.via, Code.ERRNO)         # if (ret) return ret;  an error code
+        # A source's result says no (NULL, an error, 0 references): nothing held here.
+        ctx.discard_everywhere(*{r for k, st in ctx.tracked() for r in st if isinstance(r, Ref) and (
+            (r.result == subject and (out == ZERO and not neg if isinstance(s, Binary)
+                                      else effect_fails(r.when, out))) or
+            (not isinstance(s, Binary) and out in (ZERO, NEG, NONPOS) and (
+                r.count == subject or (k == subject and out == ZERO))))})
+
+    def on_assign(self, ctx: Context, target: str, value: Expr, span: Span) -> None:
+        if not (isinstance(value, Opaque) and not value.text):    # not a bare declaration
+            _run(ctx).assigned.add(target)
+        for r in {r for _, st in ctx.tracked() for r in st if isinstance(r, Ref) and (any(
+                c == target for c, _ in r.conds) or target in (r.count, r.result, *r.lost)) and not (
+                isinstance(value, Call) and (r in ctx.states(target) or (
+                    r.result == target and (r.origin == value.span or ctx.models.get(
+                        "ref_handover", value.callee) is not None))))}:
+            new = replace(r, conds=frozenset((c, t) for c, t in r.conds if c != target),
+                          count="?" if r.count == target else r.count,
+                          result=None if r.result == target else r.result,
+                          lost=r.lost - {target})
+            ctx.replace_everywhere(r, new)              # earlier tests are stale
+        self._escape(ctx, [value], direct=True)
+        if (truth := _truth(value)) is not None:       # 0, NULL, true, MC_TARGET_NONE
+            ctx.set(target, Code.TRUE if truth else Code.FALSE)
+            self._correlate(ctx, target, truth)
+        elif self._error_value(ctx, value):
+            ctx.add(target, Code.ERRNO)     # x = y: what y holds came along
+            alias = _run(ctx).alias         # page = ERR_PTR(ret): no longer the folio here
+            near = {k for k, v in alias.items() if v == target} | {alias.get(target, target)}
+            for r in ctx.every(Ref):
+                if near & set(ctx.holders(r)) - {target}:
+                    ctx.replace_everywhere(r, replace(r, lost=r.lost | {target}))
+        elif isinstance(value, Name) and value.id.isupper():    # ret = MIGRATEPAGE_SUCCESS
+            for r in ctx.every(Ref):
+                ctx.replace_everywhere(r, replace(r, conds=r.conds | {(target, None)}))
+        m = ctx.models.get("acquire", value.callee) if isinstance(value, Call) else None
+        grab = isinstance(value, Call) and m is not None and bool(m.spec.returns_object)
+        arg = ctx.arg(value, m.spec.arg) if grab and m is not None else value  # type: ignore[arg-type]
+        if arg is not None and (grab or (isinstance(arg, (Call, AddrOf)) and ctx.made_of(
+                arg, CARRIER) is not arg)) and (
+                src := ctx.key(ctx.made_of(arg, CARRIER))) not in (None, target):
+            # folio = grab(page), page = &folio->page, entry = mk_pte(page): one object
+            _run(ctx).alias[target] = src
+        if target.isidentifier() and target not in _run(ctx).locals | set(ctx.function.params):
+            self._end_all(ctx, [value], "stored in a global", span)  # iopm_base = pa(page)
+        if isinstance(value, Index):         # page = pages[i]: one of the array's refs
+            base = ctx.designated(value.base, elements=True)
+            for r in _refs(ctx, base):
+                ctx.add(target, r, ctx.trail(base, r))
+
+    def on_store(self, ctx: Context, target: Expr, value: Expr, span: Span) -> None:
+        root = target.base if isinstance(target, (Index, Member)) else None
+        if isinstance(root, Name) and self._owned(ctx, root.id) and (
+                root.id not in _run(ctx).assigned if isinstance(target, Index) else
+                isinstance(target, Member) and not target.arrow):
+            for k, r in _held(ctx, [value], _run(ctx).alias,       # still the function's
+                              lambda e: _parts(ctx, e)):
+                ctx.add(root.id, replace(r, holder=root.id), ctx.trail(k, r))
+                ctx.discard_everywhere(r)
+            return
+        self._escape(ctx, [value], direct=True)
+        self._end_all(ctx, [value], "stored", span)
+
+    def on_overwrite(self, ctx: Context, key: str, span: Span) -> None:
+        for r in _refs(ctx, key):
+            if not any(k != key and isinstance(k, str) and not is_computed(k)
+                       for k in ctx.holders(r)) and \
+                    self._leaky(ctx, r, [key], False, overwrite=True):
+                self._report(ctx, key, r, span, f"'{key}' is overwritten at line {span.line}")
+
+    def on_return(self, ctx: Context, ret: Return) -> None:
+        value = ctx.strip(ret.value) if ret.value is not None else None
+        if value is not None:
+            got = _held(ctx, [value], _run(ctx).alias)
+            if not (isinstance(value, Literal) or self._error_value(ctx, value)):
+                _run(ctx).returns.add(bool(got))
+            self._escape(ctx, [value], direct=True)
+            self._end_all(ctx, [value], "returned", ret.span)
+        error = value is not None and self._error_value(ctx, value)
+        self._leaks(ctx, ret.span, error, f"the function returns at line {ret.span.line}",
+                    ctx.key(value) if value is not None else None)
+
+    def on_exit(self, ctx: Context) -> None:
+        fn = ctx.function
+        end = Span(fn.span.file, fn.span.end_line, max(fn.span.end_col - 1, 1),
+                   fn.span.end_line, fn.span.end_col)
+        self._leaks(ctx, end, False, "the function ends")
+        if _run(ctx).returns == {True}:
+            ctx.summarize("ref_source", when="always")
+        kept = tuple(i for i, p in enumerate(fn.params) if p not in _run(ctx).escaped)
+        if kept and fn.params:
+            ctx.summarize("ref_borrow", args=kept)
+
+    # ------------------------------------------------------------------ policy
+    def _take(self, ctx: Context, key: str | None, call: Call, count=None,
+              result: str | None = None, when: str = "always") -> None:
+        if key is None or call.callee is None or (
+                key not in ctx.function.params and root_variable(key) in ctx.function.params):
+            return          # get_page(pages[i]), vmf->page: kept in the caller's storage
+        m = ctx.models.get("acquire", call.callee)
+        if ctx.models.get("ref_raw", call.callee) is not None:
+            return          # page_ref_inc() after take_page_off_buddy(): kept for good
+        if _run(ctx).lockless and m is not None and m.spec.kind == "speculative":
+            return          # a get on what a lockless read found: speculative-ref-leak's
+        n = count or _counted(ctx, call)
+        holder = ctx.name_of(call, None) if key == ctx.result_key(call) else key
+        known = frozenset((k, Code.TRUE in st) for k, st in ctx.tracked()
+                          if len(st) == 1 and next(iter(st)) in (Code.TRUE, Code.FALSE)
+                          and k not in (holder, result))
+        ctx.add(key, Ref(call.span, call.callee, holder, n, frozenset(list(known)[:8]),
+                         result, when),
+                (Step(call.span, f"'{holder}' gets a reference from {call.callee}()"),))
+
+    def _correlate(self, ctx: Context, cond: str, truth: bool) -> None:
+        """A reference whose paths tested ``cond`` the other way is not on this edge: the
+        same condition tested twice (``if (target) ... if (!target)``) is one path."""
+        for r in ctx.every(Ref):
+            if (cond, not truth) in r.conds:
+                new = None
+            elif (cond, truth) in r.conds or len(r.conds) >= 8:
+                continue
+            else:
+                new = replace(r, conds=r.conds | {(cond, truth)})
+            if new is None:
+                ctx.discard_everywhere(r)
+            else:
+                ctx.replace_everywhere(r, new)
+
+    def _drop(self, ctx: Context, call: Call, arg: Expr | None) -> None:
+        n = _counted(ctx, call)
+        keys = {ctx.place(arg)} if arg is not None else set()
+        for key, r in set(_held(ctx, [arg] if arg is not None else [], _run(ctx).alias)) | {
+                (k, r) for k in keys - {None} for r in _refs(ctx, k)}:
+            if r in _refs(ctx, key):
+                left = r.count - n if isinstance(r.count, int) and isinstance(n, int) else 0
+                if left <= 0:
+                    self._end(ctx, r, f"dropped by {call.callee}()", call.span)
+                    continue
+                step = Step(call.span, f"{n} of {r.count} references dropped by {call.callee}()")
+                ctx.replace_everywhere(r, replace(r, count=left), step)
+
+    def _end_all(self, ctx: Context, exprs, how: str, span: Span) -> None:
+        for _, r in _held(ctx, exprs, _run(ctx).alias):
+            if not any(ctx.key(e) in r.lost for e in exprs):
+                self._end(ctx, r, how, span)
+
+    def _end(self, ctx: Context, r: Ref, how: str, span: Span) -> None:
+        _run(ctx).ended.add(r.origin)
+        ctx.discard_everywhere(r)
+
+    def _leaks(self, ctx: Context, span: Span, error: bool, exit_: str,
+               code: str | None = None) -> None:
+        seen = set()
+        for k, states in ctx.tracked():
+            for r in [r for r in states if isinstance(r, Ref)]:
+                keys = ctx.holders(r)
+                ok = (code, False) in r.conds or (code, None) in r.conds   # ret = 0 here
+                if r not in seen and self._leaky(ctx, r, keys, error and not ok):
+                    self._report(ctx, r.holder if r.holder in keys else str(k), r, span, exit_)
+                seen.add(r)
+                ctx.discard(k, r)
+
+    def _leaky(self, ctx: Context, r: Ref, keys, error: bool, overwrite=False) -> bool:
+        """At an error exit: held only by locals, or managed (ended on some other path).
+        Overwritten: managed, and held only by locals."""
+        local = all(self._owned(ctx, k) and self._owned(ctx, _run(ctx).alias.get(k, k))
+                    for k in keys)
+        managed = r.origin in _run(ctx).ended
+        if r.count == "0+":
+            return False
+        if overwrite:
+            return managed and local and isinstance(r.count, int)
+        # At any exit: a fresh object (a lookup or allocation, not a get on one the code
+        # found elsewhere, which a page table may own by now) that only locals hold.
+        fresh = ctx.models.get("ref_source", r.api) is not None
+        return (error and (managed or local)) or (
+            fresh and managed and local and isinstance(r.count, int))
+
+    def _report(self, ctx: Context, key: str, r: Ref, span: Span, exit_: str) -> None:
+        count = f"{r.count} references" if r.count != 1 else "the reference"
+        ctx.report(LEAK, span, f"'{key}' keeps {count} from {r.api}() (line {r.origin.line}) "
+                               f"when {exit_}", ctx.trail(key, r),
+                   (Step(r.origin, f"reference taken by {r.api}()"),))
+
+    def _owned(self, ctx: Context, key: str) -> bool:
+        return key in _run(ctx).locals and key not in ctx.function.params
+
+    def _escape(self, ctx: Context, exprs, direct: bool = False) -> None:
+        """Parameters that leave the function: named in a call's arguments (not only
+        inside what another call computes from them: ``f(folio_nr_pages(p))`` keeps ``p``),
+        or (``direct``) as the value itself (``p``, ``&p->f``, ``page_folio(p)``)."""
+        for e in exprs:
+            names = _parts(ctx, e) if not direct else [ctx.made_of(e, CARRIER)]
+            _run(ctx).escaped |= {x.id for x in names if isinstance(x, Name)}
+
+    def _flagged(self, ctx: Context, call: Call, m: RefSource) -> bool:
+        if m.flag is None:
+            return True
+        flags = ctx.arg(call, m.flag_arg)
+        return flags is not None and any(
+            isinstance(x, (Name, Literal)) and m.flag in getattr(x, "id", "") +
+            getattr(x, "text", "") for x in walk_exprs(flags))
+
+    def _error_value(self, ctx: Context, e: Expr) -> bool:
+        """``-EFAULT``, ``ERR_PTR(..)``, ``VM_FAULT_OOM | ..``, ``NULL``, a variable
+        assigned one; ``err ? err : nr`` only when both are."""
+        e = ctx.strip(e)
+        if isinstance(e, Cond):
+            return e.then is not None and all(self._error_value(ctx, x)
+                                              for x in (e.then, e.else_))
+        if isinstance(e, Binary):
+            return e.op == "|" and self._error_value(ctx, e.left)
+        name = e.callee if isinstance(e, Call) else getattr(e, "id", getattr(e, "text", None))
+        return (isinstance(e, Unary) and e.op == "-") or ctx.may_be(ctx.key(e), Code.ERRNO) \
+            or ctx.models.get("ref_error_value", name) is not None
+
+def _refs(ctx: Context, key: str | None) -> list[Ref]:
+    return [r for r in ctx.states(key) if isinstance(r, Ref)]
+
+
+def _held(ctx: Context, exprs, alias: dict, walk=walk_exprs) -> list[tuple[str, Ref]]:
+    """The references held by any object an expression names (``&folio->page``, ``pages[i]``
+    and ``page_folio(page)`` included), or by one derived from it (``folio`` for ``page``
+    after ``folio = page_folio(page)``)."""
+    keys = {k for e in exprs for x in walk(e)
+            if (k := ctx.designated(x, elements=True, derive=True) or ctx.key(x))}
+    for _ in range(4):                    # subpage -> page <- folio: one object
+        keys |= {k for k, src in alias.items() if src in keys} | {alias[k] for k in keys
+                                                                  if k in alias}
+    return [(k, r) for k in keys for r in _refs(ctx, k)]
+
+
+def _parts(ctx: Context, e: Expr):
+    """The sub-expressions that may be the object itself: not what a call other than a
+    derivation computes from it (``page_address(page)`` is a value, not the page)."""
+    stack = [e]
+    while stack:
+        x = ctx.strip(stack.pop())
+        yield x
+        if not isinstance(x, Call) or ctx.models.get("derive", x.callee) or \
+                ctx.models.get("ref_carrier", x.callee):
+            stack += list(children(x))  # type: ignore[arg-type]
+
+
+def _nonzero(e: Expr) -> bool:
+    return bool(int_literal(e)) or (isinstance(e, Unary) and e.op == "-")
+
+
+def _truth(e: Expr) -> bool | None:
+    """The truth of a constant: a literal, ``true``/``false``/``NULL``, or an enumeration
+    constant of known value; None for anything else."""
+    if isinstance(e, Literal) and e.text in ("true", "false", "NULL"):
+        return e.text == "true"
+    v = int_literal(e)
+    return None if v is None else v != 0
+
+
+def _obj(ctx: Context, e: Expr | None) -> str | None:
+    """The object an argument designates: tracked, ``&folio->page`` is ``folio``."""
+    if e is None:
+        return None
+    return ctx.designated(e, derive=True) or ctx.object_of(
+        e.operand if isinstance(e, AddrOf) and isinstance(e.operand, Name) else e)
+
+
+def _counted(ctx: Context, call: Call) -> int | str:
+    """How many references a call takes or drops: its ``ref_count`` argument, else 1."""
+    c = ctx.models.get("ref_count", call.callee)
+    return _count(ctx, ctx.arg(call, c.spec.arg)) if c is not None else 1
+
+
+def _count(ctx: Context, e: Expr | None) -> int | str:
+    if isinstance(e, Literal) and e.text.isdigit():
+        return int(e.text)
+    if isinstance(ctx.strip(e), Binary) if e is not None else False:
+        return "0+"                     # refs - 1: maybe no reference at all
+    return (ctx.key(e) if e is not None else None) or "?"
