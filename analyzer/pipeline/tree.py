@@ -25,6 +25,7 @@ import hashlib
 import os
 import pickle
 import re
+import signal
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from analyzer import __version__
 from analyzer.ir import Function
 from analyzer.pipeline.cache import code_digest
 from analyzer.pipeline.discover import read_source
-from analyzer.pipeline.options import Loaded, Options
+from analyzer.pipeline.options import FileTask, Loaded, Options
 from analyzer.summaries.compute import FileInfo, Pass1Cache, Pass1Stats, compute, starter_names
 from analyzer.summaries.skeleton import FnSkeleton, lower_only, skeleton
 from analyzer.summaries.table import SummaryTable
@@ -137,6 +138,21 @@ class _Files:
                 return None
             self.data[path] = got
         return got
+
+
+def header_tasks(table: SummaryTable, have: Sequence[str], prefilter: bool = True
+                 ) -> list[FileTask]:
+    """The tree-sitter tasks that check the headers the analyzed code calls into
+    (``table.meta["checked"]``), each reporting the findings of those functions only;
+    none for a file the run analyzes anyway."""
+    have_real = {os.path.realpath(p) for p in have}
+    out = []
+    for rel, names in sorted(dict(table.meta.get("checked") or {}).items()):
+        path = os.path.join(table.root, rel) if table.root else rel
+        if os.path.realpath(path) in have_real or not os.path.isfile(path):
+            continue
+        out.append(FileTask(path, prefilter=prefilter, report_only=frozenset(names)))
+    return out
 
 
 class Pass1:
@@ -280,7 +296,7 @@ class Pass1:
             return
         iterators = self.loaded.models.iterators()
         if self.jobs > 1 and len(todo) > 8:
-            with get_context("fork").Pool(self.jobs) as pool:
+            with get_context("fork").Pool(self.jobs, initializer=_child) as pool:
                 got = pool.map(_skeleton_of, [(p, iterators) for p in todo],
                                chunksize=max(1, len(todo) // (self.jobs * 8)))
         else:
@@ -294,7 +310,7 @@ class Pass1:
         jobs = [(f.path, tuple(ix), frozenset(f.functions[i].name for i in ix), iterators)
                 for f, ix in batch]
         if self.jobs > 1 and len(jobs) > 4:
-            with get_context("fork").Pool(self.jobs) as pool:
+            with get_context("fork").Pool(self.jobs, initializer=_child) as pool:
                 return pool.map(_lower_of, jobs, chunksize=1)
         return [_lower_of(j) for j in jobs]
 
@@ -340,9 +356,43 @@ class Pass1:
         defs, stats = compute(infos, self._lower, self.loaded.models, self.loaded.checkers,
                               self.state.cache, self.salt)
         meta = {"analyzer": __version__, "models": self.loaded.models.fingerprint(),
-                "kernel_version": self.options.kernel_version}
+                "kernel_version": self.options.kernel_version,
+                "checked": self._checked(root or "", sources, digests, universe)}
         self.files.data.clear()
         return Pass1Result(SummaryTable(defs, root or "", meta), stats, universe)
+
+    def _checked(self, root: str, sources: list[str], digests: dict[str, str],
+                 universe: list[str]) -> dict[str, list[str]]:
+        """The headers outside the analyzed files (under ``include/`` and
+        ``arch/*/include/``) whose inline functions the analyzed code calls, directly or
+        through other such functions: header (relative) -> those functions.  A function
+        a rule file models is a primitive, not checked (nor what it calls)."""
+        if not root:
+            return {}
+        analyzed = set(sources)
+        inc = (os.path.join(root, "include") + os.sep, os.path.join(root, "arch") + os.sep)
+        where: dict[str, list[tuple[str, FnSkeleton]]] = {}
+        for p in universe:
+            if p in analyzed or p.endswith(".c") or not p.startswith(inc):
+                continue
+            if p.startswith(inc[1]) and f"{os.sep}include{os.sep}" not in p[len(inc[1]):]:
+                continue
+            for s in self.state.skeletons[digests[p]]:
+                where.setdefault(s.name, []).append((p, s))
+        models = self.loaded.models
+        work = sorted({n for p in sources for s in self.state.skeletons[digests[p]]
+                       for n in s.tokens if n in where})
+        seen: set[str] = set()
+        out: dict[str, set[str]] = {}
+        while work:
+            name = work.pop()
+            if name in seen or models.of(name):
+                continue
+            seen.add(name)
+            for p, s in where[name]:
+                out.setdefault(os.path.relpath(p, root), set()).add(name)
+                work.extend(n for n in s.tokens if n in where and n not in seen)
+        return {p: sorted(ns) for p, ns in sorted(out.items())}
 
     def _digest_into(self, path: str, digests: dict[str, str]) -> bool:
         d = self.files.digest(path)
@@ -357,6 +407,13 @@ class Pass1:
             for s in self.state.skeletons[digests[p]]:
                 out |= s.tokens
         return out
+
+
+def _child() -> None:
+    """A pass-1 helper process: the run's signal handlers are the parent's business
+    (the pool ends its helpers with SIGTERM)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _skeleton_of(job) -> tuple[FnSkeleton, ...]:

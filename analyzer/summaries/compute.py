@@ -29,7 +29,7 @@ from analyzer.engine import Checker, analyze_function_full, called_names
 from analyzer.ir import Function
 from analyzer.models import Model, Models
 from analyzer.summaries.skeleton import FnSkeleton
-from analyzer.summaries.table import Definition, modeled
+from analyzer.summaries.table import Definition, crosses, modeled
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +183,7 @@ def compute(files: Sequence[FileInfo], lower: Lower, models: Models,
         defs = [w for w in visible.get(name, ()) if node_file[w] != caller_file]
         if not defs:
             return ()
-        got = [facts.get(w, ()) for w in defs]
+        got = [tuple(filter(crosses, facts.get(w, ()))) for w in defs]
         common = {(m.section, repr(m.values)) for m in got[0]}
         for g in got[1:]:
             common &= {(m.section, repr(m.values)) for m in g}
@@ -199,7 +199,7 @@ def compute(files: Sequence[FileInfo], lower: Lower, models: Models,
         if ov is None:
             ov = overlays[fi] = models.overlay()
         names = calls_of(v)
-        deps = []
+        deps: list[tuple[str, ...]] = []
         for name in sorted(names):
             if name in own[fi]:
                 mine = [m for w in own[fi][name] if w != v for m in facts.get(w, ())]
@@ -251,8 +251,9 @@ def compute(files: Sequence[FileInfo], lower: Lower, models: Models,
     stats.relevant = sum(potential)
 
     # ---- the definitions of every name some definition has facts for
-    named = {skel[v].name for v, fs in facts.items() if fs}
-    stats.with_facts = sum(1 for fs in facts.values() if fs)
+    facts = {v: kept for v, fs in facts.items() if (kept := tuple(filter(crosses, fs)))}
+    named = {skel[v].name for v in facts}
+    stats.with_facts = len(facts)
     out_defs: list[Definition] = []
     for v in range(n):
         s = skel[v]

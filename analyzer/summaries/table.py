@@ -11,7 +11,15 @@ pass-2 analysis summarizes them bottom-up, as it always did):
   function, ``__weak`` defaults): only the facts every one of them has -- the summary
   is conclusive where the tree agrees with itself, else it says nothing;
 * a name a rule file models is never resolved here: rules/ win (they keep the
-  primitives and the facts no summary derives).
+  primitives and the facts no summary derives);
+* only facts about an argument the caller passes cross a file (:func:`crosses`): a
+  reference taken or dropped, I/O started, a count set or frozen, a re-check.  Facts
+  about a *kind* of object (``teardown``/``unpublish``/``sync``: "frees a page table",
+  matched by kind, not object) and about where a *result* comes from
+  (``lockless_read``, ``guest_source``: whether the caller holds the object -- a folio
+  lock, a page-cache reference -- is outside the helper) stay in their file: across
+  files they chain through unrelated objects (``pte_free()`` of a page table that was
+  never installed is a "teardown").
 
 The table is also the artifact ``kref-lint summarize -o FILE`` writes and
 ``--summaries FILE`` reads (JSON; paths relative to the tree, so that machines holding the
@@ -174,6 +182,16 @@ def _dec(v: Any, root: str) -> Any:
     if isinstance(v, list):
         return tuple(_dec(x, root) for x in v)
     return v
+
+
+#: Sections whose facts never cross a file (see the module doc).
+LOCAL_SECTIONS = frozenset({"teardown", "unpublish", "sync", "lockless_read", "guest_source",
+                            "private_alloc"})
+
+
+def crosses(m: Model) -> bool:
+    """Whether a summarized fact may be used by a caller in another file."""
+    return m.section not in LOCAL_SECTIONS
 
 
 def modeled(base: Models, name: str) -> bool:
