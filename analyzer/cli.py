@@ -23,6 +23,7 @@ from analyzer.modes import check as check_mode
 from analyzer.modes import info, kbuild
 from analyzer.modes import merge as merge_mode
 from analyzer.modes import patch as patch_mode
+from analyzer.modes import summarize as summarize_mode
 from analyzer.modes.console import Console
 from analyzer.modes.settings import settings, split_ids
 
@@ -51,6 +52,7 @@ def main() -> None:
       kref-lint [OPTIONS] PATH...     analyze .c/.h files under PATH (see `check --help`)
       make C=2 CHECK=kref-lint mm/    as kbuild's checker (see `kbuild --help`)
       kref-lint check-patch PATCH     the findings a patch series adds (mail, SARIF)
+      kref-lint summarize -o FILE PATH...  the tree-wide summaries, for --summaries FILE
       kref-lint merge A.sarif B.sarif  the logs of --shard K/N runs, as one run's
       kref-lint explain RULE          a rule's documentation
       kref-lint rules                 every rule, one line each
@@ -136,10 +138,18 @@ def _fail(exc: ToolError) -> None:
 @click.option("--kernel-version", metavar="X.Y",
               help="The analyzed kernel's version, which selects the API models (default: "
                    "the tree's top-level Makefile; none found: the newest models).")
+@click.option("--summaries", "summaries_file", type=click.Path(dir_okay=False),
+              metavar="FILE",
+              help="Use the tree-wide summaries `kref-lint summarize -o FILE` wrote (the "
+                   "same for every --shard job) instead of computing them.")
+@click.option("--no-summaries", is_flag=True,
+              help="No tree-wide summaries (pass 1): a call of a function defined in "
+                   "another file is known by the rule files only; no header is checked.")
 def check(paths, fmt, output, select, ignore, jobs, frontend, compile_commands, rule_files,
           show_path, show_suppressed, show_diagnostics, statistics, quiet, no_cache,
           config_file, no_config, exclude, no_gitignore, baseline, no_baseline, diff_rev,
-          automation_id, no_prefilter, shard_text, kernel_version) -> None:
+          automation_id, no_prefilter, shard_text, kernel_version, summaries_file,
+          no_summaries) -> None:
     """Analyze the .c and .h files under PATH... and report findings.
 
     \b
@@ -154,6 +164,8 @@ def check(paths, fmt, output, select, ignore, jobs, frontend, compile_commands, 
         raise click.UsageError("--statistics is a text report (no --format)")
     if shard_text and diff_rev:
         raise click.UsageError("--shard and --diff cannot be combined")
+    if summaries_file and no_summaries:
+        raise click.UsageError("--summaries and --no-summaries cannot be combined")
     try:
         conf = settings(config_file, no_config, list(paths) or ["."],
                         select=split_ids(select) if select else None,
@@ -164,7 +176,8 @@ def check(paths, fmt, output, select, ignore, jobs, frontend, compile_commands, 
         req = check_mode.Request(tuple(paths), fmt, output, frontend, compile_commands,
                                  show_path, show_suppressed, statistics, no_cache,
                                  not no_gitignore, diff_rev, automation_id, _command_line(),
-                                 shard_text, not no_prefilter)
+                                 shard_text, not no_prefilter, summaries_file,
+                                 not no_summaries)
         _finish(check_mode.main(req, conf, Console(quiet, show_diagnostics)))
     except ToolError as exc:
         _fail(exc)
@@ -242,6 +255,42 @@ def kbuild_cmd(args) -> None:
     --fail-on-findings: findings become errors and exit 1."""
     try:
         _finish(kbuild.main(list(args)))
+    except ToolError as exc:
+        _fail(exc)
+
+
+@main.command("summarize")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--output", "-o", type=click.Path(dir_okay=False), required=True,
+              help="Write the summaries to FILE (JSON, atomically).")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Worker processes (default: number of cores).")
+@click.option("--rules", "rule_files", multiple=True, type=click.Path(dir_okay=False),
+              metavar="FILE", help="Extra API model file (TOML); may repeat.")
+@click.option("--kernel-version", metavar="X.Y",
+              help="The analyzed kernel's version (default: the tree's Makefile).")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, exists=True),
+              metavar="FILE", help="Configuration file (default: the nearest "
+                                   ".kref-lint.toml above the paths).")
+@click.option("--no-config", is_flag=True, help="Ignore .kref-lint.toml files.")
+@click.option("--no-cache", is_flag=True, help="Do not read or write pass 1's cache.")
+@click.option("--quiet", "-q", is_flag=True, help="No summary line.")
+def summarize_cmd(paths, output, jobs, rule_files, kernel_version, config_file, no_config,
+                  no_cache, quiet) -> None:
+    """Pass 1 alone: the tree-wide summaries of the functions PATH... can reach (the
+    analyzed files, the headers they include, the .c files defining what they call),
+    written to FILE for `--summaries FILE` (one artifact for every --shard job).
+
+    \b
+    kref-lint summarize -o summaries.json mm/ virt/kvm/
+    kref-lint --summaries summaries.json --shard 1/2 --format sarif -o 1.sarif mm/ virt/kvm/"""
+    try:
+        conf = settings(config_file, no_config, list(paths), select=None, ignore=None,
+                        rule_files=rule_files, jobs=jobs, kernel_version=kernel_version)
+        req = check_mode.Request(tuple(paths), frontend="treesitter")
+        options = check_mode.options_for(req, conf)
+        _finish(summarize_mode.main(paths, output, options, conf, Console(quiet, False),
+                                    no_cache))
     except ToolError as exc:
         _fail(exc)
 

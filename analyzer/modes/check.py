@@ -13,10 +13,11 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from analyzer import __version__
 from analyzer.modes import diff
+from analyzer.modes import summarize as summaries
 from analyzer.modes.console import Console, check_output, write_output
 from analyzer.modes.settings import Settings, automation_id
 from analyzer.pipeline.cache import ResultCache, default_dir
@@ -25,6 +26,7 @@ from analyzer.pipeline.options import Loaded, Options
 from analyzer.pipeline.plan import make_plan
 from analyzer.pipeline.run import run_plan
 from analyzer.pipeline.shard import parse_shard, select
+from analyzer.pipeline.tree import header_tasks
 from analyzer.report import json as json_report
 from analyzer.report import sarif as sarif_report
 from analyzer.report import text as text_report
@@ -54,6 +56,8 @@ class Request:
     command_line: str = ""
     shard: str | None = None              # --shard K/N: this machine's files only
     prefilter: bool = True                # --no-prefilter: parse every file
+    summaries_file: str | None = None     # --summaries FILE: pass 1's artifact
+    summaries: bool = True                # --no-summaries: same-file summaries only
 
 
 def options_for(req: Request, conf: Settings) -> Options:
@@ -88,10 +92,22 @@ def analyze(req: Request, options: Options, conf: Settings, cache: ResultCache |
     shard = parse_shard(req.shard) if req.shard else None
     found = discover(list(req.paths), conf.excluder, req.gitignore)
     loaded = Loaded(options)
+    extra = []
+    if req.summaries_file or req.summaries:
+        # pass 1 over every file (all shards alike), or its artifact
+        table = (summaries.load(req.summaries_file, req.paths, loaded, options.kernel_version)
+                 if req.summaries_file else
+                 summaries.compute(req.paths, found.files, options, loaded, conf.workers,
+                                   None if cache is None else default_dir()))
+        options = replace(options, summaries=table)
+        loaded.options = options
+        extra = header_tasks(table, found.files, req.prefilter)
     plan = make_plan(found.files, options, loaded, prefilter=req.prefilter)
+    plan.order += [t.path for t in extra]
+    plan.tasks += extra
     if shard is not None:
         # planned over every file (the same routing notes in every shard), run on ours
-        plan = plan.only(select(found.files, shard, found.root))
+        plan = plan.only(select(plan.order, shard, found.root))
     with console.progress(len(plan.order)) as done:
         outcomes = run_plan(plan, options, conf.workers, cache, done)
     run = RunResult.from_outcomes(outcomes, found.root, [*found.notifications, *plan.notes])

@@ -44,8 +44,17 @@ class Analyzer(Loaded):
 
     @cached_property
     def starters(self) -> Prefilter | None:
-        """The tree-sitter pre-filter (see :func:`starter_prefilter`), built once."""
-        return starter_prefilter(self)
+        """The tree-sitter pre-filter (see :func:`starter_prefilter`), built once; with
+        tree-wide summaries, a file calling a function summarized in a section that
+        starts a checker's story is worth parsing too."""
+        got = starter_prefilter(self)
+        table = self.options.summaries
+        if got is None or table is None:
+            return got
+        starting = {s for c in self.checkers for s in c.starter_sections}
+        extra = {n.encode() for n, ds in table.by_name.items()
+                 if any(m.section in starting for d in ds for m in d.facts)}
+        return Prefilter(got.idents | frozenset(extra), got.deref_only)
 
     def analyze(self, task: FileTask) -> FileOutcome:
         path = task.path
@@ -121,7 +130,14 @@ class Analyzer(Loaded):
         models = self.models.overlay()          # this file's function summaries go here
         functions = list(source.functions) + [f for h in headers for f in h.functions]
         found: list[Finding] = []
-        for fn, cfg, names in bottom_up(functions, models):
+        order = bottom_up(functions, models)
+        table = self.options.summaries
+        if table is not None:        # what the tree says of the functions called here
+            own = {fn.name for fn in functions}
+            called = {n for _, _, names in order for n in names} - own
+            out.summaries_used = table.apply(models, self.models, called, path)
+        only = task.report_only
+        for fn, cfg, names in order:
             try:
                 result = analyze_function_full(fn, models, self.checkers, cfg, names)
             except Exception as exc:
@@ -132,6 +148,8 @@ class Analyzer(Loaded):
             for fact in result.summaries:
                 models.add_summary(fact)
             out.notifications.extend(result.notifications)
+            if only is not None and fn.name not in only:
+                continue
             found += [f for f in result.findings if self.options.enabled(f.rule_id)]
         known = frozenset(r.id for r in all_rules())
         for fpath in sorted({f.span.file for f in found}, key=lambda p: (p != path, p)):

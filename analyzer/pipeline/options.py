@@ -4,6 +4,7 @@ checkers a process loads once (:class:`Loaded`).  All picklable: workers get the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from analyzer.engine import Checker
 from analyzer.models import Models, load_models
@@ -27,6 +28,9 @@ class Options:
     header_roots: tuple[str, ...] = ()
     # the analyzed kernel's version "X.Y" (None: unknown), which selects the API models
     kernel_version: str | None = None
+    # pass 1's result (analyzer.summaries.table.SummaryTable): the facts of the tree's
+    # functions a file calls but does not define; None: same-file summaries only
+    summaries: Any = field(default=None, compare=False)
 
     def enabled(self, rule_id: str) -> bool:
         return (self.select is None or rule_id in self.select) and rule_id not in self.ignore
@@ -35,7 +39,8 @@ class Options:
         """What, besides a task, changes an outcome: the models and the rule selection
         (the frontend and flags are the task's)."""
         return repr((self.rule_files, sorted(self.select) if self.select is not None else None,
-                     sorted(self.ignore), self.header_roots, self.kernel_version))
+                     sorted(self.ignore), self.header_roots, self.kernel_version,
+                     self.summaries is not None))
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,9 @@ class FileTask:
     unless_covered: bool = False
     #: tree-sitter: not parsed when it names no API a checker starts from
     prefilter: bool = False
+    #: a header checked because the analyzed code calls its inline functions: only the
+    #: findings of these functions are reported (None: every function's)
+    report_only: frozenset[str] | None = None
 
 
 def task_path(task: FileTask) -> str:

@@ -99,6 +99,12 @@ def _run(tasks: list[FileTask], options: Options, jobs: int, cache: ResultCache 
         for i, t in enumerate(tasks):
             keys[i] = cache.key(t.path, repr(t) + salt)
             hit = cache.get(keys[i])
+            table = options.summaries
+            if hit is not None and table is not None and not table.still_valid(
+                    hit.summaries_used, t.path):
+                hit = None                        # a summary it used has changed
+                cache.hits -= 1
+                cache.misses += 1
             if hit is not None:
                 results[i] = hit
                 if progress is not None:

@@ -40,6 +40,9 @@ class FileOutcome:
     suppressed: list[Finding] = field(default_factory=list)   # findings ignored in source
     lines: LineTexts = field(default_factory=dict)            # lines the findings name
     line_hashes: dict[tuple[str, int], str] = field(default_factory=dict)  # GitHub's
+    #: the tree-wide summaries the result used: (called name, digest of its facts, ""
+    #: for none); a cached result is valid while each is still the same
+    summaries_used: tuple[tuple[str, str], ...] = ()
 
     def fail(self, message: str, kind: str) -> FileOutcome:
         """Mark the file as not analyzed, for ``message``; returns self."""

@@ -1,0 +1,435 @@
+"""Pass 1 over the tree: which files it reads, and the summaries it computes from them
+(:mod:`analyzer.summaries.compute`), cached between runs.
+
+The files: the analyzed ones; every header they include, transitively (``#include``
+resolved as kbuild does: the including file's directory for ``"x.h"``, then
+``arch/$ARCH/include``, its ``generated``, ``include``, the ``uapi`` directories, and
+``include/asm-generic`` for an ``asm/`` header kbuild generates); and the ``.c`` files of
+the tree's API directories (``mm/``, ``virt/``, ``kernel/``, ``lib/``, ``block/``,
+``fs/*.c``, ``arch/$ARCH/{mm,kvm}/``) that define a function the others call and whose
+body names an API a checker starts from (``mm/gup.c`` for a driver's
+``pin_user_pages()``), found by a textual index (kernel style: a body opens with ``{`` at
+column 0), repeated until no file is added.  ``$ARCH``: the ``arch/X/`` of an analyzed
+path, else the one ``.config`` selects, else x86.
+
+Caching: what each file gives (its skeleton, its includes, its index entries) is kept
+under its content digest, the digest under the file's identity (device, inode, size,
+mtime and ctime: ``stat`` alone tells a warm run nothing changed); the functions' calls
+and facts as :class:`~analyzer.summaries.compute.Pass1Cache` says.  Everything lives in
+one file per analyzer/rules/kernel-version salt under the result cache, written
+atomically.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import re
+import signal
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+from analyzer import __version__
+from analyzer.ir import Function
+from analyzer.pipeline.cache import code_digest
+from analyzer.pipeline.discover import read_source
+from analyzer.pipeline.options import FileTask, Loaded, Options
+from analyzer.summaries.compute import FileInfo, Pass1Cache, Pass1Stats, compute, starter_names
+from analyzer.summaries.skeleton import FnSkeleton, lower_only, skeleton
+from analyzer.summaries.table import SummaryTable
+
+STATE_FORMAT = "kref-lint-pass1-1"
+MAX_BYTES = 16 * 1024 * 1024
+
+_INCLUDE = re.compile(rb'^[ \t]*#[ \t]*include[ \t]*([<"])([^>"\n]+)[>"]', re.M)
+_IDENT = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
+_BODY = re.compile(rb"^\{", re.M)
+_HEAD_NAME = re.compile(rb"([A-Za-z_][A-Za-z0-9_]*)\s*\($")
+
+
+def tree_root(paths: Sequence[str]) -> str | None:
+    """The kernel tree holding ``paths`` (a directory with a Makefile, include/linux/
+    and mm/), or None."""
+    for p in paths:
+        d = os.path.realpath(p if os.path.isdir(p) else os.path.dirname(p) or ".")
+        while True:
+            if (os.path.isfile(os.path.join(d, "Makefile"))
+                    and os.path.isdir(os.path.join(d, "include", "linux"))
+                    and os.path.isdir(os.path.join(d, "mm"))):
+                return d
+            up = os.path.dirname(d)
+            if up == d:
+                break
+            d = up
+    return None
+
+
+_CONFIG_ARCH = (("CONFIG_X86", "x86"), ("CONFIG_ARM64", "arm64"), ("CONFIG_S390", "s390"),
+                ("CONFIG_PPC", "powerpc"), ("CONFIG_RISCV", "riscv"), ("CONFIG_ARM", "arm"),
+                ("CONFIG_LOONGARCH", "loongarch"), ("CONFIG_MIPS", "mips"))
+
+
+def arch_of(root: str, paths: Sequence[str]) -> str:
+    for p in paths:
+        rel = os.path.relpath(os.path.realpath(p), root).split(os.sep)
+        if len(rel) > 1 and rel[0] == "arch" and os.path.isdir(os.path.join(root, "arch",
+                                                                             rel[1])):
+            return rel[1]
+    try:
+        config = Path(root, ".config").read_text(errors="replace")
+    except OSError:
+        config = ""
+    for sym, arch in _CONFIG_ARCH:
+        if re.search(rf"^{sym}=y$", config, re.M):
+            return arch
+    return "x86"
+
+
+@dataclass
+class State:
+    """What pass 1 keeps between runs."""
+
+    stamps: dict[str, tuple[tuple[int, ...], str]] = field(default_factory=dict)
+    skeletons: dict[str, tuple[FnSkeleton, ...]] = field(default_factory=dict)
+    includes: dict[str, tuple[tuple[bool, str], ...]] = field(default_factory=dict)
+    index: dict[str, tuple[tuple[str, bool, bool], ...]] = field(default_factory=dict)
+    cache: Pass1Cache = field(default_factory=Pass1Cache)
+
+
+@dataclass
+class Pass1Result:
+    table: SummaryTable
+    stats: Pass1Stats
+    files: list[str]
+
+
+class _Files:
+    """Digests and bytes of the files pass 1 reads (stat-memoized across runs)."""
+
+    def __init__(self, state: State):
+        self.state = state
+        self.data: dict[str, bytes] = {}
+
+    def digest(self, path: str) -> str | None:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        stamp = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        hit = self.state.stamps.get(path)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        data = self.read(path)
+        if data is None:
+            return None
+        d = hashlib.sha256(data).hexdigest()
+        self.state.stamps[path] = (stamp, d)
+        return d
+
+    def read(self, path: str) -> bytes | None:
+        got = self.data.get(path)
+        if got is None:
+            try:
+                got = read_source(path, MAX_BYTES)
+            except OSError:
+                return None
+            self.data[path] = got
+        return got
+
+
+def header_tasks(table: SummaryTable, have: Sequence[str], prefilter: bool = True
+                 ) -> list[FileTask]:
+    """The tree-sitter tasks that check the headers the analyzed code calls into
+    (``table.meta["checked"]``), each reporting the findings of those functions only;
+    none for a file the run analyzes anyway."""
+    have_real = {os.path.realpath(p) for p in have}
+    out = []
+    for rel, names in sorted(dict(table.meta.get("checked") or {}).items()):
+        path = os.path.join(table.root, rel) if table.root else rel
+        if os.path.realpath(path) in have_real or not os.path.isfile(path):
+            continue
+        out.append(FileTask(path, prefilter=prefilter, report_only=frozenset(names)))
+    return out
+
+
+class Pass1:
+    """Pass 1 for one run: ``summarize(paths)``."""
+
+    def __init__(self, options: Options, loaded: Loaded | None = None, jobs: int = 1,
+                 cache_dir: Path | None = None):
+        self.options = options
+        self.loaded = loaded or Loaded(options)
+        self.jobs = max(1, jobs)
+        self.salt = repr((STATE_FORMAT, __version__, code_digest(),
+                          self.loaded.models.fingerprint(), options.cache_salt()))
+        self.state_file = (cache_dir / "pass1" /
+                           f"{hashlib.sha256(self.salt.encode()).hexdigest()[:24]}.pickle"
+                           if cache_dir is not None else None)
+        self.state = self._load()
+        self.files = _Files(self.state)
+
+    # -- persistence
+    def _load(self) -> State:
+        if self.state_file is None:
+            return State()
+        try:
+            with open(self.state_file, "rb") as fh:
+                fmt, state = pickle.load(fh)
+            if fmt == self.salt and isinstance(state, State):
+                return state
+        except FileNotFoundError:
+            pass
+        except Exception:
+            self.state_file.unlink(missing_ok=True)
+        return State()
+
+    def save(self) -> None:
+        if self.state_file is None:
+            return
+        try:
+            self.state_file.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.state_file.parent)
+            with os.fdopen(fd, "wb") as fh:
+                pickle.dump((self.salt, self.state), fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, self.state_file)
+        except OSError:
+            pass
+
+    # -- the files
+    def _includes(self, path: str, digest: str) -> tuple[tuple[bool, str], ...]:
+        got = self.state.includes.get(digest)
+        if got is None:
+            data = self.files.read(path) or b""
+            got = tuple((m.group(1) == b'"', m.group(2).decode("utf-8", "replace").strip())
+                        for m in _INCLUDE.finditer(data))
+            self.state.includes[digest] = got
+        return got
+
+    def _headers(self, root: str, arch: str, sources: list[str]) -> list[str]:
+        base = [os.path.join(root, "arch", arch, "include"),
+                os.path.join(root, "arch", arch, "include", "generated"),
+                os.path.join(root, "include"),
+                os.path.join(root, "arch", arch, "include", "uapi"),
+                os.path.join(root, "arch", arch, "include", "generated", "uapi"),
+                os.path.join(root, "include", "uapi"),
+                os.path.join(root, "include", "generated", "uapi")]
+        seen = set(sources)
+        work = list(sources)
+        found: list[str] = []
+        resolved: dict[tuple[str, str], str | None] = {}
+        while work:
+            f = work.pop()
+            d = self.files.digest(f)
+            if d is None:
+                continue
+            here = os.path.dirname(f)
+            for quoted, name in self._includes(f, d):
+                key = (here if quoted else "", name)
+                if key in resolved:
+                    hit = resolved[key]
+                else:
+                    cands = ([os.path.join(here, name)] if quoted else []) + [
+                        os.path.join(b, name) for b in base]
+                    if name.startswith("asm/"):
+                        cands.append(os.path.join(root, "include", "asm-generic", name[4:]))
+                    hit = next((os.path.normpath(c) for c in cands if os.path.isfile(c)), None)
+                    resolved[key] = hit
+                if hit is not None and hit not in seen:
+                    seen.add(hit)
+                    found.append(hit)
+                    work.append(hit)
+        return sorted(found)
+
+    def _index(self, path: str, digest: str, starters: frozenset[str] | None
+               ) -> tuple[tuple[str, bool, bool], ...]:
+        """(name, static, body names a starter) for each kernel-style definition."""
+        got = self.state.index.get(digest)
+        if got is None:
+            data = self.files.read(path) or b""
+            out = []
+            for m in _BODY.finditer(data):
+                start = m.start()
+                head_end = start - 1
+                head_start = head_end
+                for _ in range(4):              # the header: up to 4 lines above
+                    prev = data.rfind(b"\n", 0, max(head_start - 1, 0)) + 1
+                    line = data[prev:head_start]
+                    if not line.strip() or line.rstrip().endswith((b";", b"}")) or \
+                            line.startswith(b"#"):
+                        break
+                    head_start = prev
+                    if line[:1].isalpha() or line[:1] == b"_":
+                        break
+                head = data[head_start:head_end]
+                paren = head.find(b"(")
+                nm = _HEAD_NAME.search(head[:paren + 1]) if paren > 0 else None
+                if nm is None:
+                    continue
+                end = data.find(b"\n}", start)
+                body = data[start:end if end > 0 else len(data)]
+                hit = starters is None or not starters.isdisjoint(
+                    t.decode() for t in set(_IDENT.findall(body)))
+                out.append((nm.group(1).decode(), head.lstrip().startswith(b"static"), hit))
+            got = tuple(out)
+            self.state.index[digest] = got
+        return got
+
+    def _api_files(self, root: str, arch: str) -> list[str]:
+        out: list[str] = []
+        for d in ("mm", "virt", "kernel", "lib", "block", f"arch/{arch}/mm",
+                  f"arch/{arch}/kvm"):
+            top = os.path.join(root, d)
+            for dirpath, dirnames, filenames in os.walk(top):
+                dirnames.sort()
+                out += [os.path.join(dirpath, f) for f in sorted(filenames) if f.endswith(".c")]
+        fs = os.path.join(root, "fs")
+        if os.path.isdir(fs):
+            out += sorted(os.path.join(fs, f) for f in os.listdir(fs) if f.endswith(".c"))
+        return out
+
+    def _skeletons(self, paths: list[str], digests: dict[str, str]) -> None:
+        todo = [p for p in paths if digests[p] not in self.state.skeletons]
+        if not todo:
+            return
+        iterators = self.loaded.models.iterators()
+        if self.jobs > 1 and len(todo) > 8:
+            with get_context("fork").Pool(self.jobs, initializer=_child) as pool:
+                got = pool.map(_skeleton_of, [(p, iterators) for p in todo],
+                               chunksize=max(1, len(todo) // (self.jobs * 8)))
+        else:
+            got = [_skeleton_of((p, iterators)) for p in todo]
+        for p, s in zip(todo, got):
+            self.state.skeletons[digests[p]] = s
+
+    def _lower(self, batch: Sequence[tuple[FileInfo, Sequence[int]]]
+               ) -> list[dict[int, Function]]:
+        iterators = self.loaded.models.iterators()
+        jobs = [(f.path, tuple(ix), frozenset(f.functions[i].name for i in ix), iterators)
+                for f, ix in batch]
+        if self.jobs > 1 and len(jobs) > 4:
+            with get_context("fork").Pool(self.jobs, initializer=_child) as pool:
+                return pool.map(_lower_of, jobs, chunksize=1)
+        return [_lower_of(j) for j in jobs]
+
+    # -- the pass
+    def summarize(self, paths: Sequence[str], roots: Sequence[str] = ()) -> Pass1Result:
+        """Pass 1 for the analyzed files ``paths`` (``roots``: the paths as given, to
+        find the tree and its architecture)."""
+        sources = sorted({os.path.realpath(p) for p in paths})
+        root = tree_root(list(roots) or sources)
+        digests: dict[str, str] = {}
+        universe = [p for p in sources if self._digest_into(p, digests)]
+        starters = starter_names(self.loaded.models, self.loaded.checkers)
+        if root is not None:
+            arch = arch_of(root, list(roots) or sources)
+            headers = [h for h in self._headers(root, arch, universe)
+                       if self._digest_into(h, digests)]
+            universe += headers
+            self._skeletons(universe, digests)
+            defined = {s.name for p in universe for s in self.state.skeletons[digests[p]]}
+            wanted = self._tokens(universe, digests) - defined
+            api = [p for p in self._api_files(root, arch)
+                   if p not in digests and self._digest_into(p, digests)]
+            index = {p: self._index(p, digests[p], starters) for p in api}
+            added = True
+            while added:                 # definers of what is called, until none is new
+                added = False
+                new = [p for p in api if p not in set(universe) and any(
+                    hit and name in wanted for name, _, hit in index[p])]
+                if new:
+                    self._skeletons(new, digests)
+                    universe += new
+                    defined |= {s.name for p in new for s in self.state.skeletons[digests[p]]}
+                    wanted = (wanted | self._tokens(new, digests)) - defined
+                    added = True
+        else:
+            root = os.path.commonpath(sources) if sources else ""
+            if root and not os.path.isdir(root):
+                root = os.path.dirname(root)
+        self._skeletons(universe, digests)
+        infos = [FileInfo(p, os.path.relpath(p, root) if root else p, digests[p],
+                          not p.endswith(".c"), self.state.skeletons[digests[p]])
+                 for p in universe]
+        defs, stats = compute(infos, self._lower, self.loaded.models, self.loaded.checkers,
+                              self.state.cache, self.salt)
+        meta = {"analyzer": __version__, "models": self.loaded.models.fingerprint(),
+                "kernel_version": self.options.kernel_version,
+                "checked": self._checked(root or "", sources, digests, universe)}
+        self.files.data.clear()
+        return Pass1Result(SummaryTable(defs, root or "", meta), stats, universe)
+
+    def _checked(self, root: str, sources: list[str], digests: dict[str, str],
+                 universe: list[str]) -> dict[str, list[str]]:
+        """The headers outside the analyzed files (under ``include/`` and
+        ``arch/*/include/``) whose inline functions the analyzed code calls, directly or
+        through other such functions: header (relative) -> those functions.  A function
+        a rule file models is a primitive, not checked (nor what it calls)."""
+        if not root:
+            return {}
+        analyzed = set(sources)
+        inc = (os.path.join(root, "include") + os.sep, os.path.join(root, "arch") + os.sep)
+        where: dict[str, list[tuple[str, FnSkeleton]]] = {}
+        for p in universe:
+            if p in analyzed or p.endswith(".c") or not p.startswith(inc):
+                continue
+            if p.startswith(inc[1]) and f"{os.sep}include{os.sep}" not in p[len(inc[1]):]:
+                continue
+            for s in self.state.skeletons[digests[p]]:
+                where.setdefault(s.name, []).append((p, s))
+        models = self.loaded.models
+        work = sorted({n for p in sources for s in self.state.skeletons[digests[p]]
+                       for n in s.tokens if n in where})
+        seen: set[str] = set()
+        out: dict[str, set[str]] = {}
+        while work:
+            name = work.pop()
+            if name in seen or models.of(name):
+                continue
+            seen.add(name)
+            for p, s in where[name]:
+                out.setdefault(os.path.relpath(p, root), set()).add(name)
+                work.extend(n for n in s.tokens if n in where and n not in seen)
+        return {p: sorted(ns) for p, ns in sorted(out.items())}
+
+    def _digest_into(self, path: str, digests: dict[str, str]) -> bool:
+        d = self.files.digest(path)
+        if d is None:
+            return False
+        digests[path] = d
+        return True
+
+    def _tokens(self, paths: list[str], digests: dict[str, str]) -> set[str]:
+        out: set[str] = set()
+        for p in paths:
+            for s in self.state.skeletons[digests[p]]:
+                out |= s.tokens
+        return out
+
+
+def _child() -> None:
+    """A pass-1 helper process: the run's signal handlers are the parent's business
+    (the pool ends its helpers with SIGTERM)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _skeleton_of(job) -> tuple[FnSkeleton, ...]:
+    path, iterators = job
+    try:
+        data = read_source(path, MAX_BYTES)
+        return skeleton(path, data, iterators)
+    except Exception:                   # pass 2 reports a file it cannot read or parse
+        return ()
+
+
+def _lower_of(job) -> dict[int, Function]:
+    path, indexes, names, iterators = job
+    try:
+        fns = lower_only(path, read_source(path, MAX_BYTES), iterators, names)
+    except Exception:
+        return {}
+    wanted = set(indexes)
+    return {i: fn for i, fn in fns if i in wanted}

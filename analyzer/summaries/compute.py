@@ -1,0 +1,314 @@
+"""Pass 1: the facts of every function of the tree a caller may reach, bottom-up over
+the cross-file call graph.
+
+Input: the files of the tree that matter (the analyzed ones, the headers they include,
+the ``.c`` files defining what they call; chosen by :mod:`analyzer.pipeline.tree`), each
+read to a :mod:`~analyzer.summaries.skeleton` (cached by content).  Then:
+
+1. every function whose body names an API a checker starts from, or a function of the
+   tree that does (transitively), is *relevant*: only those can have a summary;
+2. the relevant functions are lowered (only they: the cost of a frontend is lowering),
+   their calls resolved as a caller's file resolves them (:mod:`analyzer.summaries.
+   table`), and ordered callees first (Tarjan; cycles cut deterministically);
+3. each is analyzed by the checkers with the facts of its callees -- the same file's as
+   pass 2 adds them, the others' as the table resolves them -- and what they summarize
+   becomes its facts.
+
+A function's facts are cached under its file's content, its place in the file, and the
+facts of everything it calls that a summary describes, so a warm run lowers nothing and
+an edit re-analyzes the edited functions and the callers whose inputs changed.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from analyzer.cfg import build_cfg
+from analyzer.engine import Checker, analyze_function_full, called_names
+from analyzer.ir import Function
+from analyzer.models import Model, Models
+from analyzer.summaries.skeleton import FnSkeleton
+from analyzer.summaries.table import Definition, crosses, modeled
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    path: str                       # as read
+    rel: str                        # relative to the tree's root
+    digest: str                     # of its content
+    header: bool
+    functions: tuple[FnSkeleton, ...]
+
+
+@dataclass
+class Pass1Cache:
+    """What pass 1 keeps between runs (the pipeline persists it)."""
+
+    calls: dict[tuple[str, int], frozenset[str]] = field(default_factory=dict)
+    facts: dict[str, tuple[Model, ...]] = field(default_factory=dict)
+
+
+@dataclass
+class Pass1Stats:
+    files: int = 0
+    functions: int = 0
+    relevant: int = 0
+    lowered: int = 0
+    analyzed: int = 0
+    with_facts: int = 0
+
+
+#: Lower, for each (file, indexes) given, those functions of the file: index -> Function.
+Lower = Callable[[Sequence[tuple[FileInfo, Sequence[int]]]], list[dict[int, Function]]]
+
+
+def starter_names(models: Models, checkers: Sequence[Checker]) -> frozenset[str] | None:
+    """What a body must name to start a checker's story (None: a checker cannot say)."""
+    out: set[str] = set()
+    for c in checkers:
+        mine = c.starters(models)
+        if mine is None:
+            return None
+        out |= mine
+    out |= {name for name, it in models.iterators().items() if it.step in out}
+    return frozenset(out)
+
+
+def _facts_digest(facts: Sequence[Model]) -> str:
+    return hashlib.sha256(repr(sorted((m.section, repr(m.values)) for m in facts))
+                          .encode()).hexdigest()[:16]
+
+
+def compute(files: Sequence[FileInfo], lower: Lower, models: Models,
+            checkers: Sequence[Checker], cache: Pass1Cache, salt: str = ""
+            ) -> tuple[list[Definition], Pass1Stats]:
+    stats = Pass1Stats(files=len(files))
+    # ---- nodes: every function of every file
+    node_file: list[int] = []
+    node_idx: list[int] = []
+    skel: list[FnSkeleton] = []
+    own: list[dict[str, list[int]]] = [{} for _ in files]
+    visible: dict[str, list[int]] = {}          # headers' and non-static .c definitions
+    for fi, f in enumerate(files):
+        for i, s in enumerate(f.functions):
+            v = len(skel)
+            node_file.append(fi)
+            node_idx.append(i)
+            skel.append(s)
+            own[fi].setdefault(s.name, []).append(v)
+            if f.header or not s.static:
+                visible.setdefault(s.name, []).append(v)
+    n = len(skel)
+    stats.functions = n
+    defined = frozenset(visible) | frozenset(k for o in own for k in o)
+
+    def targets(v: int, names: frozenset[str]) -> list[int]:
+        fo = own[node_file[v]]
+        out: list[int] = []
+        for name in names & defined:
+            mine = fo.get(name)
+            out.extend(mine if mine is not None else visible.get(name, ()))
+        return out
+
+    # ---- 1. callees first, over the skeletons' identifiers (an over-approximation of
+    # the calls: every call is an identifier of the body, so the order holds for them)
+    starters = starter_names(models, checkers)
+    seeds = [starters is None or not starters.isdisjoint(sk.tokens) for sk in skel]
+    callees: list[list[int]] = [sorted(w for w in targets(v, skel[v].tokens) if w != v)
+                                for v in range(n)]
+    # only a function that names a starter, or calls (transitively) one that does, can
+    # have a fact: the order is over those (no cycle through a function that cannot)
+    callers: list[list[int]] = [[] for _ in range(n)]
+    for v in range(n):
+        for w in callees[v]:
+            callers[w].append(v)
+    potential = list(seeds)
+    work = [v for v in range(n) if seeds[v]]
+    while work:
+        w = work.pop()
+        for v in callers[w]:
+            if not potential[v]:
+                potential[v] = True
+                work.append(v)
+    for v in range(n):
+        if potential[v]:
+            callees[v] = [w for w in callees[v] if potential[w]]
+    order, cycles = _bottom_up([v for v in range(n) if potential[v]], callees)
+    by_file: dict[int, list[int]] = {}
+    for v in range(n):
+        by_file.setdefault(node_file[v], []).append(v)
+
+    # ---- 2. lowering: the functions that name a starter at once (in parallel), the
+    # others when a callee of theirs turns out to have facts
+    lowered: dict[int, Function] = {}
+    calls: dict[int, frozenset[str]] = {}
+    transparent = models.names("transparent")
+
+    def lower_files(batch: list[tuple[int, list[int]]]) -> None:
+        batch = [(fi, vs) for fi, vs in batch if vs]
+        if not batch:
+            return
+        got = lower([(files[fi], [node_idx[v] for v in vs]) for fi, vs in batch])
+        for (fi, vs), fns in zip(batch, got):
+            stats.lowered += len(fns)
+            for v in vs:
+                fn = fns.get(node_idx[v])
+                lowered[v] = fn                   # type: ignore[assignment]
+                cache.calls[(files[fi].digest, node_idx[v])] = (
+                    called_names(build_cfg(fn, transparent)) if fn else frozenset())
+
+    def calls_of(v: int) -> frozenset[str]:
+        got = calls.get(v)
+        if got is None:
+            k = (files[node_file[v]].digest, node_idx[v])
+            if k not in cache.calls:
+                fi = node_file[v]
+                # once per file: every function of it that may still be needed
+                lower_files([(fi, [w for w in by_file[fi] if w not in lowered and (
+                    w == v or (potential[w] and (files[fi].digest, node_idx[w])
+                               not in cache.calls))])])
+            got = calls[v] = cache.calls[k]
+        return got
+
+    facts: dict[int, tuple[Model, ...]] = {}
+    lower_files([(fi, [v for v in vs if seeds[v]
+                       and (files[fi].digest, node_idx[v]) not in cache.calls])
+                 for fi, vs in sorted(by_file.items())])
+
+    # ---- 3. each function with the facts of its callees
+    overlays: dict[int, Models] = {}
+
+    def resolved(name: str, caller_file: int) -> tuple[Model, ...]:
+        defs = [w for w in visible.get(name, ()) if node_file[w] != caller_file]
+        if not defs:
+            return ()
+        got = [tuple(filter(crosses, facts.get(w, ()))) for w in defs]
+        common = {(m.section, repr(m.values)) for m in got[0]}
+        for g in got[1:]:
+            common &= {(m.section, repr(m.values)) for m in g}
+        return tuple(m for m in got[0] if (m.section, repr(m.values)) in common)
+
+    def visit(v: int) -> bool:
+        """Analyze ``v`` if it can have a fact; whether its facts changed."""
+        if not seeds[v] and not any(facts.get(w) for w in callees[v]):
+            return False                         # nothing it calls can give it a fact
+        fi = node_file[v]
+        f = files[fi]
+        ov = overlays.get(fi)
+        if ov is None:
+            ov = overlays[fi] = models.overlay()
+        names = calls_of(v)
+        deps: list[tuple[str, ...]] = []
+        for name in sorted(names):
+            if name in own[fi]:
+                mine = [m for w in own[fi][name] if w != v for m in facts.get(w, ())]
+                if mine:
+                    deps.append((name, "=", _facts_digest(mine)))
+                continue
+            if name not in visible or modeled(models, name):
+                continue
+            got = resolved(name, fi)
+            for m in got:
+                ov.add_summary(m)
+            if got:
+                deps.append((name, _facts_digest(got)))
+        key = hashlib.sha256(repr((salt, f.digest, node_idx[v], skel[v].name, deps))
+                             .encode()).hexdigest()
+        out = cache.facts.get(key)
+        if out is None:
+            fn = lowered.get(v)
+            if fn is None and v not in lowered:
+                lower_files([(fi, [v])])
+                fn = lowered.get(v)
+            out = ()
+            if fn is not None:
+                try:
+                    result = analyze_function_full(fn, ov, checkers, None, names)
+                    out = tuple(result.summaries)
+                except Exception:        # pass 2 reports it, with the file
+                    out = ()
+                stats.analyzed += 1
+            cache.facts[key] = out
+        before = facts.get(v, ())
+        if out:
+            facts[v] = out
+            for m in out:
+                ov.add_summary(m)
+        return out != before
+
+    for v in order:
+        visit(v)
+    # a cycle was cut somewhere: its functions again while their facts change (twice at
+    # most; what a function already summarized stays, add_summary never replaces)
+    for _ in range(2):
+        changed = False
+        for comp in cycles:
+            for v in comp:
+                changed |= visit(v)
+        if not changed:
+            break
+    stats.relevant = sum(potential)
+
+    # ---- the definitions of every name some definition has facts for
+    facts = {v: kept for v, fs in facts.items() if (kept := tuple(filter(crosses, fs)))}
+    named = {skel[v].name for v in facts}
+    stats.with_facts = len(facts)
+    out_defs: list[Definition] = []
+    for v in range(n):
+        s = skel[v]
+        if s.name in named:
+            f = files[node_file[v]]
+            out_defs.append(Definition(s.name, f.rel, s.static, f.header, facts.get(v, ())))
+    return out_defs, stats
+
+
+def _bottom_up(nodes: list[int], edges: list[list[int]]
+               ) -> tuple[list[int], list[list[int]]]:
+    """``nodes`` callees first (iterative Tarjan; cycles cut by node order), and the
+    strongly connected components of more than one node."""
+    order: list[int] = []
+    cycles: list[list[int]] = []
+    index: dict[int, int] = {}
+    low: dict[int, int] = {}
+    on_stack: set[int] = set()
+    stack: list[int] = []
+    counter = 0
+    for root in nodes:
+        if root in index:
+            continue
+        work = [(root, 0)]
+        while work:
+            v, i = work.pop()
+            if i == 0:
+                index[v] = low[v] = counter
+                counter += 1
+                stack.append(v)
+                on_stack.add(v)
+            recurse = False
+            es = edges[v]
+            for k in range(i, len(es)):
+                w = es[k]
+                if w not in index:
+                    work.append((v, k + 1))
+                    work.append((w, 0))
+                    recurse = True
+                    break
+                if w in on_stack:
+                    low[v] = min(low[v], index[w])
+            if recurse:
+                continue
+            if low[v] == index[v]:
+                first = len(order)
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    order.append(w)
+                    if w == v:
+                        break
+                if len(order) - first > 1:
+                    cycles.append(order[first:])
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[v])
+    return order, cycles
