@@ -226,9 +226,32 @@ def _brace_balance(text: bytes) -> int:
     return text.count(b"{") - text.count(b"}")
 
 
+# ``#ifdef __ASSEMBLY__``, ``#if defined(__ASSEMBLER__)``, ``#if __ASSEMBLY__ && X``: the
+# first arm is assembly; ``#ifndef __ASSEMBLY__``, ``#if !defined(__ASSEMBLY__)``: the
+# other arms are.
+_ASM_GUARD = re.compile(rb"[ \t]*(?:ifdef[ \t]+|if[ \t]+(?:defined[ \t]*\(?[ \t]*)?)"
+                        rb"__ASSEMBL(?:Y|ER)__\b(?![ \t]*\)?[ \t]*\|\|)")
+_NOT_ASM_GUARD = re.compile(rb"[ \t]*(?:ifndef[ \t]+|if[ \t]*!(?:[ \t]*defined[ \t]*\(?)?"
+                            rb"[ \t]*)__ASSEMBL(?:Y|ER)__\b[ \t)]*(?:/[/*][^\n]*)?$", re.M)
+_ERROR_ONLY = re.compile(rb"(?:\s|/\*.*?\*/|//[^\n]*)*#[ \t]*error\b[^\n]*"
+                         rb"(?:\s|/\*.*?\*/|//[^\n]*)*", re.S)
+
+
+def _asm_guard(data: bytes, directive: int) -> int:
+    """1: the conditional whose directive (``#``) is at ``directive`` holds assembly in
+    its first arm; -1: in its other arms; 0: neither."""
+    if _ASM_GUARD.match(data, directive + 1) is not None:
+        return 1
+    if _NOT_ASM_GUARD.match(data, directive + 1) is not None:
+        return -1
+    return 0
+
+
 def _conditionals(data: bytes, buf: bytearray) -> None:
-    """Flatten the conditionals tree-sitter cannot read in place (innermost first)."""
+    """Flatten the conditionals tree-sitter cannot read in place (innermost first); blank
+    the arms that are assembly (``#ifdef __ASSEMBLY__``)."""
     stack: list = []            # per open conditional: its directive line starts
+    asm: list = []              # per open conditional: _asm_guard()
     for m in _DIRECTIVE.finditer(data):
         start = _line_start(data, m.start())
         if data[start:m.start()].strip():
@@ -236,10 +259,46 @@ def _conditionals(data: bytes, buf: bytearray) -> None:
         kind = m.group(1)
         if kind.startswith(b"if"):
             stack.append([start])
+            asm.append(_asm_guard(data, m.start()) if b"__ASSEMBL" in data[
+                m.end():_line_end(data, m.end())] else 0)
         elif stack:
             stack[-1].append(start)
             if kind == b"endif":
-                _fix_conditional(data, buf, stack.pop())
+                marks, guard = stack.pop(), asm.pop()
+                if guard:
+                    _assembly_arms(data, buf, marks, guard)
+                else:
+                    _fix_conditional(data, buf, marks)
+
+
+def _assembly_arms(data: bytes, buf: bytearray, marks: list, guard: int) -> None:
+    """Blank the assembly arms of a ``__ASSEMBLY__`` conditional (``marks``: as for
+    :func:`_fix_conditional`).  A header whose C arm is only an ``#error`` (``#ifndef
+    __ASSEMBLY__ #error "only for assembly" #endif``) is assembly after it: every line
+    after the ``#endif`` that is not a directive is blanked too."""
+    ends = [_line_end(data, m) for m in marks]
+    if guard > 0:
+        _blank(buf, ends[0], marks[1])
+        return
+    if len(marks) > 2:
+        _blank(buf, marks[1], marks[-1])
+    if _ERROR_ONLY.fullmatch(data, ends[0], marks[1]) is not None:
+        _blank_non_directives(data, buf, ends[-1])
+
+
+def _blank_non_directives(data: bytes, buf: bytearray, start: int) -> None:
+    """Blank every line from ``start`` on but the preprocessor directives (with the lines
+    they continue onto)."""
+    pos = start
+    n = len(data)
+    while pos < n:
+        end = _line_end(data, pos)
+        if data[pos:end].lstrip().startswith(b"#"):
+            while end < n and data[pos:end].rstrip(b"\r").endswith(b"\\"):
+                pos, end = end + 1, _line_end(data, end + 1)    # continued directive
+        else:
+            _blank(buf, pos, end)
+        pos = end + 1
 
 
 def _fix_conditional(data: bytes, buf: bytearray, marks: list) -> None:
@@ -319,6 +378,81 @@ def _bare_calls(data: bytes, buf: bytearray) -> None:
         _blank(buf, a, b)
 
 
+# ``asm``/``__asm__``/``asm_inline`` (the kernel's macro for ``asm __inline``), its
+# qualifiers, then ``(``.
+_ASM = re.compile(rb"\b(?:asm_inline|__asm__|__asm|asm)\b")
+_ASM_QUALIFIERS = frozenset((b"volatile", b"__volatile__", b"__volatile", b"inline",
+                             b"__inline", b"__inline__", b"goto"))
+_WORD = re.compile(rb"[ \t\r\n]*([A-Za-z_]\w*)")
+_OPEN = re.compile(rb"[ \t\r\n]*\(")
+_NOT_SPLICE = re.compile(rb"[^\n\\]|\\(?!\r?\n)")
+
+
+def _blank_keeping_splices(buf: bytearray, a: int, b: int) -> None:
+    """:func:`_blank`, but a ``\\`` that ends a line stays (a ``#define``'s lines)."""
+    buf[a:b] = _NOT_SPLICE.sub(b" ", bytes(buf[a:b]))
+
+
+def _close_paren(code: bytes, i: int, limit: int = 1 << 16) -> int:
+    """Offset after the ``)`` matching the ``(`` at ``i`` in ``code`` (comments and
+    literals blanked); -1 when a ``;``, brace or the end comes first."""
+    depth = 0
+    n = min(len(code), i + limit)
+    j = i
+    while j < n:
+        ch = code[j]
+        if ch == 40:
+            depth += 1
+        elif ch == 41:
+            depth -= 1
+            if depth == 0:
+                return j + 1
+        elif ch == 59 or ch == 123 or ch == 125:
+            return -1
+        j += 1
+    return -1
+
+
+def _asm(data: bytes, buf: bytearray, code: bytes) -> None:
+    """Blank what GNU inline assembly holds: tree-sitter cannot read a template glued to
+    a macro (``".balign " __stringify(N)``), a macro among the operands (``CC_OUT(cc,
+    cc)``), ``asm_inline``, nor an asm label followed by an initializer (``register long
+    a0 asm("$16") = 3;``).  A statement or expression keeps ``asm("")`` (it is opaque
+    either way, its text the original one); an asm label after a declarator is blanked
+    whole."""
+    for m in _ASM.finditer(code):
+        a, kw_end = m.span()
+        p = kw_end
+        while True:
+            w = _WORD.match(code, p)
+            if w is None or w.group(1) not in _ASM_QUALIFIERS:
+                break
+            p = w.end()
+        o = _OPEN.match(code, p)
+        if o is None:
+            continue
+        close = _close_paren(code, o.end() - 1)
+        if close < 0:
+            continue
+        q = _code_before(data, a)
+        label = False
+        if q > 0 and data[q - 1] in _WORD_BYTES:
+            w0 = q
+            while w0 > 0 and data[w0 - 1] in _WORD_BYTES:
+                w0 -= 1
+            label = data[w0:q] not in (b"else", b"do", b"return")
+        if label:
+            _blank_keeping_splices(buf, a, close)
+            continue
+        if data[a:kw_end] == b"asm_inline":
+            buf[a + 3:kw_end] = b" " * (kw_end - a - 3)
+        _blank_keeping_splices(buf, kw_end, o.end() - 1)      # the qualifiers
+        inner = o.end()
+        if close - 1 - inner >= 2:
+            _blank_keeping_splices(buf, inner, close - 1)
+            buf[inner:inner + 2] = b'""'
+
+
 _DEFINE_START = re.compile(rb"^[ \t]*#[ \t]*define\b[^\n]*?/\*[^\n]*$|"
                            rb"^[ \t]*#[ \t]*define\b[^\n]*\\\r?$", re.M)
 _LINE_COMMENT = re.compile(rb"/\*[^\n]*?\*/")
@@ -355,6 +489,8 @@ def _prepare(data: bytes, iterators: Mapping[str, IteratorModel]) -> tuple[bytes
         if b"/*" in data:
             _define_comments(data, buf)
     _bare_calls(data, buf)
+    if b"asm" in data:
+        _asm(data, buf, _NOT_CODE.sub(lambda m: b" " * len(m.group()), data))
     if b"offsetof" in data:
         # tree-sitter's offsetof takes a plain member only: ``offsetof(struct s, a.b[i])``
         # is read as ``offsetof(struct s, a      )`` (an Opaque of the original text)
