@@ -110,3 +110,78 @@ def test_assembly_only_header_is_blank_after_its_error_guard():
                '\t.macro save_regs\n\tSAVE(r0)\n\t.endm\n'
                '#ifdef CONFIG_X\n\tmov r0, r1\t@ comment\n#endif\n', "/src/a.h")
     assert names(sf) == []
+
+
+def test_asm_in_an_arm_a_conditional_blanked_is_left_blank():
+    # the ``#else`` arm below is dropped (its arms close braces on their own); the asm in
+    # it must not be written back as ``asm("")`` into the blank, which would be damage
+    src = ('#ifdef CONFIG_SMP\nint f(int x)\n{\n\tif (x) {\n#else\nint f(int x)\n{\n'
+           '\tasm volatile("nop" X(1));\n\tif (x) {\n#endif\n\t\tx++;\n\t}\n\treturn x;\n}\n'
+           'static inline int\ng(int *p)\n{\n\treturn *p;\n}\n')
+    sf = clean(src)
+    assert names(sf) == ["f", "g"]
+
+
+# ----------------------------------------------------------------------------- attributes
+def test_gnu_attributes_are_read_around_wherever_they_are():
+    sf = clean('static struct\n{\n\tunsigned long base;\n} saved __attribute((common));\n'
+               'static const char msg[32] __attribute__((aligned(32))) = "x";\n'
+               'void f(int v)\n{\n\tstatic int page[4]\n\t\t__attribute__((aligned(8)));\n'
+               '\tswitch (v) {\n\tcase 1:\n\t\tv++;\n\t\t__attribute__((fallthrough));\n'
+               '\tdefault:\n\t\tbreak;\n\t}\n}\n')
+    (fn,) = sf.functions
+    assert fn.body.stmts[0] == Decl("page", None)
+
+
+# ----------------------------------------------------------------------------- top-level data
+def test_top_level_declaring_macros_are_data_not_code():
+    # a macro that declares data (no type before its name: never a prototype), with
+    # literal arguments tree-sitter cannot read as parameters
+    sf = clean('static DEVICE_ATTR(mode, 0444, mode_show, NULL);\n'
+               'static CCU_GATE(bus_clk, "bus", "ahb", 0x60, BIT(5), 0);\n'
+               'static const CLK_DIV(div_clk, "div", { 0 }, 4,\n\t\tDIV_HW(0x10, 2, 0));\n'
+               '__setup("opt=", opt_setup);\nEXPORT_SYMBOL_GPL(opt_setup);\n'
+               'DEFINE_PER_CPU(int, counter) = { 1 };\n'
+               'int f(struct page *p)\n{\n\tget_page(p);\n\treturn 0;\n}\n'
+               'late_initcall(f);\n')
+    assert names(sf) == ["f"] and sf.functions[0].span.line == 8
+
+
+def test_a_prototype_split_over_two_lines_is_not_a_macro():
+    sf = clean('static inline int\nfoo(int a);\nstatic int\nbar(int a)\n{\n\treturn foo(a);\n}\n')
+    assert names(sf) == ["bar"]
+    assert sf.functions[0].body.stmts == (Return(call("foo", "a")),)
+
+
+def test_macro_built_initializers_and_tables_are_not_functions():
+    # ``define_machine(x) { .name = ... };`` is a struct initializer, and
+    # ``X_START(...) .field = v, X_END`` a table: neither is a function
+    sf = clean('define_machine(board) {\n\t.name = "Board",\n\t.probe = board_probe,\n'
+               '#ifdef CONFIG_PCI\n\t.pci = 1,\n#endif\n};\n'
+               'DT_MACHINE_START(BOARD_DT, "Some Board (DT)")\n\t.dt_compat = board_dt,\n'
+               '\t.init = board_init,\nMACHINE_END\n'
+               'static int board_probe(void)\n{\n\treturn 1;\n}\n')
+    assert names(sf) == ["board_probe"]
+
+
+def test_a_macro_defined_function_is_still_a_function():
+    sf = clean('SYSCALL_DEFINE2(pin, unsigned long, start, size_t, len)\n{\n\treturn 0;\n}\n'
+               'static DEFINE_MUTEX(lock);\n')
+    assert names(sf) == ["SYSCALL_DEFINE2"]
+
+
+# ----------------------------------------------------------------------------- GNU as
+def test_assembler_macros_and_directives_at_top_level_are_blanked():
+    sf = clean('#include <asm/x.h>\n.macro save_fp base, tmp\n\tfst.d $f0, \\base, 0\n'
+               '\t.rept 4\n\tnop\n\t.endr\n.endm\n.syntax unified\n'
+               '\t.macro m2 ; .endm\n#define R0 0\n', "/src/asm.h")
+    assert names(sf) == []
+
+
+# ----------------------------------------------------------------------------- #define
+def test_comments_spanning_lines_of_a_define():
+    sf = clean('#define OP(name, op)\t\t\t\\\nstatic int name##_ret(int i)\t\\\n{\t\t\t\t\\\n'
+               '\t/*\t\t\t\t\\\n\t * spans lines\t\t\\\n\t */\t\t\t\t\\\n'
+               '\treturn i op 1;\t\t\t\\\n}\nOP(inc, +)\n'
+               'int f(int i)\n{\n\treturn inc_ret(i);\n}\n')
+    assert names(sf) == ["f"] and sf.functions[0].span.line == 10

@@ -44,7 +44,18 @@ KERNEL_TOML = Path(__file__).resolve().parent.parent / "kernel.toml"
 # * a one-line ``/* comment */`` inside a ``#define`` is blanked (tree-sitter loses the
 #   directive's end: ``2 /* offset */ + \``, ``(6 + 1 /* len (0) */)``);
 # * ``static DEFINE_...(x, ...)`` inside a body loses its ``static``; in
-#   ``offsetof(struct s, a.b[i])`` the designator after ``a`` is blanked.
+#   ``offsetof(struct s, a.b[i])`` the designator after ``a`` is blanked;
+# * inline assembly keeps ``asm("")`` (the statement is opaque either way, its text the
+#   original): templates glued to macros, macros among the operands, ``asm_inline``;
+#   an asm label after a declarator is blanked; so is every ``__attribute__((...))``;
+# * the assembly arms of ``#ifdef __ASSEMBLY__`` (and a header that ``#error``s unless
+#   it is assembled) and GNU as at top level (``.macro`` ... ``.endm``, ``.directive``
+#   lines) are blanked;
+# * top-level data a macro builds -- ``static DEVICE_ATTR(x, 0444, show, NULL);``,
+#   ``EXPORT_SYMBOL(f);``, ``DEFINE_PER_CPU(int, v) = 1;``, ``define_machine(m) { .name
+#   = "m", };``, ``X_START(a, "b") .f = v, X_END`` -- is blanked (the IR holds
+#   functions only); a comment spanning lines of a ``#define`` is blanked.
+# No rewrite writes into bytes another one blanked.
 
 
 def _kernel_words() -> dict:
@@ -393,10 +404,12 @@ def _blank_keeping_splices(buf: bytearray, a: int, b: int) -> None:
     buf[a:b] = _NOT_SPLICE.sub(b" ", bytes(buf[a:b]))
 
 
-def _close_paren(code: bytes, i: int, limit: int = 1 << 16) -> int:
+def _close_paren(code: bytes, i: int, limit: int = 1 << 16, braces: bool = False) -> int:
     """Offset after the ``)`` matching the ``(`` at ``i`` in ``code`` (comments and
-    literals blanked); -1 when a ``;``, brace or the end comes first."""
+    literals blanked); -1 when a ``;``, a brace (unless ``braces``: balanced ones are
+    skipped) or the end comes first."""
     depth = 0
+    curly = 0
     n = min(len(code), i + limit)
     j = i
     while j < n:
@@ -406,7 +419,11 @@ def _close_paren(code: bytes, i: int, limit: int = 1 << 16) -> int:
         elif ch == 41:
             depth -= 1
             if depth == 0:
-                return j + 1
+                return j + 1 if curly == 0 else -1
+        elif ch == 123 and braces:
+            curly += 1
+        elif ch == 125 and braces and curly:
+            curly -= 1
         elif ch == 59 or ch == 123 or ch == 125:
             return -1
         j += 1
@@ -422,6 +439,8 @@ def _asm(data: bytes, buf: bytearray, code: bytes) -> None:
     whole."""
     for m in _ASM.finditer(code):
         a, kw_end = m.span()
+        if buf[a:kw_end] != data[a:kw_end]:
+            continue                    # in an arm blanked by a conditional
         p = kw_end
         while True:
             w = _WORD.match(code, p)
@@ -455,18 +474,163 @@ def _asm(data: bytes, buf: bytearray, code: bytes) -> None:
 
 _DEFINE_START = re.compile(rb"^[ \t]*#[ \t]*define\b[^\n]*?/\*[^\n]*$|"
                            rb"^[ \t]*#[ \t]*define\b[^\n]*\\\r?$", re.M)
-_LINE_COMMENT = re.compile(rb"/\*[^\n]*?\*/")
+_DEFINE_COMMENT = re.compile(rb"/\*.*?\*/", re.S)
 
 
 def _define_comments(data: bytes, buf: bytearray) -> None:
-    """Blank the one-line comments of every ``#define`` (and of the lines it continues
-    onto with ``\\``)."""
+    """Blank the comments of every ``#define`` (and of the lines it continues onto with
+    ``\\``; the ``\\`` that end them stay)."""
     for m in _DEFINE_START.finditer(data):
         end = m.end()
         while end < len(data) and data[end - 1:end] in (b"\\", b"\r"):
             end = _line_end(data, end + 1)          # the next line belongs to the directive
-        for c in _LINE_COMMENT.finditer(data, m.start(), end):
-            _blank(buf, c.start(), c.end())
+        for c in _DEFINE_COMMENT.finditer(data, m.start(), end):
+            _blank_keeping_splices(buf, c.start(), c.end())
+
+
+_ATTRIBUTE = re.compile(rb"\b__attribute(?:__)?[ \t]*(?=\(\()")
+
+
+def _attributes(buf: bytearray, code: bytes) -> None:
+    """Blank every ``__attribute__((...))``: tree-sitter reads it in a few places only
+    (``} v __attribute__((common));``, ``int a[4] __attribute__((aligned(8))) = {...}``
+    are damage), and no attribute changes what the IR says."""
+    for m in _ATTRIBUTE.finditer(code):
+        close = _close_paren(code, m.end())
+        if close > 0:
+            _blank_keeping_splices(buf, m.start(), close)
+
+
+# At top level, from column 0: ``static DEVICE_ATTR(x, 0444, show, NULL);``,
+# ``EXPORT_SYMBOL_GPL(f);``, ``__setup("opt=", fn);``, ``DEFINE_PER_CPU(int, v) = 1;``,
+# ``define_machine(m) { .name = "x", };`` -- a macro that declares or defines data: no
+# type before the name, so never a function prototype.
+_TOP_MACRO = re.compile(rb"^(?:(?:static|const|extern)[ \t]+)*([A-Za-z_]\w*)[ \t]*\(", re.M)
+_TABLE_START = re.compile(rb"^[A-Za-z_]\w*_(?:START|BEGIN)[ \t]*\(", re.M)
+_TABLE_END = re.compile(rb"^[A-Za-z_]\w*_END\b[^\n]*", re.M)
+_DESIGNATOR = re.compile(rb"\s*(?:\.[A-Za-z_]|\[)")
+_NOT_DATA = _KEYWORDS | frozenset((b"typeof", b"__typeof__", b"asm", b"__asm__",
+                                   b"__attribute__", b"__attribute"))
+# GNU as: ``.macro``/``.irp``/``.rept`` ... ``.endm``/``.endr``; any other ``.directive``
+# line at top level (``.syntax unified``, ``.align 4``).
+_AS_OPEN = re.compile(rb"[ \t]*\.(?:macro|irpc?|rept)\b")
+_AS_CLOSE = re.compile(rb"[ \t]*\.(?:endm|endr)\b")
+_AS_ONE_LINE = re.compile(rb";[ \t]*\.(?:endm|endr)\b")
+_AS_LINE = re.compile(rb"^[ \t]*\.[A-Za-z_]", re.M)
+
+
+def _data_end(code: bytes, pos: int) -> int:
+    """After ``pos`` (the end of a macro's argument list at top level): the offset after
+    the ``;`` (or the ``}``) that ends the data definition, -1 when it is no such
+    thing."""
+    q = pos
+    n = len(code)
+    while q < n and code[q] in _BLANKS:
+        q += 1
+    if q >= n:
+        return -1
+    if code[q] == 59:                                   # ";"
+        return q + 1
+    if code[q] == 123 and _DESIGNATOR.match(code, q + 1):   # "{" then ".field" or "[i]"
+        return _past_initializer(code, q)
+    if code[q] == 61:                                   # "=": to the ";" at depth 0
+        depth = 0
+        for j in range(q + 1, min(n, q + (1 << 16))):
+            ch = code[j]
+            if ch in b"({[":
+                depth += 1
+            elif ch in b")}]":
+                depth -= 1
+                if depth < 0:
+                    return -1
+            elif ch == 59 and depth == 0:
+                return j + 1
+    return -1
+
+
+def _past_initializer(code: bytes, q: int) -> int:
+    """After the ``}`` matching the ``{`` at ``q`` (and a ``;`` right after it)."""
+    depth = 0
+    for j in range(q, min(len(code), q + (1 << 18))):
+        ch = code[j]
+        if ch == 123:
+            depth += 1
+        elif ch == 125:
+            depth -= 1
+            if depth == 0:
+                k = j + 1
+                while k < len(code) and code[k] in b" \t":
+                    k += 1
+                return k + 1 if k < len(code) and code[k] == 59 else j + 1
+    return -1
+
+
+def _top_level_data(data: bytes, buf: bytearray, code: bytes) -> None:
+    """Blank what a top-level macro builds that is data, not code (see the prepass
+    notes): declaring macros, ``X_START(...)`` ... ``X_END`` tables and GNU as
+    directives.  The IR holds functions only, so nothing read is lost."""
+    offsets, depths = _brace_depths(data)
+
+    def top(pos: int) -> bool:
+        i = bisect_right(offsets, pos)
+        return not i or depths[i - 1] == 0
+
+    def after_item(pos: int) -> bool:
+        """Does ``pos`` start an item: nothing but an item's end, or a directive, or
+        the start of the file, before it?"""
+        if pos >= 2 and data[pos - 2:pos] in (b"\\\n", b"\\\r"):
+            return False                                # a line of a ``#define``
+        p = _code_before(data, pos)
+        return p == 0 or data[p - 1] in b";})" or data[_line_start(data, p):p].lstrip() \
+            .startswith(b"#")
+
+    for m in _TABLE_START.finditer(code):
+        a = m.start()
+        if not top(a) or not after_item(a):
+            continue
+        e = _TABLE_END.search(code, m.end(), m.end() + (1 << 16))
+        if e is None or code.find(b"\n{", a, e.start()) >= 0:
+            continue
+        _blank(buf, a, e.end())
+    for m in _TOP_MACRO.finditer(code):
+        a = m.start()
+        if m.group(1) in _NOT_DATA or not top(a) or not after_item(a) or \
+                not code[a:a + 1].strip():
+            continue
+        close = _close_paren(code, m.end() - 1, braces=True)
+        if close < 0:
+            continue
+        end = _data_end(code, close)
+        if end > 0:
+            _blank(buf, a, end)
+    if b"." in code:
+        _assembler(data, buf, code, top)
+
+
+def _assembler(data: bytes, buf: bytearray, code: bytes, top) -> None:
+    """GNU as at top level: ``.macro`` ... ``.endm`` (nested ``.rept`` ... ``.endr``)
+    regions and ``.directive`` lines are blanked."""
+    depth = 0
+    start = 0
+    for m in _AS_LINE.finditer(code):
+        a = m.start()
+        if a >= 2 and data[a - 2:a] in (b"\\\n", b"\\\r"):
+            continue                                    # a line of a ``#define``
+        if _AS_OPEN.match(code, a):
+            end = _line_end(data, a)
+            if _AS_ONE_LINE.search(code, a, end):
+                if depth == 0:
+                    _blank(buf, a, end)         # ``.macro m a ; .endm``
+                continue
+            if depth == 0:
+                start = a
+            depth += 1
+        elif _AS_CLOSE.match(code, a) and depth:
+            depth -= 1
+            if depth == 0:
+                _blank(buf, start, _line_end(data, a))
+        elif depth == 0 and top(a):
+            _blank(buf, a, _line_end(data, a))
 
 
 def _prepare(data: bytes, iterators: Mapping[str, IteratorModel]) -> tuple[bytes, dict]:
@@ -489,8 +653,12 @@ def _prepare(data: bytes, iterators: Mapping[str, IteratorModel]) -> tuple[bytes
         if b"/*" in data:
             _define_comments(data, buf)
     _bare_calls(data, buf)
+    code = _NOT_CODE.sub(lambda m: b" " * len(m.group()), data)
     if b"asm" in data:
-        _asm(data, buf, _NOT_CODE.sub(lambda m: b" " * len(m.group()), data))
+        _asm(data, buf, code)
+    if b"__attribute" in data:
+        _attributes(buf, code)
+    _top_level_data(data, buf, code)
     if b"offsetof" in data:
         # tree-sitter's offsetof takes a plain member only: ``offsetof(struct s, a.b[i])``
         # is read as ``offsetof(struct s, a      )`` (an Opaque of the original text)
@@ -506,7 +674,7 @@ def _prepare(data: bytes, iterators: Mapping[str, IteratorModel]) -> tuple[bytes
     for a, b, name in _iterator_sites(data, iterators):
         if name not in iterators and _called_as_function(data, b):
             continue                            # ``idr_for_each(&idr, fn, data);``
-        if _statement_start(data, a):
+        if _statement_start(data, a) and buf[a:b] == data[a:b]:
             buf[a:b] = b"while" + b" " * (b - a - 5)
             loops[a] = name
     return bytes(buf), loops
