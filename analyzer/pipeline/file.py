@@ -113,7 +113,9 @@ class Analyzer(Loaded):
             return out.fail(f"internal error while parsing: {type(exc).__name__}: {exc}",
                             "internal-error")
         out.stats = Stats(files=1, functions=len(source.functions) + sum(
-            len(h.functions) for h in headers), degraded=source.degraded)
+            len(h.functions) for h in headers), degraded=source.degraded,
+            degraded_functions=sum(1 for f in source.functions if f.degraded) + sum(
+                1 for h in headers for f in h.functions if f.degraded))
         for problem in source.errors:
             line, _, text = problem.partition(": ") if problem.startswith("line ") else (
                 "line 0", "", problem)

@@ -44,6 +44,7 @@ def build_json(run: RunResult, rules: list[Rule], info: RunInfo) -> dict:
             run.notifications, key=lambda n: (n.file, n.line, n.kind, n.message))],
         "statistics": {
             "files": s.files, "functions": s.functions, "degraded_statements": s.degraded,
+            "degraded_functions": s.degraded_functions,
             "failed_files": s.failed_files, "not_parsed": s.skipped,
             "findings": len(run.failing), "suppressed": len(run.suppressed),
             "by_rule": dict(sorted(run.rule_counts().items())),

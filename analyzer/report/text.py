@@ -164,4 +164,30 @@ def statistics(run: RunResult, rules: Sequence[Rule]) -> str:
         width = len(str(max(diags.values())))
         for kind, n in sorted(diags.items(), key=lambda kv: (-kv[1], kv[0])):
             out.append(f"{n:>{width}}\t[{kind}]\tdiagnostic")
+    out += _coverage(run)
     return "".join(line + "\n" for line in out)
+
+
+def _percent(good: int, total: int) -> str:
+    # floor, not round: 99.996% is not shown as 100.00%
+    return f"{int(10000 * good / total) / 100:.2f}%" if total else "-"
+
+
+def _coverage(run: RunResult) -> list[str]:
+    """The parse coverage lines of ``--statistics``: parsed files without a parse-error
+    diagnostic, functions without a degraded statement."""
+    s = run.stats
+    parsed = s.files - s.skipped - s.failed_files
+    if parsed <= 0:
+        return []
+    bad = len({n.file for n in run.notifications if n.kind == "parse-error" and n.file})
+    good = max(parsed - bad, 0)
+    files = f"({good} of {parsed} parsed files"
+    if s.skipped:
+        files += f"; {s.skipped} not parsed: no API of interest"
+    fn_good = s.functions - s.degraded_functions
+    return ["", f"{_percent(good, parsed)}\tparse coverage\tfiles without a parse error "
+                f"{files})",
+            f"{_percent(fn_good, s.functions)}\tparse coverage\tfunctions without a "
+            f"degraded statement ({fn_good} of {s.functions}; {s.degraded} statements "
+            "degraded)"]

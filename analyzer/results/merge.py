@@ -169,7 +169,8 @@ def _diagnostic_key(d: dict):
             d.get("message") or "")
 
 
-_SUMMED = ("files", "functions", "degraded_statements", "failed_files", "not_parsed",
+_SUMMED = ("files", "functions", "degraded_statements", "degraded_functions",
+           "failed_files", "not_parsed",
            "findings", "suppressed")
 
 

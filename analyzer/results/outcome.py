@@ -16,6 +16,7 @@ class Stats:
     files: int = 0
     functions: int = 0
     degraded: int = 0
+    degraded_functions: int = 0   # functions with at least one degraded statement
     failed_files: int = 0
     skipped: int = 0              # not parsed: names no API a checker starts from
 
@@ -23,6 +24,7 @@ class Stats:
         self.files += other.files
         self.functions += other.functions
         self.degraded += other.degraded
+        self.degraded_functions += other.degraded_functions
         self.failed_files += other.failed_files
         self.skipped += other.skipped
 

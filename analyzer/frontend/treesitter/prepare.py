@@ -44,7 +44,18 @@ KERNEL_TOML = Path(__file__).resolve().parent.parent / "kernel.toml"
 # * a one-line ``/* comment */`` inside a ``#define`` is blanked (tree-sitter loses the
 #   directive's end: ``2 /* offset */ + \``, ``(6 + 1 /* len (0) */)``);
 # * ``static DEFINE_...(x, ...)`` inside a body loses its ``static``; in
-#   ``offsetof(struct s, a.b[i])`` the designator after ``a`` is blanked.
+#   ``offsetof(struct s, a.b[i])`` the designator after ``a`` is blanked;
+# * inline assembly keeps ``asm("")`` (the statement is opaque either way, its text the
+#   original): templates glued to macros, macros among the operands, ``asm_inline``;
+#   an asm label after a declarator is blanked; so is every ``__attribute__((...))``;
+# * the assembly arms of ``#ifdef __ASSEMBLY__`` (and a header that ``#error``s unless
+#   it is assembled) and GNU as at top level (``.macro`` ... ``.endm``, ``.directive``
+#   lines) are blanked;
+# * top-level data a macro builds -- ``static DEVICE_ATTR(x, 0444, show, NULL);``,
+#   ``EXPORT_SYMBOL(f);``, ``DEFINE_PER_CPU(int, v) = 1;``, ``define_machine(m) { .name
+#   = "m", };``, ``X_START(a, "b") .f = v, X_END`` -- is blanked (the IR holds
+#   functions only); a comment spanning lines of a ``#define`` is blanked.
+# No rewrite writes into bytes another one blanked.
 
 
 def _kernel_words() -> dict:
@@ -226,9 +237,32 @@ def _brace_balance(text: bytes) -> int:
     return text.count(b"{") - text.count(b"}")
 
 
+# ``#ifdef __ASSEMBLY__``, ``#if defined(__ASSEMBLER__)``, ``#if __ASSEMBLY__ && X``: the
+# first arm is assembly; ``#ifndef __ASSEMBLY__``, ``#if !defined(__ASSEMBLY__)``: the
+# other arms are.
+_ASM_GUARD = re.compile(rb"[ \t]*(?:ifdef[ \t]+|if[ \t]+(?:defined[ \t]*\(?[ \t]*)?)"
+                        rb"__ASSEMBL(?:Y|ER)__\b(?![ \t]*\)?[ \t]*\|\|)")
+_NOT_ASM_GUARD = re.compile(rb"[ \t]*(?:ifndef[ \t]+|if[ \t]*!(?:[ \t]*defined[ \t]*\(?)?"
+                            rb"[ \t]*)__ASSEMBL(?:Y|ER)__\b[ \t)]*(?:/[/*][^\n]*)?$", re.M)
+_ERROR_ONLY = re.compile(rb"(?:\s|/\*.*?\*/|//[^\n]*)*#[ \t]*error\b[^\n]*"
+                         rb"(?:\s|/\*.*?\*/|//[^\n]*)*", re.S)
+
+
+def _asm_guard(data: bytes, directive: int) -> int:
+    """1: the conditional whose directive (``#``) is at ``directive`` holds assembly in
+    its first arm; -1: in its other arms; 0: neither."""
+    if _ASM_GUARD.match(data, directive + 1) is not None:
+        return 1
+    if _NOT_ASM_GUARD.match(data, directive + 1) is not None:
+        return -1
+    return 0
+
+
 def _conditionals(data: bytes, buf: bytearray) -> None:
-    """Flatten the conditionals tree-sitter cannot read in place (innermost first)."""
+    """Flatten the conditionals tree-sitter cannot read in place (innermost first); blank
+    the arms that are assembly (``#ifdef __ASSEMBLY__``)."""
     stack: list = []            # per open conditional: its directive line starts
+    asm: list = []              # per open conditional: _asm_guard()
     for m in _DIRECTIVE.finditer(data):
         start = _line_start(data, m.start())
         if data[start:m.start()].strip():
@@ -236,10 +270,46 @@ def _conditionals(data: bytes, buf: bytearray) -> None:
         kind = m.group(1)
         if kind.startswith(b"if"):
             stack.append([start])
+            asm.append(_asm_guard(data, m.start()) if b"__ASSEMBL" in data[
+                m.end():_line_end(data, m.end())] else 0)
         elif stack:
             stack[-1].append(start)
             if kind == b"endif":
-                _fix_conditional(data, buf, stack.pop())
+                marks, guard = stack.pop(), asm.pop()
+                if guard:
+                    _assembly_arms(data, buf, marks, guard)
+                else:
+                    _fix_conditional(data, buf, marks)
+
+
+def _assembly_arms(data: bytes, buf: bytearray, marks: list, guard: int) -> None:
+    """Blank the assembly arms of a ``__ASSEMBLY__`` conditional (``marks``: as for
+    :func:`_fix_conditional`).  A header whose C arm is only an ``#error`` (``#ifndef
+    __ASSEMBLY__ #error "only for assembly" #endif``) is assembly after it: every line
+    after the ``#endif`` that is not a directive is blanked too."""
+    ends = [_line_end(data, m) for m in marks]
+    if guard > 0:
+        _blank(buf, ends[0], marks[1])
+        return
+    if len(marks) > 2:
+        _blank(buf, marks[1], marks[-1])
+    if _ERROR_ONLY.fullmatch(data, ends[0], marks[1]) is not None:
+        _blank_non_directives(data, buf, ends[-1])
+
+
+def _blank_non_directives(data: bytes, buf: bytearray, start: int) -> None:
+    """Blank every line from ``start`` on but the preprocessor directives (with the lines
+    they continue onto)."""
+    pos = start
+    n = len(data)
+    while pos < n:
+        end = _line_end(data, pos)
+        if data[pos:end].lstrip().startswith(b"#"):
+            while end < n and data[pos:end].rstrip(b"\r").endswith(b"\\"):
+                pos, end = end + 1, _line_end(data, end + 1)    # continued directive
+        else:
+            _blank(buf, pos, end)
+        pos = end + 1
 
 
 def _fix_conditional(data: bytes, buf: bytearray, marks: list) -> None:
@@ -319,20 +389,248 @@ def _bare_calls(data: bytes, buf: bytearray) -> None:
         _blank(buf, a, b)
 
 
+# ``asm``/``__asm__``/``asm_inline`` (the kernel's macro for ``asm __inline``), its
+# qualifiers, then ``(``.
+_ASM = re.compile(rb"\b(?:asm_inline|__asm__|__asm|asm)\b")
+_ASM_QUALIFIERS = frozenset((b"volatile", b"__volatile__", b"__volatile", b"inline",
+                             b"__inline", b"__inline__", b"goto"))
+_WORD = re.compile(rb"[ \t\r\n]*([A-Za-z_]\w*)")
+_OPEN = re.compile(rb"[ \t\r\n]*\(")
+_NOT_SPLICE = re.compile(rb"[^\n\\]|\\(?!\r?\n)")
+
+
+def _blank_keeping_splices(buf: bytearray, a: int, b: int) -> None:
+    """:func:`_blank`, but a ``\\`` that ends a line stays (a ``#define``'s lines)."""
+    buf[a:b] = _NOT_SPLICE.sub(b" ", bytes(buf[a:b]))
+
+
+def _close_paren(code: bytes, i: int, limit: int = 1 << 16, braces: bool = False) -> int:
+    """Offset after the ``)`` matching the ``(`` at ``i`` in ``code`` (comments and
+    literals blanked); -1 when a ``;``, a brace (unless ``braces``: balanced ones are
+    skipped) or the end comes first."""
+    depth = 0
+    curly = 0
+    n = min(len(code), i + limit)
+    j = i
+    while j < n:
+        ch = code[j]
+        if ch == 40:
+            depth += 1
+        elif ch == 41:
+            depth -= 1
+            if depth == 0:
+                return j + 1 if curly == 0 else -1
+        elif ch == 123 and braces:
+            curly += 1
+        elif ch == 125 and braces and curly:
+            curly -= 1
+        elif ch == 59 or ch == 123 or ch == 125:
+            return -1
+        j += 1
+    return -1
+
+
+def _asm(data: bytes, buf: bytearray, code: bytes) -> None:
+    """Blank what GNU inline assembly holds: tree-sitter cannot read a template glued to
+    a macro (``".balign " __stringify(N)``), a macro among the operands (``CC_OUT(cc,
+    cc)``), ``asm_inline``, nor an asm label followed by an initializer (``register long
+    a0 asm("$16") = 3;``).  A statement or expression keeps ``asm("")`` (it is opaque
+    either way, its text the original one); an asm label after a declarator is blanked
+    whole."""
+    for m in _ASM.finditer(code):
+        a, kw_end = m.span()
+        if buf[a:kw_end] != data[a:kw_end]:
+            continue                    # in an arm blanked by a conditional
+        p = kw_end
+        while True:
+            w = _WORD.match(code, p)
+            if w is None or w.group(1) not in _ASM_QUALIFIERS:
+                break
+            p = w.end()
+        o = _OPEN.match(code, p)
+        if o is None:
+            continue
+        close = _close_paren(code, o.end() - 1)
+        if close < 0:
+            continue
+        q = _code_before(data, a)
+        label = False
+        if q > 0 and data[q - 1] in _WORD_BYTES:
+            w0 = q
+            while w0 > 0 and data[w0 - 1] in _WORD_BYTES:
+                w0 -= 1
+            label = data[w0:q] not in (b"else", b"do", b"return")
+        if label:
+            _blank_keeping_splices(buf, a, close)
+            continue
+        if data[a:kw_end] == b"asm_inline":
+            buf[a + 3:kw_end] = b" " * (kw_end - a - 3)
+        _blank_keeping_splices(buf, kw_end, o.end() - 1)      # the qualifiers
+        inner = o.end()
+        if close - 1 - inner >= 2:
+            _blank_keeping_splices(buf, inner, close - 1)
+            buf[inner:inner + 2] = b'""'
+
+
 _DEFINE_START = re.compile(rb"^[ \t]*#[ \t]*define\b[^\n]*?/\*[^\n]*$|"
                            rb"^[ \t]*#[ \t]*define\b[^\n]*\\\r?$", re.M)
-_LINE_COMMENT = re.compile(rb"/\*[^\n]*?\*/")
+_DEFINE_COMMENT = re.compile(rb"/\*.*?\*/", re.S)
 
 
 def _define_comments(data: bytes, buf: bytearray) -> None:
-    """Blank the one-line comments of every ``#define`` (and of the lines it continues
-    onto with ``\\``)."""
+    """Blank the comments of every ``#define`` (and of the lines it continues onto with
+    ``\\``; the ``\\`` that end them stay)."""
     for m in _DEFINE_START.finditer(data):
         end = m.end()
         while end < len(data) and data[end - 1:end] in (b"\\", b"\r"):
             end = _line_end(data, end + 1)          # the next line belongs to the directive
-        for c in _LINE_COMMENT.finditer(data, m.start(), end):
-            _blank(buf, c.start(), c.end())
+        for c in _DEFINE_COMMENT.finditer(data, m.start(), end):
+            _blank_keeping_splices(buf, c.start(), c.end())
+
+
+_ATTRIBUTE = re.compile(rb"\b__attribute(?:__)?[ \t]*(?=\(\()")
+
+
+def _attributes(buf: bytearray, code: bytes) -> None:
+    """Blank every ``__attribute__((...))``: tree-sitter reads it in a few places only
+    (``} v __attribute__((common));``, ``int a[4] __attribute__((aligned(8))) = {...}``
+    are damage), and no attribute changes what the IR says."""
+    for m in _ATTRIBUTE.finditer(code):
+        close = _close_paren(code, m.end())
+        if close > 0:
+            _blank_keeping_splices(buf, m.start(), close)
+
+
+# At top level, from column 0: ``static DEVICE_ATTR(x, 0444, show, NULL);``,
+# ``EXPORT_SYMBOL_GPL(f);``, ``__setup("opt=", fn);``, ``DEFINE_PER_CPU(int, v) = 1;``,
+# ``define_machine(m) { .name = "x", };`` -- a macro that declares or defines data: no
+# type before the name, so never a function prototype.
+_TOP_MACRO = re.compile(rb"^(?:(?:static|const|extern)[ \t]+)*([A-Za-z_]\w*)[ \t]*\(", re.M)
+_TABLE_START = re.compile(rb"^[A-Za-z_]\w*_(?:START|BEGIN)[ \t]*\(", re.M)
+_TABLE_END = re.compile(rb"^[A-Za-z_]\w*_END\b[^\n]*", re.M)
+_DESIGNATOR = re.compile(rb"\s*(?:\.[A-Za-z_]|\[)")
+_NOT_DATA = _KEYWORDS | frozenset((b"typeof", b"__typeof__", b"asm", b"__asm__",
+                                   b"__attribute__", b"__attribute"))
+# GNU as: ``.macro``/``.irp``/``.rept`` ... ``.endm``/``.endr``; any other ``.directive``
+# line at top level (``.syntax unified``, ``.align 4``).
+_AS_OPEN = re.compile(rb"[ \t]*\.(?:macro|irpc?|rept)\b")
+_AS_CLOSE = re.compile(rb"[ \t]*\.(?:endm|endr)\b")
+_AS_ONE_LINE = re.compile(rb";[ \t]*\.(?:endm|endr)\b")
+_AS_LINE = re.compile(rb"^[ \t]*\.[A-Za-z_]", re.M)
+
+
+def _data_end(code: bytes, pos: int) -> int:
+    """After ``pos`` (the end of a macro's argument list at top level): the offset after
+    the ``;`` (or the ``}``) that ends the data definition, -1 when it is no such
+    thing."""
+    q = pos
+    n = len(code)
+    while q < n and code[q] in _BLANKS:
+        q += 1
+    if q >= n:
+        return -1
+    if code[q] == 59:                                   # ";"
+        return q + 1
+    if code[q] == 123 and _DESIGNATOR.match(code, q + 1):   # "{" then ".field" or "[i]"
+        return _past_initializer(code, q)
+    if code[q] == 61:                                   # "=": to the ";" at depth 0
+        depth = 0
+        for j in range(q + 1, min(n, q + (1 << 16))):
+            ch = code[j]
+            if ch in b"({[":
+                depth += 1
+            elif ch in b")}]":
+                depth -= 1
+                if depth < 0:
+                    return -1
+            elif ch == 59 and depth == 0:
+                return j + 1
+    return -1
+
+
+def _past_initializer(code: bytes, q: int) -> int:
+    """After the ``}`` matching the ``{`` at ``q`` (and a ``;`` right after it)."""
+    depth = 0
+    for j in range(q, min(len(code), q + (1 << 18))):
+        ch = code[j]
+        if ch == 123:
+            depth += 1
+        elif ch == 125:
+            depth -= 1
+            if depth == 0:
+                k = j + 1
+                while k < len(code) and code[k] in b" \t":
+                    k += 1
+                return k + 1 if k < len(code) and code[k] == 59 else j + 1
+    return -1
+
+
+def _top_level_data(data: bytes, buf: bytearray, code: bytes) -> None:
+    """Blank what a top-level macro builds that is data, not code (see the prepass
+    notes): declaring macros, ``X_START(...)`` ... ``X_END`` tables and GNU as
+    directives.  The IR holds functions only, so nothing read is lost."""
+    offsets, depths = _brace_depths(data)
+
+    def top(pos: int) -> bool:
+        i = bisect_right(offsets, pos)
+        return not i or depths[i - 1] == 0
+
+    def after_item(pos: int) -> bool:
+        """Does ``pos`` start an item: nothing but an item's end, or a directive, or
+        the start of the file, before it?"""
+        if pos >= 2 and data[pos - 2:pos] in (b"\\\n", b"\\\r"):
+            return False                                # a line of a ``#define``
+        p = _code_before(data, pos)
+        return p == 0 or data[p - 1] in b";})" or data[_line_start(data, p):p].lstrip() \
+            .startswith(b"#")
+
+    for m in _TABLE_START.finditer(code):
+        a = m.start()
+        if not top(a) or not after_item(a):
+            continue
+        e = _TABLE_END.search(code, m.end(), m.end() + (1 << 16))
+        if e is None or code.find(b"\n{", a, e.start()) >= 0:
+            continue
+        _blank(buf, a, e.end())
+    for m in _TOP_MACRO.finditer(code):
+        a = m.start()
+        if m.group(1) in _NOT_DATA or not top(a) or not after_item(a) or \
+                not code[a:a + 1].strip():
+            continue
+        close = _close_paren(code, m.end() - 1, braces=True)
+        if close < 0:
+            continue
+        end = _data_end(code, close)
+        if end > 0:
+            _blank(buf, a, end)
+    if b"." in code:
+        _assembler(data, buf, code, top)
+
+
+def _assembler(data: bytes, buf: bytearray, code: bytes, top) -> None:
+    """GNU as at top level: ``.macro`` ... ``.endm`` (nested ``.rept`` ... ``.endr``)
+    regions and ``.directive`` lines are blanked."""
+    depth = 0
+    start = 0
+    for m in _AS_LINE.finditer(code):
+        a = m.start()
+        if a >= 2 and data[a - 2:a] in (b"\\\n", b"\\\r"):
+            continue                                    # a line of a ``#define``
+        if _AS_OPEN.match(code, a):
+            end = _line_end(data, a)
+            if _AS_ONE_LINE.search(code, a, end):
+                if depth == 0:
+                    _blank(buf, a, end)         # ``.macro m a ; .endm``
+                continue
+            if depth == 0:
+                start = a
+            depth += 1
+        elif _AS_CLOSE.match(code, a) and depth:
+            depth -= 1
+            if depth == 0:
+                _blank(buf, start, _line_end(data, a))
+        elif depth == 0 and top(a):
+            _blank(buf, a, _line_end(data, a))
 
 
 def _prepare(data: bytes, iterators: Mapping[str, IteratorModel]) -> tuple[bytes, dict]:
@@ -355,6 +653,12 @@ def _prepare(data: bytes, iterators: Mapping[str, IteratorModel]) -> tuple[bytes
         if b"/*" in data:
             _define_comments(data, buf)
     _bare_calls(data, buf)
+    code = _NOT_CODE.sub(lambda m: b" " * len(m.group()), data)
+    if b"asm" in data:
+        _asm(data, buf, code)
+    if b"__attribute" in data:
+        _attributes(buf, code)
+    _top_level_data(data, buf, code)
     if b"offsetof" in data:
         # tree-sitter's offsetof takes a plain member only: ``offsetof(struct s, a.b[i])``
         # is read as ``offsetof(struct s, a      )`` (an Opaque of the original text)
@@ -370,7 +674,7 @@ def _prepare(data: bytes, iterators: Mapping[str, IteratorModel]) -> tuple[bytes
     for a, b, name in _iterator_sites(data, iterators):
         if name not in iterators and _called_as_function(data, b):
             continue                            # ``idr_for_each(&idr, fn, data);``
-        if _statement_start(data, a):
+        if _statement_start(data, a) and buf[a:b] == data[a:b]:
             buf[a:b] = b"while" + b" " * (b - a - 5)
             loops[a] = name
     return bytes(buf), loops
