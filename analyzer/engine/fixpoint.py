@@ -30,13 +30,14 @@ from typing import Any
 
 from analyzer import ir
 from analyzer.cfg import build_cfg, reachable
-from analyzer.engine.api import Checker, Context, Escape, Event, Facts, Held, Origin
-from analyzer.engine.effects import Effect, Test, branch_test, effect_holds
-from analyzer.engine.keys import Ghost
+from analyzer.engine.api import HOLDS, Checker, Context, Escape, Event, Facts, Held, Origin
+from analyzer.engine.effects import COMPARE, Effect, Test, branch_test, effect_holds
+from analyzer.engine.keys import Ghost, Tag
 from analyzer.ir import (
     CFG,
     AddrOf,
     Assign,
+    Binary,
     Block,
     Call,
     Deref,
@@ -255,9 +256,12 @@ class _Run:
         src = (ctx.result_key(value) if isinstance(value, Call) else ctx.key(value)) \
             if a.op == "=" else None
         saved = ctx.facts.objs.get(src) if src is not None else None
+        held = self._held(target, value, a.op)
         if src != target:
             self._overwrite(target, a.span)
         ctx.kill(target)
+        for c in held:
+            ctx.add(Tag(target, HOLDS), c)
         if saved is not None:
             ctx.facts.objs[target] = saved
         if a.op == "=" and isinstance(value, Call):
@@ -265,6 +269,16 @@ class _Run:
             if src is not None and src != target:
                 ctx.facts.objs.pop(src, None)       # the temporary moved into target
         self.checker.on_assign(ctx, target, value, a.span)
+
+    def _held(self, target: str, value: Expr, op: str) -> list[Expr]:
+        """The comparisons ``target`` may hold after ``target op value``."""
+        if not self.checker.holds_comparisons:
+            return []
+        new: list[Expr] = [value] if isinstance(value, Binary) and value.op in (
+            *COMPARE, "!=") else []
+        if op in ("|=", "&=", "+="):
+            return [*self.ctx.states(Tag(target, HOLDS)), *new]
+        return new if op == "=" else []
 
     # -- fixpoint
     def run(self) -> str | None:
