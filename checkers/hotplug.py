@@ -31,7 +31,7 @@ from enum import Enum
 from typing import ClassVar
 
 from analyzer.engine import Checker, Context, Event, Ghost, Key, Tag, Trail
-from analyzer.ir import Index
+from analyzer.ir import Expr, Index
 from analyzer.models.schema import Section, option, register
 from analyzer.result import Step
 from analyzer.rule import Rule
@@ -186,7 +186,7 @@ class HotplugChecker(Checker):
             pending = []                # a sync anywhere before a memmap teardown counts
         if ev.m.unpublished and not chain and not ctx.may_be(ctx.ghost("synced"),
                                                              Walk.SYNCED) \
-                and not isinstance(ctx.arg(ev.call, ev.m.arg), Index):
+                and not _deferred(ctx, ctx.arg(ev.call, ev.m.arg)):
             pending = [(Tag(f"<{ev.api}()>", "unpublished", kind), ())]
         if pending:
             self._report(ctx, ev, kind, step, pending)
@@ -251,3 +251,11 @@ def _unpublished(k: Key) -> str | None:
     """The kind of an unpublished entry's key (it rides on the entry's access path, so
     that reassigning or advancing it, ``pmd++``, ends the story)."""
     return k.arg if isinstance(k, Tag) and k.name == "unpublished" else None
+
+
+def _deferred(ctx: Context, e: Expr | None) -> bool:
+    """A table already queued for a deferred free: an element of a batch (``tables[i]``), or
+    what an RCU callback recovers from its rcu_head (``container_of(head, T, rcu)``)."""
+    b = ctx.bound(e)
+    return isinstance(e, Index) or (b is not None and b.callee == "container_of" and
+                                    len(b.args) == 3 and "rcu" in (ctx.key(b.args[2]) or ""))

@@ -70,3 +70,36 @@ def test_every_mutant_parses_and_is_analyzed(benchmark):
               if o["reason"] in ("mutant-does-not-parse", "analyzer-error")]
     assert broken == []
     assert benchmark["stats"]["invocations"] >= 2          # the baseline and the mutants
+
+
+# An older kernel too, for the operators whose ratchet names it (issue 13: CI asserts 6.12
+# and one older version): the full site list of those operators, no subset.
+OLDER = "6.1"
+
+
+@pytest.fixture(scope="module")
+def older_benchmark(ratchet, tmp_path_factory) -> dict:
+    ops = sorted(ratchet[OLDER]["recall"])
+    out = tmp_path_factory.mktemp("mutation-older") / "mutation.json"
+    r = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "mutation.py"), "--kernel", OLDER,
+         "--operator", ",".join(ops), "--frontend", ratchet["subset"]["frontend"], "-j", "2",
+         "--json", str(out), "-q"],
+        capture_output=True, text=True, timeout=1800, stdin=subprocess.DEVNULL, check=False)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads(out.read_text())["versions"][OLDER]
+
+
+def test_recall_on_an_older_kernel_does_not_drop(older_benchmark, ratchet):
+    for operator, floor in ratchet[OLDER]["recall"].items():
+        row = older_benchmark["table"][operator]
+        assert row["sites"] >= ratchet[OLDER]["sites"][operator], (operator, row["sites"])
+        missed = [f"{o['file']}:{o['line']} {o['function']}(): {o['reason']}"
+                  for o in older_benchmark["sites"] if o["operator"] == operator
+                  and not o["caught"]]
+        assert row["recall"] >= floor - 1e-9, (
+            f"{OLDER} {operator}: recall {row['caught']}/{row['sites']}; missed:\n"
+            + "\n".join(missed))
+    dirty = [o["id"] for o in older_benchmark["sites"]
+             if o["reason"] == "unmutated-already-reported"]
+    assert dirty == []
