@@ -461,5 +461,6 @@ def test_count_tests_see_through_saved_and_accumulated_comparisons():
 
 def test_object_of_through_a_variable_holding_a_derivation():
     got = run_counts("\tstruct folio *folio = page_folio(page);\n\tcheck(0, folio);\n"
-                     "\tcheck(0, &folio->page);\n")
-    assert got == {2: "-|page", 3: "-|page"}
+                     "\tcheck(0, &folio->page);\n\tstruct page *head = &folio->page;\n"
+                     "\tcheck(0, head);\n")
+    assert got == {2: "-|page", 3: "-|page", 5: "-|page"}

@@ -55,6 +55,7 @@ from analyzer.rule import Rule
 
 #: The tag under which a variable's possible comparisons ride (:meth:`Context.held`).
 HOLDS = "holds comparison"
+ADDRESS = "holds member address"         # ``head = &folio->page``
 
 Trail = tuple[Step, ...]
 M = TypeVar("M", bound=Section)
@@ -185,7 +186,8 @@ class Checker:
     precedence: tuple[str, ...] = ()
     edge_precedence: tuple[str, ...] = ()
     #: Whether the engine records the comparisons a variable may hold (``ok = a == b``,
-    #: accumulated ``bad |= a != b``) for :meth:`Context.held`.
+    #: accumulated ``bad |= a != b``) for :meth:`Context.held`, and the member address it
+    #: holds (``head = &folio->page``) for ``object_of(e, through_vars=True)``.
     holds_comparisons: bool = False
 
     def starters(self, models: Models) -> frozenset[str] | None:
@@ -313,6 +315,10 @@ class Context:
         while e is not None:
             e = self.strip(e)
             bound = self.bound(e) if through_vars else None
+            addr = self.states(Tag(self.key(e), ADDRESS)) if through_vars and isinstance(
+                e, Name) else frozenset()
+            if len(addr) == 1:
+                e = next(iter(addr))
             inner = self.derived_from(bound if bound is not None else e)
             if inner is not None:
                 e = inner

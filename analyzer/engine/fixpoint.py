@@ -30,7 +30,7 @@ from typing import Any
 
 from analyzer import ir
 from analyzer.cfg import build_cfg, reachable
-from analyzer.engine.api import HOLDS, Checker, Context, Escape, Event, Facts, Held, Origin
+from analyzer.engine.api import ADDRESS, HOLDS, Checker, Context, Escape, Event, Facts, Held, Origin
 from analyzer.engine.effects import COMPARE, Effect, Test, branch_test, effect_holds
 from analyzer.engine.keys import Ghost, Tag
 from analyzer.ir import (
@@ -261,7 +261,7 @@ class _Run:
             self._overwrite(target, a.span)
         ctx.kill(target)
         for c in held:
-            ctx.add(Tag(target, HOLDS), c)
+            ctx.add(Tag(target, ADDRESS if isinstance(c, AddrOf) else HOLDS), c)
         if saved is not None:
             ctx.facts.objs[target] = saved
         if a.op == "=" and isinstance(value, Call):
@@ -274,6 +274,8 @@ class _Run:
         """The comparisons ``target`` may hold after ``target op value``."""
         if not self.checker.holds_comparisons:
             return []
+        if op == "=" and isinstance(value, AddrOf) and isinstance(value.operand, Member):
+            return [value]                              # head = &folio->page
         new: list[Expr] = [value] if isinstance(value, Binary) and value.op in (
             *COMPARE, "!=") else []
         if op in ("|=", "&=", "+="):
