@@ -315,7 +315,7 @@ class Context:
         while e is not None:
             e = self.strip(e)
             bound = self.bound(e) if through_vars else None
-            addr = self.states(Tag(self.key(e), ADDRESS)) if through_vars and isinstance(
+            addr = self.states(Tag(e.id, ADDRESS)) if through_vars and isinstance(
                 e, Name) else frozenset()
             if len(addr) == 1:
                 e = next(iter(addr))
