@@ -31,6 +31,7 @@ from enum import Enum
 from typing import ClassVar
 
 from analyzer.engine import Checker, Context, Event, Ghost, Key, Tag, Trail
+from analyzer.ir import Expr, Index
 from analyzer.models.schema import Section, option, register
 from analyzer.result import Step
 from analyzer.rule import Rule
@@ -47,6 +48,11 @@ class Teardown(Section):
     what: str | None = option(str, doc="what is freed (memmap, page table)")
     deferred: bool | None = option(bool, doc="frees only after a grace period or IPI itself "
                                           "(tlb_remove_table): needs no sync")
+    unpublished: bool | None = option(bool, doc="what it frees was hidden by the caller "
+                                      "(a zap list, a remapped vmemmap): a sync must "
+                                      "precede it in this function")
+    arg: int | None = option(int, doc="argument naming what is freed: an element of a "
+                                   "batch (tables[i]) was queued for a deferred free")
     via: str | None = option(str, doc="summaries: the teardown API the call chain ends in")
     trail: tuple[Step, ...] | None = option(tuple, doc="summaries: the steps down to it (not "
                                                     "for rule files)")
@@ -95,7 +101,12 @@ that unpublished it (`remove_pfn_range_from_zone()`, `pmd_clear()`, `pud_clear()
 between (`synchronize_rcu()`, `tlb_remove_table_sync_one()`, an IPI broadcast). The
 unpublish and the teardown may sit in different functions of the file: the finding is
 reported once, in the function that owns the unpublish step, and its code flow follows
-the calls down to the teardown. A sync placed *before* the unpublish does not count.
+the calls down to the teardown. For page tables a sync placed *before* the unpublish does
+not count; for the memmap a sync anywhere before the teardown does (the pages stopped
+being mapped long before: seed 002's `synchronize_rcu()` after `mem_hotplug_begin()`).
+Teardowns of what the *caller* unpublished (`kvm_mmu_free_shadow_page()` on a zap list,
+`__tlb_remove_table()`, HugeTLB `vmemmap_remap_free()`/`vmemmap_remap_alloc()`) need a
+sync (`kvm_flush_remote_tlbs()` for KVM) before them in the function, on some path.
 """,
     why="""
 GUP-fast (and other lockless walkers) walk the page tables and dereference `struct page`
@@ -139,7 +150,9 @@ pte_free(mm, pmd_pgtable(_pmd));
 - Summaries stay within a file: an unpublish in one file and the teardown in another
   (offline_pages() then, much later, try_remove_memory()) is not seen.
 - A callee that syncs on some path counts as syncing; a wait done by the caller of the
-  function that tears down is not seen.
+  function that tears down is not seen (a sync under a flag the caller clears counts).
+- A table taken from a batch (`batch->tables[i]`) is taken as freed by the batch's RCU
+  callback; a percpu_ref kill-and-wait (memunmap_pages()) is not a sync yet.
 - Kernel page tables (`pte_free_kernel()`) are not modeled: GUP-fast walks user page
   tables only.
 - `mem_hotplug_begin()` is a lock, not an unpublish step: hot-add error paths that remove
@@ -169,6 +182,12 @@ class HotplugChecker(Checker):
                     f"{ev.api}() tears down the {kind} without a sync")
         pending = [(k, s[Walk.UNPUBLISHED]) for k, s in ctx.tracked()
                    if _unpublished(k) == kind and Walk.UNPUBLISHED in s]
+        if kind == "memmap" and ctx.may_be(ctx.ghost("synced"), Walk.SYNCED):
+            pending = []                # a sync anywhere before a memmap teardown counts
+        if ev.m.unpublished and not chain and not ctx.may_be(ctx.ghost("synced"),
+                                                             Walk.SYNCED) \
+                and not _deferred(ctx, ctx.arg(ev.call, ev.m.arg)):
+            pending = [(Tag(f"<{ev.api}()>", "unpublished", kind), ())]
         if pending:
             self._report(ctx, ev, kind, step, pending)
         if ctx.may_be(ctx.ghost("entry", kind), Walk.FRESH):
@@ -176,6 +195,7 @@ class HotplugChecker(Checker):
             ctx.summarize("teardown", what=kind, via=via or ev.api, trail=(step, *chain))
 
     def on_sync(self, ctx: Context, ev: Event[Sync]) -> None:
+        ctx.set(ctx.ghost("synced"), Walk.SYNCED)
         for k, _ in ctx.tracked():
             if _unpublished(k) is not None:
                 ctx.replace(k, Walk.UNPUBLISHED, Walk.SYNCED)
@@ -210,14 +230,15 @@ class HotplugChecker(Checker):
     def _report(self, ctx: Context, ev: Event[Teardown], kind: str, step: Step,
                 pending: list[tuple[Key, Trail]]) -> None:
         _k, trail = min(pending, key=lambda p: (p[1][0].span.line if p[1] else 0, str(p[0])))
-        origin = trail[0] if trail else step
         via, chain = ev.m.via, ev.m.trail or ()
         through = f" (via {via}())" if via and via != ev.api else ""
-        ctx.report(
-            HOTPLUG_TEARDOWN_UNSYNCED, ev.span,
-            f"{ev.api}() tears down the {kind}{through} after {origin.message} at line "
-            f"{origin.span.line}, with no sync against lockless walkers in between",
-            trail + ((step, *chain) if chain else ()), trail[:1])
+        after = (f"after {trail[0].message} at line {trail[0].span.line}, with no sync "
+                 "against lockless walkers in between" if trail else
+                 "that its caller unpublished, with no sync against lockless walkers "
+                 "before it in this function")
+        ctx.report(HOTPLUG_TEARDOWN_UNSYNCED, ev.span,
+                   f"{ev.api}() tears down the {kind}{through} {after}",
+                   trail + ((step, *chain) if chain else ()), trail[:1])
         for k, _ in pending:
             ctx.replace(k, Walk.UNPUBLISHED, Walk.REPORTED)
 
@@ -230,3 +251,11 @@ def _unpublished(k: Key) -> str | None:
     """The kind of an unpublished entry's key (it rides on the entry's access path, so
     that reassigning or advancing it, ``pmd++``, ends the story)."""
     return k.arg if isinstance(k, Tag) and k.name == "unpublished" else None
+
+
+def _deferred(ctx: Context, e: Expr | None) -> bool:
+    """A table already queued for a deferred free: an element of a batch (``tables[i]``), or
+    what an RCU callback recovers from its rcu_head (``container_of(head, T, rcu)``)."""
+    b = ctx.bound(e)
+    return isinstance(e, Index) or (b is not None and b.callee == "container_of" and
+                                    len(b.args) == 3 and "rcu" in (ctx.key(b.args[2]) or ""))

@@ -1,18 +1,17 @@
-"""racy-refcount-check and spurious-refcount-warn (rule docs below).  States per object:
-``DECIDED`` on the edge where an unfrozen exact count check found no other reference,
-``FROZEN``/``EXCLUDED`` once frozen or excluded, ``LOCKLESS`` when found by a lockless
-read, ``HELD`` once referenced.  Summaries: count reads, freezes, exclusive actions and
-exclusions on a parameter."""
+"""racy-refcount-check and spurious-refcount-warn (rule docs below).  States per object
+(``Ref``; ``Attached(batch, obj)`` for what a batch collected); summaries on a parameter:
+count reads, freezes, exclusive actions, exclusions (also: freezes it on some path)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from enum import Enum
 
-from analyzer.engine import NONZERO, ZERO, Checker, Context, Event, Test
-from analyzer.engine.effects import COMPARE, NEGATE, int_literal, oriented
-from analyzer.ir import Binary, Call, Expr, Literal, Return
+from analyzer.engine import NONZERO, ZERO, Attached, Checker, Context, Event, Test
+from analyzer.engine.effects import COMPARE, int_literal, oriented
+from analyzer.ir import Binary, Call, Expr, Return
 from analyzer.models.core import Acquire, Derive, LocklessRead, RefcountRead
-from analyzer.models.schema import ArgSection, arg_section
+from analyzer.models.schema import ArgSection, arg_section, option, register
 from analyzer.result import Step
 from analyzer.rule import Rule
 
@@ -25,14 +24,20 @@ SetRefcount = arg_section("set_refcount", "calls that overwrite a reference coun
 ExclusiveAction = arg_section("exclusive_action", "actions that assume no other reference "
                               "can exist", "exclusive", arg_doc="argument assumed to have "
                               "no other reference")
-
-
 Freeze = arg_section("freeze", "refcount freezes (ref_freeze: succeeds only at the expected "
                      "count)", conditional=True)
 Exclusion = arg_section("exclusion", "calls that exclude speculative references",
                         arg_doc="argument it excludes speculative references on",
                         required=False)
 Count = tuple[Call, 'str | None']     # a count read and the object it counts
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class Collect(ArgSection):
+    """calls that put an object into a batch or list (that a batch free then frees)"""
+    NAME = "collect"
+    carrier: int | None = option(int, required=True, doc="argument receiving the object")
 
 
 class Ref(Enum):
@@ -47,20 +52,19 @@ class Ref(Enum):
 RACY_REFCOUNT_CHECK = Rule(
     id="racy-refcount-check",
     name="RacyRefcountCheck",
-    summary="an action that assumes no other reference, decided by an unfrozen exact "
-            "refcount check",
+    summary="an action assuming no other reference, decided by an unfrozen exact count check",
     what="""
-Finds a branch on an exact reference count (`folio_ref_count(folio) == 1`,
-`page_count(page) != 1`, `folio_ref_count(folio) > 1` false, `folio_ref_sub_return(...) ==
-1`, ...) whose "no other reference" edge leads to an action that breaks if another
-reference appears after the check: overwriting the count (`set_page_count()`,
-`set_page_refcounted()`, `folio_set_count()`), freeing a page whose count is not zero
-(`free_reserved_page()`, `free_unref_page()`), changing the folio's type or owner
-(`__folio_set_hugetlb()`, a guest_memfd type), removing it from the direct map — when
-the count was not frozen first (`folio_ref_freeze()`/`page_ref_freeze()` success, or an
-atomic `*_and_test()` that saw zero) and no exclusion the models name is in place. A
-helper of the same file that performs such an action on its argument counts as the
-action.
+Finds a branch on an exact reference count (`folio_ref_count(folio) == 1`, `page_count(page)
+!= 1`, `> 1` false, `folio_ref_sub_return(...) == 1`, a comparison saved in a variable)
+whose "no other reference" edge leads to an action that breaks if another reference
+appears after the check: overwriting the count (`set_page_count()`, `folio_set_count()`, an
+"unfreeze" of a count never frozen), freeing a page whose count is not zero
+(`free_reserved_page()`, `free_unref_page()`, a batch free of the list or `folio_batch` it
+was added to), making it a tail page or splitting it, changing its type or owner
+(`__folio_set_hugetlb()`, guest_memfd), removing it from the direct map -- when the count
+was not frozen first (`folio_ref_freeze()` success, an atomic `*_and_test()` that saw zero,
+also in a helper of the file) and no modeled exclusion is in place. A helper of the same
+file doing such an action on its argument counts as the action.
 """,
     why="""
 Whoever found the page without a reference (GUP-fast, compaction and other pfn
@@ -77,17 +81,13 @@ the next instruction:
                                                                   /* under CPU 0 */
     }
 
-The same window breaks a type change (CPU 1's `folio_put()` runs the new type's free
-path), a free (CPU 1's put frees it again) and "the host holds no reference, make it
-private to the guest" (seeds 000, 004). `folio_ref_freeze(folio, 1)` makes the check and
-the exclusion one atomic step: CPU 1's `folio_try_get()` then fails. Registering a put
-callback *before* the check (seed 004) also closes the window: a reference taken after
-the check triggers the callback when it is dropped.
-
-Reuse decisions are not reported: `page_count() == 1` under the page-table lock before
-reusing an anonymous page or setting it anon-exclusive (seed 001) only needs "no other
-*lasting* reference"; a speculative reference arriving later backs off without using the
-page, and a new GUP pin needs the lock the reuser holds.
+The same window breaks a type change, a free, a split and "the host holds no reference,
+make it private to the guest" (seeds 000, 004). `folio_ref_freeze(folio, 1)` makes check
+and exclusion one atomic step: CPU 1's `folio_try_get()` then fails. Registering a put
+callback *before* the check (seed 004) also closes the window. Reuse decisions are not
+reported: `page_count() == 1` under the page-table lock before reusing an anonymous page
+(seed 001) only needs "no other *lasting* reference"; a later speculative reference backs
+off without using the page.
 """,
     example="""
 refcount = folio_ref_sub_return(folio, folio_nr_pages(folio));
@@ -98,17 +98,18 @@ if (refcount == 1)
 if (folio_ref_freeze(folio, 1)) {       /* atomic: speculative gets now fail */
         __folio_set_guestmem(folio);
         folio_ref_unfreeze(folio, 1);
-}
-/* or register the put callback first, then check (seed 004) */
+}                                       /* or register the put callback first (seed 004) */
 """,
     limits="""
 - A decision returned by a helper (`return folio_ref_count(f) == expected;`) is not
   followed into the caller.
-- Page and folio are one object only when derived inline (`page_folio(page)` as the
-  argument, `&folio->page`) or derived after the check.
-- Reuse and anon-exclusive decisions are accepted by design (see above); a lockless one
-  (no page-table lock) is not reported.
-- Exclusions held by the caller (a frozen count, a registered callback) are not seen.
+- Page and folio are one object when derived inline, in a variable or after the check.
+- Reuse and anon-exclusive decisions are accepted by design (see above).
+- Exclusions held by the caller are not seen; a helper that freezes its argument on
+  some path counts as excluding on every path. Returning the object judged exclusive to
+  a caller that relies on a frozen count (hugetlb allocation) is not followed.
+- Blind count writes without any check (`set_page_count()` on memory walkers may reach)
+  are not reported yet.
 """,
     precision="medium",
     tags=("correctness", "refcount", "race", "mm"),
@@ -117,15 +118,14 @@ if (folio_ref_freeze(folio, 1)) {       /* atomic: speculative gets now fail */
 SPURIOUS_REFCOUNT_WARN = Rule(
     id="spurious-refcount-warn",
     name="SpuriousRefcountWarn",
-    summary="WARN_ON()/VM_BUG_ON() on an exact refcount that a speculative reference can "
-            "trip",
+    summary="WARN_ON()/VM_BUG_ON() on an exact refcount a speculative reference can trip",
     what="""
 Finds an assertion (`WARN_ON*()`, `VM_WARN_ON*()`, `VM_BUG_ON*()`, `BUG_ON()`) whose
 condition becomes true when the reference count rises: an exact or upper-bounded count
-(`folio_ref_count(folio) != 1`, `page_count(page) > 1`, `folio_ref_count(folio) == 2`),
-also inside `&&`/`||`/`!`. And one that asserts a non-zero count (`count <= 0`,
-`!page_count(page)`) on an object the function found by a lockless read, whose count may
-be legitimately frozen to 0. Not reported after a successful freeze.
+(`folio_ref_count(folio) != 1`, `page_count(page) > 1`, `== 2`), also inside `&&`/`||`/`!`
+and through variables (`ret = count == 1; VM_BUG_ON(!ret)`, `n += page_count(p) != 1;
+WARN(n != 0)`). And one asserting a non-zero count (`count <= 0`) on an object found by a
+lockless read, whose count may be frozen to 0. Not reported after a successful freeze.
 """,
     why="""
 A speculative reference raises any non-zero count for a moment, on a page the asserting
@@ -147,19 +147,16 @@ page found locklessly fires on a frozen page (seed 003).
 WARN_ON_ONCE(!folio_test_locked(folio) && folio_ref_count(folio) > 1);
 """,
     instead="""
-/* assert what speculative references cannot change */
-WARN_ON_ONCE(folio_ref_count(folio) < 1);
-/* or freeze first: the count is then stable */
-if (folio_ref_freeze(folio, 1)) { ... }
+WARN_ON_ONCE(folio_ref_count(folio) < 1);   /* what speculative references cannot change */
+if (folio_ref_freeze(folio, 1)) { ... }     /* or freeze first: the count is then stable */
 """,
     limits="""
 - The non-zero assertion (`<= 0`) is reported only for objects found by a lockless
   page-table read in the same function; RCU page-cache lookups are not followed.
 - `== N` is reported for a literal N >= 2 only; a non-literal expected value is assumed
   to be an upper bound only with `!=`, `>`, `>=`.
-- The rule does not know which pages today's speculative getters skip: an assertion on
-  a reserved boot-time page (only memory-failure would take a reference on it) is
-  reported like any other.
+- Which pages today's speculative getters skip is not known: an assertion on a reserved
+  boot-time page is reported like any other.
 """,
     precision="high",
     tags=("correctness", "refcount", "warn", "mm"),
@@ -168,8 +165,8 @@ if (folio_ref_freeze(folio, 1)) { ... }
 
 class RefcheckChecker(Checker):
     rules = (RACY_REFCOUNT_CHECK, SPURIOUS_REFCOUNT_WARN)
-
-    starter_sections = ("refcount_read", "set_refcount", "exclusive_action")
+    starter_sections = ("refcount_read", "set_refcount", "exclusive_action", "freeze")
+    holds_comparisons = True                  # ``ret = count == 1; VM_BUG_ON(!ret)``
 
     # ------------------------------------------------------------------ hooks
     def on_warn(self, ctx: Context, ev: Event[ArgSection]) -> None:
@@ -190,13 +187,24 @@ class RefcheckChecker(Checker):
                            trail[:1])
                 return
 
+    def on_collect(self, ctx: Context, ev: Event[Collect]) -> None:
+        key, batch = ctx.object_of(ev.obj), ctx.place(ctx.arg(ev.call, ev.m.carrier))
+        if key is not None and batch is not None and ctx.may_be(key, Ref.DECIDED):
+            ctx.set(Attached(batch, key), Ref.DECIDED, ctx.trail(key, Ref.DECIDED))
+
     def on_exclusive(self, ctx: Context, ev: Event[ArgSection]) -> None:
-        key = ctx.object_of(ev.obj)
+        key, root = ctx.object_of(ev.obj), ctx.object_of(ev.obj, True)
+        for k, _ in ctx.tracked():              # a batch free frees what it collected
+            if isinstance(k, Attached) and k.carrier == ctx.place(ev.obj) \
+                    and ctx.may_be(k, Ref.DECIDED):
+                self._report_racy(ctx, ev, k.obj, k)
+                ctx.replace(k, Ref.DECIDED, Ref.REPORTED)
         if key is not None and ctx.may_be(key, Ref.DECIDED):
             self._report_racy(ctx, ev, key)
             ctx.replace(key, Ref.DECIDED, Ref.REPORTED)
-        elif key is not None and not ctx.states(key):
-            ctx.summarize_param(ev.m.NAME, key)
+            ctx.replace(root, Ref.DECIDED, Ref.REPORTED)
+        elif root is not None and not ctx.states(root) and not ctx.states(key):
+            ctx.summarize_param(ev.m.NAME, root)
 
     def on_exclusion(self, ctx: Context, ev: Event[ArgSection]) -> None:
         if ev.m.arg is not None:
@@ -225,6 +233,8 @@ class RefcheckChecker(Checker):
         if ev.done:
             ctx.set(ctx.object_of(ev.obj), Ref.FROZEN,
                     (Step(ev.span, f"count frozen by {ev.api}()"),))
+            if ev.edge:                 # a helper that freezes its argument on some path
+                ctx.summarize_param("exclusion", ctx.object_of(ev.obj, True))
 
     def on_branch(self, ctx: Context, test: Test) -> None:
         e, outcome = test.subject, test.outcome
@@ -260,23 +270,15 @@ class RefcheckChecker(Checker):
         if key is None or ctx.may_be(key, Ref.FROZEN, Ref.EXCLUDED):
             return
         shown = ctx.key(other) or "its expected value"
-        ctx.set(key, Ref.DECIDED, (Step(e.span, f"'{key}' judged to have no other reference "
-                                                f"by {count.callee}() {op} {shown}, count "
-                                                "not frozen"),))
+        step = Step(e.span, f"'{key}' judged to have no other reference by {count.callee}() "
+                            f"{op} {shown}, count not frozen")
+        for k in {key, ctx.object_of(count.args[0] if count.args else None, True)} - {None}:
+            ctx.set(k, Ref.DECIDED, (step,))   # also the page a folio variable came from
 
     def _trips(self, ctx: Context, cond: Expr | None) -> Iterator[tuple[Count, str, Expr, bool]]:
-        """Count comparisons in ``cond`` that can make it true: (count, op, other, zero),
-        ``zero``: a zero count trips it, else a higher count does."""
-        for e, positive in ctx.atoms(cond) if cond is not None else ():
-            found: tuple[Count, str, Expr] | None = None
-            if isinstance(e, Binary) and e.op in (*COMPARE, "!="):
-                found = oriented(e, ctx.count_read)
-            elif (c := ctx.count_read(e)) is not None:
-                found = (c, "!=", Literal("0"))                  # truth of a count
-            if found is None:
-                continue
-            count, op, other = found
-            op = op if positive else NEGATE[op]
+        """Count comparisons that can make ``cond`` true: (count, op, other, zero), ``zero``:
+        a zero count trips it, else a higher count does."""
+        for count, op, other in ctx.count_tests(cond) if cond is not None else ():
             v = int_literal(other)
             higher = ((op in ("!=", ">") and (v is None or v >= 1))
                       or (op == ">=" and (v is None or v >= 2))
@@ -286,8 +288,9 @@ class RefcheckChecker(Checker):
                 yield count, op, other, zero
 
     # ------------------------------------------------------------------ reports
-    def _report_racy(self, ctx: Context, ev: Event[ArgSection], key: str) -> None:
-        trail = ctx.trail(key, Ref.DECIDED)
+    def _report_racy(self, ctx: Context, ev: Event[ArgSection], key: str,
+                     via: Attached | None = None) -> None:
+        trail = ctx.trail(via or key, Ref.DECIDED)
         line = trail[0].span.line if trail else ev.span.line
         effect, race = ((f"overwrites the count of '{key}'", "taken since is lost")
                         if isinstance(ev.m, SetRefcount) else

@@ -515,3 +515,47 @@ def test_an_enumeration_constant_of_known_value_is_a_constant():
         (Name("ret"), "zero")
     assert normalize(Binary("==", Name("ret"), unknown), "nonzero", frozenset())[0] == \
         Binary("==", Name("ret"), unknown)
+class CountProbe(Checker):
+    """check(e) reports the exact count comparisons that make e true (Context.count_tests)
+    and the object of its second argument through variables (object_of(.., True))."""
+
+    rules = (RULE,)
+    holds_comparisons = True
+
+    def on_call(self, ctx, call, result):
+        if call.callee == "check":
+            tests = [f"{c.callee}{op}{ctx.key(o)}" for (c, _k), op, o in
+                     ctx.count_tests(call.args[0])]
+            root = ctx.object_of(call.args[1], True) if len(call.args) > 1 else None
+            ctx.report(RULE, call.span, f"{','.join(tests) or '-'}|{root}")
+
+
+def run_counts(body: str, params: str = "struct page *page, struct folio *f, int c"):
+    src = f"void f({params})\n{{\n{body}\n}}\n".encode()
+    fn = parse_source("t.c", src, MODELS.iterators()).functions[0]
+    findings, _ = analyze_function(fn, MODELS, [CountProbe()])
+    return {f.span.line - 2: f.message for f in findings}
+
+
+def test_count_tests_see_through_saved_and_accumulated_comparisons():
+    got = run_counts(
+        "\tint ok = folio_ref_count(f) == 1;\n"                        # 1
+        "\tunsigned long n = 0;\n"                                     # 2
+        "\tcheck(!ok);\n"                                              # 3
+        "\twhile (c--)\n"                                              # 4
+        "\t\tn += page_count(page) != 1;\n"                            # 5
+        "\tcheck(n != 0);\n"                                           # 6
+        "\tcheck(!n);\n"                                               # 7
+        "\tok = c;\n"                                                  # 8
+        "\tcheck(!ok);\n")                                             # 9
+    assert got[3].startswith("folio_ref_count!=1|")
+    assert got[6].startswith("page_count!=1|")        # on the loop's back edge only: a may-fact
+    assert got[7].startswith("page_count==1|")
+    assert got[9].startswith("-|")                    # reassigned: holds no comparison any more
+
+
+def test_object_of_through_a_variable_holding_a_derivation():
+    got = run_counts("\tstruct folio *folio = page_folio(page);\n\tcheck(0, folio);\n"
+                     "\tcheck(0, &folio->page);\n\tstruct page *head = &folio->page;\n"
+                     "\tcheck(0, head);\n")
+    assert got == {2: "-|page", 3: "-|page", 5: "-|page"}

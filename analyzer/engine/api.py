@@ -16,13 +16,23 @@ condition in normal form), ``on_deref``, ``on_store``, ``on_overwrite``, ``on_es
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Generic, TypeVar
 
-from analyzer.engine.effects import Effect, Test, atoms, normalize
-from analyzer.engine.keys import Ghost, Key, access_key, depends_on, strip
+from analyzer.engine.effects import (
+    COMPARE,
+    NEGATE,
+    NONZERO,
+    ZERO,
+    Effect,
+    Test,
+    atoms,
+    normalize,
+    oriented,
+)
+from analyzer.engine.keys import Ghost, Key, Tag, access_key, depends_on, strip
 from analyzer.ir import (
     AddrOf,
     Binary,
@@ -32,16 +42,22 @@ from analyzer.ir import (
     Expr,
     Function,
     Index,
+    Literal,
     Member,
     Name,
     Return,
     Span,
+    Unary,
     walk,
 )
 from analyzer.models import Model, Models
 from analyzer.models.schema import Section
 from analyzer.result import Finding, Step
 from analyzer.rule import Rule
+
+#: The tag under which a variable's possible comparisons ride (:meth:`Context.held`).
+HOLDS = "holds comparison"
+ADDRESS = "holds member address"         # ``head = &folio->page``
 
 Trail = tuple[Step, ...]
 M = TypeVar("M", bound=Section)
@@ -172,6 +188,10 @@ class Checker:
     #: branch edge.  Sections not listed are all told, in the order of their declaration.
     precedence: tuple[str, ...] = ()
     edge_precedence: tuple[str, ...] = ()
+    #: Whether the engine records the comparisons a variable may hold (``ok = a == b``,
+    #: accumulated ``bad |= a != b``) for :meth:`Context.held`, and the member address it
+    #: holds (``head = &folio->page``) for ``object_of(e, through_vars=True)``.
+    holds_comparisons: bool = False
 
     def starters(self, models: Models) -> frozenset[str] | None:
         """The API names that start this checker's stories; None: no filter."""
@@ -291,12 +311,18 @@ class Context:
             e = self.derived_from(e)
         return out
 
-    def object_of(self, e: Expr | None) -> str | None:
+    def object_of(self, e: Expr | None, through_vars: bool = False) -> str | None:
         """The object whose reference count ``e`` is about: through derivations
-        (``page_folio(page)``) and member addresses (``&folio->page``) to its path."""
+        (``page_folio(page)``; with ``through_vars`` also one held in a variable,
+        ``folio = page_folio(page)``) and member addresses (``&folio->page``) to its path."""
         while e is not None:
             e = self.strip(e)
-            inner = self.derived_from(e)
+            bound = self.bound(e) if through_vars else None
+            addr = self.states(Tag(e.id, ADDRESS)) if through_vars and isinstance(
+                e, Name) else frozenset()
+            if len(addr) == 1:
+                e = next(iter(addr))
+            inner = self.derived_from(bound if bound is not None else e)
             if inner is not None:
                 e = inner
             elif isinstance(e, AddrOf) and isinstance(e.operand, Member):
@@ -317,6 +343,24 @@ class Context:
             return self.count_read(e.left) or (self.count_read(e.right) if e.op == "+"
                                                else None)
         return None
+
+    def count_tests(self, cond: Expr) -> Iterator[tuple[tuple[Call, str | None], str, Expr]]:
+        """The exact count comparisons that make ``cond`` true, as ``(count_read, op,
+        other)`` with the count on the left and ``op`` the relation that then holds:
+        through ``!``/``&&``/``||``, the truth of a count (``!= 0``) and variables holding
+        comparisons (:meth:`held`)."""
+        for e, positive in self.atoms(cond):
+            v, outcome = self.normal(e, NONZERO)
+            truth = positive == (outcome != ZERO)
+            for c in self.held(v):
+                yield from self.count_tests(c if truth else Unary("!", c))
+            found: tuple[tuple[Call, str | None], str, Expr] | None = None
+            if isinstance(e, Binary) and e.op in (*COMPARE, "!="):
+                found = oriented(e, self.count_read)
+            elif (read := self.count_read(e)) is not None:
+                found = (read, "!=", Literal("0"))
+            if found is not None:
+                yield found[0], found[1] if positive else NEGATE[found[1]], found[2]
 
     def tracked_value(self, e: Expr) -> str | None:
         """The tracked object ``e`` stands for, through value conversions along its
@@ -438,6 +482,15 @@ class Context:
         if index is None:
             return None
         return self.strip(call.args[index]) if 0 <= index < len(call.args) else None
+
+    def held(self, e: Expr) -> list[Expr]:
+        """The comparisons the variable ``e`` may hold here (assigned, or accumulated with
+        ``|=``/``&=``/``+=``, on some path); empty for anything else.  Recorded only for a
+        checker with ``holds_comparisons``."""
+        e = self.strip(e)
+        key = self.key(e) if isinstance(e, Name) else None
+        return sorted(self.states(Tag(key, HOLDS)), key=lambda c: (c.span.line, c.span.col)) \
+            if key is not None else []
 
     def bound(self, e: Expr | None) -> Call | None:
         """The call whose result the variable ``e`` holds on every path here, if any."""

@@ -30,8 +30,19 @@ from typing import Any
 
 from analyzer import ir
 from analyzer.cfg import build_cfg, reachable
-from analyzer.engine.api import Checker, Context, Escape, Event, Facts, Held, Origin
+from analyzer.engine.api import (
+    ADDRESS,
+    HOLDS,
+    Checker,
+    Context,
+    Escape,
+    Event,
+    Facts,
+    Held,
+    Origin,
+)
 from analyzer.engine.effects import (
+    COMPARE,
     Effect,
     Test,
     branch_test,
@@ -39,11 +50,12 @@ from analyzer.engine.effects import (
     effect_holds,
     signed_test,
 )
-from analyzer.engine.keys import Ghost
+from analyzer.engine.keys import Ghost, Tag
 from analyzer.ir import (
     CFG,
     AddrOf,
     Assign,
+    Binary,
     Block,
     Call,
     Deref,
@@ -269,9 +281,12 @@ class _Run:
         # overwritten.  ``p += n`` moves a pointer within its object, it does not drop
         # what p held.
         declares = isinstance(a.target, Name) and a.target.span == a.span
+        held = self._held(target, value, a.op)
         if src != target and not declares and a.op == "=":
             self._overwrite(target, a.span)
         ctx.kill(target)
+        for c in held:
+            ctx.add(Tag(target, ADDRESS if isinstance(c, AddrOf) else HOLDS), c)
         if saved is not None:
             ctx.facts.objs[target] = saved
         if a.op == "=" and isinstance(value, Call):
@@ -279,6 +294,18 @@ class _Run:
             if src is not None and src != target:
                 ctx.facts.objs.pop(src, None)       # the temporary moved into target
         self.checker.on_assign(ctx, target, value, a.span)
+
+    def _held(self, target: str, value: Expr, op: str) -> list[Expr]:
+        """The comparisons ``target`` may hold after ``target op value``."""
+        if not self.checker.holds_comparisons:
+            return []
+        if op == "=" and isinstance(value, AddrOf) and isinstance(value.operand, Member):
+            return [value]                              # head = &folio->page
+        new: list[Expr] = [value] if isinstance(value, Binary) and value.op in (
+            *COMPARE, "!=") else []
+        if op in ("|=", "&=", "+="):
+            return [*self.ctx.states(Tag(target, HOLDS)), *new]
+        return new if op == "=" else []
 
     # -- fixpoint
     def run(self) -> str | None:
