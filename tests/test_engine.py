@@ -3,6 +3,7 @@ over C snippets parsed by the tree-sitter frontend."""
 from __future__ import annotations
 
 from enum import Enum
+from typing import ClassVar
 
 import pytest
 
@@ -559,3 +560,141 @@ def test_object_of_through_a_variable_holding_a_derivation():
                      "\tcheck(0, &folio->page);\n\tstruct page *head = &folio->page;\n"
                      "\tcheck(0, head);\n")
     assert got == {2: "-|page", 3: "-|page", 5: "-|page"}
+# ----------------------------------------------------------- declarative moves, names, carriers
+class Flow(Enum):
+    START = "start"
+    HELD = "held"
+    TRIED = "tried"
+    FAILED = "failed"
+    GONE = "gone"
+
+
+class MoveProbe(Checker):
+    """A typestate checker written with the engine's declarative parts only: moves on the
+    events of the models, linked names, a carrier, exit summaries; check(x) reports x's
+    states (and the step messages of the first trail)."""
+
+    rules = (RULE,)
+    untracked = Flow.START
+    params = Flow.START
+    links = True
+    param_summaries: ClassVar[dict] = {frozenset({Flow.HELD}): ("acquire", {"kind": "plain"})}
+    return_summaries: ClassVar[dict] = {frozenset({Flow.HELD}): ("guest_source", {})}
+    moves: ClassVar[dict] = {
+        "acquire": (engine.Move({Flow.START: Flow.HELD}, "held by {}()"),
+                    engine.Move({Flow.START: Flow.FAILED}, "{}() failed", on=engine.Effect.FAILED),
+                    engine.Move({Flow.START: Flow.TRIED}, "{}() result", edge=True,
+                                needs="returns_object", result=True)),
+        "release": (engine.Move({Flow.HELD: Flow.GONE}, "dropped by {}()", unless="partial"),),
+    }
+    seen: list[str]
+
+    def __init__(self):
+        self.seen = []
+
+    def on_io_start(self, ctx, ev):     # told at the bio's submission, for each page on it
+        self.seen.append(f"{ev.key}@{ev.call.callee}:{ev.attached.message}")
+
+    def on_call(self, ctx, call, result):
+        if call.callee == "check":
+            key = ctx.key(ctx.arg(call, 0))
+            states = sorted(s.value for s in ctx.states(key))
+            steps = [st.message for s in sorted(ctx.states(key), key=lambda s: s.value)
+                     for st in ctx.trail(key, s)][:2]
+            ctx.report(RULE, call.span, ",".join(states) + (" " + ";".join(steps) if steps
+                                                             else ""))
+
+
+MOVE_RULES = """
+[acquire.hold]
+arg = 0
+kind = "plain"
+[acquire.try_hold]
+arg = 0
+kind = "speculative"
+when = "nonzero"
+returns_object = true
+[release.unhold]
+arg = 0
+[release.unhold_some]
+arg = 0
+partial = true
+"""
+
+
+def run_moves(body: str, params: str = "struct folio *folio, struct page *page, int c",
+              tmp_path=None):
+    path = tmp_path / "moves.toml"
+    path.write_text(MOVE_RULES)
+    models = load_models([path])
+    src = f"void *f({params})\n{{\n{body}\n}}\n".encode()
+    fn = parse_source("t.c", src, models.iterators()).functions[0]
+    probe = MoveProbe()
+    result = engine.analyze_function_full(fn, models, [probe])
+    got = {f.span.line - 2: f.message for f in result.findings}
+    return got, probe.seen, {(m.section, m.values) for m in result.summaries}
+
+
+def test_moves_apply_transition_tables_with_steps(tmp_path):
+    got, _, _ = run_moves("hold(folio);\ncheck(folio);\nunhold_some(folio);\ncheck(folio);\n"
+                          "unhold(folio);\ncheck(folio);", tmp_path=tmp_path)
+    assert got == {2: "held held by hold()", 4: "held held by hold()",
+                   6: "gone held by hold();dropped by unhold()"}
+
+
+def test_moves_on_failed_edges_and_on_the_result_variable(tmp_path):
+    body = ("struct folio *f2 = try_hold(folio);\nif (!f2) {\n\tcheck(folio);\n\treturn 0;\n}\n"
+            "check(folio);\ncheck(f2);")
+    got, _, _ = run_moves(body, tmp_path=tmp_path)
+    assert got == {3: "failed try_hold() failed", 6: "held held by try_hold()",
+                   7: "tried try_hold() result"}
+
+
+def test_moves_reach_every_linked_name(tmp_path):
+    # folio = page_folio(page) links the two paths: a move on either applies to both;
+    # a move on page_folio(page) applies to what it is derived from.
+    body = ("struct folio *f2 = page_folio(page);\nhold(f2);\ncheck(page);\n"
+            "unhold(page_folio(page));\ncheck(f2);")
+    got, _, _ = run_moves(body, tmp_path=tmp_path)
+    assert got[3].startswith("held") and got[5].startswith("gone")
+    got, _, _ = run_moves("hold(page);\ncheck(folio);", tmp_path=tmp_path)
+    assert got == {2: "start"}                      # no link, no move
+
+
+def test_carrier_defers_the_event_to_the_submission(tmp_path):
+    body = ("bio_add_page(bio, page, 4096, 0);\nbio_add_page(bio, page_folio(page), 1, 0);\n"
+            "submit_bio(bio);\nbio_add_page(other, page, 1, 0);\nother = bio_alloc();\n"
+            "submit_bio(other);")
+    _, seen, _ = run_moves(body, "struct bio *bio, struct bio *other, struct page *page",
+                           tmp_path=tmp_path)
+    # a computed path names no place: the page it designates rides (its latest adding);
+    # the new bio carries nothing
+    assert set(seen) == {"page@submit_bio:'page_folio(page)' handed to bio_add_page()"}
+
+
+def test_parameters_start_in_a_state_and_exit_states_become_summaries(tmp_path):
+    _, _, sums = run_moves("hold(folio);\nreturn folio;", tmp_path=tmp_path)
+    assert ("acquire", (("arg", 0), ("kind", "plain"), ("when", "always"))) in sums
+    assert ("guest_source", (("when", "always"),)) in sums
+    _, _, sums = run_moves("if (c)\n\thold(folio);\nreturn folio;", tmp_path=tmp_path)
+    assert not sums                                # START on one path: no summary
+
+
+def test_context_names_of_one_object():
+    src = b"void f(struct folio *folio, struct page **pages) { }"
+    fn = parse_source("t.c", src, MODELS.iterators()).functions[0]
+    ctx = engine.Context(fn, MODELS, Checker())
+    ctx.set("pages", Flow.HELD)
+    ctx.set("folio", Flow.HELD)
+    assert ctx.holder("pages[i]") == "pages" and ctx.holder("&folio->page") == "folio"
+    assert ctx.holder("other") is None
+    ctx.link("a", "b")
+    assert ctx.linked("a") == ["b"] and ctx.linked("b") == ["a"]
+    ctx.attach("bio", "page", ())
+    assert ctx.detach("bio") == [("page", ())] and ctx.detach("bio") == []
+    ctx.transition("folio", {Flow.HELD: Flow.GONE}, Step(fn.span, "x"))
+    assert ctx.states("folio") == {Flow.GONE} and ctx.trail("folio", Flow.GONE)[-1].message == "x"
+    ctx.transition("fresh", {Flow.START: Flow.HELD}, Step(fn.span, "y"), default=Flow.START)
+    assert ctx.states("fresh") == {Flow.HELD}
+    ctx.transition("fresh2", {}, Step(fn.span, "y"), default=Flow.START)
+    assert ctx.states("fresh2") == frozenset()      # unchanged default: stays untracked

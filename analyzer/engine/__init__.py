@@ -21,6 +21,8 @@ from analyzer.engine.api import (
     Event,
     Facts,
     Held,
+    Link,
+    Move,
     Origin,
     Source,
     Trail,
@@ -48,6 +50,7 @@ from analyzer.engine.keys import Alias, Attached, Ghost, Key, Tag, access_key, s
 
 __all__ = ["NEG", "NONNEG", "NONPOS", "NONZERO", "POS", "ZERO", "ZERO_LITERALS", "Alias",
            "Attached", "Checker", "Context", "Effect", "Escape", "Event", "Facts",
-           "FunctionResult", "Ghost", "Held", "Key", "Origin", "Source", "Tag", "Test", "Trail",
+           "FunctionResult", "Ghost", "Held", "Key", "Link", "Move", "Origin", "Source", "Tag",
+           "Test", "Trail",
            "access_key", "analyze_function", "analyze_function_full", "called_names",
            "effect_holds", "fixpoint", "strip", "walk_exprs"]

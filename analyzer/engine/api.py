@@ -16,10 +16,10 @@ condition in normal form), ``on_deref``, ``on_store``, ``on_overwrite``, ``on_es
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from analyzer.engine.effects import (
     COMPARE,
@@ -32,7 +32,17 @@ from analyzer.engine.effects import (
     normalize,
     oriented,
 )
-from analyzer.engine.keys import Ghost, Key, Tag, access_key, depends_on, strip
+from analyzer.engine.keys import (
+    Alias,
+    Attached,
+    Ghost,
+    Key,
+    Tag,
+    access_key,
+    depends_on,
+    element_owner,
+    strip,
+)
 from analyzer.ir import (
     AddrOf,
     Binary,
@@ -71,6 +81,13 @@ class Held(Enum):
     NO = "not held"
 
 
+class Link(Enum):
+    """The state of the engine's relation keys (:meth:`Context.link`, :meth:`Context.attach`)."""
+
+    SAME = "same object"                # Alias(a, b): a and b name one object
+    ATTACHED = "attached to a carrier"  # Attached(carrier, obj)
+
+
 class Origin(Enum):
     """Where an object found by a lockless read comes from, as far as this function
     knows (the one lockless-read policy; each checker picks the origins it trusts)."""
@@ -95,6 +112,7 @@ class Event(Generic[M]):
     key: str | None             # its access path
     origin: Origin | None = None    # lockless reads only
     edge: bool = False              # told on a branch edge after the call
+    attached: Step | None = None    # deferred to a carrier's submission: where it was added
 
     @property
     def api(self) -> str:
@@ -116,6 +134,33 @@ class Event(Generic[M]):
     @property
     def conditional(self) -> bool:
         return self.m.conditional()
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """A typestate transition that an event makes on its object, declared in a checker's
+    ``moves`` and applied by the engine (:meth:`Context.move`) before the checker's hook:
+    ``table`` maps old state -> new (missing: unchanged; no state: the checker's
+    ``untracked``); ``says`` is the step (``{}``: the API).  It applies where the event's
+    effect is ``on`` (DONE; FAILED: the edges where it did not happen); with ``edge`` only
+    on a branch edge; with ``needs``/``unless`` only when the entry's boolean field is
+    set / not set; ``elements``: an untracked array element first takes its array's;
+    ``result``: to the variable the tested result was stored in (on an edge)."""
+
+    table: Mapping[Any, Any]
+    says: str
+    on: Effect = Effect.DONE
+    edge: bool = False
+    needs: str | None = None
+    unless: str | None = None
+    elements: bool = True
+    result: bool = False        # to the variable holding the tested result, not the object
+
+    def applies(self, ev: Event[Any]) -> bool:
+        return (ev.effect is self.on and (ev.edge or not self.edge)
+                and (ev.via is not None or not self.result)
+                and (self.needs is None or bool(getattr(ev.m, self.needs)))
+                and (self.unless is None or not getattr(ev.m, self.unless)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +237,19 @@ class Checker:
     #: accumulated ``bad |= a != b``) for :meth:`Context.held`, and the member address it
     #: holds (``head = &folio->page``) for ``object_of(e, through_vars=True)``.
     holds_comparisons: bool = False
+    #: Declarative transitions: event -> the :class:`Move` s it makes (a hook is optional).
+    moves: ClassVar[Mapping[str, tuple[Move, ...]]] = {}
+    untracked: ClassVar[Any] = None
+    #: The state every parameter starts in (None: untracked until something happens to it).
+    params: ClassVar[Any] = None
+    #: Assignments link the paths that name one object (:meth:`Context.link`): ``folio =
+    #: page_folio(page)``, ``page = &folio->page``, and ``p = q`` when ``q`` is tracked.
+    links: ClassVar[bool] = False
+    #: Summaries by the exact states at the exit: of a parameter (``param_summaries``: the
+    #: entry gets ``arg`` = its index) and of everything returned (``return_summaries``;
+    #: a returned value stands for the object it designates): states -> (section, values).
+    param_summaries: ClassVar[Mapping[frozenset[Any], tuple[str, Mapping[str, Any]]]] = {}
+    return_summaries: ClassVar[Mapping[frozenset[Any], tuple[str, Mapping[str, Any]]]] = {}
 
     def starters(self, models: Models) -> frozenset[str] | None:
         """The API names that start this checker's stories; None: no filter."""
@@ -209,7 +267,7 @@ class Checker:
         got: frozenset[str] | None = cls.__dict__.get("_subscriptions")
         if got is None:
             got = frozenset(n[3:] for n in dir(cls) if n.startswith("on_")
-                            and n[3:] not in _ENGINE_HOOKS)
+                            and n[3:] not in _ENGINE_HOOKS) | frozenset(cls.moves)
             cls._subscriptions = got  # type: ignore[attr-defined]
         return got
 
@@ -584,6 +642,108 @@ class Context:
         """:meth:`replace` ``old`` by ``new`` on every key that has it."""
         for k in self.holders(old):
             self.replace(k, old, new, step)
+    def inherit(self, dst: Key | None, src: Key | None) -> None:
+        """``dst`` may now also be in every state ``src`` is in (with its trails)."""
+        if dst is not None and dst != src:
+            for state in self.states(src):
+                self.add(dst, state, self.trail(src, state))
+
+    def transition(self, key: Key, table: Mapping[Any, Any], step: Step,
+                   default: Any = None) -> None:
+        """Apply a transition table (old state -> new; missing: unchanged) to every state of
+        ``key`` (none: ``default``), extending the trail of each changed one by ``step``."""
+        have = [(s, self.trail(key, s)) for s in self.states(key)] or [(default, ())]
+        new: dict[Any, Trail] = {}
+        for s, trail in have:
+            t = table.get(s, s)
+            new.setdefault(t, trail + ((step,) if t != s else ()))
+        if set(new) == {default} and not self.states(key):
+            return
+        for i, (s, trail) in enumerate(new.items()):
+            (self.set if i == 0 else self.add)(key, s, trail)
+
+    def move(self, e: Expr | None, table: Mapping[Any, Any], step: Step, default: Any = None,
+             elements: bool = True) -> None:
+        """:meth:`transition` the object ``e`` designates under every name it has: its path,
+        what it is derived from (``page_folio(page)`` -> ``page``) and every path
+        :meth:`link` ed to those.  With ``elements``, an untracked array element
+        (``pages[i]``) first takes its array's states."""
+        key = self.key(e)
+        if key is None:
+            return
+        if elements and not self.states(key):
+            self.inherit(key, self.designated(e, elements=True, derive=True))
+        todo: list[str | None] = [key]
+        if e is not None and (inner := self.derived_from(self.strip(e))) is not None:
+            todo.append(self.key(inner))
+        seen: set[str] = set()
+        while todo:
+            k = todo.pop()
+            if k is None or k in seen:
+                continue
+            seen.add(k)
+            self.transition(k, table, step, default)
+            todo.extend(self.linked(k))
+
+    # -- one object, several names; objects handed to a carrier
+    def link(self, a: str, b: str) -> None:
+        """``a`` and ``b`` name one object (``folio = page_folio(page)``, ``page =
+        &folio->page``): :meth:`move` applies to both.  Rides on both paths."""
+        self.set(Alias(a, b), Link.SAME)
+        self.set(Alias(b, a), Link.SAME)
+
+    def linked(self, key: str) -> list[str]:
+        """The paths :meth:`link` ed to ``key`` here."""
+        return [k.b for k in self.facts.objs if isinstance(k, Alias) and k.a == key
+                and Alias(k.b, key) in self.facts.objs]
+
+    def alias_of(self, e: Expr) -> str | None:
+        """The path ``e`` is another name for, tracked or not: a path itself, the folio of
+        ``&folio->page``, the argument of a ``derive`` model (``page_folio(page)``)."""
+        e = self.strip(e)
+        while isinstance(e, (AddrOf, Call)):
+            if isinstance(e, AddrOf) and isinstance(e.operand, Member) \
+                    and e.operand.field == "page":
+                e = self.strip(e.operand.base)
+            elif (inner := self.derived_from(e)) is not None:
+                e = inner
+            else:
+                return None
+        return self.key(e) if isinstance(e, (Name, Member)) else None
+
+    def attach(self, carrier: str, obj: str, trail: Trail) -> None:
+        """``obj`` is handed to ``carrier`` (a page added to a bio) for use later."""
+        self.set(Attached(carrier, obj), Link.ATTACHED, trail)
+
+    def detach(self, carrier: str | None) -> list[tuple[str, Trail]]:
+        """Everything attached to ``carrier`` (with the trail of its attaching), which now
+        carries nothing."""
+        got = [k for k in self.facts.objs if isinstance(k, Attached) and k.carrier == carrier]
+        out = [(k.obj, self.trail(k, Link.ATTACHED)) for k in got]
+        for k in got:
+            del self.facts.objs[k]
+        return out
+
+    def holder(self, key: str | None) -> str | None:
+        """The tracked path holding the states of the object spelled ``key``: itself, else
+        the array of an element (``pages[i]``) or the folio of ``&folio->page``."""
+        while key:
+            if self.states(key):
+                return key
+            key = element_owner(key)
+        return None
+
+    def receiver(self, ev: Event[Any], result: str | None, field: str | None = None) -> str | None:
+        """The path a call fills: the argument of the event's object (``&page`` -> ``page``,
+        ``pages``), or its ``field`` (``&buf`` -> ``buf.page``, ``buf`` -> ``buf->page``);
+        with no object argument, ``result``."""
+        if ev.m.OBJ is None or getattr(ev.m, ev.m.OBJ) is None:
+            return result
+        if isinstance(ev.obj, AddrOf):
+            base, sep = self.key(ev.obj.operand), "."
+        else:
+            base, sep = ev.key, "->"
+        return f"{base}{sep}{field}" if base is not None and field else base
 
     # -- summaries
     def summarize(self, section: str, **values: Any) -> None:
@@ -591,8 +751,6 @@ class Context:
         the same shape as a rule-file entry ``[section.<this function>]``."""
         if not self.reporting:
             return
-        if section in ("acquire", "lock"):
-            values.setdefault("when", "always")
         m = Model.make(section, self.function.name, values, "summary")
         self.summaries.setdefault((section, m.values), m)
 

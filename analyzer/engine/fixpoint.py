@@ -50,7 +50,7 @@ from analyzer.engine.effects import (
     effect_holds,
     signed_test,
 )
-from analyzer.engine.keys import Ghost, Tag
+from analyzer.engine.keys import Ghost, Tag, is_computed
 from analyzer.ir import (
     CFG,
     AddrOf,
@@ -71,9 +71,9 @@ from analyzer.ir import (
     StmtExpr,
     Unary,
 )
-from analyzer.models import Model, Models
+from analyzer.models import Model, Models, sections
 from analyzer.models.core import LocklessRead
-from analyzer.result import Finding, Notification
+from analyzer.result import Finding, Notification, Step
 
 VISIT_BUDGET = 20_000          # block visits per function and checker
 
@@ -105,6 +105,12 @@ class _Run:
         self.legacy_call = checker.overrides("on_call")
         self.legacy_branch = checker.overrides("on_branch")
         self.escapes = checker.overrides("on_escape")
+        self.returned: list[frozenset[Any]] = []      # final pass: states of returned values
+        # Deferred events: submitting section -> the carried sections this checker hears.
+        self.submits: dict[str, list[str]] = {}
+        for cls in sections().values():
+            if cls.CARRIER and cls.SUBMITTED_BY and cls.event() in self.subs:
+                self.submits.setdefault(cls.SUBMITTED_BY, []).append(cls.NAME)
 
     # -- events
     def eval(self, e: Expr | Return) -> None:
@@ -112,6 +118,11 @@ class _Run:
         if isinstance(e, Return):
             if e.value is not None:
                 self.eval(e.value)
+            if self.ctx.reporting and self.checker.return_summaries:
+                states = self.ctx.states(self.ctx.designated(e.value, elements=True,
+                                                             derive=True))
+                if states:
+                    self.returned.append(states)
             self.checker.on_return(self.ctx, e)
             return
         # Post-order over an explicit stack.
@@ -238,12 +249,49 @@ class _Run:
     def _dispatch(self, m: Model, call: Call, result: str | None) -> None:
         spec = m.spec
         name = spec.event() if spec is not None else None
+        if m.section in self.submits:
+            self._submit(m, call)
         if name is None or name not in self.subs:
             return
         effect = Effect.TRIED if spec.conditional() and not spec.ASSUMED else Effect.DONE
         ev = self._event(m, call, effect, result)
-        if ev is not None:
-            getattr(self.checker, "on_" + name)(self.ctx, ev)
+        if ev is None:
+            return
+        index = getattr(spec, spec.CARRIER) if spec.CARRIER else None
+        if index is None:
+            self._tell(name, ev)
+            return
+        # Carried: told when the carrier is submitted.  A computed path (page_folio(p))
+        # names no place: the object it designates rides instead.
+        ctx = self.ctx
+        carrier = ctx.place(ctx.arg(call, index))
+        obj = ctx.designated(ev.obj, elements=True, derive=True) \
+            if ev.key is not None and is_computed(ev.key) else ev.key
+        if carrier and obj:
+            ctx.attach(carrier, obj, (Step(call.span, f"'{ev.key}' handed to {ev.api}()"),))
+
+    def _submit(self, m: Model, call: Call) -> None:
+        """A carrier is submitted: tell the events it carries, one per carried object."""
+        ctx = self.ctx
+        carrier = ctx.place(ctx.arg(call, getattr(m.spec, "arg", None)))
+        for obj, trail in ctx.detach(carrier):
+            for section in self.submits[m.section]:
+                cls = sections()[section]
+                entry = cls.build({})
+                ev = Event(entry, call, Effect.DONE, None, None, None, obj,
+                           attached=trail[-1] if trail else None)
+                self._tell(cls.event() or section, ev)
+
+    def _tell(self, name: str, ev: Event[Any]) -> None:
+        """The checker's declared moves for the event, then its hook."""
+        for mv in self.checker.moves.get(name, ()):
+            if mv.applies(ev):
+                self.ctx.move(Name(ev.via) if mv.result and ev.via else ev.obj, mv.table,
+                              Step(ev.span, mv.says.format(ev.api)), self.checker.untracked,
+                              mv.elements)
+        hook = getattr(self.checker, "on_" + name, None)
+        if hook is not None:
+            hook(self.ctx, ev)
 
     def _edge(self, test: Test) -> None:
         """Decide the conditional effects of the tested call on this edge (where the
@@ -263,7 +311,7 @@ class _Run:
             ev = self._event(m, call, Effect.DONE if holds else Effect.FAILED,
                              test.via or self.ctx.key(call), test.via, edge=True)
             if ev is not None:
-                getattr(self.checker, "on_" + name)(self.ctx, ev)
+                self._tell(name, ev)
 
     def _assign(self, a: Assign) -> None:
         ctx = self.ctx
@@ -287,6 +335,8 @@ class _Run:
         ctx.kill(target)
         for c in held:
             ctx.add(Tag(target, ADDRESS if isinstance(c, AddrOf) else HOLDS), c)
+        if self.submits:
+            ctx.detach(target)                  # a new carrier carries nothing yet
         if saved is not None:
             ctx.facts.objs[target] = saved
         if a.op == "=" and isinstance(value, Call):
@@ -294,6 +344,10 @@ class _Run:
             if src is not None and src != target:
                 ctx.facts.objs.pop(src, None)       # the temporary moved into target
         self.checker.on_assign(ctx, target, value, a.span)
+        root = ctx.alias_of(value) if self.checker.links else None
+        if root is not None and root != target and (
+                ctx.states(root) or not isinstance(value, Name)):
+            ctx.link(target, root)
 
     def _held(self, target: str, value: Expr, op: str) -> list[Expr]:
         """The comparisons ``target`` may hold after ``target op value``."""
@@ -312,6 +366,9 @@ class _Run:
         cfg, ctx = self.cfg, self.ctx
         start = Facts()
         ctx.facts = start
+        if self.checker.params is not None:
+            for p in cfg.function.params:
+                ctx.set(p, self.checker.params)
         self.checker.on_entry(ctx)
         ins: dict[int, Facts] = {cfg.entry: start}
         work = deque([cfg.entry])
@@ -343,7 +400,17 @@ class _Run:
         if cfg.exit in ins:
             ctx.facts = ins[cfg.exit].copy()
             self.checker.on_exit(ctx)
+            self._summarize_exit()
         return None
+
+    def _summarize_exit(self) -> None:
+        ctx, checker = self.ctx, self.checker
+        for i, p in enumerate(ctx.function.params):
+            if (got := checker.param_summaries.get(ctx.states(p))) is not None:
+                ctx.summarize(got[0], arg=i, **got[1])
+        if self.returned and (got := checker.return_summaries.get(
+                frozenset().union(*self.returned))) is not None:
+            ctx.summarize(got[0], **got[1])
 
     def transfer(self, block: Block, facts_in: Facts) -> Iterator[tuple[int, Facts]]:
         ctx = self.ctx

@@ -59,6 +59,8 @@ class Model:
     def make(section: str, api: str, values: dict[str, Any], source: str = "") -> Model:
         """A fact with its typed entry (``spec``: the section's dataclass)."""
         cls = sections().get(section)
+        if cls is not None and "when" in cls.schema() and "when" not in values:
+            values = {**values, "when": "always"}        # as a rule file's entry reads
         spec = cls.build(values) if cls is not None else None
         return Model(section, api, tuple(sorted(values.items(), key=lambda kv: kv[0])),
                      source, spec)
@@ -224,8 +226,6 @@ def parse_models(text: str, source: str, kernel: str | None = None) -> list[Mode
                 _check_entry(variant, keys, where, source, text, vline)
                 if variant is chosen.get((section, api)):
                     values = {k: v for k, v in variant.items() if k not in kversion.KEYS}
-                    if "when" in keys and "when" not in values:
-                        values["when"] = "always"
                     out.append(Model.make(section, api, values, source))
     return out
 

@@ -18,6 +18,9 @@ A section says what its entries mean to the engine::
   only the edge where it did not happen is told (``arch_make_folio_accessible()``).
 * ``ESCAPES = False``: passing an object to such a call is no escape (a get, a put, a
   derivation only look at the object).
+* ``CARRIER``/``SUBMITTED_BY``: the event is deferred to the submission of a carrier (a
+  page added to a bio is told when the bio is submitted; ``Event.attached`` is the step
+  where it was added).
 
 Core sections live in :mod:`analyzer.models.core`; a checker declares the sections only it
 uses in its own file (the loader imports the checkers' registry to know them).
@@ -62,6 +65,11 @@ class Section:
     ASSUMED: ClassVar[bool] = False
     ESCAPES: ClassVar[bool] = True
     OWNER: ClassVar[str] = "core"
+    #: A field naming an argument that *carries* the object to a later submission
+    #: (``bio_add_page(bio, page)``): where the entry sets it, the event is told not at
+    #: the call but at the call of a ``SUBMITTED_BY`` section on that carrier.
+    CARRIER: ClassVar[str | None] = None
+    SUBMITTED_BY: ClassVar[str | None] = None
 
     @classmethod
     def event(cls) -> str | None:
