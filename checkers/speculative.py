@@ -13,10 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import Enum
 
-from analyzer.engine import NONZERO, Checker, Context, Escape, Event, Origin, Source, Test
-from analyzer.ir import Binary, Call, Expr, Return, Span
-from analyzer.models import Models
-from analyzer.models.core import Acquire, Derive, LocklessRead, Release, Revalidate
+from analyzer.engine import Checker, Context, Escape, Event, Key, Origin, Recheck, Source
+from analyzer.ir import Call, Expr, Return, Span
+from analyzer.models.core import Acquire, Derive, LocklessRead, Release
 from analyzer.result import Step
 from analyzer.rule import Rule
 
@@ -26,14 +25,6 @@ class Phase(Enum):
     SPEC = "speculative reference, not re-checked"
     VALID = "speculative reference, re-checked"
     MISMATCH = "re-check failed, reference still held"
-
-
-@dataclass(frozen=True, slots=True)
-class Saved:
-    """A variable holding the outcome of an equality test (``changed = a != b``)."""
-
-    test: Binary               # always ``==``
-    equal_if_true: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +40,11 @@ class Obj:
     holder: str = ""                # the variable that got it (messages)
     check: Span | None = None    # MISMATCH: the re-check that failed
     failed: str = ""                # MISMATCH: its source
+
+    @property
+    def family(self) -> tuple[Span, int]:
+        """Objects of one lockless read (or one parameter) share a family."""
+        return self.origin, self.param
 
 
 REF = (Phase.SPEC, Phase.VALID, Phase.MISMATCH)
@@ -177,17 +173,12 @@ if (unlikely(folio != xas_reload(&xas))) {
 
 class SpeculativeChecker(Checker):
     rules = (UNVALIDATED, LEAK)
-
-    # No finding without a lockless read in the file...
-    starter_sections = ("lockless_read",)
+    starter_sections = ("lockless_read",)       # no finding without a lockless read,
     precedence = ("lockless_read", "derive", "release", "acquire")
 
-    def wants(self, names: frozenset[str], models: Models) -> bool:
-        # ... but helpers that grab, drop or re-check are summarized for their callers.
-        spec = {n for n, m in models.by_section.get("acquire", {}).items()
-                if m.get("kind") == "speculative"}
-        return bool(names & (spec | models.names("revalidate") | models.names("release")
-                             | models.names("reread") | models.names("lockless_read")))
+    # ... but helpers that grab, drop or re-check are summarized for their callers.
+    summary_sections = (("acquire", {"kind": "speculative"}), "revalidate", "release",
+                        "reread")
 
     # ------------------------------------------------------------------ hooks
     def on_entry(self, ctx: Context) -> None:
@@ -198,7 +189,7 @@ class SpeculativeChecker(Checker):
         place = ctx.place(ev.obj)
         if ev.origin is Origin.LOCKED or place is None:
             return            # read under a lock: whatever it designates is stable
-        inherited = frozenset().union(*(s.sources for s in _objs(ctx, place)
+        inherited = frozenset().union(*(s.sources for s in ctx.states_of(place, Obj)
                                         if s.phase is Phase.FOUND))
         sources = frozenset({Source(place)}) | inherited
         ctx.set(ev.result, Obj(Phase.FOUND, ev.span, value=bool(ev.m.value), sources=sources,
@@ -206,60 +197,44 @@ class SpeculativeChecker(Checker):
                 (Step(ev.span, f"'{place}' read locklessly by {ev.api}()"),))
 
     def on_derive(self, ctx: Context, ev: Event[Derive]) -> None:
-        src, value = ctx.place(ev.obj), bool(ev.m.value)
-        what = ctx.name_of(ev.call, ev.result)
-        for s in _objs(ctx, src):
-            if value and s.phase is not Phase.FOUND:
-                continue
-            trail = ctx.trail(src, s)
-            if s.phase is Phase.FOUND:
-                sources = s.sources
-                if not value and ctx.models.get("reread", ev.api) and ev.result:
-                    sources = sources | {Source(ev.result, membership=True)}
-                s = replace(s, value=value, sources=sources, pending=sources)
-            step = Step(ev.span, f"'{what}' derived from '{src}' by {ev.api}()")
-            ctx.add(ev.result, s, (*trail, step))
+        value = bool(ev.m.value)
+        membership = ev.result if ctx.spec("reread", ev.api) and not value else None
+
+        def derived(s: Obj) -> Obj | None:
+            if not isinstance(s, Obj) or (value and s.phase is not Phase.FOUND):
+                return None
+            if s.phase is not Phase.FOUND:
+                return s
+            # a re-read (page_folio): the page's folio membership is one more source
+            sources = s.sources | ({Source(membership, True)} if membership else set())
+            return replace(s, value=value, sources=sources, pending=sources)
+
+        ctx.derive_states(ev, ctx.place(ev.obj), derived)
 
     def on_release(self, ctx: Context, ev: Event[Release]) -> None:
-        for s in _objs(ctx, ctx.designated(ev.obj)):
+        for s in ctx.states_of(ctx.designated(ev.obj), Obj):
             if s.param >= 0:
                 ctx.summarize("release", arg=s.param)
             if s.phase in REF:
-                self._drop_family(ctx, s)
+                _drop(ctx, s)
 
     def on_acquire(self, ctx: Context, ev: Event[Acquire]) -> None:
         if ev.m.kind == "speculative" and ev.done:
             self._get(ctx, ev)
 
-    def on_recheck(self, ctx: Context, ev: Event[Revalidate]) -> None:
-        src = ctx.revalidated_source(ev.call, ev.m.arg)
-        if ev.edge and src is not None:
-            passed = {ctx.designated(a) for a in ev.call.args} - {None}
-            self._checked(ctx, src, ev.done, None, ev.span, passed)
+    def on_recheck(self, ctx: Context, ev: Recheck) -> None:
+        if ev.first is None or any(s.param >= 0 or ev.source in s.sources
+                                   for s in ctx.states_of(ev.first, Obj)):
+            self._checked(ctx, ev)
 
     def on_escape(self, ctx: Context, ev: Escape) -> None:
         """Passed to a call that is no API model: a use; on a failed re-check, the callee
         is assumed to drop the reference (precision first)."""
-        for s in _objs(ctx, ev.key):
+        for s in ctx.states_of(ev.key, Obj):
             if s.phase is Phase.MISMATCH:
-                self._drop_family(ctx, s)
+                _drop(ctx, s)
         self._use(ctx, ev.key, ev.call.span,
                   f"passed to {ev.call.callee or 'a function pointer'}()", mismatch=False)
-
-    def on_assign(self, ctx: Context, target: str, value: Expr, span: Span) -> None:
-        test, outcome = ctx.normal(value, NONZERO, zero=False)
-        if isinstance(test, Binary) and test.op == "==":
-            ctx.set(target, Saved(test, outcome == NONZERO))
-
-    def on_branch(self, ctx: Context, test: Test) -> None:
-        s = test.subject
-        if test.true is None:
-            return
-        if isinstance(s, Binary) and s.op == "==":
-            self._compare(ctx, s, test.true)
-        for saved in ctx.states(ctx.key(s)):
-            if isinstance(saved, Saved):
-                self._compare(ctx, saved.test, test.true == saved.equal_if_true)
 
     def on_deref(self, ctx: Context, key: str, expr: Expr) -> None:
         self._use(ctx, key, expr.span, "dereferenced")
@@ -267,11 +242,12 @@ class SpeculativeChecker(Checker):
     def on_store(self, ctx: Context, target: Expr, value: Expr, span: Span) -> None:
         self._use(ctx, ctx.designated(value), span, "stored")
 
-    def on_overwrite(self, ctx: Context, key: str, span: Span) -> None:
-        for s in _objs(ctx, key):
-            if s.phase is Phase.MISMATCH and not any(
-                    k != key and s in st for k, st in ctx.tracked()):
-                self._leak(ctx, key, s)
+    def on_lost(self, ctx: Context, key: Key, s: object, span: Span | None) -> None:
+        if isinstance(s, Obj) and s.phase is Phase.MISMATCH and s.check and s.get:
+            ctx.report(LEAK, s.check,
+                       f"'{s.holder or key}' keeps the reference from {s.api}() (line "
+                       f"{s.get.line}) when the re-check of '{s.failed}' fails",
+                       ctx.trail(key, s), _related(s))
 
     def on_return(self, ctx: Context, ret: Return) -> None:
         if ret.value is None:
@@ -280,15 +256,9 @@ class SpeculativeChecker(Checker):
         self._summarize_return(ctx, value)
         key = ctx.designated(value)
         self._use(ctx, key, ret.span, "returned")
-        for s in _objs(ctx, key):          # the caller has the reference now
+        for s in ctx.states_of(key, Obj):          # the caller has the reference now
             if s.phase in REF:
-                self._drop_family(ctx, s)
-
-    def on_exit(self, ctx: Context) -> None:
-        for key, states in ctx.tracked():
-            for s in states:
-                if isinstance(s, Obj) and s.phase is Phase.MISMATCH and isinstance(key, str):
-                    self._leak(ctx, key, s)
+                _drop(ctx, s)
 
     # ------------------------------------------------------------------ states
     def _get(self, ctx: Context, ev: Event[Acquire]) -> None:
@@ -296,98 +266,67 @@ class SpeculativeChecker(Checker):
         arg = ctx.designated(ev.obj)
         step = Step(ev.span, f"speculative reference taken by {ev.api}()")
         holder = ev.result if ev.m.returns_object and ev.result else arg
-        for s in [s for s in _objs(ctx, arg) if s.phase is Phase.FOUND]:
+        for s in [s for s in ctx.states_of(arg, Obj) if s.phase is Phase.FOUND]:
             got = replace(s, phase=Phase.SPEC, value=False, get=ev.span, api=ev.api,
                           holder=holder or "")
-            for k, states in ctx.tracked():
-                for t in list(states):
-                    if (isinstance(t, Obj) and t.phase is Phase.FOUND and _family(t) ==
-                            _family(s) and (k == arg or not t.value)):
-                        ctx.replace(k, t, got, step)
+
+            def grab(k: Key, t: Obj, s: Obj = s, got: Obj = got) -> Obj:
+                same = t.phase is Phase.FOUND and t.family == s.family
+                return got if same and (k == arg or not t.value) else t
+
+            ctx.rewrite(Obj, grab, step)
             if ev.m.returns_object and ev.result is not None:
                 ctx.add(ev.result, got, ctx.trail(arg, got))
 
-    def _drop_family(self, ctx: Context, s: Obj) -> None:
-        for k, states in ctx.tracked():
-            ctx.discard(k, *[t for t in states if isinstance(t, Obj) and t.phase in REF
-                             and _family(t) == _family(s)])
+    def _checked(self, ctx: Context, ev: Recheck) -> None:
+        """On this edge the source was re-read and found (un)changed."""
+        src, equal = ev.source, ev.equal
+        handed = {s.family for k in ev.handed for s in ctx.states_of(k, Obj) if s.phase in REF}
+        compared = {s.family for s in ctx.states_of(ev.first, Obj)} if ev.first else None
 
-    def _compare(self, ctx: Context, cmp: Binary, equal: bool) -> None:
-        for a, b in ((cmp.left, cmp.right), (cmp.right, cmp.left)):
-            src, first = ctx.reread_source(b), ctx.tracked_value(a)
-            if src is not None and first is not None and any(
-                    s.param >= 0 or src in s.sources for s in _objs(ctx, first)):
-                self._checked(ctx, src, equal, first, cmp.span, set())
-                return
+        def check(_: Key, s: Obj) -> Obj | None:
+            # A parameter's object has no known source: any re-check of its own family
+            # (or through a helper) counts.
+            if s.phase not in (Phase.SPEC, Phase.VALID) or not (src in s.sources or (
+                    s.param >= 0 and (compared is None or s.family in compared))):
+                return s
+            if equal and s.phase is not Phase.SPEC:
+                return s
+            if equal and s.param >= 0:
+                return replace(s, phase=Phase.VALID) if not src.membership else s
+            if equal:
+                pending = s.pending - {src}
+                return replace(s, pending=pending, phase=Phase.SPEC if pending else Phase.VALID)
+            if s.family in handed:
+                return None
+            return replace(s, phase=Phase.MISMATCH, check=ev.span, failed=src.key)
 
-    def _checked(self, ctx: Context, src: Source, equal: bool, first: str | None,
-                 span: Span, handed: set[str | None]) -> None:
-        """On this edge the source ``src`` was re-read and found (un)changed."""
-        step = Step(span, f"'{src.key}' re-checked: " + ("unchanged" if equal else "changed"))
-        handed_families = {_family(s) for k in handed for s in _objs(ctx, k) if s.phase in REF}
-        compared = {_family(s) for s in _objs(ctx, first)} if first is not None else None
-        for k, states in ctx.tracked():
-            for s in [s for s in states if isinstance(s, Obj)
-                      and s.phase in (Phase.SPEC, Phase.VALID)]:
-                # A parameter's object has no known source: any re-check of its own
-                # family (or through a helper) counts.
-                if not (src in s.sources or (s.param >= 0 and (
-                        compared is None or _family(s) in compared))):
-                    continue
-                if equal and s.phase is not Phase.SPEC:
-                    continue
-                if equal and s.param >= 0:
-                    new = replace(s, phase=Phase.VALID) if not src.membership else s
-                elif equal:
-                    pending = s.pending - {src}
-                    new = replace(s, pending=pending,
-                                  phase=Phase.SPEC if pending else Phase.VALID)
-                elif _family(s) in handed_families:
-                    ctx.discard(k, s)
-                    continue
-                else:
-                    new = replace(s, phase=Phase.MISMATCH, check=span, failed=src.key)
-                if new != s:
-                    ctx.replace(k, s, new, step)
+        ctx.rewrite(Obj, check, Step(ev.span, f"'{src.key}' re-checked: "
+                                              + ("unchanged" if equal else "changed")))
 
     # ------------------------------------------------------------------ summaries
     def _summarize_return(self, ctx: Context, value: Expr) -> None:
-        params = ctx.function.params
-        test, outcome = ctx.normal(value, NONZERO, zero=False)
-        equal = outcome == NONZERO
-        if isinstance(test, Call) and (m := ctx.models.get("revalidate", test.callee)):
-            src = ctx.revalidated_source(test, m.get("arg"))
-            if src is not None and not src.membership and src.key in params:
-                holds = m.get("when") if equal else {"nonzero": "zero"}.get(m.get("when"),
-                                                                            "nonzero")
-                ctx.summarize("revalidate", arg=params.index(src.key), when=holds)
+        if (rc := ctx.returned_recheck(value)) is not None:
+            ctx.summarize_returned("revalidate", rc[1], rc[2], arg=rc[0])
             return
-        if isinstance(test, Binary) and test.op == "==":
-            for b in (test.left, test.right):
-                src = ctx.reread_source(b)
-                if src is not None and not src.membership and src.key in params:
-                    ctx.summarize("revalidate", arg=params.index(src.key),
-                                  when="nonzero" if equal else "zero")
-                    return
-        if isinstance(value, Call):
-            acq = ctx.models.get("acquire", value.callee)
-            if acq is not None and acq.get("kind") == "speculative":
-                for s in _objs(ctx, ctx.designated(ctx.arg(value, acq.get("arg")))):
+        if isinstance(value, Call) and (acq := ctx.spec("acquire", value.callee)):
+            if acq.kind == "speculative":
+                for s in ctx.states_of(ctx.designated(ctx.arg(value, acq.arg)), Obj):
                     if s.param >= 0:
-                        ctx.summarize("acquire", arg=s.param, kind="speculative",
-                                      when=acq.get("when"),
-                                      returns_object=bool(acq.get("returns_object")))
+                        ctx.summarize_returned("acquire", True, acq, arg=s.param,
+                                               kind="speculative",
+                                               returns_object=bool(acq.returns_object))
                 return
-        for s in _objs(ctx, ctx.designated(value)):
+        for s in ctx.states_of(ctx.designated(value), Obj):
             if s.param >= 0 and s.phase is Phase.SPEC:
-                ctx.summarize("acquire", arg=s.param, kind="speculative", when="nonzero",
-                              returns_object=True)
+                ctx.summarize_returned("acquire", True, arg=s.param, kind="speculative",
+                                       returns_object=True)
 
     # ------------------------------------------------------------------ reports
     def _use(self, ctx: Context, key: str | None, span: Span, how: str,
              mismatch: bool = True) -> None:
         phases = (Phase.SPEC, Phase.MISMATCH) if mismatch else (Phase.SPEC,)
-        for s in _objs(ctx, key):
+        for s in ctx.states_of(key, Obj):
             if s.param >= 0 or s.phase not in phases or s.get is None:
                 continue
             if s.phase is Phase.SPEC:
@@ -400,27 +339,14 @@ class SpeculativeChecker(Checker):
                        f"(lockless read at line {s.origin.line})", ctx.trail(key, s),
                        _related(s))
             if s.phase is Phase.SPEC:       # one finding per path: later uses are its echo
-                step = Step(span, f"'{key}' {how} (reported)")
-                for k, states in ctx.tracked():
-                    if s in states:
-                        ctx.replace(k, s, replace(s, phase=Phase.VALID), step)
+                echo = replace(s, phase=Phase.VALID)
+                ctx.rewrite(Obj, lambda _, t, s=s, echo=echo: echo if t == s else t,
+                            Step(span, f"'{key}' {how} (reported)"))
             return
 
-    def _leak(self, ctx: Context, key: str, s: Obj) -> None:
-        key = s.holder or key
-        if s.check is not None and s.get is not None:
-            ctx.report(LEAK, s.check,
-                       f"'{key}' keeps the reference from {s.api}() (line {s.get.line}) "
-                       f"when the re-check of '{s.failed}' fails", ctx.trail(key, s),
-                       _related(s))
 
-
-def _objs(ctx: Context, key: str | None) -> list[Obj]:
-    return [s for s in ctx.states(key) if isinstance(s, Obj)]
-
-
-def _family(s: Obj) -> tuple[Span, int]:
-    return s.origin, s.param
+def _drop(ctx: Context, s: Obj) -> None:
+    ctx.rewrite(Obj, lambda _, t: None if t.phase in REF and t.family == s.family else t)
 
 
 def _order(s: Source) -> tuple[bool, str]:
