@@ -250,6 +250,9 @@ class Checker:
     def on_escape(self, ctx: Context, ev: Escape) -> None:
         """A tracked object is passed to a call that is no object-neutral model."""
 
+    def on_recheck(self, ctx: Context, ev: Recheck) -> None:
+        """A lockless source was re-checked on this edge (see :class:`Recheck`)."""
+
     def on_lost(self, ctx: Context, key: Key, state: Any, span: Span | None) -> None:
         """The last copy of ``state`` is lost: ``key``, the only key holding it, is
         overwritten at ``span``, or the function returns (``span`` None; told for the
@@ -263,7 +266,7 @@ class Checker:
 
 
 _ENGINE_HOOKS = frozenset({"entry", "call", "assign", "branch", "return", "exit", "deref",
-                           "overwrite", "store", "escape", "compare", "lost"})
+                           "overwrite", "store", "escape", "compare", "lost", "recheck"})
 
 
 class Context:

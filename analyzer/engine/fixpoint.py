@@ -96,7 +96,7 @@ class _Run:
         self.legacy_call = checker.overrides("on_call")
         self.legacy_branch = checker.overrides("on_branch")
         self.escapes = checker.overrides("on_escape")
-        self.rechecks = "recheck" in self.subs
+        self.rechecks = checker.overrides("on_recheck")
         self.compares = checker.overrides("on_compare") or self.rechecks
         self.losses = checker.overrides("on_lost")
 
