@@ -16,6 +16,7 @@ from enum import Enum
 from analyzer.engine import Checker, Context, Escape, Event, Key, Origin, Recheck, Source
 from analyzer.ir import Call, Expr, Return, Span
 from analyzer.models.core import Acquire, Derive, LocklessRead, Release
+from analyzer.models.schema import arg_section
 from analyzer.result import Step
 from analyzer.rule import Rule
 
@@ -31,6 +32,7 @@ class Phase(Enum):
 class Obj:
     phase: Phase
     origin: Span                    # the lockless read (the function, for a parameter)
+    how: str = "lockless read"      # what found it (messages)
     param: int = -1                 # >= 0: found through this parameter (summaries only)
     value: bool = False             # a PTE/PFN value, not the object holding the count
     sources: frozenset[Source] = frozenset()
@@ -48,6 +50,11 @@ class Obj:
 
 
 REF = (Phase.SPEC, Phase.VALID, Phase.MISMATCH)
+# Reads of an object's own state that rely on nothing the re-check proves (a flag test, a
+# sleeping lock or trylock: what they find is acted on only after the re-check, or by a
+# put): object-neutral, no use.
+Inspect = arg_section("inspect", "flag tests and object locks that are no use of a "
+                      "speculatively referenced object", event=None, escapes=False)
 
 UNVALIDATED = Rule(
     id="speculative-get-unvalidated",
@@ -173,17 +180,17 @@ if (unlikely(folio != xas_reload(&xas))) {
 
 class SpeculativeChecker(Checker):
     rules = (UNVALIDATED, LEAK)
-    starter_sections = ("lockless_read",)       # no finding without a lockless read,
+    # No finding without a lockless read or a speculative get (nobody holds its object),
+    starter_sections = ("lockless_read", ("acquire", {"kind": "speculative"}))
     precedence = ("lockless_read", "derive", "release", "acquire")
 
     # ... but helpers that grab, drop or re-check are summarized for their callers.
-    summary_sections = (("acquire", {"kind": "speculative"}), "revalidate", "release",
-                        "reread")
+    summary_sections = ("revalidate", "release", "reread")
 
     # ------------------------------------------------------------------ hooks
     def on_entry(self, ctx: Context) -> None:
         for i, p in enumerate(ctx.function.params):
-            ctx.set(p, Obj(Phase.FOUND, ctx.function.span, param=i))
+            ctx.set(p, Obj(Phase.FOUND, ctx.function.span, f"parameter '{p}'", param=i))
 
     def on_lockless_read(self, ctx: Context, ev: Event[LocklessRead]) -> None:
         place = ctx.place(ev.obj)
@@ -197,19 +204,23 @@ class SpeculativeChecker(Checker):
                 (Step(ev.span, f"'{place}' read locklessly by {ev.api}()"),))
 
     def on_derive(self, ctx: Context, ev: Event[Derive]) -> None:
-        value = bool(ev.m.value)
+        """A folio found through a page (``page_folio()``, a ``reread`` model) must still
+        contain it after a speculative get, whatever found the page - a parameter, a PFN
+        walk, anything: nobody holds it, or the get would not be speculative."""
+        value, src = bool(ev.m.value), ctx.place(ev.obj)
         membership = ev.result if ctx.spec("reread", ev.api) and not value else None
+        if membership and not ctx.states_of(src, Obj):
+            ctx.set(src, Obj(Phase.FOUND, ev.span, f"{ev.api}()"))
 
         def derived(s: Obj) -> Obj | None:
             if not isinstance(s, Obj) or (value and s.phase is not Phase.FOUND):
                 return None
             if s.phase is not Phase.FOUND:
                 return s
-            # a re-read (page_folio): the page's folio membership is one more source
             sources = s.sources | ({Source(membership, True)} if membership else set())
             return replace(s, value=value, sources=sources, pending=sources)
 
-        ctx.derive_states(ev, ctx.place(ev.obj), derived)
+        ctx.derive_states(ev, src, derived)
 
     def on_release(self, ctx: Context, ev: Event[Release]) -> None:
         for s in ctx.states_of(ctx.designated(ev.obj), Obj):
@@ -266,9 +277,11 @@ class SpeculativeChecker(Checker):
         arg = ctx.designated(ev.obj)
         step = Step(ev.span, f"speculative reference taken by {ev.api}()")
         holder = ev.result if ev.m.returns_object and ev.result else arg
+        pinned = ctx.holds("spin")          # a spinlock held pins the folio's membership
         for s in [s for s in ctx.states_of(arg, Obj) if s.phase is Phase.FOUND]:
+            pending = frozenset(p for p in s.pending if not (pinned and p.membership))
             got = replace(s, phase=Phase.SPEC, value=False, get=ev.span, api=ev.api,
-                          holder=holder or "")
+                          holder=holder or "", pending=pending)
 
             def grab(k: Key, t: Obj, s: Obj = s, got: Obj = got) -> Obj:
                 same = t.phase is Phase.FOUND and t.family == s.family
@@ -286,17 +299,19 @@ class SpeculativeChecker(Checker):
 
         def check(_: Key, s: Obj) -> Obj | None:
             # A parameter's object has no known source: any re-check of its own family
-            # (or through a helper) counts.
-            if s.phase not in (Phase.SPEC, Phase.VALID) or not (src in s.sources or (
+            # (or through a helper) counts, as does one of the sources it was derived by.
+            mine = src in s.sources
+            if s.phase not in (Phase.SPEC, Phase.VALID) or not (mine or (
                     s.param >= 0 and (compared is None or s.family in compared))):
                 return s
             if equal and s.phase is not Phase.SPEC:
                 return s
-            if equal and s.param >= 0:
-                return replace(s, phase=Phase.VALID) if not src.membership else s
-            if equal:
+            if equal and mine:          # (a parameter's stays SPEC: its caller re-checks)
                 pending = s.pending - {src}
-                return replace(s, pending=pending, phase=Phase.SPEC if pending else Phase.VALID)
+                return replace(s, pending=pending, phase=Phase.SPEC if pending or s.param >= 0
+                               else Phase.VALID)
+            if equal:
+                return replace(s, phase=Phase.VALID) if not src.membership else s
             if s.family in handed:
                 return None
             return replace(s, phase=Phase.MISMATCH, check=ev.span, failed=src.key)
@@ -327,7 +342,9 @@ class SpeculativeChecker(Checker):
              mismatch: bool = True) -> None:
         phases = (Phase.SPEC, Phase.MISMATCH) if mismatch else (Phase.SPEC,)
         for s in ctx.states_of(key, Obj):
-            if s.param >= 0 or s.phase not in phases or s.get is None:
+            if s.get is None or s.phase not in phases or (s.param >= 0 and s.phase is
+                                                          Phase.MISMATCH) or not (
+                    s.pending or s.phase is Phase.MISMATCH):
                 continue
             if s.phase is Phase.SPEC:
                 missing = ", ".join(f"'{p.key}'" for p in sorted(s.pending, key=_order))
@@ -336,7 +353,7 @@ class SpeculativeChecker(Checker):
                 why = f"after the re-check of '{s.failed}' failed"
             ctx.report(UNVALIDATED, span,
                        f"'{key}' from {s.api}() (line {s.get.line}) is {how} {why} "
-                       f"(lockless read at line {s.origin.line})", ctx.trail(key, s),
+                       f"({s.how} at line {s.origin.line})", ctx.trail(key, s),
                        _related(s))
             if s.phase is Phase.SPEC:       # one finding per path: later uses are its echo
                 echo = replace(s, phase=Phase.VALID)
@@ -355,4 +372,4 @@ def _order(s: Source) -> tuple[bool, str]:
 
 def _related(s: Obj) -> tuple[Step, ...]:
     got = (Step(s.get, f"speculative get by {s.api}()"),) if s.get is not None else ()
-    return (Step(s.origin, "lockless read"), *got)
+    return (Step(s.origin, s.how), *got)

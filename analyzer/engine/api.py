@@ -189,7 +189,9 @@ class Checker:
     not even parsed by libclang (the cheap pre-filters)."""
 
     rules: tuple[Rule, ...] = ()
-    starter_sections: tuple[str, ...] = ()
+    #: Each a section name, or a name with the values its entries must have
+    #: (``("acquire", {"kind": "speculative"})``).
+    starter_sections: tuple[str | tuple[str, dict[str, Any]], ...] = ()
     #: Sections in order of precedence: of a call's models in these sections only the
     #: first is told at the call (a helper summarized as a page source and as an I/O
     #: start is the source); ``edge_precedence`` the same for what is decided on a
@@ -197,22 +199,19 @@ class Checker:
     precedence: tuple[str, ...] = ()
     edge_precedence: tuple[str, ...] = ()
     #: Sections whose APIs make a function worth walking for its summaries alone (a
-    #: helper that drops or re-checks what its caller found), each a name or a name
-    #: with the values its entries must have (``("acquire", {"kind": "speculative"})``).
+    #: helper that drops or re-checks what its caller found), in the same forms.
     summary_sections: tuple[str | tuple[str, dict[str, Any]], ...] = ()
 
     def starters(self, models: Models) -> frozenset[str] | None:
         """The API names that start this checker's stories; None: no filter."""
         if not self.starter_sections:
             return None
-        return frozenset().union(*(models.names(s) for s in self.starter_sections))
+        return _names(models, self.starter_sections)
 
     def wants(self, names: frozenset[str], models: Models) -> bool:
         starters = self.starters(models)
-        if starters is None or names & starters:
-            return True
-        return any(names & (models.names(s) if isinstance(s, str) else models.names(s[0], **s[1]))
-                   for s in self.summary_sections)
+        return starters is None or bool(names & (starters | _names(models,
+                                                                   self.summary_sections)))
 
     def subscriptions(self) -> frozenset[str]:
         """The events this checker has an ``on_<event>`` hook for."""
@@ -263,6 +262,12 @@ class Checker:
         not: a condition ``a == b`` or ``a != b`` (through ``!``), or a variable that
         holds the truth of one on every path it was assigned on (``changed = a != b;
         if (changed)``)."""
+
+
+def _names(models: Models, sections: tuple[str | tuple[str, dict[str, Any]], ...]
+           ) -> frozenset[str]:
+    return frozenset().union(*(models.names(s) if isinstance(s, str) else
+                               models.names(s[0], **s[1]) for s in sections))
 
 
 _ENGINE_HOOKS = frozenset({"entry", "call", "assign", "branch", "return", "exit", "deref",
