@@ -1,12 +1,11 @@
 """speculative-get-unvalidated, speculative-ref-leak: the grab-and-revalidate protocol of
 lockless walkers (rule docs below).  What a lockless read finds, and what is derived from
-it, is ``FOUND`` with the *sources* to re-check (the place read, the places the reader's
-pointer came from, a page's folio membership); a speculative get makes the object and
-those of the same read ``SPEC``; an equality re-check clears a source on its equal edge
-(``VALID`` once none is pending) and makes the reference ``MISMATCH`` on the other.
-Reported: a use of a ``SPEC`` object; a ``MISMATCH`` reference kept.  Parameters start
-``FOUND`` of their own (never reported), so helpers get ``acquire``, ``release`` and
-``revalidate`` summaries.
+it, is ``FOUND`` with the *sources* to re-check (the place read, the pmd a PTE table came
+from, a page's folio membership - for the folio of any page, a parameter's too); a
+speculative get makes it and its family ``SPEC``; a re-check clears a source on its
+unchanged edge (``VALID`` once none is pending) and makes the reference ``MISMATCH`` on
+the other.  Reported: a use of a ``SPEC`` object; a ``MISMATCH`` reference lost.
+Parameters are families of their own, so helpers get summaries.
 """
 from __future__ import annotations
 
@@ -55,6 +54,10 @@ REF = (Phase.SPEC, Phase.VALID, Phase.MISMATCH)
 # put): object-neutral, no use.
 Inspect = arg_section("inspect", "flag tests and object locks that are no use of a "
                       "speculatively referenced object", event=None, escapes=False)
+# Parameters of these types (``pmd_t orig``) are snapshots of an entry the caller read
+# locklessly: what they map must be re-checked against the live entry (issue 12 b).
+Snapshot = arg_section("snapshot", "page-table entry types: a by-value parameter is a "
+                       "lockless snapshot", event=None, required=False)
 
 UNVALIDATED = Rule(
     id="speculative-get-unvalidated",
@@ -64,14 +67,17 @@ UNVALIDATED = Rule(
     what="""
 Follows objects found without a lock or reference - a PTE read with `ptep_get_lockless()`
 or `READ_ONCE(*ptep)`, a pmd read with `pmdp_get_lockless()`, an xarray entry from
-`xas_load()`/`xas_find()`/`xas_next()`, and the pages and folios derived from them - through a
-speculative get (`folio_try_get()`, `try_grab_folio_fast()`, `get_page_unless_zero()`,
-`folio_ref_try_add()`, ...). Every use of the object after the get - dereferencing it, storing
-it, returning it, passing it to a call - must be preceded, on that path, by an equality
-re-check of every source the walk went through, on the edge where they are equal:
+`xas_load()`/`xas_find()`/`xas_next_entry()`, and what is derived from them; and the folio
+of any page (`page_folio()`, `compound_head()`: of a parameter, of a PFN walk's
+`pfn_to_online_page()`) - through a speculative get (`folio_try_get()`,
+`try_grab_folio_fast()`, `get_page_unless_zero()`, ...). Every use of the object after
+the get - dereferencing, storing, returning it, passing it to a call other than a flag
+test or a folio lock - must be preceded, on that path, by an equality re-check of every
+source the walk went through, on the edge where they are equal:
 `pte_val(pte) == pte_val(ptep_get(ptep))`, `folio == xas_reload(&xas)`,
 `pmd_val(pmd) == pmd_val(*pmdp)` for the pmd the PTE table came from, and
-`page_folio(page) == folio` when the folio was found through a page.
+`page_folio(page) == folio` when the folio was found through a page (unless a spinlock
+held at the get keeps it there).
 """,
     why="""
 A speculative get only succeeds if the count is not zero; it never fails on a freed object,
@@ -117,9 +123,9 @@ if (unlikely(pmd_val(pmd) != pmd_val(*pmdp)) ||
 pages[(*nr)++] = page;
 """,
     limits="""
-- Only sources read in the same function are known: an object derived from a parameter
-  (GUP's `gup_fast_pmd_leaf(pmd_t orig, pmd_t *pmdp, ...)`) is never reported, and a pmd
-  that the caller read locklessly and passed by value is not known to need a re-check.
+- A page-table entry passed by value (GUP's `gup_fast_pmd_leaf(pmd_t orig, pmd_t *pmdp,
+  ...)`) is not known to be a lockless snapshot: the page it maps is not reported unless
+  it goes through `page_folio()`. Only the membership of a parameter's page is known.
 - `xas_load()`-style lookups count as lockless when the function holds no spinlock; a lock
   held by the caller is invisible.
 - Helpers in another file are followed only through `rules/`. In the same file, helpers
@@ -129,6 +135,8 @@ pages[(*nr)++] = page;
   reported (an `expect-fp` fixture documents it).
 - Re-checks by identity of another field (KSM's `folio->mapping == expected_mapping`)
   are not modeled; such lookups are not tracked (their PFN is not a lockless read).
+- Flag tests (`folio_test_*()`, `Page*()`) and folio locks are never uses, even where
+  what they find is acted on before the re-check.
 - One finding per path: after the first use is reported, later uses stay silent. Paths
   are joined without correlating conditions.
 """,
@@ -189,8 +197,12 @@ class SpeculativeChecker(Checker):
 
     # ------------------------------------------------------------------ hooks
     def on_entry(self, ctx: Context) -> None:
-        for i, p in enumerate(ctx.function.params):
-            ctx.set(p, Obj(Phase.FOUND, ctx.function.span, f"parameter '{p}'", param=i))
+        fn, snapshot = ctx.function, ctx.models.names("snapshot")
+        for i, p in enumerate(fn.params):
+            ty = fn.param_types[i] if i < len(fn.param_types) else ""
+            src = frozenset({Source(p)} if ty in snapshot else ())
+            ctx.set(p, Obj(Phase.FOUND, fn.span, f"parameter '{p}'", param=i, sources=src,
+                           pending=src))
 
     def on_lockless_read(self, ctx: Context, ev: Event[LocklessRead]) -> None:
         place = ctx.place(ev.obj)
@@ -293,21 +305,23 @@ class SpeculativeChecker(Checker):
 
     def _checked(self, ctx: Context, ev: Recheck) -> None:
         """On this edge the source was re-read and found (un)changed."""
-        src, equal = ev.source, ev.equal
+        src, equal = ev.source, ev.equal      # a snapshot compared is re-checked too
+        srcs = {src} | {p for s in ctx.states_of(ev.first, Obj) if s.param >= 0
+                        for p in s.sources if not p.membership}
         handed = {s.family for k in ev.handed for s in ctx.states_of(k, Obj) if s.phase in REF}
         compared = {s.family for s in ctx.states_of(ev.first, Obj)} if ev.first else None
 
         def check(_: Key, s: Obj) -> Obj | None:
             # A parameter's object has no known source: any re-check of its own family
             # (or through a helper) counts, as does one of the sources it was derived by.
-            mine = src in s.sources
+            mine = bool(srcs & s.sources)
             if s.phase not in (Phase.SPEC, Phase.VALID) or not (mine or (
                     s.param >= 0 and (compared is None or s.family in compared))):
                 return s
             if equal and s.phase is not Phase.SPEC:
                 return s
             if equal and mine:          # (a parameter's stays SPEC: its caller re-checks)
-                pending = s.pending - {src}
+                pending = s.pending - srcs
                 return replace(s, pending=pending, phase=Phase.SPEC if pending or s.param >= 0
                                else Phase.VALID)
             if equal:

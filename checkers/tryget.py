@@ -67,11 +67,16 @@ TRY_GET_WITHOUT_REF = Rule(
             "reference to",
     what="""
 Finds a plain reference get (`get_page()`, `folio_get()`, `try_get_page()`,
-`folio_ref_inc()`, ...) applied to a page or folio that the function found without a
-reference and on which no reference was established on some path to the get: the
-object comes from a lockless page-table read (`ptep_get_lockless()`, `pmdp_get_lockless()`,
-`READ_ONCE(*ptep)`) through `pte_page()`/`pfn_to_page()`, or from an xarray/RCU lookup
-(`xas_load()`, `xas_find()`, `rcu_dereference()`) inside `rcu_read_lock()`.
+`folio_ref_inc()`, the pins `try_grab_folio()` (6.10+) and `try_grab_page()`, ...) applied
+to a page or folio that the function found without a reference and on which no reference
+was established on some path to the get: the object comes from a lockless page-table read
+(`ptep_get_lockless()`, `pmdp_get_lockless()`, `READ_ONCE(*ptep)`) through
+`pte_page()`/`pfn_to_page()`, or from an xarray/RCU lookup (`xas_load()`, `xas_find()`,
+`rcu_dereference()`) inside `rcu_read_lock()`. Also a plain get that the function
+re-checks afterwards as if it had been speculative - `page_folio(page) != folio`,
+`folio != xas_reload(&xas)`, a page-table entry it was given by value against the live
+one (`pmd_val(orig) != pmd_val(*pmdp)`) - outside a spinlock: the re-check says the
+object may have changed, so nothing held it.
 """,
     why="""
 A plain get increments a count that the caller promises is not zero, because the caller
@@ -107,7 +112,10 @@ if (unlikely(pte_val(pte) != pte_val(ptep_get(ptep)))) {
   lock held by the caller is not seen (a `READ_ONCE(*ptep)` in a function called under
   the page-table lock looks lockless).
 - RCU-style lookups count as lockless only inside an `rcu_read_lock()` section opened in
-  the same function.
+  the same function; outside one, only a re-check after the get gives the lookup away.
+- A page found by a PFN walk (`pfn_to_page()`, `pfn_to_online_page()`) or given as a
+  parameter is assumed held, unless the function re-checks it after the get; KVM's pfn
+  helpers (`kvm_try_get_pfn()`) are not modeled as PFN walks.
 - Paths are joined without correlating conditions: a get guarded by the same condition
   as an earlier speculative get may be reported.
 """,
