@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 
 from analyzer.engine import Checker, Context, Escape, Event, Key, Origin, Recheck, Source
+from analyzer.engine.keys import root_variable
 from analyzer.ir import Call, Expr, Return, Span
 from analyzer.models.core import Acquire, Derive, LocklessRead, Release
 from analyzer.models.schema import arg_section
@@ -221,8 +222,11 @@ class SpeculativeChecker(Checker):
         walk, anything: nobody holds it, or the get would not be speculative."""
         value, src = bool(ev.m.value), ctx.place(ev.obj)
         membership = ev.result if ctx.spec("reread", ev.api) and not value else None
-        if membership and not ctx.states_of(src, Obj):
-            ctx.set(src, Obj(Phase.FOUND, ev.span, f"{ev.api}()"))
+        if membership and src and not ctx.states_of(src, Obj):     # vmf->page: vmf's
+            params = ctx.function.params
+            root = root_variable(src)
+            ctx.set(src, Obj(Phase.FOUND, ev.span, f"{ev.api}()",
+                             param=params.index(root) if root in params else -1))
 
         def derived(s: Obj) -> Obj | None:
             if not isinstance(s, Obj) or (value and s.phase is not Phase.FOUND):
