@@ -270,7 +270,15 @@ class SpeculativeChecker(Checker):
         self._use(ctx, ctx.designated(value), span, "stored")
 
     def on_lost(self, ctx: Context, key: Key, s: object, span: Span | None) -> None:
-        if isinstance(s, Obj) and s.phase is Phase.MISMATCH and s.check and s.get:
+        if not isinstance(s, Obj):
+            return
+        if span is None and s.phase is Phase.SPEC and s.param >= 0 and s.pending and s.get:
+            ctx.report(UNVALIDATED, s.get,      # the caller gets it through its page
+                       f"the reference {s.api}() takes on '{s.holder or key}' is kept when "
+                       f"the function returns, without re-checking "
+                       f"{_missing(s)} ({s.how} at line {s.origin.line})",
+                       ctx.trail(key, s), _related(s))
+        if s.phase is Phase.MISMATCH and s.check and s.get:
             ctx.report(LEAK, s.check,
                        f"'{s.holder or key}' keeps the reference from {s.api}() (line "
                        f"{s.get.line}) when the re-check of '{s.failed}' fails",
@@ -293,9 +301,12 @@ class SpeculativeChecker(Checker):
         arg = ctx.designated(ev.obj)
         step = Step(ev.span, f"speculative reference taken by {ev.api}()")
         holder = ev.result if ev.m.returns_object and ev.result else arg
-        pinned = ctx.holds("spin")          # a spinlock held pins the folio's membership
+        # A spinlock held pins the folio's membership, and the entries of the page
+        # tables (a snapshot the function was given is re-checked under it, or stable).
+        pinned = set(ctx.function.params) if ctx.holds("spin") else None
         for s in [s for s in ctx.states_of(arg, Obj) if s.phase is Phase.FOUND]:
-            pending = frozenset(p for p in s.pending if not (pinned and p.membership))
+            pending = frozenset(p for p in s.pending if pinned is None or not (
+                p.membership or p.key in pinned))
             got = replace(s, phase=Phase.SPEC, value=False, get=ev.span, api=ev.api,
                           holder=holder or "", pending=pending)
 
@@ -365,8 +376,7 @@ class SpeculativeChecker(Checker):
                     s.pending or s.phase is Phase.MISMATCH):
                 continue
             if s.phase is Phase.SPEC:
-                missing = ", ".join(f"'{p.key}'" for p in sorted(s.pending, key=_order))
-                why = f"without re-checking {missing}"
+                why = f"without re-checking {_missing(s)}"
             else:
                 why = f"after the re-check of '{s.failed}' failed"
             ctx.report(UNVALIDATED, span,
@@ -381,11 +391,15 @@ class SpeculativeChecker(Checker):
 
 
 def _drop(ctx: Context, s: Obj) -> None:
-    ctx.rewrite(Obj, lambda _, t: None if t.phase in REF and t.family == s.family else t)
+    """The references of ``s``'s family are gone (a failed re-check's only with it: on
+    a joined path the other one may still hold it)."""
+    ctx.rewrite(Obj, lambda _, t: None if t.phase in REF and t.family == s.family and (
+        t.phase is not Phase.MISMATCH or s.phase is Phase.MISMATCH) else t)
 
 
-def _order(s: Source) -> tuple[bool, str]:
-    return (s.membership, s.key)
+def _missing(s: Obj) -> str:
+    return ", ".join(f"'{p.key}'" for p in sorted(s.pending, key=lambda p: (p.membership,
+                                                                           p.key)))
 
 
 def _related(s: Obj) -> tuple[Step, ...]:
