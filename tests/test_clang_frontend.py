@@ -566,3 +566,16 @@ static inline int arch_thing(void)
 }
 """)
     assert [f.name for f in res.files[0].functions] == ["arch_thing"]
+
+
+def test_both_frontends_record_by_value_parameter_types(tmp_path):
+    """A parameter passed by value keeps its type as spelled (``pmd_t orig``: a snapshot
+    of a page-table entry for the speculative checker); a pointer's is empty."""
+    code = ("typedef struct { unsigned long pmd; } pmd_t;\n"
+            "int f(pmd_t orig, pmd_t *pmdp, unsigned long addr) { return 0; }\n")
+    res = parse(tmp_path, code)
+    fn = next(f for f in res.files[0].functions if f.name == "f")
+    assert fn.params == ("orig", "pmdp", "addr")
+    assert fn.param_types == ("pmd_t", "", "unsigned long")
+    ts = treesitter.parse_source("t.c", code.encode(), ITERATORS).functions[0]
+    assert ts.params == fn.params and ts.param_types == fn.param_types
