@@ -375,6 +375,8 @@ class Function:
     body: Compound
     degraded: int = 0          # statements degraded to OpaqueStmt because of parse errors
     static: bool = False
+    #: Each parameter's type as spelled when it is passed by value (``pmd_t``), else "".
+    param_types: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,26 +64,28 @@ REASONS = (
 # issues that plan to lift them: (operator, feature, why).  A miss whose site has the
 # feature is classified expect-fn with that reason (it still counts as a miss).
 KNOWN_LIMITS: tuple[tuple[str, str, str], ...] = (
-    ("recheck", "origin:snapshot-param",
-     "source is a page-table entry passed by value (issue 12 b)"),
     ("recheck", "origin:param",
-     ("object derived from a parameter: 'only sources read in the same function are "
-     "known' (issue 12 a)")),
-    ("recheck", "origin:pfn", "object found by a PFN walk (issue 12 c)"),
+     ("object handed over by a parameter with nothing derived to re-check: 'only the "
+      "membership of a parameter's page is known' (issue 12 a)")),
+    ("recheck", "origin:pfn", ("page of a PFN walk re-checked by another field or "
+     "through a helper (issue 12 c)")),
     ("recheck", "origin:xarray-iter", "xarray iteration (issue 12 d)"),
-    ("mismatch-put", "origin:snapshot-param",
-     "source is a page-table entry passed by value (issue 12 b)"),
     ("mismatch-put", "origin:param", "object derived from a parameter (issue 12 a)"),
     ("mismatch-put", "origin:pfn", "object found by a PFN walk (issue 12 c)"),
     ("mismatch-put", "origin:xarray-iter", "xarray iteration (issue 12 d)"),
-    ("plain-get", "origin:pfn", ("pages found by a PFN walk are not lockless origins "
-     "(issue 12 c)")),
-    ("plain-get", "origin:param", "object from a parameter: origin unknown (issue 12 a)"),
+    ("plain-get", "spinlock-taken", ("a get under a spinlock is taken as pinned by it "
+     "(hugetlb_lock, the LRU lock): 'a spinlock that pins the membership' (issue 12 a)")),
+    ("plain-get", "origin:pfn", ("a PFN walk's page is assumed held unless the function "
+     "re-checks it after the get: pfn_to_page() also serves pages that are held (issue 12 "
+     "c, g)")),
+    ("plain-get", "origin:param", ("a parameter's object is assumed held unless the "
+     "function re-checks it after the get (issue 12 a)")),
     ("plain-get", "origin:snapshot-param",
-     "page of a page-table entry passed by value (issue 12 b)"),
+     "page of a page-table entry passed by value, not re-checked after the get (issue 12 b)"),
     ("plain-get", "origin:xarray-iter", "xarray iteration (issue 12 d)"),
     ("plain-get", "xarray-rcu-in-caller", ("'RCU-style lookups count as lockless only inside "
-     "an rcu_read_lock() section opened in the same function' (try-get-without-ref)")),
+     "an rcu_read_lock() section opened in the same function' unless re-checked after the "
+     "get (try-get-without-ref)")),
     ("plain-get", "origin:list", ("object found on a list under a lock: not a modeled "
      "lockless origin")),
     ("accessible", "foll-pin-guard", ("the GUP provider contract (FOLL_PIN pages handed "

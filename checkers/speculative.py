@@ -1,22 +1,22 @@
 """speculative-get-unvalidated, speculative-ref-leak: the grab-and-revalidate protocol of
 lockless walkers (rule docs below).  What a lockless read finds, and what is derived from
-it, is ``FOUND`` with the *sources* to re-check (the place read, the places the reader's
-pointer came from, a page's folio membership); a speculative get makes the object and
-those of the same read ``SPEC``; an equality re-check clears a source on its equal edge
-(``VALID`` once none is pending) and makes the reference ``MISMATCH`` on the other.
-Reported: a use of a ``SPEC`` object; a ``MISMATCH`` reference kept.  Parameters start
-``FOUND`` of their own (never reported), so helpers get ``acquire``, ``release`` and
-``revalidate`` summaries.
+it, is ``FOUND`` with the *sources* to re-check (the place read, the pmd a PTE table came
+from, a page's folio membership - for the folio of any page, a parameter's too); a
+speculative get makes it and its family ``SPEC``; a re-check clears a source on its
+unchanged edge (``VALID`` once none is pending) and makes the reference ``MISMATCH`` on
+the other.  Reported: a use of a ``SPEC`` object; a ``MISMATCH`` reference lost.
+Parameters are families of their own, so helpers get summaries.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from enum import Enum
 
-from analyzer.engine import NONZERO, Checker, Context, Escape, Event, Origin, Source, Test
-from analyzer.ir import Binary, Call, Expr, Return, Span
-from analyzer.models import Models
-from analyzer.models.core import Acquire, Derive, LocklessRead, Release, Revalidate
+from analyzer.engine import Checker, Context, Escape, Event, Key, Origin, Recheck, Source
+from analyzer.engine.keys import root_variable
+from analyzer.ir import Call, Expr, Return, Span
+from analyzer.models.core import Acquire, Derive, LocklessRead, Release
+from analyzer.models.schema import arg_section
 from analyzer.result import Step
 from analyzer.rule import Rule
 
@@ -29,17 +29,10 @@ class Phase(Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class Saved:
-    """A variable holding the outcome of an equality test (``changed = a != b``)."""
-
-    test: Binary               # always ``==``
-    equal_if_true: bool
-
-
-@dataclass(frozen=True, slots=True)
 class Obj:
     phase: Phase
     origin: Span                    # the lockless read (the function, for a parameter)
+    how: str = "lockless read"      # what found it (messages)
     param: int = -1                 # >= 0: found through this parameter (summaries only)
     value: bool = False             # a PTE/PFN value, not the object holding the count
     sources: frozenset[Source] = frozenset()
@@ -50,8 +43,22 @@ class Obj:
     check: Span | None = None    # MISMATCH: the re-check that failed
     failed: str = ""                # MISMATCH: its source
 
+    @property
+    def family(self) -> tuple[Span, int]:
+        """Objects of one lockless read (or one parameter) share a family."""
+        return self.origin, self.param
+
 
 REF = (Phase.SPEC, Phase.VALID, Phase.MISMATCH)
+# Reads of an object's own state that rely on nothing the re-check proves (a flag test, a
+# sleeping lock or trylock: what they find is acted on only after the re-check, or by a
+# put): object-neutral, no use.
+Inspect = arg_section("inspect", "flag tests and object locks that are no use of a "
+                      "speculatively referenced object", event=None, escapes=False)
+# Parameters of these types (``pmd_t orig``) are snapshots of an entry the caller read
+# locklessly: what they map must be re-checked against the live entry (issue 12 b).
+Snapshot = arg_section("snapshot", "page-table entry types: a by-value parameter is a "
+                       "lockless snapshot", event=None, required=False)
 
 UNVALIDATED = Rule(
     id="speculative-get-unvalidated",
@@ -61,14 +68,17 @@ UNVALIDATED = Rule(
     what="""
 Follows objects found without a lock or reference - a PTE read with `ptep_get_lockless()`
 or `READ_ONCE(*ptep)`, a pmd read with `pmdp_get_lockless()`, an xarray entry from
-`xas_load()`/`xas_find()`/`xas_next()`, and the pages and folios derived from them - through a
-speculative get (`folio_try_get()`, `try_grab_folio_fast()`, `get_page_unless_zero()`,
-`folio_ref_try_add()`, ...). Every use of the object after the get - dereferencing it, storing
-it, returning it, passing it to a call - must be preceded, on that path, by an equality
-re-check of every source the walk went through, on the edge where they are equal:
+`xas_load()`/`xas_find()`/`xas_next_entry()`, and what is derived from them; and the folio
+of any page (`page_folio()`, `compound_head()`: of a parameter, of a PFN walk's
+`pfn_to_online_page()`) - through a speculative get (`folio_try_get()`,
+`try_grab_folio_fast()`, `get_page_unless_zero()`, ...). Every use of the object after
+the get - dereferencing, storing, returning it, passing it to a call other than a flag
+test or a folio lock - must be preceded, on that path, by an equality re-check of every
+source the walk went through, on the edge where they are equal:
 `pte_val(pte) == pte_val(ptep_get(ptep))`, `folio == xas_reload(&xas)`,
 `pmd_val(pmd) == pmd_val(*pmdp)` for the pmd the PTE table came from, and
-`page_folio(page) == folio` when the folio was found through a page.
+`page_folio(page) == folio` when the folio was found through a page (unless a spinlock
+held at the get keeps it there).
 """,
     why="""
 A speculative get only succeeds if the count is not zero; it never fails on a freed object,
@@ -114,9 +124,9 @@ if (unlikely(pmd_val(pmd) != pmd_val(*pmdp)) ||
 pages[(*nr)++] = page;
 """,
     limits="""
-- Only sources read in the same function are known: an object derived from a parameter
-  (GUP's `gup_fast_pmd_leaf(pmd_t orig, pmd_t *pmdp, ...)`) is never reported, and a pmd
-  that the caller read locklessly and passed by value is not known to need a re-check.
+- A page-table entry passed by value (GUP's `gup_fast_pmd_leaf(pmd_t orig, pmd_t *pmdp,
+  ...)`) is not known to be a lockless snapshot: the page it maps is not reported unless
+  it goes through `page_folio()`. Only the membership of a parameter's page is known.
 - `xas_load()`-style lookups count as lockless when the function holds no spinlock; a lock
   held by the caller is invisible.
 - Helpers in another file are followed only through `rules/`. In the same file, helpers
@@ -126,6 +136,8 @@ pages[(*nr)++] = page;
   reported (an `expect-fp` fixture documents it).
 - Re-checks by identity of another field (KSM's `folio->mapping == expected_mapping`)
   are not modeled; such lookups are not tracked (their PFN is not a lockless read).
+- Flag tests (`folio_test_*()`, `Page*()`) and folio locks are never uses, even where
+  what they find is acted on before the re-check.
 - One finding per path: after the first use is reported, later uses stay silent. Paths
   are joined without correlating conditions.
 """,
@@ -177,28 +189,27 @@ if (unlikely(folio != xas_reload(&xas))) {
 
 class SpeculativeChecker(Checker):
     rules = (UNVALIDATED, LEAK)
-
-    # No finding without a lockless read in the file...
-    starter_sections = ("lockless_read",)
+    # No finding without a lockless read or a speculative get (nobody holds its object),
+    starter_sections = ("lockless_read", ("acquire", {"kind": "speculative"}))
     precedence = ("lockless_read", "derive", "release", "acquire")
 
-    def wants(self, names: frozenset[str], models: Models) -> bool:
-        # ... but helpers that grab, drop or re-check are summarized for their callers.
-        spec = {n for n, m in models.by_section.get("acquire", {}).items()
-                if m.get("kind") == "speculative"}
-        return bool(names & (spec | models.names("revalidate") | models.names("release")
-                             | models.names("reread") | models.names("lockless_read")))
+    # ... but helpers that grab, drop or re-check are summarized for their callers.
+    summary_sections = ("revalidate", "release", "reread")
 
     # ------------------------------------------------------------------ hooks
     def on_entry(self, ctx: Context) -> None:
-        for i, p in enumerate(ctx.function.params):
-            ctx.set(p, Obj(Phase.FOUND, ctx.function.span, param=i))
+        fn, snapshot = ctx.function, ctx.models.names("snapshot")
+        for i, p in enumerate(fn.params):
+            ty = fn.param_types[i] if i < len(fn.param_types) else ""
+            src = frozenset({Source(p)} if ty in snapshot else ())
+            ctx.set(p, Obj(Phase.FOUND, fn.span, f"parameter '{p}'", param=i, sources=src,
+                           pending=src))
 
     def on_lockless_read(self, ctx: Context, ev: Event[LocklessRead]) -> None:
         place = ctx.place(ev.obj)
         if ev.origin is Origin.LOCKED or place is None:
             return            # read under a lock: whatever it designates is stable
-        inherited = frozenset().union(*(s.sources for s in _objs(ctx, place)
+        inherited = frozenset().union(*(s.sources for s in ctx.states_of(place, Obj)
                                         if s.phase is Phase.FOUND))
         sources = frozenset({Source(place)}) | inherited
         ctx.set(ev.result, Obj(Phase.FOUND, ev.span, value=bool(ev.m.value), sources=sources,
@@ -206,60 +217,51 @@ class SpeculativeChecker(Checker):
                 (Step(ev.span, f"'{place}' read locklessly by {ev.api}()"),))
 
     def on_derive(self, ctx: Context, ev: Event[Derive]) -> None:
-        src, value = ctx.place(ev.obj), bool(ev.m.value)
-        what = ctx.name_of(ev.call, ev.result)
-        for s in _objs(ctx, src):
-            if value and s.phase is not Phase.FOUND:
-                continue
-            trail = ctx.trail(src, s)
-            if s.phase is Phase.FOUND:
-                sources = s.sources
-                if not value and ctx.models.get("reread", ev.api) and ev.result:
-                    sources = sources | {Source(ev.result, membership=True)}
-                s = replace(s, value=value, sources=sources, pending=sources)
-            step = Step(ev.span, f"'{what}' derived from '{src}' by {ev.api}()")
-            ctx.add(ev.result, s, (*trail, step))
+        """A folio found through a page (``page_folio()``, a ``reread`` model) must still
+        contain it after a speculative get, whatever found the page - a parameter, a PFN
+        walk, anything: nobody holds it, or the get would not be speculative."""
+        value, src = bool(ev.m.value), ctx.place(ev.obj)
+        membership = ev.result if ctx.spec("reread", ev.api) and not value else None
+        if membership and src and not ctx.states_of(src, Obj):     # vmf->page: vmf's
+            params = ctx.function.params
+            root = root_variable(src)
+            ctx.set(src, Obj(Phase.FOUND, ev.span, f"{ev.api}()",
+                             param=params.index(root) if root in params else -1))
+
+        def derived(s: Obj) -> Obj | None:
+            if not isinstance(s, Obj) or (value and s.phase is not Phase.FOUND):
+                return None
+            if s.phase is not Phase.FOUND:
+                return s
+            sources = s.sources | ({Source(membership, True)} if membership else set())
+            return replace(s, value=value, sources=sources, pending=sources)
+
+        ctx.derive_states(ev, src, derived)
 
     def on_release(self, ctx: Context, ev: Event[Release]) -> None:
-        for s in _objs(ctx, ctx.designated(ev.obj)):
+        for s in ctx.states_of(ctx.designated(ev.obj), Obj):
             if s.param >= 0:
                 ctx.summarize("release", arg=s.param)
             if s.phase in REF:
-                self._drop_family(ctx, s)
+                _drop(ctx, s)
 
     def on_acquire(self, ctx: Context, ev: Event[Acquire]) -> None:
         if ev.m.kind == "speculative" and ev.done:
             self._get(ctx, ev)
 
-    def on_recheck(self, ctx: Context, ev: Event[Revalidate]) -> None:
-        src = ctx.revalidated_source(ev.call, ev.m.arg)
-        if ev.edge and src is not None:
-            passed = {ctx.designated(a) for a in ev.call.args} - {None}
-            self._checked(ctx, src, ev.done, None, ev.span, passed)
+    def on_recheck(self, ctx: Context, ev: Recheck) -> None:
+        if ev.first is None or any(s.param >= 0 or ev.source in s.sources
+                                   for s in ctx.states_of(ev.first, Obj)):
+            self._checked(ctx, ev)
 
     def on_escape(self, ctx: Context, ev: Escape) -> None:
         """Passed to a call that is no API model: a use; on a failed re-check, the callee
         is assumed to drop the reference (precision first)."""
-        for s in _objs(ctx, ev.key):
+        for s in ctx.states_of(ev.key, Obj):
             if s.phase is Phase.MISMATCH:
-                self._drop_family(ctx, s)
+                _drop(ctx, s)
         self._use(ctx, ev.key, ev.call.span,
                   f"passed to {ev.call.callee or 'a function pointer'}()", mismatch=False)
-
-    def on_assign(self, ctx: Context, target: str, value: Expr, span: Span) -> None:
-        test, outcome = ctx.normal(value, NONZERO, zero=False)
-        if isinstance(test, Binary) and test.op == "==":
-            ctx.set(target, Saved(test, outcome == NONZERO))
-
-    def on_branch(self, ctx: Context, test: Test) -> None:
-        s = test.subject
-        if test.true is None:
-            return
-        if isinstance(s, Binary) and s.op == "==":
-            self._compare(ctx, s, test.true)
-        for saved in ctx.states(ctx.key(s)):
-            if isinstance(saved, Saved):
-                self._compare(ctx, saved.test, test.true == saved.equal_if_true)
 
     def on_deref(self, ctx: Context, key: str, expr: Expr) -> None:
         self._use(ctx, key, expr.span, "dereferenced")
@@ -267,11 +269,20 @@ class SpeculativeChecker(Checker):
     def on_store(self, ctx: Context, target: Expr, value: Expr, span: Span) -> None:
         self._use(ctx, ctx.designated(value), span, "stored")
 
-    def on_overwrite(self, ctx: Context, key: str, span: Span) -> None:
-        for s in _objs(ctx, key):
-            if s.phase is Phase.MISMATCH and not any(
-                    k != key and s in st for k, st in ctx.tracked()):
-                self._leak(ctx, key, s)
+    def on_lost(self, ctx: Context, key: Key, s: object, span: Span | None) -> None:
+        if not isinstance(s, Obj):
+            return
+        if span is None and s.phase is Phase.SPEC and s.param >= 0 and s.pending and s.get:
+            ctx.report(UNVALIDATED, s.get,      # the caller gets it through its page
+                       f"the reference {s.api}() takes on '{s.holder or key}' is kept when "
+                       f"the function returns, without re-checking "
+                       f"{_missing(s)} ({s.how} at line {s.origin.line})",
+                       ctx.trail(key, s), _related(s))
+        if s.phase is Phase.MISMATCH and s.check and s.get:
+            ctx.report(LEAK, s.check,
+                       f"'{s.holder or key}' keeps the reference from {s.api}() (line "
+                       f"{s.get.line}) when the re-check of '{s.failed}' fails",
+                       ctx.trail(key, s), _related(s))
 
     def on_return(self, ctx: Context, ret: Return) -> None:
         if ret.value is None:
@@ -280,15 +291,9 @@ class SpeculativeChecker(Checker):
         self._summarize_return(ctx, value)
         key = ctx.designated(value)
         self._use(ctx, key, ret.span, "returned")
-        for s in _objs(ctx, key):          # the caller has the reference now
+        for s in ctx.states_of(key, Obj):          # the caller has the reference now
             if s.phase in REF:
-                self._drop_family(ctx, s)
-
-    def on_exit(self, ctx: Context) -> None:
-        for key, states in ctx.tracked():
-            for s in states:
-                if isinstance(s, Obj) and s.phase is Phase.MISMATCH and isinstance(key, str):
-                    self._leak(ctx, key, s)
+                _drop(ctx, s)
 
     # ------------------------------------------------------------------ states
     def _get(self, ctx: Context, ev: Event[Acquire]) -> None:
@@ -296,137 +301,107 @@ class SpeculativeChecker(Checker):
         arg = ctx.designated(ev.obj)
         step = Step(ev.span, f"speculative reference taken by {ev.api}()")
         holder = ev.result if ev.m.returns_object and ev.result else arg
-        for s in [s for s in _objs(ctx, arg) if s.phase is Phase.FOUND]:
+        # A spinlock held pins the folio's membership, and the entries of the page
+        # tables (a snapshot the function was given is re-checked under it, or stable).
+        pinned = set(ctx.function.params) if ctx.holds("spin") else None
+        for s in [s for s in ctx.states_of(arg, Obj) if s.phase is Phase.FOUND]:
+            pending = frozenset(p for p in s.pending if pinned is None or not (
+                p.membership or p.key in pinned))
             got = replace(s, phase=Phase.SPEC, value=False, get=ev.span, api=ev.api,
-                          holder=holder or "")
-            for k, states in ctx.tracked():
-                for t in list(states):
-                    if (isinstance(t, Obj) and t.phase is Phase.FOUND and _family(t) ==
-                            _family(s) and (k == arg or not t.value)):
-                        ctx.replace(k, t, got, step)
+                          holder=holder or "", pending=pending)
+
+            def grab(k: Key, t: Obj, s: Obj = s, got: Obj = got) -> Obj:
+                same = t.phase is Phase.FOUND and t.family == s.family
+                return got if same and (k == arg or not t.value) else t
+
+            ctx.rewrite(Obj, grab, step)
             if ev.m.returns_object and ev.result is not None:
                 ctx.add(ev.result, got, ctx.trail(arg, got))
 
-    def _drop_family(self, ctx: Context, s: Obj) -> None:
-        for k, states in ctx.tracked():
-            ctx.discard(k, *[t for t in states if isinstance(t, Obj) and t.phase in REF
-                             and _family(t) == _family(s)])
+    def _checked(self, ctx: Context, ev: Recheck) -> None:
+        """On this edge the source was re-read and found (un)changed."""
+        src, equal = ev.source, ev.equal      # a snapshot compared is re-checked too
+        srcs = {src} | {p for s in ctx.states_of(ev.first, Obj) if s.param >= 0
+                        for p in s.sources if not p.membership}
+        handed = {s.family for k in ev.handed for s in ctx.states_of(k, Obj) if s.phase in REF}
+        compared = {s.family for s in ctx.states_of(ev.first, Obj)} if ev.first else None
 
-    def _compare(self, ctx: Context, cmp: Binary, equal: bool) -> None:
-        for a, b in ((cmp.left, cmp.right), (cmp.right, cmp.left)):
-            src, first = ctx.reread_source(b), ctx.tracked_value(a)
-            if src is not None and first is not None and any(
-                    s.param >= 0 or src in s.sources for s in _objs(ctx, first)):
-                self._checked(ctx, src, equal, first, cmp.span, set())
-                return
+        def check(_: Key, s: Obj) -> Obj | None:
+            # A parameter's object has no known source: any re-check of its own family
+            # (or through a helper) counts, as does one of the sources it was derived by.
+            mine = bool(srcs & s.sources)
+            if s.phase not in (Phase.SPEC, Phase.VALID) or not (mine or (
+                    s.param >= 0 and (compared is None or s.family in compared))):
+                return s
+            if equal and s.phase is not Phase.SPEC:
+                return s
+            if equal and mine:          # (a parameter's stays SPEC: its caller re-checks)
+                pending = s.pending - srcs
+                return replace(s, pending=pending, phase=Phase.SPEC if pending or s.param >= 0
+                               else Phase.VALID)
+            if equal:
+                return replace(s, phase=Phase.VALID) if not src.membership else s
+            if s.family in handed:
+                return None
+            return replace(s, phase=Phase.MISMATCH, check=ev.span, failed=src.key)
 
-    def _checked(self, ctx: Context, src: Source, equal: bool, first: str | None,
-                 span: Span, handed: set[str | None]) -> None:
-        """On this edge the source ``src`` was re-read and found (un)changed."""
-        step = Step(span, f"'{src.key}' re-checked: " + ("unchanged" if equal else "changed"))
-        handed_families = {_family(s) for k in handed for s in _objs(ctx, k) if s.phase in REF}
-        compared = {_family(s) for s in _objs(ctx, first)} if first is not None else None
-        for k, states in ctx.tracked():
-            for s in [s for s in states if isinstance(s, Obj)
-                      and s.phase in (Phase.SPEC, Phase.VALID)]:
-                # A parameter's object has no known source: any re-check of its own
-                # family (or through a helper) counts.
-                if not (src in s.sources or (s.param >= 0 and (
-                        compared is None or _family(s) in compared))):
-                    continue
-                if equal and s.phase is not Phase.SPEC:
-                    continue
-                if equal and s.param >= 0:
-                    new = replace(s, phase=Phase.VALID) if not src.membership else s
-                elif equal:
-                    pending = s.pending - {src}
-                    new = replace(s, pending=pending,
-                                  phase=Phase.SPEC if pending else Phase.VALID)
-                elif _family(s) in handed_families:
-                    ctx.discard(k, s)
-                    continue
-                else:
-                    new = replace(s, phase=Phase.MISMATCH, check=span, failed=src.key)
-                if new != s:
-                    ctx.replace(k, s, new, step)
+        ctx.rewrite(Obj, check, Step(ev.span, f"'{src.key}' re-checked: "
+                                              + ("unchanged" if equal else "changed")))
 
     # ------------------------------------------------------------------ summaries
     def _summarize_return(self, ctx: Context, value: Expr) -> None:
-        params = ctx.function.params
-        test, outcome = ctx.normal(value, NONZERO, zero=False)
-        equal = outcome == NONZERO
-        if isinstance(test, Call) and (m := ctx.models.get("revalidate", test.callee)):
-            src = ctx.revalidated_source(test, m.get("arg"))
-            if src is not None and not src.membership and src.key in params:
-                holds = m.get("when") if equal else {"nonzero": "zero"}.get(m.get("when"),
-                                                                            "nonzero")
-                ctx.summarize("revalidate", arg=params.index(src.key), when=holds)
+        if (rc := ctx.returned_recheck(value)) is not None:
+            ctx.summarize_returned("revalidate", rc[1], rc[2], arg=rc[0])
             return
-        if isinstance(test, Binary) and test.op == "==":
-            for b in (test.left, test.right):
-                src = ctx.reread_source(b)
-                if src is not None and not src.membership and src.key in params:
-                    ctx.summarize("revalidate", arg=params.index(src.key),
-                                  when="nonzero" if equal else "zero")
-                    return
-        if isinstance(value, Call):
-            acq = ctx.models.get("acquire", value.callee)
-            if acq is not None and acq.get("kind") == "speculative":
-                for s in _objs(ctx, ctx.designated(ctx.arg(value, acq.get("arg")))):
+        if isinstance(value, Call) and (acq := ctx.spec("acquire", value.callee)):
+            if acq.kind == "speculative":
+                for s in ctx.states_of(ctx.designated(ctx.arg(value, acq.arg)), Obj):
                     if s.param >= 0:
-                        ctx.summarize("acquire", arg=s.param, kind="speculative",
-                                      when=acq.get("when"),
-                                      returns_object=bool(acq.get("returns_object")))
+                        ctx.summarize_returned("acquire", True, acq, arg=s.param,
+                                               kind="speculative",
+                                               returns_object=bool(acq.returns_object))
                 return
-        for s in _objs(ctx, ctx.designated(value)):
+        for s in ctx.states_of(ctx.designated(value), Obj):
             if s.param >= 0 and s.phase is Phase.SPEC:
-                ctx.summarize("acquire", arg=s.param, kind="speculative", when="nonzero",
-                              returns_object=True)
+                ctx.summarize_returned("acquire", True, arg=s.param, kind="speculative",
+                                       returns_object=True)
 
     # ------------------------------------------------------------------ reports
     def _use(self, ctx: Context, key: str | None, span: Span, how: str,
              mismatch: bool = True) -> None:
         phases = (Phase.SPEC, Phase.MISMATCH) if mismatch else (Phase.SPEC,)
-        for s in _objs(ctx, key):
-            if s.param >= 0 or s.phase not in phases or s.get is None:
+        for s in ctx.states_of(key, Obj):
+            if s.get is None or s.phase not in phases or (s.param >= 0 and s.phase is
+                                                          Phase.MISMATCH) or not (
+                    s.pending or s.phase is Phase.MISMATCH):
                 continue
             if s.phase is Phase.SPEC:
-                missing = ", ".join(f"'{p.key}'" for p in sorted(s.pending, key=_order))
-                why = f"without re-checking {missing}"
+                why = f"without re-checking {_missing(s)}"
             else:
                 why = f"after the re-check of '{s.failed}' failed"
             ctx.report(UNVALIDATED, span,
                        f"'{key}' from {s.api}() (line {s.get.line}) is {how} {why} "
-                       f"(lockless read at line {s.origin.line})", ctx.trail(key, s),
+                       f"({s.how} at line {s.origin.line})", ctx.trail(key, s),
                        _related(s))
             if s.phase is Phase.SPEC:       # one finding per path: later uses are its echo
-                step = Step(span, f"'{key}' {how} (reported)")
-                for k, states in ctx.tracked():
-                    if s in states:
-                        ctx.replace(k, s, replace(s, phase=Phase.VALID), step)
+                echo = replace(s, phase=Phase.VALID)
+                ctx.rewrite(Obj, lambda _, t, s=s, echo=echo: echo if t == s else t,
+                            Step(span, f"'{key}' {how} (reported)"))
             return
 
-    def _leak(self, ctx: Context, key: str, s: Obj) -> None:
-        key = s.holder or key
-        if s.check is not None and s.get is not None:
-            ctx.report(LEAK, s.check,
-                       f"'{key}' keeps the reference from {s.api}() (line {s.get.line}) "
-                       f"when the re-check of '{s.failed}' fails", ctx.trail(key, s),
-                       _related(s))
+
+def _drop(ctx: Context, s: Obj) -> None:
+    """The references of ``s``'s family are gone (a failed re-check's only with it: on
+    a joined path the other one may still hold it)."""
+    ctx.rewrite(Obj, lambda _, t: None if t.phase in REF and t.family == s.family and (
+        t.phase is not Phase.MISMATCH or s.phase is Phase.MISMATCH) else t)
 
 
-def _objs(ctx: Context, key: str | None) -> list[Obj]:
-    return [s for s in ctx.states(key) if isinstance(s, Obj)]
-
-
-def _family(s: Obj) -> tuple[Span, int]:
-    return s.origin, s.param
-
-
-def _order(s: Source) -> tuple[bool, str]:
-    return (s.membership, s.key)
+def _missing(s: Obj) -> str:
+    return ", ".join(f"'{p.key}'" for p in sorted(s.pending, key=lambda p: (p.membership,
+                                                                           p.key)))
 
 
 def _related(s: Obj) -> tuple[Step, ...]:
     got = (Step(s.get, f"speculative get by {s.api}()"),) if s.get is not None else ()
-    return (Step(s.origin, "lockless read"), *got)
+    return (Step(s.origin, s.how), *got)

@@ -14,6 +14,12 @@ Precision first: parameters and objects from any other call are assumed held; an
 RCU-style lookup (``rcu = true`` in the models) counts as lockless only inside an RCU
 read-side section the function itself opened and while it holds no spinlock.
 
+A plain get the function itself re-checks afterwards - the folio against the page it was
+found through (``page_folio(page) == folio``), against its xarray slot, or a page-table
+entry it was given by value against the live one - is reported too: the re-check says
+the object may have changed under the function, so it held no reference (``Plain``
+remembers the get and the parameters the object came from, ``Param``).
+
 Summary: a function that may return an object found locklessly is, for its callers in
 the same file, a lockless read itself.
 
@@ -22,10 +28,11 @@ Known limits: summaries stay within a file; a lock held by the caller is invisib
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 
-from analyzer.engine import Checker, Context, Event, Origin
-from analyzer.ir import Return
+from analyzer.engine import Checker, Context, Event, Origin, Recheck
+from analyzer.ir import Return, Span
 from analyzer.models.core import Acquire, Derive, LocklessRead
 from analyzer.result import Step
 from analyzer.rule import Rule
@@ -36,6 +43,23 @@ class Ref(Enum):
     HELD = "reference held"
 
 
+@dataclass(frozen=True, slots=True)
+class Param:
+    """Derived from this parameter."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Plain:
+    """A plain get on an object the function may not hold (not under a spinlock)."""
+
+    span: Span
+    api: str
+    key: str
+    params: frozenset[Param]
+
+
 TRY_GET_WITHOUT_REF = Rule(
     id="try-get-without-ref",
     name="TryGetWithoutRef",
@@ -43,11 +67,16 @@ TRY_GET_WITHOUT_REF = Rule(
             "reference to",
     what="""
 Finds a plain reference get (`get_page()`, `folio_get()`, `try_get_page()`,
-`folio_ref_inc()`, ...) applied to a page or folio that the function found without a
-reference and on which no reference was established on some path to the get: the
-object comes from a lockless page-table read (`ptep_get_lockless()`, `pmdp_get_lockless()`,
-`READ_ONCE(*ptep)`) through `pte_page()`/`pfn_to_page()`, or from an xarray/RCU lookup
-(`xas_load()`, `xas_find()`, `rcu_dereference()`) inside `rcu_read_lock()`.
+`folio_ref_inc()`, the pins `try_grab_folio()` (6.10+) and `try_grab_page()`, ...) applied
+to a page or folio that the function found without a reference and on which no reference
+was established on some path to the get: the object comes from a lockless page-table read
+(`ptep_get_lockless()`, `pmdp_get_lockless()`, `READ_ONCE(*ptep)`) through
+`pte_page()`/`pfn_to_page()`, or from an xarray/RCU lookup (`xas_load()`, `xas_find()`,
+`rcu_dereference()`) inside `rcu_read_lock()`. Also a plain get that the function
+re-checks afterwards as if it had been speculative - `page_folio(page) != folio`,
+`folio != xas_reload(&xas)`, a page-table entry it was given by value against the live
+one (`pmd_val(orig) != pmd_val(*pmdp)`) - outside a spinlock: the re-check says the
+object may have changed, so nothing held it.
 """,
     why="""
 A plain get increments a count that the caller promises is not zero, because the caller
@@ -83,7 +112,10 @@ if (unlikely(pte_val(pte) != pte_val(ptep_get(ptep)))) {
   lock held by the caller is not seen (a `READ_ONCE(*ptep)` in a function called under
   the page-table lock looks lockless).
 - RCU-style lookups count as lockless only inside an `rcu_read_lock()` section opened in
-  the same function.
+  the same function; outside one, only a re-check after the get gives the lookup away.
+- A page found by a PFN walk (`pfn_to_page()`, `pfn_to_online_page()`) or given as a
+  parameter is assumed held, unless the function re-checks it after the get; KVM's pfn
+  helpers (`kvm_try_get_pfn()`) are not modeled as PFN walks.
 - Paths are joined without correlating conditions: a get guarded by the same condition
   as an earlier speculative get may be reported.
 """,
@@ -95,11 +127,15 @@ if (unlikely(pte_val(pte) != pte_val(ptep_get(ptep)))) {
 class TryGetChecker(Checker):
     rules = (TRY_GET_WITHOUT_REF,)
 
-    # A lockless read is needed for a finding, and enough for a summary.
-    starter_sections = ("lockless_read",)
+    # A lockless read, or a re-check after the get, is needed for a finding.
+    starter_sections = ("lockless_read", "reread", "revalidate")
     precedence = ("lockless_read", "derive", "acquire")
 
     # ------------------------------------------------------------------ hooks
+    def on_entry(self, ctx: Context) -> None:
+        for p in ctx.function.params:
+            ctx.set(p, Param(p))
+
     def on_lockless_read(self, ctx: Context, ev: Event[LocklessRead]) -> None:
         if ev.origin is not Origin.LOCKLESS:
             return            # under a lock, maybe the caller's: precision first
@@ -115,8 +151,26 @@ class TryGetChecker(Checker):
     def on_acquire(self, ctx: Context, ev: Event[Acquire]) -> None:
         if ev.at_call and ev.m.needs_ref and ctx.may_be(ev.key, Ref.UNHELD):
             self._report(ctx, ev)
+        elif ev.at_call and ev.m.needs_ref and ev.key and not ctx.holds("spin"):
+            params = frozenset(ctx.states_of(ev.key, Param))
+            ctx.add(ev.key, Plain(ev.span, ev.api, ev.key, params))
         if ev.done:
             self._hold(ctx, ev)
+
+    def on_recheck(self, ctx: Context, ev: Recheck) -> None:
+        """Re-checked where it was found: a plain get before it had no reference."""
+        if ev.first is None:
+            return
+        mine = ctx.states_of(ev.first, Plain)
+        params = set(ctx.states_of(ev.first, Param))
+        if params and not ev.source.membership:     # a snapshot against the live entry
+            mine += [p for _, p in ctx.each(Plain) if p.params & params]
+        for p in mine:
+            ctx.report(TRY_GET_WITHOUT_REF, p.span,
+                       f"{p.api}() on '{p.key}' that holds no reference: the function "
+                       f"re-checks '{ev.source.key}' afterwards (line {ev.span.line}), so "
+                       f"the object may have changed, and its count may be zero",
+                       ctx.trail(p.key, p), (Step(ev.span, "re-check"),))
 
     def on_return(self, ctx: Context, ret: Return) -> None:
         if ret.value is None or not ctx.may_be(ctx.key(ret.value), Ref.UNHELD):

@@ -581,3 +581,16 @@ def test_enumeration_constants_of_the_file_have_their_value(tmp_path):
     from analyzer.ir import walk
     names = {n.id: n.value for n in walk(fn.body) if isinstance(n, Name)}
     assert names == {"A": 0, "B": 1, "C": 4, "G": 16, "H": 17, "HDR_A": None}
+
+
+def test_both_frontends_record_by_value_parameter_types(tmp_path):
+    """A parameter passed by value keeps its type as spelled (``pmd_t orig``: a snapshot
+    of a page-table entry for the speculative checker); a pointer's is empty."""
+    code = ("typedef struct { unsigned long pmd; } pmd_t;\n"
+            "int f(pmd_t orig, pmd_t *pmdp, unsigned long addr) { return 0; }\n")
+    res = parse(tmp_path, code)
+    fn = next(f for f in res.files[0].functions if f.name == "f")
+    assert fn.params == ("orig", "pmdp", "addr")
+    assert fn.param_types == ("pmd_t", "", "unsigned long")
+    ts = treesitter.parse_source("t.c", code.encode(), ITERATORS).functions[0]
+    assert ts.params == fn.params and ts.param_types == fn.param_types

@@ -698,3 +698,113 @@ def test_context_names_of_one_object():
     assert ctx.states("fresh") == {Flow.HELD}
     ctx.transition("fresh2", {}, Step(fn.span, "y"), default=Flow.START)
     assert ctx.states("fresh2") == frozenset()      # unchanged default: stays untracked
+class RecheckProbe(Checker):
+    """Records every Recheck and equality the engine decides (check(x) makes x tracked)
+    and every state lost (mark(x) makes one)."""
+
+    rules = (RULE,)
+
+    def __init__(self):
+        self.told = set()
+
+    def on_call(self, ctx, call, result):
+        if call.callee in ("check", "mark"):
+            ctx.set(ctx.key(ctx.arg(call, 0)), S.MARKED if call.callee == "mark" else S.GOT)
+
+    def on_recheck(self, ctx, ev):
+        who = ev.first if ev.first is not None else "helper:" + ",".join(sorted(ev.handed))
+        self.told.add((ev.span.line - 2, f"recheck:{ev.source.key}:{ev.equal}:{who}"))
+
+    def on_compare(self, ctx, test, equal):
+        self.told.add((test.span.line - 2, f"compare:{equal}"))
+
+    def on_lost(self, ctx, key, state, span):
+        if state is S.MARKED:
+            self.told.add((span.line - 2 if span else None, f"lost:{key}"))
+
+
+def run_probe(body: str, params: str) -> list:
+    src = f"void f({params})\n{{\n{body}\n}}\n".encode()
+    fn = parse_source("t.c", src, MODELS.iterators()).functions[0]
+    probe = RecheckProbe()
+    _, notes = analyze_function(fn, MODELS, [probe])
+    assert not notes
+    return sorted(probe.told, key=lambda t: (t[0] is None, t[0] or 0, t[1]))
+
+
+def test_recheck_events_for_equalities_saved_comparisons_and_helpers():
+    """One Recheck event for both shapes of a re-check: an equality between a tracked
+    value and a re-read (also through a variable holding the comparison) and a
+    revalidate call, decided on each edge; on_compare sees every equality."""
+    body = ("check(folio);\n"
+            "if (folio != xas_reload(&xas))\n\treturn;\n"
+            "changed = pte_val(pte) != pte_val(ptep_get(ptep));\ncheck(pte);\n"
+            "if (changed)\n\treturn;\n"
+            "if (!pte_same(ptep_get(ptep), pte))\n\treturn;\n"
+            "if (a == b)\n\treturn;")
+    got = run_probe(body, "void *folio, pte_t pte, pte_t *ptep, struct xa_state xas")
+    assert got == [(2, "compare:False"), (2, "compare:True"),
+                   (2, "recheck:xas:False:folio"), (2, "recheck:xas:True:folio"),
+                   (4, "compare:False"), (4, "compare:True"),
+                   (4, "recheck:ptep:False:pte"), (4, "recheck:ptep:True:pte"),
+                   (8, "recheck:ptep:False:helper:pte"), (8, "recheck:ptep:True:helper:pte"),
+                   (10, "compare:False"), (10, "compare:True")]
+
+
+def test_lost_hook_sees_the_last_copy_go():
+    got = run_probe("mark(p);\nq = p;\np = 0;\nq = 0;\nmark(p);", "int *p, int *q")
+    # p = 0 loses nothing (q still has it), q = 0 loses the last copy; the second mark
+    # reaches the exit
+    assert got == [(4, "lost:q"), (None, "lost:p")]
+
+
+def test_state_iteration_and_rewrite():
+    from analyzer.engine.api import Context
+
+    fn = parse_source("t.c", b"void f(int *p) { }", {}).functions[0]
+    ctx = Context(fn, MODELS, Checker())
+    ctx.set("a", S.MARKED)
+    ctx.add("a", 1)
+    ctx.set("b", S.GOT)
+    assert sorted(ctx.each(S), key=str) == [("a", S.MARKED), ("b", S.GOT)]
+    assert ctx.states_of("a", int) == [1]
+    ctx.rewrite(S, lambda k, s: None if k == "b" else S.MISSED, Step(fn.span, "x"))
+    assert ctx.states("a") == {S.MISSED, 1} and ctx.states("b") == frozenset()
+    assert ctx.trail("a", S.MISSED)[-1].message == "x"
+
+
+def test_model_names_by_value_and_summary_sections():
+    spec = MODELS.names("acquire", kind="speculative")
+    assert "folio_try_get" in spec and "get_page" not in spec
+    assert MODELS.names("acquire", kind="speculative") is spec          # cached
+
+    class Helper(Checker):
+        starter_sections = ("lockless_read",)
+        summary_sections = (("acquire", {"kind": "speculative"}), "release")
+
+    h = Helper()
+    assert h.wants(frozenset({"folio_try_get"}), MODELS)
+    assert h.wants(frozenset({"folio_put"}), MODELS)
+    assert not h.wants(frozenset({"get_page"}), MODELS)
+
+
+def test_summaries_of_returned_effects():
+    """A function returning a modeled call's result (or its negation) has its effect on
+    the same return values; ``returned_recheck`` finds a re-check of a parameter's
+    source in a returned value."""
+    from analyzer.engine.api import Context
+    from analyzer.ir import Binary
+
+    src = b"int f(pte_t *ptep, pte_t pte)\n{\nreturn pte_val(pte) != pte_val(ptep_get(ptep));\n}\n"
+    fn = parse_source("t.c", src, {}).functions[0]
+    ctx = Context(fn, MODELS, Checker())
+    ctx.reporting = True
+    value = next(e for b in build_cfg(fn).blocks for ev in b.events
+                 for e in engine.walk_exprs(ev) if isinstance(e, Binary) and e.op == "!=")
+    assert ctx.returned_recheck(value) == (0, False, None)
+    ctx.summarize_returned("revalidate", False, arg=0)
+    acq = MODELS.get("acquire", "folio_try_get").spec
+    ctx.summarize_returned("acquire", True, acq, arg=1, kind="speculative")
+    got = {m.section: dict(m.values) for m in ctx.summaries.values()}
+    assert got == {"revalidate": {"arg": 0, "when": "zero"},
+                   "acquire": {"arg": 1, "kind": "speculative", "when": "nonzero"}}

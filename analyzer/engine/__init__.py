@@ -16,6 +16,7 @@ from __future__ import annotations
 from analyzer.engine import fixpoint
 from analyzer.engine.api import (
     Checker,
+    Compared,
     Context,
     Escape,
     Event,
@@ -24,6 +25,7 @@ from analyzer.engine.api import (
     Link,
     Move,
     Origin,
+    Recheck,
     Source,
     Trail,
 )
@@ -49,8 +51,8 @@ from analyzer.engine.fixpoint import (
 from analyzer.engine.keys import Alias, Attached, Ghost, Key, Tag, access_key, strip
 
 __all__ = ["NEG", "NONNEG", "NONPOS", "NONZERO", "POS", "ZERO", "ZERO_LITERALS", "Alias",
-           "Attached", "Checker", "Context", "Effect", "Escape", "Event", "Facts",
-           "FunctionResult", "Ghost", "Held", "Key", "Link", "Move", "Origin", "Source", "Tag",
-           "Test", "Trail",
+           "Attached", "Checker", "Compared", "Context", "Effect", "Escape", "Event", "Facts",
+           "FunctionResult", "Ghost", "Held", "Key", "Link", "Move", "Origin", "Recheck", "Source",
+           "Tag", "Test", "Trail",
            "access_key", "analyze_function", "analyze_function_full", "called_names",
            "effect_holds", "fixpoint", "strip", "walk_exprs"]

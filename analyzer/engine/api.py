@@ -72,6 +72,18 @@ ADDRESS = "holds member address"         # ``head = &folio->page``
 Trail = tuple[Step, ...]
 M = TypeVar("M", bound=Section)
 T = TypeVar("T")
+S = TypeVar("S")
+#: A summarized ``when`` on the other truth of a returned test (``return !ok(x)``).
+_OTHER_TRUTH = {"nonzero": "zero", "zero": "nonzero"}
+
+
+@dataclass(frozen=True, slots=True)
+class Compared:
+    """A variable holding the truth of an equality test (``changed = a != b`` holds
+    ``a == b`` when false): the engine's state under ``Tag(variable, "compare")``."""
+
+    test: Binary               # always ``==``
+    equal_if_true: bool
 
 
 class Held(Enum):
@@ -182,6 +194,21 @@ class Source:
     membership: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Recheck:
+    """On this branch edge a lockless source was re-read and found ``equal`` (unchanged)
+    or not: by an equality with the value first read (``first``, the tracked object it
+    stands for: ``pte_val(pte) != pte_val(ptep_get(ptep))``, ``folio != xas_reload(&xas)``,
+    also through a variable holding the comparison) or by a ``revalidate`` call
+    (``first`` None; ``handed``: the tracked objects passed to it)."""
+
+    source: Source
+    equal: bool
+    span: Span
+    first: str | None = None
+    handed: frozenset[str] = frozenset()
+
+
 # --------------------------------------------------------------------------- the state
 class Facts:
     """The abstract state at one program point, for one checker."""
@@ -226,7 +253,9 @@ class Checker:
     not even parsed by libclang (the cheap pre-filters)."""
 
     rules: tuple[Rule, ...] = ()
-    starter_sections: tuple[str, ...] = ()
+    #: Each a section name, or a name with the values its entries must have
+    #: (``("acquire", {"kind": "speculative"})``).
+    starter_sections: tuple[str | tuple[str, dict[str, Any]], ...] = ()
     #: Sections in order of precedence: of a call's models in these sections only the
     #: first is told at the call (a helper summarized as a page source and as an I/O
     #: start is the source); ``edge_precedence`` the same for what is decided on a
@@ -250,16 +279,20 @@ class Checker:
     #: a returned value stands for the object it designates): states -> (section, values).
     param_summaries: ClassVar[Mapping[frozenset[Any], tuple[str, Mapping[str, Any]]]] = {}
     return_summaries: ClassVar[Mapping[frozenset[Any], tuple[str, Mapping[str, Any]]]] = {}
+    #: Sections whose APIs make a function worth walking for its summaries alone (a
+    #: helper that drops or re-checks what its caller found), in the same forms.
+    summary_sections: tuple[str | tuple[str, dict[str, Any]], ...] = ()
 
     def starters(self, models: Models) -> frozenset[str] | None:
         """The API names that start this checker's stories; None: no filter."""
         if not self.starter_sections:
             return None
-        return frozenset().union(*(models.names(s) for s in self.starter_sections))
+        return _names(models, self.starter_sections)
 
     def wants(self, names: frozenset[str], models: Models) -> bool:
         starters = self.starters(models)
-        return starters is None or bool(names & starters)
+        return starters is None or bool(names & (starters | _names(models,
+                                                                   self.summary_sections)))
 
     def subscriptions(self) -> frozenset[str]:
         """The events this checker has an ``on_<event>`` hook for."""
@@ -297,9 +330,29 @@ class Checker:
     def on_escape(self, ctx: Context, ev: Escape) -> None:
         """A tracked object is passed to a call that is no object-neutral model."""
 
+    def on_recheck(self, ctx: Context, ev: Recheck) -> None:
+        """A lockless source was re-checked on this edge (see :class:`Recheck`)."""
+
+    def on_lost(self, ctx: Context, key: Key, state: Any, span: Span | None) -> None:
+        """The last copy of ``state`` is lost: ``key``, the only key holding it, is
+        overwritten at ``span``, or the function returns (``span`` None; told for the
+        first key holding it)."""
+
+    def on_compare(self, ctx: Context, test: Binary, equal: bool) -> None:
+        """On this branch edge the equality ``test`` (``a == b``) is known ``equal`` or
+        not: a condition ``a == b`` or ``a != b`` (through ``!``), or a variable that
+        holds the truth of one on every path it was assigned on (``changed = a != b;
+        if (changed)``)."""
+
+
+def _names(models: Models, sections: tuple[str | tuple[str, dict[str, Any]], ...]
+           ) -> frozenset[str]:
+    return frozenset().union(*(models.names(s) if isinstance(s, str) else
+                               models.names(s[0], **s[1]) for s in sections))
+
 
 _ENGINE_HOOKS = frozenset({"entry", "call", "assign", "branch", "return", "exit", "deref",
-                           "overwrite", "store", "escape"})
+                           "overwrite", "store", "escape", "compare", "lost", "recheck"})
 
 
 class Context:
@@ -351,6 +404,13 @@ class Context:
     def ghost(self, name: str, arg: str = "") -> Ghost:
         """The key of per-function state ``name`` (about ``arg``), e.g. a lock kind."""
         return Ghost(name, arg)
+
+    def spec(self, section: str, callee: str | None) -> Any:
+        """The typed entry of ``callee`` in ``section`` (a rule file's or a summary's),
+        else None: for checkers that ask about a call they did not get an event for (a
+        returned one)."""
+        m = self.models.get(section, callee)
+        return m.spec if m is not None else None
 
     def derived_from(self, e: Expr) -> Expr | None:
         """The argument a ``derive`` model says ``e``'s value comes from (``page_folio(p)``
@@ -495,6 +555,37 @@ class Context:
             else:
                 break
         return e
+    def returned_recheck(self, value: Expr) -> tuple[int, bool, Any] | None:
+        """What a returned ``value`` says about a parameter's source: ``(its index, the
+        truth returned when the source is unchanged, the revalidate model it passes on
+        or None)`` for ``return pte_same(*ptep, pte)``, ``return pte_val(pte) !=
+        pte_val(ptep_get(ptep))``; else None."""
+        params = self.function.params
+        test, outcome = self.normal(value, "nonzero", zero=False)
+        truth = outcome == "nonzero"
+        rv = self.spec("revalidate", test.callee) if isinstance(test, Call) else None
+        if rv is not None:
+            srcs = [self.revalidated_source(test, rv.arg)]     # type: ignore[arg-type]
+        elif isinstance(test, Binary) and test.op == "==":
+            srcs = [self.reread_source(b) for b in (test.left, test.right)]
+        else:
+            return None
+        for src in srcs:
+            if src is not None and not src.membership and src.key in params:
+                return params.index(src.key), truth, rv
+        return None
+
+    def derive_states(self, ev: Event[Any], src: Key | None,
+                      fn: Any = None) -> None:
+        """A ``derive`` event: its result gets every state ``fn(state)`` of ``src`` (the
+        object derived from; ``fn`` None: the same state; returning None: not this one),
+        the trail extended by the derivation."""
+        step = Step(ev.span, f"'{self.name_of(ev.call, ev.result)}' derived from '{src}' by "
+                             f"{ev.api}()")
+        for s in list(self.states(src)):
+            new = s if fn is None else fn(s)
+            if new is not None:
+                self.add(ev.result, new, (*self.trail(src, s), step))
 
     def place(self, e: Expr | None) -> str | None:
         """The place an argument names: ``&xas`` and ``xas`` alike; ``*ptep`` is ``ptep``."""
@@ -744,6 +835,28 @@ class Context:
         else:
             base, sep = ev.key, "->"
         return f"{base}{sep}{field}" if base is not None and field else base
+    def each(self, typ: type[S], key: Key | None = None) -> list[tuple[Key, S]]:
+        """Every ``(key, state)`` whose state is a ``typ``: of one key, or of all."""
+        keys = [key] if key is not None else list(self.facts.objs)
+        return [(k, s) for k in keys for s in self.facts.objs.get(k, ()) if isinstance(s, typ)]
+
+    def states_of(self, key: Key | None, typ: type[S]) -> list[S]:
+        """The states of ``key`` that are a ``typ``."""
+        return [s for _, s in self.each(typ, key)] if key is not None else []
+
+    def rewrite(self, typ: type[S], fn: Any, step: Step | None = None) -> None:
+        """Map ``fn(key, state)`` over every ``typ`` state: a new state replaces it (the
+        trail extended by ``step``), None forgets it, the same state keeps it."""
+        for k, s in self.each(typ):
+            new = fn(k, s)
+            if new is None:
+                self.discard(k, s)
+            elif new != s:
+                self.replace(k, s, new, step)
+
+    def compared(self, var: str | None) -> list[Compared]:
+        """The equality tests ``var`` may hold the truth of (see :meth:`on_compare`)."""
+        return self.states_of(Tag(var, "compare"), Compared) if var is not None else []
 
     # -- summaries
     def summarize(self, section: str, **values: Any) -> None:
@@ -753,6 +866,16 @@ class Context:
             return
         m = Model.make(section, self.function.name, values, "summary")
         self.summaries.setdefault((section, m.values), m)
+
+    def summarize_returned(self, section: str, truth: bool, like: Any = None,
+                           **values: Any) -> None:
+        """:meth:`summarize` an effect this function reports through its return value:
+        the one the model ``like`` has when the function returns its result (``truth``)
+        or its negation; without ``like``, an effect that holds when it returns true
+        (``truth``) or false."""
+        when = like.when if like is not None else "nonzero"
+        self.summarize(section, when=when if truth else _OTHER_TRUTH.get(when, "nonzero"),
+                       **values)
 
     def summarize_param(self, section: str, key: Key | None, **values: Any) -> None:
         """:meth:`summarize` a fact about the parameter ``key`` (``arg`` = its index);

@@ -34,15 +34,18 @@ from analyzer.engine.api import (
     ADDRESS,
     HOLDS,
     Checker,
+    Compared,
     Context,
     Escape,
     Event,
     Facts,
     Held,
     Origin,
+    Recheck,
 )
 from analyzer.engine.effects import (
     COMPARE,
+    NONZERO,
     Effect,
     Test,
     branch_test,
@@ -72,7 +75,7 @@ from analyzer.ir import (
     Unary,
 )
 from analyzer.models import Model, Models, sections
-from analyzer.models.core import LocklessRead
+from analyzer.models.core import LocklessRead, Revalidate
 from analyzer.result import Finding, Notification, Step
 
 VISIT_BUDGET = 20_000          # block visits per function and checker
@@ -111,6 +114,9 @@ class _Run:
         for cls in sections().values():
             if cls.CARRIER and cls.SUBMITTED_BY and cls.event() in self.subs:
                 self.submits.setdefault(cls.SUBMITTED_BY, []).append(cls.NAME)
+        self.rechecks = checker.overrides("on_recheck")
+        self.compares = checker.overrides("on_compare") or self.rechecks
+        self.losses = checker.overrides("on_lost")
 
     # -- events
     def eval(self, e: Expr | Return) -> None:
@@ -169,6 +175,10 @@ class _Run:
 
     def _overwrite(self, key: str | None, span: Span) -> None:
         if key is not None and key in self.ctx.facts.objs:
+            if self.losses:
+                for s in self.ctx.states(key):
+                    if not any(k != key and s in st for k, st in self.ctx.tracked()):
+                        self.checker.on_lost(self.ctx, key, s, span)
             self.checker.on_overwrite(self.ctx, key, span)
 
     def _call(self, call: Call) -> None:
@@ -301,6 +311,8 @@ class _Run:
             return
         for m in self._told(self.models.of(call.callee), self.checker.edge_precedence):
             spec = m.spec
+            if self.rechecks and isinstance(spec, Revalidate):
+                self._recheck(call, spec, test)
             name = spec.event() if spec is not None else None
             if name is None or name not in self.subs or not spec.conditional():
                 continue
@@ -312,6 +324,30 @@ class _Run:
                              test.via or self.ctx.key(call), test.via, edge=True)
             if ev is not None:
                 self._tell(name, ev)
+
+    def _recheck(self, call: Call, spec: Revalidate, test: Test) -> None:
+        """A ``revalidate`` call decided on this edge: a :class:`Recheck` of its source."""
+        ctx = self.ctx
+        src = ctx.revalidated_source(call, spec.arg)
+        if src is not None:
+            handed = frozenset(k for a in call.args if (k := ctx.designated(a)) is not None)
+            ok = effect_holds(spec.when, test.outcome)
+            self.checker.on_recheck(ctx, Recheck(src, ok, call.span, None, handed))
+
+    def _compare(self, test: Test) -> None:
+        """Tell ``on_compare`` the equality this edge decides, if any, and ``on_recheck``
+        a re-read compared with a tracked value."""
+        s, truth = test.subject, test.true
+        if truth is None:
+            return
+        found = [(s, truth)] if isinstance(s, ir.Binary) and s.op == "==" else []
+        found += [(c.test, truth == c.equal_if_true) for c in self.ctx.compared(self.ctx.key(s))]
+        for cmp, equal in found:
+            self.checker.on_compare(self.ctx, cmp, equal)
+            for a, b in ((cmp.left, cmp.right), (cmp.right, cmp.left)) if self.rechecks else ():
+                src, first = self.ctx.reread_source(b), self.ctx.tracked_value(a)
+                if src is not None and first is not None:
+                    self.checker.on_recheck(self.ctx, Recheck(src, equal, cmp.span, first))
 
     def _assign(self, a: Assign) -> None:
         ctx = self.ctx
@@ -343,6 +379,10 @@ class _Run:
             ctx.facts.bind[target] = value
             if src is not None and src != target:
                 ctx.facts.objs.pop(src, None)       # the temporary moved into target
+        if self.compares:
+            test, outcome = ctx.normal(value, NONZERO, zero=False)
+            if isinstance(test, ir.Binary) and test.op == "==":
+                ctx.set(Tag(target, "compare"), Compared(test, outcome == NONZERO))
         self.checker.on_assign(ctx, target, value, a.span)
         root = ctx.alias_of(value) if self.checker.links else None
         if root is not None and root != target and (
@@ -399,6 +439,12 @@ class _Run:
                     pass
         if cfg.exit in ins:
             ctx.facts = ins[cfg.exit].copy()
+            if self.losses:
+                told: set[Any] = set()
+                for k, states in ctx.tracked():
+                    for s in [s for s in states if s not in told]:
+                        told.add(s)
+                        self.checker.on_lost(ctx, k, s, None)
             self.checker.on_exit(ctx)
             self._summarize_exit()
         return None
@@ -429,6 +475,8 @@ class _Run:
                            or test)
                 if self.legacy_branch:
                     self.checker.on_branch(ctx, test)
+                if self.compares:
+                    self._compare(test)
             yield edge.target, facts
 
 

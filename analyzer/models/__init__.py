@@ -85,7 +85,7 @@ class Models:
 
     by_section: dict[str, dict[str, Model]] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
-    _names_cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    _names_cache: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     def overlay(self) -> Models:
         """A copy whose additions (function summaries) leave this one untouched."""
@@ -132,10 +132,15 @@ class Models:
         return [m.spec for m in self.by_section.get(section, {}).values()
                 if m.spec is not None]
 
-    def names(self, section: str) -> frozenset[str]:
-        got = self._names_cache.get(section)
+    def names(self, section: str, **match: Any) -> frozenset[str]:
+        """The APIs modeled in ``section``; with ``match``, only those whose entry has
+        these values (``names("acquire", kind="speculative")``)."""
+        cache = (section, *sorted(match.items())) if match else section
+        got = self._names_cache.get(cache)
         if got is None:
-            got = self._names_cache[section] = frozenset(self.by_section.get(section, {}))
+            got = frozenset(n for n, m in self.by_section.get(section, {}).items()
+                            if all(m.get(k) == v for k, v in match.items()))
+            self._names_cache[cache] = got
         return got
 
     def iterators(self) -> dict[str, IteratorModel]:

@@ -136,7 +136,7 @@ class Revalidate(Section):
     """calls (or summarized helpers) that re-check a lockless source"""
 
     NAME: ClassVar[str] = "revalidate"
-    EVENT: ClassVar[str | None] = "recheck"
+    EVENT: ClassVar[str | None] = None      # the engine tells on_recheck (a Recheck)
     ESCAPES: ClassVar[bool] = False
     arg: int | None = option(int, required=True, doc="argument whose source it re-checks")
     when: str = when_key("return value meaning 'still valid'")

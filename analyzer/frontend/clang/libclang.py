@@ -62,6 +62,7 @@ class _Lib:
             ("clang_Cursor_getVarDeclInitializer", [_Cursor], _Cursor),
             ("clang_getCursorType", [_Cursor], _Type),
             ("clang_getCanonicalType", [_Type], _Type),
+            ("clang_getTypeSpelling", [_Type], _String),
             ("clang_Cursor_getStorageClass", [_Cursor], c_int),
             ("clang_isCursorDefinition", [_Cursor], c_uint),
             ("clang_Cursor_Evaluate", [_Cursor], c_void_p),
@@ -90,6 +91,9 @@ class _Lib:
 
     def spelling(self, c: _Cursor) -> str:
         return self.string(self.lib.clang_getCursorSpelling(c))
+
+    def type_spelling(self, c: _Cursor) -> str:
+        return self.string(self.lib.clang_getTypeSpelling(self.lib.clang_getCursorType(c)))
 
     def file_name(self, f: int) -> str:
         return self.string(self.lib.clang_getFileName(f))

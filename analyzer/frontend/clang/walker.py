@@ -810,8 +810,12 @@ class _Walker(Lowering):
         f, _ = self._floc(ext.ptr_data, ext.begin)
         if f != self.fp:
             return None
-        params = tuple(p for p in (self.L.spelling(c) for c in kids if c.kind == _PARM_DECL)
-                       if p)
+        named = [(p, c) for p, c in ((self.L.spelling(c), c) for c in kids
+                                     if c.kind == _PARM_DECL) if p]
+        params = tuple(p for p, _ in named)
+        # by value: a typedef of a struct, not a pointer (``pmd_t orig``, not ``pmd_t *``)
+        types = tuple("" if self._is_pointer(_N(c, _PARM_DECL)) else
+                      self.L.type_spelling(c) for _, c in named)
         fnode = _N(fn, _FUNCTION_DECL)
         fs, fe, _macro, _ok = self.rng(fnode)
         name = self.L.spelling(fn)
@@ -834,4 +838,4 @@ class _Walker(Lowering):
             compound = Compound((compound,), self.t.span(fs, fe))
         errs = sum(1 for off in self.errors_at if fs <= off < fe)
         return Function(name, params, self.t.path, self.t.span(fs, fe), compound,
-                        self.degraded + errs, static)
+                        self.degraded + errs, static, types)

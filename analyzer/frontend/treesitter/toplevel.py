@@ -38,6 +38,8 @@ class _FileLowerer(_Lowerer):
     """Lowers one parsed file: its top-level items, functions (also those read from
     damaged source) and the errors seen on the way."""
 
+    _ptypes: tuple[str, ...] = ()       # the last signature's by-value parameter types
+
     def _function(self, node, name=None, params=None, body=None, span=None,
                   static=None, loose=None, damaged=0) -> Function:
         """Lower one function.  ``loose`` is a list of statement nodes standing for a
@@ -60,8 +62,10 @@ class _FileLowerer(_Lowerer):
             compound = Compound((), sp)
         else:
             compound = block(self.run(_S, body), sp)
+        types = self._ptypes if len(self._ptypes) == len(params) else ()
+        self._ptypes = ()
         return Function(name, tuple(params), self.path, sp, compound,
-                        self.degraded + damaged, static)
+                        self.degraded + damaged, static, types)
 
     def _signature(self, decl) -> tuple[str, list[str]]:
         fdecl = None
@@ -85,14 +89,20 @@ class _FileLowerer(_Lowerer):
             name = self.text(decl).split("(")[0].strip() if decl is not None else ""
             name = name or "<anonymous>"
         params: list[str] = []
+        types: list[str] = []
         plist = fdecl.child_by_field_name("parameters") if fdecl is not None else None
         if plist is not None:
             for p in plist.named_children:
                 if p.type != "parameter_declaration":
                     continue
-                pn = self._decl_name(p.child_by_field_name("declarator"))
+                d = p.child_by_field_name("declarator")
+                pn = self._decl_name(d)
                 if pn is not None:
                     params.append(pn)
+                    ty = p.child_by_field_name("type")
+                    by_value = d is not None and d.type == "identifier" and ty is not None
+                    types.append(self.text(ty) if by_value else "")
+        self._ptypes = tuple(types)
         return name, params
 
     def _macro_function(self, stmt, call, body) -> Function:
