@@ -20,6 +20,10 @@ class Rule:
     level: str = "warning"  # SARIF level
     precision: str = "high"  # CodeQL-style: very-high | high | medium | low
     tags: tuple[str, ...] = ()
+    #: Rules that tell this one's story better: a finding of this rule is left out when a
+    #: finding of one of them in the same function starts at the same place (its first
+    #: related location is among theirs): one reference, one finding.
+    defers_to: tuple[str, ...] = ()
 
     def markdown(self) -> str:
         """The full documentation as Markdown (explain, SARIF help.markdown)."""

@@ -247,6 +247,7 @@ return 0;
 """,
     precision="high",
     tags=("correctness", "refcount", "mm", "leak"),
+    defers_to=("speculative-ref-leak",),      # a failed re-check that keeps the reference
 )
 
 

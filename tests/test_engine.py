@@ -808,3 +808,35 @@ def test_summaries_of_returned_effects():
     got = {m.section: dict(m.values) for m in ctx.summaries.values()}
     assert got == {"revalidate": {"arg": 0, "when": "zero"},
                    "acquire": {"arg": 1, "kind": "speculative", "when": "nonzero"}}
+
+
+# --------------------------------------------------------------------------- deferral
+WIDE = Rule("wide", "Wide", "wide", "", "", "", "", "", defers_to=("narrow",))
+NARROW = Rule("narrow", "Narrow", "narrow", "", "", "", "", "")
+
+
+class StartProbe(Checker):
+    """take(x) starts a story at its line; ``rule`` reports it at every end(x)."""
+
+    def __init__(self, rule: Rule, only: str | None = None):
+        self.rule, self.only = rule, only
+        self.rules = (rule,)
+
+    def on_call(self, ctx, call, result):
+        if call.callee == "take":
+            ctx.set(ctx.key(ctx.arg(call, 0)), Step(call.span, "taken"))
+        elif call.callee == "end" and (self.only is None or call.args[0].id == self.only):
+            key = ctx.key(ctx.arg(call, 0))
+            for s in ctx.states(key):
+                ctx.report(self.rule, call.span, f"{self.rule.id}:{key}", related=(s,))
+
+
+def test_a_rule_defers_to_the_rule_that_tells_the_same_story():
+    """One reference, one finding: a finding of a rule is left out when a rule it defers to
+    reports a story starting at the same place in the function; other stories stay."""
+    src = b"void f(void *p, void *q)\n{\n\ttake(p);\n\ttake(q);\n\tend(p);\n\tend(q);\n}\n"
+    fn = parse_source("t.c", src, {}).functions[0]
+    findings, _ = analyze_function(fn, MODELS, [StartProbe(WIDE), StartProbe(NARROW, "p")])
+    assert sorted(f.message for f in findings) == ["narrow:p", "wide:q"]
+    alone, _ = analyze_function(fn, MODELS, [StartProbe(WIDE)])
+    assert sorted(f.message for f in alone) == ["wide:p", "wide:q"]

@@ -523,4 +523,18 @@ def analyze_function_full(fn: Function, models: Models, checkers: Iterable[Check
             continue
         findings.extend(run.ctx.findings.values())
         summaries.extend(run.ctx.summaries.values())
-    return FunctionResult(findings, notes, summaries)
+    return FunctionResult(_without_deferred(findings, checkers), notes, summaries)
+
+
+def _without_deferred(findings: list[Finding], checkers: list[Checker]) -> list[Finding]:
+    """Leave out the findings of a rule whose story a rule it defers to tells (see
+    :attr:`Rule.defers_to`): same function, same starting place."""
+    defers = {r.id: r.defers_to for c in checkers for r in c.rules if r.defers_to}
+    if not defers:
+        return findings
+    starts: dict[str, set[Span]] = {}
+    for f in findings:
+        starts.setdefault(f.rule_id, set()).update(s.span for s in f.related)
+    return [f for f in findings
+            if not (f.related and any(f.related[0].span in starts.get(r, ())
+                                      for r in defers.get(f.rule_id, ())))]

@@ -51,7 +51,9 @@ class Analyzer(Loaded):
         table = self.options.summaries
         if got is None or table is None:
             return got
-        starting = {s for c in self.checkers for s in c.starter_sections}
+        # a starter is a section name or (section, {key: value}) (Checker.starter_sections)
+        starting = {s if isinstance(s, str) else s[0] for c in self.checkers
+                    for s in c.starter_sections}
         extra = {n.encode() for n, ds in table.by_name.items()
                  if any(m.section in starting for d in ds for m in d.facts)}
         return Prefilter(got.idents | frozenset(extra), got.deref_only)
