@@ -80,6 +80,19 @@ class Unpublish(Section):
     via: str | None = option(str, doc="summaries: the unpublish API the chain ends in")
     trail: tuple[Step, ...] | None = option(tuple, doc="summaries: the steps down to it")
 
+@register
+@dataclass(frozen=True, slots=True)
+class Container(Section):
+    """container_of()-style recovery of an object from its member (an RCU callback's
+    rcu_head: the object was queued for a deferred free)"""
+
+    NAME: ClassVar[str] = "container"
+    EVENT: ClassVar[str | None] = None
+    OBJ: ClassVar[str | None] = None
+    ESCAPES: ClassVar[bool] = False
+    member: int | None = option(int, required=True, doc="argument naming the member")
+
+
 class Walk(Enum):
     FRESH = "nothing synced or unpublished yet"
     OWNED = "unpublished by this function"
@@ -257,5 +270,6 @@ def _deferred(ctx: Context, e: Expr | None) -> bool:
     """A table already queued for a deferred free: an element of a batch (``tables[i]``), or
     what an RCU callback recovers from its rcu_head (``container_of(head, T, rcu)``)."""
     b = ctx.bound(e)
-    return isinstance(e, Index) or (b is not None and b.callee == "container_of" and
-                                    len(b.args) == 3 and "rcu" in (ctx.key(b.args[2]) or ""))
+    m = ctx.models.get("container", b.callee) if b is not None else None
+    return isinstance(e, Index) or (m is not None and b is not None and "rcu" in (
+        ctx.key(ctx.arg(b, m.get("member"))) or ""))

@@ -560,6 +560,13 @@ def test_object_of_through_a_variable_holding_a_derivation():
                      "\tcheck(0, &folio->page);\n\tstruct page *head = &folio->page;\n"
                      "\tcheck(0, head);\n")
     assert got == {2: "-|page", 3: "-|page", 5: "-|page"}
+
+
+def test_object_of_through_a_self_referential_binding_terminates():
+    got = run_counts("\tpage = compound_head(page);\n\tcheck(0, page);\n")
+    assert got == {2: "-|page"}
+
+
 # ----------------------------------------------------------- declarative moves, names, carriers
 class Flow(Enum):
     START = "start"

@@ -433,14 +433,18 @@ class Context:
         """The object whose reference count ``e`` is about: through derivations
         (``page_folio(page)``; with ``through_vars`` also one held in a variable,
         ``folio = page_folio(page)``) and member addresses (``&folio->page``) to its path."""
+        seen: set[str] = set()              # page = compound_head(page) binds page to itself
         while e is not None:
             e = self.strip(e)
-            bound = self.bound(e) if through_vars else None
-            addr = self.states(Tag(e.id, ADDRESS)) if through_vars and isinstance(
-                e, Name) else frozenset()
-            if len(addr) == 1:
-                e = next(iter(addr))
-            inner = self.derived_from(bound if bound is not None else e)
+            if through_vars and isinstance(e, Name) and e.id not in seen:
+                seen.add(e.id)
+                addr = self.states(Tag(e.id, ADDRESS))
+                held = self.bound(e) or (next(iter(addr)) if len(addr) == 1 else None)
+                if held is not None and (self.derived_from(held) is not None
+                                         or isinstance(held, AddrOf)):
+                    e = held
+                    continue
+            inner = self.derived_from(e)
             if inner is not None:
                 e = inner
             elif isinstance(e, AddrOf) and isinstance(e.operand, Member):
