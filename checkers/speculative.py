@@ -203,7 +203,7 @@ class SpeculativeChecker(Checker):
             ty = fn.param_types[i] if i < len(fn.param_types) else ""
             src = frozenset({Source(p)} if ty in snapshot else ())
             ctx.set(p, Obj(Phase.FOUND, fn.span, f"parameter '{p}'", param=i, sources=src,
-                           pending=src))
+                           pending=src), (Step(fn.span, f"'{p}' given by the caller"),))
 
     def on_lockless_read(self, ctx: Context, ev: Event[LocklessRead]) -> None:
         place = ctx.place(ev.obj)
@@ -226,7 +226,8 @@ class SpeculativeChecker(Checker):
             params = ctx.function.params
             root = root_variable(src)
             ctx.set(src, Obj(Phase.FOUND, ev.span, f"{ev.api}()",
-                             param=params.index(root) if root in params else -1))
+                             param=params.index(root) if root in params else -1),
+                    (Step(ev.span, f"'{src}' held by no reference known here"),))
 
         def derived(s: Obj) -> Obj | None:
             if not isinstance(s, Obj) or (value and s.phase is not Phase.FOUND):

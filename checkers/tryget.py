@@ -170,7 +170,8 @@ class TryGetChecker(Checker):
                        f"{p.api}() on '{p.key}' that holds no reference: the function "
                        f"re-checks '{ev.source.key}' afterwards (line {ev.span.line}), so "
                        f"the object may have changed, and its count may be zero",
-                       ctx.trail(p.key, p), (Step(ev.span, "re-check"),))
+                       ctx.trail(p.key, p), (Step(p.span, f"plain get by {p.api}()"),
+                                             Step(ev.span, "the re-check after it")))
 
     def on_return(self, ctx: Context, ret: Return) -> None:
         if ret.value is None or not ctx.may_be(ctx.key(ret.value), Ref.UNHELD):

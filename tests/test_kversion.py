@@ -241,12 +241,14 @@ def findings_of(fixture: str, kernel: str | None) -> set[tuple[str, str]]:
 def test_try_grab_folio_is_read_in_the_shape_of_the_tree_s_version():
     """fixtures/versions/gup_6_1.c is right with the 6.1 models (tests/test_fixtures.py);
     with 6.12's, where try_grab_folio() pins a folio the caller holds, the old speculative
-    grab is invisible and try_grab_page()'s true-on-success reads as a failure."""
+    grab is invisible and reads as a pin of a folio nobody holds, and try_grab_page()
+    (gone in 6.10) is no pin at all."""
     old = findings_of("gup_6_1.c", "6.1")
     new = findings_of("gup_6_1.c", "6.12")
     assert ("bad_grab_folio_no_recheck", "speculative-get-unvalidated") in old - new
     assert ("bad_grab_folio_mismatch_keeps_ref", "speculative-ref-leak") in old - new
-    assert ("ok_pinned_with_try_grab_page", "try-get-without-ref") in new - old
+    assert ("ok_grab_folio_rechecked", "try-get-without-ref") in new - old
+    assert ("bad_try_grab_page_on_lockless_page", "try-get-without-ref") in old - new
     # try_get_folio() has one meaning from 5.18 on
     assert ("bad_get_folio_no_recheck", "speculative-get-unvalidated") in old & new
 
