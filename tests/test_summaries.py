@@ -247,3 +247,22 @@ def test_the_shards_of_a_tree_check_each_header_once(tmp_path):
     assert _merge(tmp_path, shards, "h") == whole.stdout
     assert not os.path.exists(tree / ".kref-lint")
     shutil.rmtree(tree)
+
+
+def test_a_skeleton_reads_the_functions_the_frontend_reads():
+    """Pass 1 lowers only what it analyzes: the skeleton has the frontend's functions in
+    its order, and a function lowered alone is the one the frontend lowers."""
+    from analyzer.frontend import treesitter
+    from analyzer.summaries.skeleton import lower_only, skeleton
+    from tests.conftest import FIXTURES
+
+    iterators = load_models().iterators()
+    for path in sorted(FIXTURES.rglob("*.c")):
+        data = path.read_bytes()
+        full = treesitter.parse_source(str(path), data, iterators).functions
+        skel = skeleton(str(path), data, iterators)
+        assert [s.name for s in skel] == [f.name for f in full], path
+        assert [s.static for s in skel] == [f.static for f in full], path
+        wanted = {f.name for f in full[::2]}
+        for i, fn in lower_only(str(path), data, iterators, wanted):
+            assert fn == full[i], (path, fn.name)
