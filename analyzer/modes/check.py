@@ -99,7 +99,7 @@ def analyze(req: Request, options: Options, conf: Settings, cache: ResultCache |
         table = (summaries.load(req.summaries_file, req.paths, loaded, options.kernel_version)
                  if req.summaries_file else
                  summaries.compute(req.paths, found.files, options, loaded, conf.workers,
-                                   default_dir()))
+                                   summaries.cache_dir()))
         options = replace(options, summaries=table)
         loaded.options = options
         extra = header_tasks(table, found.files, req.prefilter)

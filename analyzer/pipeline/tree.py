@@ -165,7 +165,7 @@ class Pass1:
         self.jobs = max(1, jobs)
         self.salt = repr((STATE_FORMAT, __version__, code_digest(),
                           self.loaded.models.fingerprint(), options.cache_salt()))
-        self.state_file = (cache_dir / "pass1" /
+        self.state_file = (cache_dir /
                            f"{hashlib.sha256(self.salt.encode()).hexdigest()[:24]}.pickle"
                            if cache_dir is not None else None)
         self.state = self._load()
@@ -360,7 +360,8 @@ class Pass1:
             for s in self.state.skeletons[digests[p]]:
                 where.setdefault(s.name, []).append((p, s))
         models = self.loaded.models
-        work = sorted({n for p in sources for s in self.state.skeletons[digests[p]]
+        work = sorted({n for p in sources if p in digests
+                       for s in self.state.skeletons[digests[p]]
                        for n in s.tokens if n in where})
         seen: set[str] = set()
         out: dict[str, set[str]] = {}
