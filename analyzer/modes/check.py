@@ -94,11 +94,12 @@ def analyze(req: Request, options: Options, conf: Settings, cache: ResultCache |
     loaded = Loaded(options)
     extra = []
     if req.summaries_file or req.summaries:
-        # pass 1 over every file (all shards alike), or its artifact
+        # pass 1 over every file (all shards alike), or its artifact; its cache is by
+        # content (sound whatever changed), so it is kept also with --no-cache
         table = (summaries.load(req.summaries_file, req.paths, loaded, options.kernel_version)
                  if req.summaries_file else
                  summaries.compute(req.paths, found.files, options, loaded, conf.workers,
-                                   None if cache is None else default_dir()))
+                                   summaries.cache_dir()))
         options = replace(options, summaries=table)
         loaded.options = options
         extra = header_tasks(table, found.files, req.prefilter)

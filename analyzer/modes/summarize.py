@@ -24,6 +24,12 @@ class SummariesError(ToolError):
     """A ``--summaries`` file that cannot be used for this run (exit 2)."""
 
 
+def cache_dir() -> Path:
+    """Pass 1's cache: ``pass1/`` next to the result cache (by content, hence kept also
+    when ``--no-cache`` bypasses the results)."""
+    return default_dir().parent / "pass1"
+
+
 def compute(paths: Sequence[str], files: Sequence[str], options: Options, loaded: Loaded,
             jobs: int, cache_dir: Path | None) -> SummaryTable:
     p1 = Pass1(options, loaded, jobs, cache_dir)
@@ -63,7 +69,7 @@ def main(paths: Sequence[str], output: str, options: Options, conf: Settings,
     check_output(output)
     found = discover(list(paths), conf.excluder)
     loaded = Loaded(options)
-    p1 = Pass1(options, loaded, conf.workers, None if no_cache else default_dir())
+    p1 = Pass1(options, loaded, conf.workers, None if no_cache else cache_dir())
     result = p1.summarize(found.files, paths)
     p1.save()
     write_output(output, result.table.dump())

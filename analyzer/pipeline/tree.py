@@ -165,7 +165,7 @@ class Pass1:
         self.jobs = max(1, jobs)
         self.salt = repr((STATE_FORMAT, __version__, code_digest(),
                           self.loaded.models.fingerprint(), options.cache_salt()))
-        self.state_file = (cache_dir / "pass1" /
+        self.state_file = (cache_dir /
                            f"{hashlib.sha256(self.salt.encode()).hexdigest()[:24]}.pickle"
                            if cache_dir is not None else None)
         self.state = self._load()
@@ -243,39 +243,19 @@ class Pass1:
                     work.append(hit)
         return sorted(found)
 
-    def _index(self, path: str, digest: str, starters: frozenset[str] | None
-               ) -> tuple[tuple[str, bool, bool], ...]:
-        """(name, static, body names a starter) for each kernel-style definition."""
-        got = self.state.index.get(digest)
-        if got is None:
-            data = self.files.read(path) or b""
-            out = []
-            for m in _BODY.finditer(data):
-                start = m.start()
-                head_end = start - 1
-                head_start = head_end
-                for _ in range(4):              # the header: up to 4 lines above
-                    prev = data.rfind(b"\n", 0, max(head_start - 1, 0)) + 1
-                    line = data[prev:head_start]
-                    if not line.strip() or line.rstrip().endswith((b";", b"}")) or \
-                            line.startswith(b"#"):
-                        break
-                    head_start = prev
-                    if line[:1].isalpha() or line[:1] == b"_":
-                        break
-                head = data[head_start:head_end]
-                paren = head.find(b"(")
-                nm = _HEAD_NAME.search(head[:paren + 1]) if paren > 0 else None
-                if nm is None:
-                    continue
-                end = data.find(b"\n}", start)
-                body = data[start:end if end > 0 else len(data)]
-                hit = starters is None or not starters.isdisjoint(
-                    t.decode() for t in set(_IDENT.findall(body)))
-                out.append((nm.group(1).decode(), head.lstrip().startswith(b"static"), hit))
-            got = tuple(out)
-            self.state.index[digest] = got
-        return got
+    def _indexes(self, paths: list[str], digests: dict[str, str],
+                 starters: frozenset[str] | None) -> dict[str, tuple]:
+        """Each file's :func:`_index_of` (in the pool for those not cached)."""
+        todo = [p for p in paths if digests[p] not in self.state.index]
+        if self.jobs > 1 and len(todo) > 8:
+            with get_context("fork").Pool(self.jobs, initializer=_child) as pool:
+                got = pool.map(_index_of, [(p, starters) for p in todo],
+                               chunksize=max(1, len(todo) // (self.jobs * 8)))
+        else:
+            got = [_index_of((p, starters)) for p in todo]
+        for p, g in zip(todo, got):
+            self.state.index[digests[p]] = g
+        return {p: self.state.index[digests[p]] for p in paths}
 
     def _api_files(self, root: str, arch: str) -> list[str]:
         out: list[str] = []
@@ -333,7 +313,7 @@ class Pass1:
             wanted = self._tokens(universe, digests) - defined
             api = [p for p in self._api_files(root, arch)
                    if p not in digests and self._digest_into(p, digests)]
-            index = {p: self._index(p, digests[p], starters) for p in api}
+            index = self._indexes(api, digests, starters)
             added = True
             while added:                 # definers of what is called, until none is new
                 added = False
@@ -380,7 +360,8 @@ class Pass1:
             for s in self.state.skeletons[digests[p]]:
                 where.setdefault(s.name, []).append((p, s))
         models = self.loaded.models
-        work = sorted({n for p in sources for s in self.state.skeletons[digests[p]]
+        work = sorted({n for p in sources if p in digests
+                       for s in self.state.skeletons[digests[p]]
                        for n in s.tokens if n in where})
         seen: set[str] = set()
         out: dict[str, set[str]] = {}
@@ -414,6 +395,41 @@ def _child() -> None:
     (the pool ends its helpers with SIGTERM)."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _index_of(job) -> tuple[tuple[str, bool, bool], ...]:
+    """(name, static, body names a starter) for each kernel-style definition of a file
+    (a body opens with ``{`` at column 0): the textual index of the API directories."""
+    path, starters = job
+    try:
+        data = read_source(path, MAX_BYTES)
+    except OSError:
+        return ()
+    out = []
+    for m in _BODY.finditer(data):
+        start = m.start()
+        head_end = start - 1
+        head_start = head_end
+        for _ in range(4):              # the header: up to 4 lines above
+            prev = data.rfind(b"\n", 0, max(head_start - 1, 0)) + 1
+            line = data[prev:head_start]
+            if not line.strip() or line.rstrip().endswith((b";", b"}")) or \
+                    line.startswith(b"#"):
+                break
+            head_start = prev
+            if line[:1].isalpha() or line[:1] == b"_":
+                break
+        head = data[head_start:head_end]
+        paren = head.find(b"(")
+        nm = _HEAD_NAME.search(head[:paren + 1]) if paren > 0 else None
+        if nm is None:
+            continue
+        end = data.find(b"\n}", start)
+        body = data[start:end if end > 0 else len(data)]
+        hit = starters is None or not starters.isdisjoint(
+            t.decode() for t in set(_IDENT.findall(body)))
+        out.append((nm.group(1).decode(), head.lstrip().startswith(b"static"), hit))
+    return tuple(out)
 
 
 def _skeleton_of(job) -> tuple[FnSkeleton, ...]:
