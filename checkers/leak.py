@@ -239,11 +239,19 @@ return 0;
 - A reference kept through a parameter or a field is reported only at an error exit, and
   only when the function drops it on another path; a reference the function never drops
   or hands over anywhere (a getter) is never reported.
-- References put on a local list (`list_add(&folio->lru, &pagelist)`) count as handed
-  over; counts that are not literals (`folio_put_refs(folio, refs)`) end the reference
-  whatever they are; a count compared with a non-zero bound (`ret < nr`) says nothing.
-- Conditions are not correlated across branches (`if (locked) folio_put(folio)`), one
-  finding per exit.
+- References put on a list (`list_add(&folio->lru, &pagelist)`) count as handed over,
+  also when the function frees the list itself on its error path; counts that are not
+  literals (`folio_put_refs(folio, refs)`) end the reference whatever they are; a count
+  compared with a non-zero bound (`ret < nr`) says nothing.
+- Handed to a function pointer (`filler(data, page)`, `mapping->a_ops->read_folio()`)
+  or to a same-file helper that installs it (`unuse_pte()`), the reference is the
+  callee's; a value computed from the page stored in a longer-lived object
+  (`svm->hsave = page_address(page)`) owns it.
+- `filemap_add_folio()` and friends (`ref_handover`) take the reference over only on the
+  result the model names; when that result is never tested, the reference stays held.
+- Conditions are correlated through constants assigned and tested in the function
+  (`ret = MC_TARGET_NONE` with an enumerator of the same file, `err = 1`), not through
+  values computed elsewhere; one finding per exit.
 """,
     precision="high",
     tags=("correctness", "refcount", "mm", "leak"),
