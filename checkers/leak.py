@@ -371,6 +371,10 @@ class LeakChecker(Checker):
 
     def on_branch(self, ctx: Context, test: Test) -> None:
         s, out, neg = test.subject, test.outcome, False
+        if isinstance(s, Binary) and s.op == "<" and out == ZERO and _positive(s.right) and \
+                ctx.must_be(ctx.key(s.left), Code.FALSE):
+            ctx.discard_everywhere(*ctx.every(Ref))   # for (i = 0; i < 1 << order; i++)
+            return
         if isinstance(s, Assign):             # while ((folio = lookup()) != NULL)
             test = replace(test, via=ctx.key(s.target))
             s = ctx.strip(s.value)
@@ -650,6 +654,13 @@ def _parts(ctx: Context, e: Expr):
 
 def _nonzero(e: Expr) -> bool:
     return bool(int_literal(e)) or (isinstance(e, Unary) and e.op == "-")
+
+
+def _positive(e: Expr) -> bool:
+    """A bound that is at least 1: a positive constant, or one shifted left (``1U << n``)."""
+    if isinstance(e, Binary) and e.op == "<<":
+        e = e.left
+    return (int_literal(e) or 0) > 0
 
 
 def _truth(e: Expr) -> bool | None:
