@@ -251,8 +251,13 @@ return 0;
 - `filemap_add_folio()` and friends (`ref_handover`) take the reference over only on the
   result the model names; when that result is never tested, the reference stays held.
 - Conditions are correlated through constants assigned and tested in the function
-  (`ret = MC_TARGET_NONE` with an enumerator of the same file, `err = 1`), not through
-  values computed elsewhere; one finding per exit.
+  (`ret = MC_TARGET_NONE` with an enumerator of the same file, `err = 1`,
+  `ret = VM_FAULT_LOCKED` ... `ret != VM_FAULT_LOCKED`, distinct constant names taken as
+  distinct values) and through a test repeated on the same variables
+  (`if (folio != fault_folio)` around both the get and the put), not through values
+  computed elsewhere or tests of different expressions that mean the same; one finding
+  per exit.
+- Enumerators of headers have no value for the checker (only the analyzed file's own).
 """,
     precision="high",
     tags=("correctness", "refcount", "mm", "leak"),
