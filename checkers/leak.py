@@ -394,7 +394,7 @@ class LeakChecker(Checker):
             cond, out = pair, out
         if cond is not None and out in (NONZERO, ZERO):
             out = NONZERO if isinstance(s, Binary) and pair is None else out
-            seen = ctx.ghost("tested", cond)
+            seen = ctx.ghost("tested", cond) if pair is not None else None
             if ctx.must_be(cond, Code.FALSE if out == NONZERO else Code.TRUE) or \
                     ctx.must_be(seen, out != NONZERO):
                 ctx.discard_everywhere(*ctx.every(Ref))     # no path takes this edge
@@ -543,7 +543,7 @@ class LeakChecker(Checker):
                  and k not in (holder, result)} | {
             (k.arg, next(iter(st))) for k, st in ctx.tracked()
             if isinstance(k, Ghost) and k.name == "tested" and len(st) == 1 and
-            k.arg not in (holder, result)}
+            "==" in k.arg}                    # a==b tested: a variable's own test is no code
         ctx.add(key, Ref(call.span, call.callee, holder, n,
                          frozenset(sorted(known, key=str)[:8]),
                          result, when),
