@@ -94,6 +94,12 @@ KNOWN_LIMITS: tuple[tuple[str, str, str], ...] = (
      "handed out) is not modeled (issue 13 a)")),
     ("sync", "unpublish:caller", ("the unpublish step is in a caller: 'a wait done by the "
      "caller ... is not seen' (issue 13 c)")),
+    ("error-put", "held:list", ("references put on a list count as handed over "
+     "(page-ref-leak: 'References put on a list ...')")),
+    ("error-put", "handover:fnptr", ("handed to a function pointer, the reference is the "
+     "callee's (page-ref-leak)")),
+    ("error-put", "stored:address", ("an address computed from the page stored in a "
+     "longer-lived object owns it (page-ref-leak)")),
 )
 
 

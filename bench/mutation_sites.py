@@ -1235,8 +1235,28 @@ def error_put_sites(ctx: Context, exclude: set[tuple[str, int]]) -> Iterator[Sit
             edit = (_replace(cf, unit, ";") if label is not None else _remove_stmt(cf, unit))
             yield _site(cf, fn, "error-put", "", ["page-ref-leak"], call, cf.text(unit),
                         f"removed ({how}; reference from {acq}())",
-                        {f"put:{name}", f"acquired:{acq}"} | (
+                        {f"put:{name}", f"acquired:{acq}"} | _held_by(cf, fn, aliases) | (
                             {"error-label"} if label is not None else set()), [edit])
+
+
+def _held_by(cf: CFile, fn: Function, objs: set[str]) -> set[str]:
+    """Where else the function puts the object (page-ref-leak's documented limits): on a
+    list, to a function pointer (a parameter or an ops table), as a computed address into
+    a longer-lived object."""
+    text = cf.text(fn.body)
+    sig = fn.signature(cf.data)
+    names = "|".join(re.escape(o) for o in sorted(objs))
+    pointers = re.findall(r"\(\s*\*\s*(\w+)\s*\)\s*\(", sig)
+    out = set()
+    if re.search(rf"\blist_(add|add_tail|move|move_tail)\s*\(\s*&\s*({names})->\w+", text):
+        out.add("held:list")
+    callee = "|".join([r"->\s*\w+", *(rf"\b{re.escape(p)}" for p in pointers)])
+    if re.search(rf"(?:{callee})\s*\([^;]*\b({names})\b", text):
+        out.add("handover:fnptr")
+    if re.search(rf"->[\w.>-]+\s*=\s*(page_address|folio_address|kmap)\s*\(\s*({names})\s*\)",
+                 text):
+        out.add("stored:address")
+    return out
 
 
 # --------------------------------------------------------------------------------------

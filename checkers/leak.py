@@ -39,6 +39,7 @@ from analyzer.engine import (
     Checker,
     Context,
     Event,
+    Ghost,
     Test,
     walk_exprs,
 )
@@ -239,11 +240,24 @@ return 0;
 - A reference kept through a parameter or a field is reported only at an error exit, and
   only when the function drops it on another path; a reference the function never drops
   or hands over anywhere (a getter) is never reported.
-- References put on a local list (`list_add(&folio->lru, &pagelist)`) count as handed
-  over; counts that are not literals (`folio_put_refs(folio, refs)`) end the reference
-  whatever they are; a count compared with a non-zero bound (`ret < nr`) says nothing.
-- Conditions are not correlated across branches (`if (locked) folio_put(folio)`), one
-  finding per exit.
+- References put on a list (`list_add(&folio->lru, &pagelist)`) count as handed over,
+  also when the function frees the list itself on its error path; counts that are not
+  literals (`folio_put_refs(folio, refs)`) end the reference whatever they are; a count
+  compared with a non-zero bound (`ret < nr`) says nothing.
+- Handed to a function pointer (`filler(data, page)`, `mapping->a_ops->read_folio()`)
+  or to a same-file helper that installs it (`unuse_pte()`), the reference is the
+  callee's; a value computed from the page stored in a longer-lived object
+  (`svm->hsave = page_address(page)`) owns it.
+- `filemap_add_folio()` and friends (`ref_handover`) take the reference over only on the
+  result the model names; when that result is never tested, the reference stays held.
+- Conditions are correlated through constants assigned and tested in the function
+  (`ret = MC_TARGET_NONE` with an enumerator of the same file, `err = 1`,
+  `ret = VM_FAULT_LOCKED` ... `ret != VM_FAULT_LOCKED`, distinct constant names taken as
+  distinct values) and through a test repeated on the same variables
+  (`if (folio != fault_folio)` around both the get and the put), not through values
+  computed elsewhere or tests of different expressions that mean the same; one finding
+  per exit.
+- Enumerators of headers have no value for the checker (only the analyzed file's own).
 """,
     precision="high",
     tags=("correctness", "refcount", "mm", "leak"),
@@ -364,6 +378,10 @@ class LeakChecker(Checker):
 
     def on_branch(self, ctx: Context, test: Test) -> None:
         s, out, neg = test.subject, test.outcome, False
+        if isinstance(s, Binary) and s.op == "<" and out == ZERO and _positive(s.right) and \
+                ctx.must_be(ctx.key(s.left), Code.FALSE):
+            ctx.discard_everywhere(*ctx.every(Ref))   # for (i = 0; i < 1 << order; i++)
+            return
         if isinstance(s, Assign):             # while ((folio = lookup()) != NULL)
             test = replace(test, via=ctx.key(s.target))
             s = ctx.strip(s.value)
@@ -372,12 +390,21 @@ class LeakChecker(Checker):
                 _nonzero(x) for x in (s.left, s.right)):     # err == -EEXIST: err != 0
             cond = next((ctx.key(x) for x in (s.left, s.right)
                          if isinstance(x, (Name, Member))), None)
+        pair = _pair(s) if cond is None and out in (NONZERO, ZERO) else None
+        if pair is not None:                  # if (folio != fault_folio) ... twice
+            cond, out = pair, out
         if cond is not None and out in (NONZERO, ZERO):
-            out = NONZERO if isinstance(s, Binary) else out
-            if ctx.must_be(cond, Code.FALSE if out == NONZERO else Code.TRUE):
+            out = NONZERO if isinstance(s, Binary) and pair is None else out
+            seen = ctx.ghost("tested", cond) if pair is not None else None
+            if ctx.must_be(cond, Code.FALSE if out == NONZERO else Code.TRUE) or \
+                    ctx.must_be(seen, out != NONZERO):
                 ctx.discard_everywhere(*ctx.every(Ref))     # no path takes this edge
                 return
+            ctx.set(seen, out == NONZERO)     # what a reference taken from here knows
             self._correlate(ctx, cond, out == NONZERO)
+            if pair is not None and out == NONZERO:    # ret == A: not where ret = B held
+                ctx.discard_everywhere(*{r for r in ctx.every(Ref) if any(
+                    t and _other_constant(c, pair) for c, t in r.conds)})
         if isinstance(s, Binary):             # ret == 1, ret == -ENOENT: its value is known
             if s.op != "==" or not any(_nonzero(x) for x in (s.left, s.right)):
                 return
@@ -403,17 +430,22 @@ class LeakChecker(Checker):
             (r.result == subject and (out == ZERO and not neg if isinstance(s, Binary)
                                       else effect_fails(r.when, out))) or
             (not isinstance(s, Binary) and out in (ZERO, NEG, NONPOS) and (
-                r.count == subject or (k == subject and out == ZERO))))})
+                r.count == subject or (out == ZERO and subject is not None and k in (
+                    subject, _run(ctx).alias.get(subject))))))})
 
     def on_assign(self, ctx: Context, target: str, value: Expr, span: Span) -> None:
         if not (isinstance(value, Opaque) and not value.text):    # not a bare declaration
             _run(ctx).assigned.add(target)
+        for k in [k for k, _ in ctx.tracked() if isinstance(k, Ghost) and k.name == "tested"
+                  and _mentions(k.arg, target)]:
+            ctx.kill(k)                                 # tests of the old value
         for r in {r for _, st in ctx.tracked() for r in st if isinstance(r, Ref) and (any(
-                c == target for c, _ in r.conds) or target in (r.count, r.result, *r.lost)) and not (
+                _mentions(c, target) for c, _ in r.conds) or target in (r.count, r.result, *r.lost)) and not (
                 isinstance(value, Call) and (r in ctx.states(target) or (
                     r.result == target and (r.origin == value.span or ctx.models.get(
                         "ref_handover", value.callee) is not None))))}:
-            new = replace(r, conds=frozenset((c, t) for c, t in r.conds if c != target),
+            new = replace(r, conds=frozenset((c, t) for c, t in r.conds
+                                             if not _mentions(c, target)),
                           count="?" if r.count == target else r.count,
                           result=None if r.result == target else r.result,
                           lost=r.lost - {target})
@@ -432,6 +464,10 @@ class LeakChecker(Checker):
         elif isinstance(value, Name) and value.id.isupper():    # ret = MIGRATEPAGE_SUCCESS
             for r in ctx.every(Ref):
                 ctx.replace_everywhere(r, replace(r, conds=r.conds | {(target, None)}))
+        if isinstance(value, Name) and value.id.isupper() and (
+                pair := _pair(Binary("==", Name(target), value))) is not None:
+            ctx.set(ctx.ghost("tested", pair), True)     # ret == VM_FAULT_LOCKED here
+            self._correlate(ctx, pair, True)
         m = ctx.models.get("acquire", value.callee) if isinstance(value, Call) else None
         grab = isinstance(value, Call) and m is not None and bool(m.spec.returns_object)
         arg = ctx.arg(value, m.spec.arg) if grab and m is not None else value  # type: ignore[arg-type]
@@ -503,10 +539,14 @@ class LeakChecker(Checker):
             return          # a get on what a lockless read found: speculative-ref-leak's
         n = count or _counted(ctx, call)
         holder = ctx.name_of(call, None) if key == ctx.result_key(call) else key
-        known = frozenset((k, Code.TRUE in st) for k, st in ctx.tracked()
-                          if len(st) == 1 and next(iter(st)) in (Code.TRUE, Code.FALSE)
-                          and k not in (holder, result))
-        ctx.add(key, Ref(call.span, call.callee, holder, n, frozenset(list(known)[:8]),
+        known = {(k, Code.TRUE in st) for k, st in ctx.tracked()
+                 if len(st) == 1 and next(iter(st)) in (Code.TRUE, Code.FALSE)
+                 and k not in (holder, result)} | {
+            (k.arg, next(iter(st))) for k, st in ctx.tracked()
+            if isinstance(k, Ghost) and k.name == "tested" and len(st) == 1 and
+            "==" in k.arg}                    # a==b tested: a variable's own test is no code
+        ctx.add(key, Ref(call.span, call.callee, holder, n,
+                         frozenset(sorted(known, key=str)[:8]),
                          result, when),
                 (Step(call.span, f"'{holder}' gets a reference from {call.callee}()"),))
 
@@ -643,6 +683,38 @@ def _parts(ctx: Context, e: Expr):
 
 def _nonzero(e: Expr) -> bool:
     return bool(int_literal(e)) or (isinstance(e, Unary) and e.op == "-")
+
+
+def _pair(e: Expr) -> str | None:
+    """``a == b`` of two variables, as one condition (``a==b``, names in order)."""
+    if isinstance(e, Binary) and e.op == "==" and isinstance(e.left, Name) and \
+            isinstance(e.right, Name) and e.left.value is None and e.right.value is None:
+        return "==".join(sorted((e.left.id, e.right.id)))
+    return None
+
+
+def _other_constant(c, pair: str) -> bool:
+    """``c`` and ``pair`` compare one variable with two different constants (``ret==A``,
+    ``ret==B``): distinct constant names are taken as distinct values."""
+    def split(x):
+        sides = x.split("==") if isinstance(x, str) else []
+        consts = [y for y in sides if y.isupper()]
+        return (next(y for y in sides if y not in consts), consts[0]) \
+            if len(sides) == 2 and len(consts) == 1 else None
+    a, b = split(c), split(pair)
+    return a is not None and b is not None and a[0] == b[0] and a[1] != b[1]
+
+
+def _mentions(cond, target: str) -> bool:
+    """A condition (a variable, or ``a==b``) reads ``target``."""
+    return cond == target or (isinstance(cond, str) and target in cond.split("=="))
+
+
+def _positive(e: Expr) -> bool:
+    """A bound that is at least 1: a positive constant, or one shifted left (``1U << n``)."""
+    if isinstance(e, Binary) and e.op == "<<":
+        e = e.left
+    return (int_literal(e) or 0) > 0
 
 
 def _truth(e: Expr) -> bool | None:
