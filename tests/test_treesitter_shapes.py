@@ -185,3 +185,29 @@ def test_comments_spanning_lines_of_a_define():
                '\treturn i op 1;\t\t\t\\\n}\nOP(inc, +)\n'
                'int f(int i)\n{\n\treturn inc_ret(i);\n}\n')
     assert names(sf) == ["f"] and sf.functions[0].span.line == 10
+
+
+def test_top_level_initializers_with_conditionals_and_macro_rows():
+    sf = clean('static struct marker markers[] = {\n#ifdef CONFIG_KASAN\n\t{ KASAN_START, "k" },\n'
+               '#endif\n\tROW(MODULES, "m"),\n#define VEC(b) &b,\n\tVEC(board)\n\t{ -1, NULL },\n};\n'
+               '#define INIT { 1, 2 }\n'
+               'int f(int i)\n{\n\tint a[2] = { 1,\n#ifdef X\n\t\t2\n#endif\n\t};\n'
+               '\treturn markers[i].v + a[0];\n}\n')
+    assert names(sf) == ["f"]
+    # an initializer inside a function is code: it is not blanked
+    prepared, _ = _prepare(b'int g(void)\n{\n\tint a[1] = { h() };\n\treturn a[0];\n}\n', {})
+    assert b"h()" in prepared
+
+
+# ----------------------------------------------------------------------------- strings
+def test_macros_glued_to_string_literals():
+    fn = clean('void f(struct page *p, int n)\n{\n'
+               '\tprintk(KERN_WARNING DEVNAME ": failed (%d)\\n", n);\n'
+               '\tpr_info("a" __stringify(N) "b" PRIx64 "c", n);\n'
+               '\tpr_err("x" STR(n) "y");\n\tput_page(p);\n}\n').functions[0]
+    first = fn.body.stmts[0]
+    assert first.expr.callee == "printk" and first.expr.args[1] == Name("n")
+    assert fn.body.stmts[3] == ExprStmt(call("put_page", "p"))
+    # one macro before a string reads as it is, and stays in the literal's text
+    (stmt,) = clean('void g(void)\n{\n\tprintk(KERN_INFO "x");\n}\n').functions[0].body.stmts
+    assert stmt.expr.args == (Literal('KERN_INFO "x"'),)

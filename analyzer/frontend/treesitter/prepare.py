@@ -488,6 +488,45 @@ def _define_comments(data: bytes, buf: bytearray) -> None:
             _blank_keeping_splices(buf, c.start(), c.end())
 
 
+# A string literal, and an all-caps macro name (``KERN_WARNING``, ``DEVNAME``, ``PRIx64``
+# is not: tree-sitter reads one identifier glued to a string) or call before it.
+_STRING = re.compile(rb'"(?:\\.|[^"\\\n])*"')
+_CAPS_BEFORE = re.compile(rb"(?<![\w.>])([A-Z_][A-Z0-9_]*[A-Z][A-Z0-9_]*)[ \t]*$")
+_CAPS_AFTER = re.compile(rb"[ \t]*([A-Z_][A-Z0-9_]*[A-Z][A-Z0-9_]*)\b(?![ \t]*[(\[.=])")
+
+
+def _glued_strings(data: bytes, buf: bytearray, code: bytes) -> None:
+    """Blank the macros glued to string literals that tree-sitter cannot read:
+    ``printk(KERN_WARNING DEVNAME ": failed")``, ``"x" __stringify(N) "y"``,
+    ``"a" STR(b) "c"``.  Only when two pieces are glued without a string between them
+    or a call is glued; ``KERN_INFO "x"`` alone reads fine and is left as it is."""
+    for m in _STRING.finditer(data):
+        a, b = m.span()
+        if code[a:b].strip() or buf[a:b] != data[a:b]:
+            continue                                # inside a comment, or blanked
+        if _in_directive(data, a):
+            continue
+        ls = _line_start(data, a)
+        before = _CAPS_BEFORE.search(data, ls, a)
+        if before is not None:
+            prev = _CAPS_BEFORE.search(data, ls, before.start(1))
+            if prev is not None:                    # two macro names, then the string
+                _blank(buf, prev.start(1), before.end(1))
+        p = b
+        while p < len(data) and data[p] in b" \t":
+            p += 1
+        w = _WORD_END.match(data, p)
+        end = w.end() if w is not None else p
+        if end > p and data[end:end + 1] == b"(" and (
+                data[p:end] == b"__stringify" or data[p:end].isupper()):
+            close = _close_paren(code, end)
+            q = close
+            while 0 < q < len(data) and data[q] in b" \t":
+                q += 1
+            if close > 0 and data[q:q + 1] == b'"':
+                _blank(buf, p, close)               # ``"x" MACRO(args) "y"``
+
+
 _ATTRIBUTE = re.compile(rb"\b__attribute(?:__)?[ \t]*(?=\(\()")
 
 
@@ -508,6 +547,9 @@ def _attributes(buf: bytearray, code: bytes) -> None:
 _TOP_MACRO = re.compile(rb"^(?:(?:static|const|extern)[ \t]+)*([A-Za-z_]\w*)[ \t]*\(", re.M)
 _TABLE_START = re.compile(rb"^[A-Za-z_]\w*_(?:START|BEGIN)[ \t]*\(", re.M)
 _TABLE_END = re.compile(rb"^[A-Za-z_]\w*_END\b[^\n]*", re.M)
+# ``= {`` of a top-level initializer: its inside is data (tables built by macros, ``#ifdef``
+# between the entries), blanked.
+_INITIALIZER = re.compile(rb"=[ \t\r\n]*\{")
 _DESIGNATOR = re.compile(rb"\s*(?:\.[A-Za-z_]|\[)")
 _NOT_DATA = _KEYWORDS | frozenset((b"typeof", b"__typeof__", b"asm", b"__asm__",
                                    b"__attribute__", b"__attribute"))
@@ -605,6 +647,29 @@ def _top_level_data(data: bytes, buf: bytearray, code: bytes) -> None:
             _blank(buf, a, end)
     if b"." in code:
         _assembler(data, buf, code, top)
+    for m in _INITIALIZER.finditer(code):
+        q = m.end() - 1
+        if not top(m.start()) or _in_directive(data, m.start()):
+            continue
+        end = _past_initializer(code, q)
+        while end > q and code[end - 1] != 125:          # back to the "}"
+            end -= 1
+        if end <= q:
+            continue
+        inner = data[q + 1:end - 1]
+        directives = [d.group(1) for d in _DIRECTIVE.finditer(inner)]
+        opened = sum(1 for d in directives if d.startswith(b"if"))
+        if opened != directives.count(b"endif"):
+            continue                    # a conditional crosses the initializer's ends
+        _blank(buf, q + 1, end - 1)
+
+
+def _in_directive(data: bytes, pos: int) -> bool:
+    """Is ``pos`` on a preprocessor directive's line (or a line it continues onto)?"""
+    ls = _line_start(data, pos)
+    while ls >= 2 and data[ls - 2:ls] == b"\\\n":
+        ls = _line_start(data, ls - 2)
+    return data[ls:pos].lstrip().startswith(b"#")
 
 
 def _assembler(data: bytes, buf: bytearray, code: bytes, top) -> None:
@@ -658,6 +723,8 @@ def _prepare(data: bytes, iterators: Mapping[str, IteratorModel]) -> tuple[bytes
         _asm(data, buf, code)
     if b"__attribute" in data:
         _attributes(buf, code)
+    if b'"' in data:
+        _glued_strings(data, buf, code)
     _top_level_data(data, buf, code)
     if b"offsetof" in data:
         # tree-sitter's offsetof takes a plain member only: ``offsetof(struct s, a.b[i])``
