@@ -211,3 +211,33 @@ def test_macros_glued_to_string_literals():
     # one macro before a string reads as it is, and stays in the literal's text
     (stmt,) = clean('void g(void)\n{\n\tprintk(KERN_INFO "x");\n}\n').functions[0].body.stmts
     assert stmt.expr.args == (Literal('KERN_INFO "x"'),)
+
+
+# ----------------------------------------------------------------------------- statements
+def test_gnu_case_range_with_calls_is_one_opaque_case():
+    fn = clean('int f(int x)\n{\n\tswitch (x) {\n\tcase ESR(-1) ... ESR(3):\n\t\treturn 1;\n'
+               '\tcase 4 ... 7:\n\t\treturn 2;\n\tdefault:\n\t\treturn 0;\n\t}\n}\n').functions[0]
+    (sw,) = fn.body.stmts
+    cases = [s for s in sw.body.stmts if isinstance(s, ir.Case)]
+    assert [c.value.text for c in cases[:2]] == ["ESR(-1) ... ESR(3)", "4 ... 7"]
+    assert isinstance(cases[0].value, ir.Opaque) and cases[2].value is None
+
+
+def test_macro_call_followed_by_a_block_is_a_loop_on_the_call():
+    fn = clean('void f(struct dev *d)\n{\n\twith_runtime_pm(&d->pm, wf) {\n\t\tput_page(d->p);\n'
+               '\t}\n\tif (d->x)\n\t\tuntil_all_locked(d->exec) {\n\t\t\tg(d);\n\t\t}\n'
+               '\th(d);\n}\n').functions[0]
+    loop, cond, last = fn.body.stmts
+    assert isinstance(loop, ir.While) and loop.cond.callee == "with_runtime_pm"
+    assert loop.body.stmts == (ExprStmt(call("put_page", ir.Member(Name("d"), "p", True))),)
+    assert isinstance(cond.then, ir.While) and cond.then.cond.callee == "until_all_locked"
+    assert last == ExprStmt(call("h", "d"))
+
+
+def test_pp_numbers_pasted_into_names_are_names():
+    fn = clean('int f(struct kvm *kvm)\n{\n\tif (has_feat(kvm, MMFR0, TGRAN4, 52_BIT))\n'
+               '\t\tlink_set(m, 10000baseKR_Full);\n\treturn 0x1fUL + 10ULL + 1e5 + 2u;\n}\n'
+               ).functions[0]
+    cond, ret = fn.body.stmts
+    assert cond.cond.args[3] == Name("52_BIT")
+    assert ret.value.right == Literal("2u")

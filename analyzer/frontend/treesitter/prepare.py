@@ -744,4 +744,57 @@ def _prepare(data: bytes, iterators: Mapping[str, IteratorModel]) -> tuple[bytes
         if _statement_start(data, a) and buf[a:b] == data[a:b]:
             buf[a:b] = b"while" + b" " * (b - a - 5)
             loops[a] = name
+    if b"{" in data:
+        _block_macros(data, buf, code, loops)
+    if b"..." in data:
+        for m in _CASE_RANGE.finditer(code):
+            if buf[m.start(1):m.end(1)] == data[m.start(1):m.end(1)]:
+                _blank(buf, m.start(1), m.end(1))
+    for m in _PP_NUMBER.finditer(code):
+        if _VALID_NUMBER.fullmatch(m.group()) is None and \
+                buf[m.start():m.end()] == data[m.start():m.end()]:
+            buf[m.start()] = 95                 # "_": ``52_BIT`` reads as a name
     return bytes(buf), loops
+
+
+# A statement that is a macro call followed by a block, ``with_intel_runtime_pm(rpm, wf)
+# { ... }``, ``drm_exec_until_all_locked(exec) { ... }``: no C statement has that shape,
+# so the macro expands to a loop (or scope) header -- read as one, like an unknown
+# ``*for_each*`` macro.
+_CALL_START = re.compile(rb"(?<![\w.>])([A-Za-z_]\w{4,})[ \t]*\(")
+# GNU case ranges: ``case A(-1) ... A(3):`` -- the ``... A(3)`` is blanked; the lowering
+# reads the range from the source (an Opaque value), as for ``case 1 ... 3:``.
+_CASE_RANGE = re.compile(rb"\bcase\b[^:;{}\n]*?(\.\.\.[^:;{}\n]*?)(?=:)")
+# pp-numbers that are no C number: ``kvm_has_feat(kvm, REG, TGRAN4, 52_BIT)``,
+# ``phylink_set(m, 10000baseKR_Full)``, ``FN(1_1, X)`` -- macro arguments pasted into
+# names.  Their first digit becomes ``_``.
+_PP_NUMBER = re.compile(rb"(?<![\w.])\d\w*[A-Za-z_]\w*")
+_VALID_NUMBER = re.compile(rb"0[xX][0-9a-fA-F]*(?:[uU]?[lL]{0,2}|[lL]{0,2}[uU]?)|0[bB][01]+[uUlL]*|"
+                           rb"\d+(?:[uU]?[lL]{0,2}|[lL]{0,2}[uU]?)|\d+[eE][+-]?\d*[fFlL]?|\d+[fF]")
+
+
+def _block_macros(data: bytes, buf: bytearray, code: bytes, loops: dict) -> None:
+    """Spell ``MACRO(args) {`` at the start of a statement as a loop (see above)."""
+    offsets: list[int] | None = None
+    depths: list[int] = []
+    for m in _CALL_START.finditer(code):
+        a, b = m.span(1)
+        name = m.group(1)
+        if a in loops or name in _KEYWORDS or name in _NOT_DATA or \
+                name in (b"while", b"sizeof", b"_Static_assert", b"static_assert"):
+            continue
+        close = _close_paren(code, m.end() - 1)
+        if close < 0:
+            continue
+        q = _code_after(code, close)
+        if q >= len(code) or code[q] != 123:
+            continue
+        if offsets is None:
+            offsets, depths = _brace_depths(data)
+        i = bisect_right(offsets, a)
+        if not i or depths[i - 1] == 0:
+            continue                            # top level: a function header
+        if _statement_start(data, a) and buf[a:b] == data[a:b]:
+            buf[a:b] = b"while" + b" " * (b - a - 5)
+            loops[a] = name.decode("ascii")
+
