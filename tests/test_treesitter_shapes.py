@@ -241,3 +241,11 @@ def test_pp_numbers_pasted_into_names_are_names():
     cond, ret = fn.body.stmts
     assert cond.cond.args[3] == Name("52_BIT")
     assert ret.value.right == Literal("2u")
+
+
+def test_alignment_macro_after_a_declarator():
+    sf = clean('typedef struct Pde\n{\n\tu32 type;\n\tNvU64 value NV_ALIGN_BYTES(8);\n} Pde;\n'
+               'int f(void)\n{\n\tu64 v CACHE_ALIGNED(64) = 0;\n\treturn ALIGN(v, 8);\n}\n')
+    (fn,) = sf.functions
+    assert fn.body.stmts[0] == Decl("v", Literal("0"))
+    assert fn.body.stmts[1] == Return(call("ALIGN", "v", Literal("8")))

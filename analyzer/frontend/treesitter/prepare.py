@@ -527,6 +527,8 @@ def _glued_strings(data: bytes, buf: bytearray, code: bytes) -> None:
                 _blank(buf, p, close)               # ``"x" MACRO(args) "y"``
 
 
+_ALIGN_AFTER = re.compile(rb"\b([A-Za-z_]\w*)[ \t]+([A-Z_][A-Z0-9_]*ALIGN[A-Z0-9_]*[ \t]*"
+                          rb"\((?:[^()\n]|\([^()\n]*\))*\))(?=[ \t]*[;,=])")
 _ATTRIBUTE = re.compile(rb"\b__attribute(?:__)?[ \t]*(?=\(\()")
 
 
@@ -725,6 +727,11 @@ def _prepare(data: bytes, iterators: Mapping[str, IteratorModel]) -> tuple[bytes
         _attributes(buf, code)
     if b'"' in data:
         _glued_strings(data, buf, code)
+    if b"ALIGN" in data:
+        # ``NvU64 value NV_ALIGN_BYTES(8);``: an alignment macro after a declarator
+        for m in _ALIGN_AFTER.finditer(code):
+            if m.group(1) not in _KEYWORDS and buf[m.start(2):m.end(2)] == data[m.start(2):m.end(2)]:
+                _blank(buf, m.start(2), m.end(2))
     _top_level_data(data, buf, code)
     if b"offsetof" in data:
         # tree-sitter's offsetof takes a plain member only: ``offsetof(struct s, a.b[i])``
