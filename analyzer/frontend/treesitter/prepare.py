@@ -347,10 +347,16 @@ _KEYWORDS = frozenset((b"if", b"while", b"for", b"switch", b"return", b"sizeof",
 _IDENT_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
 
 
+_BRACE_CACHE: dict = {}
+
+
 def _brace_depths(data: bytes) -> tuple[list[int], list[int]]:
     """Offsets of the braces of the code (comments and literals left out) and the brace
-    depth after each, for :func:`bisect` lookups."""
-    code = _NOT_CODE.sub(lambda m: b" " * len(m.group()), data)
+    depth after each, for :func:`bisect` lookups (computed once per file)."""
+    hit = _BRACE_CACHE.get("data")
+    if hit is data:
+        return _BRACE_CACHE["depths"]
+    code = _BRACE_CACHE["code"] if _BRACE_CACHE.get("code_of") is data else _code_mask(data)
     offsets: list[int] = []
     depths: list[int] = []
     depth = 0
@@ -358,7 +364,16 @@ def _brace_depths(data: bytes) -> tuple[list[int], list[int]]:
         depth += 1 if m.group() == b"{" else -1
         offsets.append(m.start())
         depths.append(depth)
+    _BRACE_CACHE.update(data=data, depths=(offsets, depths))
     return offsets, depths
+
+
+def _code_mask(data: bytes) -> bytes:
+    """``data`` with comments and string/char literals blanked (same offsets)."""
+    if _BRACE_CACHE.get("code_of") is not data:
+        _BRACE_CACHE.update(code_of=data,
+                            code=_NOT_CODE.sub(lambda m: b" " * len(m.group()), data))
+    return _BRACE_CACHE["code"]
 
 
 def _bare_calls(data: bytes, buf: bytearray) -> None:
@@ -720,7 +735,7 @@ def _prepare(data: bytes, iterators: Mapping[str, IteratorModel]) -> tuple[bytes
         if b"/*" in data:
             _define_comments(data, buf)
     _bare_calls(data, buf)
-    code = _NOT_CODE.sub(lambda m: b" " * len(m.group()), data)
+    code = _code_mask(data)
     if b"asm" in data:
         _asm(data, buf, code)
     if b"__attribute" in data:
@@ -758,8 +773,11 @@ def _prepare(data: bytes, iterators: Mapping[str, IteratorModel]) -> tuple[bytes
             if buf[m.start(1):m.end(1)] == data[m.start(1):m.end(1)]:
                 _blank(buf, m.start(1), m.end(1))
     for m in _PP_NUMBER.finditer(code):
+        a = m.start()
+        if a and (code[a - 1] in _WORD_BYTES or code[a - 1] == 46):     # 46: "."
+            continue
         if _VALID_NUMBER.fullmatch(m.group()) is None and \
-                buf[m.start():m.end()] == data[m.start():m.end()]:
+                buf[a:m.end()] == data[a:m.end()]:
             buf[m.start()] = 95                 # "_": ``52_BIT`` reads as a name
     return bytes(buf), loops
 
@@ -768,14 +786,32 @@ def _prepare(data: bytes, iterators: Mapping[str, IteratorModel]) -> tuple[bytes
 # { ... }``, ``drm_exec_until_all_locked(exec) { ... }``: no C statement has that shape,
 # so the macro expands to a loop (or scope) header -- read as one, like an unknown
 # ``*for_each*`` macro.
-_CALL_START = re.compile(rb"(?<![\w.>])([A-Za-z_]\w{4,})[ \t]*\(")
+_CLOSE_THEN_BLOCK = re.compile(rb"\)[ \t\r\n]*\{")
+_NAME_BEFORE = re.compile(rb"(?<!\w)([A-Za-z_]\w*)[ \t]*$")
+
+
+def _open_paren(code: bytes, close: int, limit: int = 1 << 14) -> int:
+    """Offset of the ``(`` matching the ``)`` at ``close`` in ``code``; -1 when a ``;``,
+    a brace or ``limit`` bytes come first."""
+    depth = 0
+    for j in range(close, max(-1, close - limit), -1):
+        ch = code[j]
+        if ch == 41:
+            depth += 1
+        elif ch == 40:
+            depth -= 1
+            if depth == 0:
+                return j
+        elif ch == 59 or ch == 123 or ch == 125:
+            return -1
+    return -1
 # GNU case ranges: ``case A(-1) ... A(3):`` -- the ``... A(3)`` is blanked; the lowering
 # reads the range from the source (an Opaque value), as for ``case 1 ... 3:``.
 _CASE_RANGE = re.compile(rb"\bcase\b[^:;{}\n]*?(\.\.\.[^:;{}\n]*?)(?=:)")
 # pp-numbers that are no C number: ``kvm_has_feat(kvm, REG, TGRAN4, 52_BIT)``,
 # ``phylink_set(m, 10000baseKR_Full)``, ``FN(1_1, X)`` -- macro arguments pasted into
 # names.  Their first digit becomes ``_``.
-_PP_NUMBER = re.compile(rb"(?<![\w.])\d\w*[A-Za-z_]\w*")
+_PP_NUMBER = re.compile(rb"\d[0-9]*[A-Za-z_]\w*")     # a word before it: checked apart
 _VALID_NUMBER = re.compile(rb"0[xX][0-9a-fA-F]*(?:[uU]?[lL]{0,2}|[lL]{0,2}[uU]?)|0[bB][01]+[uUlL]*|"
                            rb"\d+(?:[uU]?[lL]{0,2}|[lL]{0,2}[uU]?)|\d+[eE][+-]?\d*[fFlL]?|\d+[fF]")
 
@@ -784,17 +820,18 @@ def _block_macros(data: bytes, buf: bytearray, code: bytes, loops: dict) -> None
     """Spell ``MACRO(args) {`` at the start of a statement as a loop (see above)."""
     offsets: list[int] | None = None
     depths: list[int] = []
-    for m in _CALL_START.finditer(code):
+    for c in _CLOSE_THEN_BLOCK.finditer(code):
+        o = _open_paren(code, c.start())
+        if o < 0:
+            continue
+        m = _NAME_BEFORE.search(code, max(0, o - 256), o)
+        if m is None:
+            continue
         a, b = m.span(1)
         name = m.group(1)
-        if a in loops or name in _KEYWORDS or name in _NOT_DATA or \
-                name in (b"while", b"sizeof", b"_Static_assert", b"static_assert"):
-            continue
-        close = _close_paren(code, m.end() - 1)
-        if close < 0:
-            continue
-        q = _code_after(code, close)
-        if q >= len(code) or code[q] != 123:
+        if a in loops or b - a < 5 or name in _KEYWORDS or name in _NOT_DATA or \
+                name in (b"while", b"sizeof", b"_Static_assert", b"static_assert") or \
+                (a > 0 and code[a - 1] in b".>"):
             continue
         if offsets is None:
             offsets, depths = _brace_depths(data)
