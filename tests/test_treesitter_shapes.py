@@ -249,3 +249,15 @@ def test_alignment_macro_after_a_declarator():
     (fn,) = sf.functions
     assert fn.body.stmts[0] == Decl("v", Literal("0"))
     assert fn.body.stmts[1] == Return(call("ALIGN", "v", Literal("8")))
+
+
+def test_asm_and_attributes_inside_defines_keep_the_define_whole():
+    # ``asm volatile( \`` : the ``""`` written into the blanked asm must not replace the
+    # ``\`` that continues the ``#define``; an attribute in a ``#define`` stays
+    sf = clean('#define FLUSH(level) \\\n\tasm volatile( \\\n\t"bl flush_"__stringify(level)"\\n\\t" \\\n'
+               '\t: : "r" (base) \\\n\t: "r0", "memory")\n'
+               '#define __my_aligned(a) __attribute__((aligned(a)))\n'
+               '#  define __entry __attribute__((naked))\n'
+               'extern int lookup(u64 a) __weak __alias(__lookup);\n'
+               'int f(void)\n{\n\tFLUSH(1);\n\treturn 0;\n}\n')
+    assert names(sf) == ["f"] and sf.functions[0].span.line == 9

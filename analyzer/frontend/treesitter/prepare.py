@@ -484,7 +484,9 @@ def _asm(data: bytes, buf: bytearray, code: bytes) -> None:
         inner = o.end()
         if close - 1 - inner >= 2:
             _blank_keeping_splices(buf, inner, close - 1)
-            buf[inner:inner + 2] = b'""'
+            q = buf.find(b"  ", inner, close - 1)          # not over a ``\`` line end
+            if q >= 0:
+                buf[q:q + 2] = b'""'
 
 
 _DEFINE_START = re.compile(rb"^[ \t]*#[ \t]*define\b[^\n]*?/\*[^\n]*$|"
@@ -552,6 +554,8 @@ def _attributes(buf: bytearray, code: bytes) -> None:
     (``} v __attribute__((common));``, ``int a[4] __attribute__((aligned(8))) = {...}``
     are damage), and no attribute changes what the IR says."""
     for m in _ATTRIBUTE.finditer(code):
+        if _in_directive(code, m.start()):
+            continue                    # ``#define __aligned(x) __attribute__((...))``
         close = _close_paren(code, m.end())
         if close > 0:
             _blank_keeping_splices(buf, m.start(), close)
