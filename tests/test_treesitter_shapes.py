@@ -185,3 +185,79 @@ def test_comments_spanning_lines_of_a_define():
                '\treturn i op 1;\t\t\t\\\n}\nOP(inc, +)\n'
                'int f(int i)\n{\n\treturn inc_ret(i);\n}\n')
     assert names(sf) == ["f"] and sf.functions[0].span.line == 10
+
+
+def test_top_level_initializers_with_conditionals_and_macro_rows():
+    sf = clean('static struct marker markers[] = {\n#ifdef CONFIG_KASAN\n\t{ KASAN_START, "k" },\n'
+               '#endif\n\tROW(MODULES, "m"),\n#define VEC(b) &b,\n\tVEC(board)\n\t{ -1, NULL },\n};\n'
+               '#define INIT { 1, 2 }\n'
+               'int f(int i)\n{\n\tint a[2] = { 1,\n#ifdef X\n\t\t2\n#endif\n\t};\n'
+               '\treturn markers[i].v + a[0];\n}\n')
+    assert names(sf) == ["f"]
+    # an initializer inside a function is code: it is not blanked
+    prepared, _ = _prepare(b'int g(void)\n{\n\tint a[1] = { h() };\n\treturn a[0];\n}\n', {})
+    assert b"h()" in prepared
+
+
+# ----------------------------------------------------------------------------- strings
+def test_macros_glued_to_string_literals():
+    fn = clean('void f(struct page *p, int n)\n{\n'
+               '\tprintk(KERN_WARNING DEVNAME ": failed (%d)\\n", n);\n'
+               '\tpr_info("a" __stringify(N) "b" PRIx64 "c", n);\n'
+               '\tpr_err("x" STR(n) "y");\n\tput_page(p);\n}\n').functions[0]
+    first = fn.body.stmts[0]
+    assert first.expr.callee == "printk" and first.expr.args[1] == Name("n")
+    assert fn.body.stmts[3] == ExprStmt(call("put_page", "p"))
+    # one macro before a string reads as it is, and stays in the literal's text
+    (stmt,) = clean('void g(void)\n{\n\tprintk(KERN_INFO "x");\n}\n').functions[0].body.stmts
+    assert stmt.expr.args == (Literal('KERN_INFO "x"'),)
+
+
+# ----------------------------------------------------------------------------- statements
+def test_gnu_case_range_with_calls_is_one_opaque_case():
+    fn = clean('int f(int x)\n{\n\tswitch (x) {\n\tcase ESR(-1) ... ESR(3):\n\t\treturn 1;\n'
+               '\tcase 4 ... 7:\n\t\treturn 2;\n\tdefault:\n\t\treturn 0;\n\t}\n}\n').functions[0]
+    (sw,) = fn.body.stmts
+    cases = [s for s in sw.body.stmts if isinstance(s, ir.Case)]
+    assert [c.value.text for c in cases[:2]] == ["ESR(-1) ... ESR(3)", "4 ... 7"]
+    assert isinstance(cases[0].value, ir.Opaque) and cases[2].value is None
+
+
+def test_macro_call_followed_by_a_block_is_a_loop_on_the_call():
+    fn = clean('void f(struct dev *d)\n{\n\twith_runtime_pm(&d->pm, wf) {\n\t\tput_page(d->p);\n'
+               '\t}\n\tif (d->x)\n\t\tuntil_all_locked(d->exec) {\n\t\t\tg(d);\n\t\t}\n'
+               '\th(d);\n}\n').functions[0]
+    loop, cond, last = fn.body.stmts
+    assert isinstance(loop, ir.While) and loop.cond.callee == "with_runtime_pm"
+    assert loop.body.stmts == (ExprStmt(call("put_page", ir.Member(Name("d"), "p", True))),)
+    assert isinstance(cond.then, ir.While) and cond.then.cond.callee == "until_all_locked"
+    assert last == ExprStmt(call("h", "d"))
+
+
+def test_pp_numbers_pasted_into_names_are_names():
+    fn = clean('int f(struct kvm *kvm)\n{\n\tif (has_feat(kvm, MMFR0, TGRAN4, 52_BIT))\n'
+               '\t\tlink_set(m, 10000baseKR_Full);\n\treturn 0x1fUL + 10ULL + 1e5 + 2u;\n}\n'
+               ).functions[0]
+    cond, ret = fn.body.stmts
+    assert cond.cond.args[3] == Name("52_BIT")
+    assert ret.value.right == Literal("2u")
+
+
+def test_alignment_macro_after_a_declarator():
+    sf = clean('typedef struct Pde\n{\n\tu32 type;\n\tNvU64 value NV_ALIGN_BYTES(8);\n} Pde;\n'
+               'int f(void)\n{\n\tu64 v CACHE_ALIGNED(64) = 0;\n\treturn ALIGN(v, 8);\n}\n')
+    (fn,) = sf.functions
+    assert fn.body.stmts[0] == Decl("v", Literal("0"))
+    assert fn.body.stmts[1] == Return(call("ALIGN", "v", Literal("8")))
+
+
+def test_asm_and_attributes_inside_defines_keep_the_define_whole():
+    # ``asm volatile( \`` : the ``""`` written into the blanked asm must not replace the
+    # ``\`` that continues the ``#define``; an attribute in a ``#define`` stays
+    sf = clean('#define FLUSH(level) \\\n\tasm volatile( \\\n\t"bl flush_"__stringify(level)"\\n\\t" \\\n'
+               '\t: : "r" (base) \\\n\t: "r0", "memory")\n'
+               '#define __my_aligned(a) __attribute__((aligned(a)))\n'
+               '#  define __entry __attribute__((naked))\n'
+               'extern int lookup(u64 a) __weak __alias(__lookup);\n'
+               'int f(void)\n{\n\tFLUSH(1);\n\treturn 0;\n}\n')
+    assert names(sf) == ["f"] and sf.functions[0].span.line == 9

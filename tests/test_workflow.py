@@ -192,6 +192,16 @@ def test_progress_on_a_terminal(columns):
     assert "kref-lint: " in frames[0]
 
 
+def test_status_before_the_progress_bar_on_a_terminal():
+    # walking and planning a whole tree takes seconds: a terminal sees what is going on
+    code, drawn = _run_on_a_terminal(["--no-cache", "-j", "1", "fixtures/"], REPO)
+    assert code == 1
+    assert "kref-lint: finding files ..." in drawn
+    found = drawn.index("files found; planning")
+    assert found < drawn.index("file/s")                 # before the bar, which clears it
+    assert "\x1b[K" in drawn[found:drawn.index("file/s")]
+
+
 def test_no_progress_when_quiet_or_not_a_terminal():
     code, drawn = _run_on_a_terminal(["-q", "--no-cache", "fixtures/"], REPO)
     assert code == 1 and "file/s" not in drawn and drawn == ""
@@ -296,6 +306,27 @@ def test_statistics_counts_per_rule():
         ((n, rule) for rule, n in counts.items()), key=lambda x: (-x[0], x[1]))
     assert all(summary for _, _, summary in rows)
     assert "\t[frontend]\tdiagnostic" in r.stdout
+
+
+def test_statistics_show_the_parse_coverage(tmp_path):
+    # one clean file, one with a top-level parse error, one with a degraded statement,
+    # one the pre-filter does not parse
+    (tmp_path / "ok.c").write_text("int a(struct page *p)\n{\n\treturn folio_ref_count(p);\n}\n")
+    (tmp_path / "top.c").write_text("@@ junk @@;\nint b(void)\n{\n\treturn folio_ref_count(0);\n}\n")
+    (tmp_path / "body.c").write_text("int c(void)\n{\n\tint x = folio_ref_count(0) @@ 1;\n"
+                                     "\treturn x;\n}\nint d(void)\n{\n\treturn 0;\n}\n")
+    (tmp_path / "skip.c").write_text("int e(void)\n{\n\treturn 0;\n}\n")
+    r = run_cli("--frontend", "treesitter", "--no-cache", "--statistics", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    lines = [line.split("\t") for line in r.stdout.splitlines() if "parse coverage" in line]
+    assert lines == [
+        ["66.66%", "parse coverage", "files without a parse error (2 of 3 parsed files; "
+         "1 not parsed: no API of interest)"],
+        ["75.00%", "parse coverage", lines[1][2]]], r.stdout
+    assert lines[1][2].startswith("functions without a degraded statement (3 of 4; ")
+    doc = json.loads(run_cli("--frontend", "treesitter", "--no-cache", "--format", "json",
+                             str(tmp_path)).stdout)
+    assert doc["statistics"]["degraded_functions"] == 1
 
 
 # --------------------------------------------------------------------------- JSON

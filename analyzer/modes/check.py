@@ -90,7 +90,9 @@ def analyze(req: Request, options: Options, conf: Settings, cache: ResultCache |
     """Discover, plan and run ``req.paths``; compared with the baseline when there is one."""
     base = bl.load(conf.baseline) if conf.baseline else None      # fail before the work
     shard = parse_shard(req.shard) if req.shard else None
+    console.status("finding files ...")
     found = discover(list(req.paths), conf.excluder, req.gitignore)
+    console.status(f"{len(found.files)} files found; planning (compile flags, pre-filter) ...")
     loaded = Loaded(options)
     extra = []
     if req.summaries_file or req.summaries:

@@ -46,6 +46,12 @@ class Console:
         if not self.quiet:
             print(line, file=self.stream)
 
+    def status(self, text: str) -> None:
+        """A transient status line before the progress bar (a whole tree takes seconds to
+        walk and plan): on a terminal only, overwritten by what follows."""
+        if not self.quiet and _isatty(self.stream):
+            print(f"\rkref-lint: {text}\x1b[K", end="", file=self.stream, flush=True)
+
     def error(self, line: str) -> None:
         """A line that is printed whatever ``-q`` says."""
         print(line, file=self.stream)
@@ -59,6 +65,8 @@ class Console:
                    desc="kref-lint", leave=False, dynamic_ncols=width > 0,
                    ncols=None if width > 0 else 80, nrows=None if width > 0 else 24,
                    mininterval=0.2, smoothing=0.1)
+        if not self.quiet and _isatty(self.stream):
+            print("\r\x1b[K", end="", file=self.stream, flush=True)    # the status line
         try:
             yield lambda _outcome: bar.update(1)
         finally:

@@ -735,6 +735,9 @@ class _Lowerer(Lowering):
                     self._xerr += 1
             elif c.is_named and c.type != "comment":
                 stmts.append(c)
+        if colon is not None and not ranged and \
+                b"..." in self.data[node.start_byte:colon.start_byte]:
+            ranged = True                       # the prepass blanked ``... A(3)``
         if ranged and colon is not None:
             first = node.child(1)
             value = Opaque(self.data[first.start_byte:colon.start_byte].decode(

@@ -347,10 +347,16 @@ _KEYWORDS = frozenset((b"if", b"while", b"for", b"switch", b"return", b"sizeof",
 _IDENT_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
 
 
+_BRACE_CACHE: dict = {}
+
+
 def _brace_depths(data: bytes) -> tuple[list[int], list[int]]:
     """Offsets of the braces of the code (comments and literals left out) and the brace
-    depth after each, for :func:`bisect` lookups."""
-    code = _NOT_CODE.sub(lambda m: b" " * len(m.group()), data)
+    depth after each, for :func:`bisect` lookups (computed once per file)."""
+    hit = _BRACE_CACHE.get("data")
+    if hit is data:
+        return _BRACE_CACHE["depths"]
+    code = _BRACE_CACHE["code"] if _BRACE_CACHE.get("code_of") is data else _code_mask(data)
     offsets: list[int] = []
     depths: list[int] = []
     depth = 0
@@ -358,7 +364,16 @@ def _brace_depths(data: bytes) -> tuple[list[int], list[int]]:
         depth += 1 if m.group() == b"{" else -1
         offsets.append(m.start())
         depths.append(depth)
+    _BRACE_CACHE.update(data=data, depths=(offsets, depths))
     return offsets, depths
+
+
+def _code_mask(data: bytes) -> bytes:
+    """``data`` with comments and string/char literals blanked (same offsets)."""
+    if _BRACE_CACHE.get("code_of") is not data:
+        _BRACE_CACHE.update(code_of=data,
+                            code=_NOT_CODE.sub(lambda m: b" " * len(m.group()), data))
+    return _BRACE_CACHE["code"]
 
 
 def _bare_calls(data: bytes, buf: bytearray) -> None:
@@ -469,7 +484,9 @@ def _asm(data: bytes, buf: bytearray, code: bytes) -> None:
         inner = o.end()
         if close - 1 - inner >= 2:
             _blank_keeping_splices(buf, inner, close - 1)
-            buf[inner:inner + 2] = b'""'
+            q = buf.find(b"  ", inner, close - 1)          # not over a ``\`` line end
+            if q >= 0:
+                buf[q:q + 2] = b'""'
 
 
 _DEFINE_START = re.compile(rb"^[ \t]*#[ \t]*define\b[^\n]*?/\*[^\n]*$|"
@@ -488,6 +505,47 @@ def _define_comments(data: bytes, buf: bytearray) -> None:
             _blank_keeping_splices(buf, c.start(), c.end())
 
 
+# A string literal, and an all-caps macro name (``KERN_WARNING``, ``DEVNAME``, ``PRIx64``
+# is not: tree-sitter reads one identifier glued to a string) or call before it.
+_STRING = re.compile(rb'"(?:\\.|[^"\\\n])*"')
+_CAPS_BEFORE = re.compile(rb"(?<![\w.>])([A-Z_][A-Z0-9_]*[A-Z][A-Z0-9_]*)[ \t]*$")
+_CAPS_AFTER = re.compile(rb"[ \t]*([A-Z_][A-Z0-9_]*[A-Z][A-Z0-9_]*)\b(?![ \t]*[(\[.=])")
+
+
+def _glued_strings(data: bytes, buf: bytearray, code: bytes) -> None:
+    """Blank the macros glued to string literals that tree-sitter cannot read:
+    ``printk(KERN_WARNING DEVNAME ": failed")``, ``"x" __stringify(N) "y"``,
+    ``"a" STR(b) "c"``.  Only when two pieces are glued without a string between them
+    or a call is glued; ``KERN_INFO "x"`` alone reads fine and is left as it is."""
+    for m in _STRING.finditer(data):
+        a, b = m.span()
+        if code[a:b].strip() or buf[a:b] != data[a:b]:
+            continue                                # inside a comment, or blanked
+        if _in_directive(data, a):
+            continue
+        ls = _line_start(data, a)
+        before = _CAPS_BEFORE.search(data, ls, a)
+        if before is not None:
+            prev = _CAPS_BEFORE.search(data, ls, before.start(1))
+            if prev is not None:                    # two macro names, then the string
+                _blank(buf, prev.start(1), before.end(1))
+        p = b
+        while p < len(data) and data[p] in b" \t":
+            p += 1
+        w = _WORD_END.match(data, p)
+        end = w.end() if w is not None else p
+        if end > p and data[end:end + 1] == b"(" and (
+                data[p:end] == b"__stringify" or data[p:end].isupper()):
+            close = _close_paren(code, end)
+            q = close
+            while 0 < q < len(data) and data[q] in b" \t":
+                q += 1
+            if close > 0 and data[q:q + 1] == b'"':
+                _blank(buf, p, close)               # ``"x" MACRO(args) "y"``
+
+
+_ALIGN_AFTER = re.compile(rb"\b([A-Za-z_]\w*)[ \t]+([A-Z_][A-Z0-9_]*ALIGN[A-Z0-9_]*[ \t]*"
+                          rb"\((?:[^()\n]|\([^()\n]*\))*\))(?=[ \t]*[;,=])")
 _ATTRIBUTE = re.compile(rb"\b__attribute(?:__)?[ \t]*(?=\(\()")
 
 
@@ -496,6 +554,8 @@ def _attributes(buf: bytearray, code: bytes) -> None:
     (``} v __attribute__((common));``, ``int a[4] __attribute__((aligned(8))) = {...}``
     are damage), and no attribute changes what the IR says."""
     for m in _ATTRIBUTE.finditer(code):
+        if _in_directive(code, m.start()):
+            continue                    # ``#define __aligned(x) __attribute__((...))``
         close = _close_paren(code, m.end())
         if close > 0:
             _blank_keeping_splices(buf, m.start(), close)
@@ -508,6 +568,9 @@ def _attributes(buf: bytearray, code: bytes) -> None:
 _TOP_MACRO = re.compile(rb"^(?:(?:static|const|extern)[ \t]+)*([A-Za-z_]\w*)[ \t]*\(", re.M)
 _TABLE_START = re.compile(rb"^[A-Za-z_]\w*_(?:START|BEGIN)[ \t]*\(", re.M)
 _TABLE_END = re.compile(rb"^[A-Za-z_]\w*_END\b[^\n]*", re.M)
+# ``= {`` of a top-level initializer: its inside is data (tables built by macros, ``#ifdef``
+# between the entries), blanked.
+_INITIALIZER = re.compile(rb"=[ \t\r\n]*\{")
 _DESIGNATOR = re.compile(rb"\s*(?:\.[A-Za-z_]|\[)")
 _NOT_DATA = _KEYWORDS | frozenset((b"typeof", b"__typeof__", b"asm", b"__asm__",
                                    b"__attribute__", b"__attribute"))
@@ -605,6 +668,29 @@ def _top_level_data(data: bytes, buf: bytearray, code: bytes) -> None:
             _blank(buf, a, end)
     if b"." in code:
         _assembler(data, buf, code, top)
+    for m in _INITIALIZER.finditer(code):
+        q = m.end() - 1
+        if not top(m.start()) or _in_directive(data, m.start()):
+            continue
+        end = _past_initializer(code, q)
+        while end > q and code[end - 1] != 125:          # back to the "}"
+            end -= 1
+        if end <= q:
+            continue
+        inner = data[q + 1:end - 1]
+        directives = [d.group(1) for d in _DIRECTIVE.finditer(inner)]
+        opened = sum(1 for d in directives if d.startswith(b"if"))
+        if opened != directives.count(b"endif"):
+            continue                    # a conditional crosses the initializer's ends
+        _blank(buf, q + 1, end - 1)
+
+
+def _in_directive(data: bytes, pos: int) -> bool:
+    """Is ``pos`` on a preprocessor directive's line (or a line it continues onto)?"""
+    ls = _line_start(data, pos)
+    while ls >= 2 and data[ls - 2:ls] == b"\\\n":
+        ls = _line_start(data, ls - 2)
+    return data[ls:pos].lstrip().startswith(b"#")
 
 
 def _assembler(data: bytes, buf: bytearray, code: bytes, top) -> None:
@@ -653,11 +739,18 @@ def _prepare(data: bytes, iterators: Mapping[str, IteratorModel]) -> tuple[bytes
         if b"/*" in data:
             _define_comments(data, buf)
     _bare_calls(data, buf)
-    code = _NOT_CODE.sub(lambda m: b" " * len(m.group()), data)
+    code = _code_mask(data)
     if b"asm" in data:
         _asm(data, buf, code)
     if b"__attribute" in data:
         _attributes(buf, code)
+    if b'"' in data:
+        _glued_strings(data, buf, code)
+    if b"ALIGN" in data:
+        # ``NvU64 value NV_ALIGN_BYTES(8);``: an alignment macro after a declarator
+        for m in _ALIGN_AFTER.finditer(code):
+            if m.group(1) not in _KEYWORDS and buf[m.start(2):m.end(2)] == data[m.start(2):m.end(2)]:
+                _blank(buf, m.start(2), m.end(2))
     _top_level_data(data, buf, code)
     if b"offsetof" in data:
         # tree-sitter's offsetof takes a plain member only: ``offsetof(struct s, a.b[i])``
@@ -677,4 +770,79 @@ def _prepare(data: bytes, iterators: Mapping[str, IteratorModel]) -> tuple[bytes
         if _statement_start(data, a) and buf[a:b] == data[a:b]:
             buf[a:b] = b"while" + b" " * (b - a - 5)
             loops[a] = name
+    if b"{" in data:
+        _block_macros(data, buf, code, loops)
+    if b"..." in data:
+        for m in _CASE_RANGE.finditer(code):
+            if buf[m.start(1):m.end(1)] == data[m.start(1):m.end(1)]:
+                _blank(buf, m.start(1), m.end(1))
+    for m in _PP_NUMBER.finditer(code):
+        a = m.start()
+        if a and (code[a - 1] in _WORD_BYTES or code[a - 1] == 46):     # 46: "."
+            continue
+        if _VALID_NUMBER.fullmatch(m.group()) is None and \
+                buf[a:m.end()] == data[a:m.end()]:
+            buf[m.start()] = 95                 # "_": ``52_BIT`` reads as a name
     return bytes(buf), loops
+
+
+# A statement that is a macro call followed by a block, ``with_intel_runtime_pm(rpm, wf)
+# { ... }``, ``drm_exec_until_all_locked(exec) { ... }``: no C statement has that shape,
+# so the macro expands to a loop (or scope) header -- read as one, like an unknown
+# ``*for_each*`` macro.
+_CLOSE_THEN_BLOCK = re.compile(rb"\)[ \t\r\n]*\{")
+_NAME_BEFORE = re.compile(rb"(?<!\w)([A-Za-z_]\w*)[ \t]*$")
+
+
+def _open_paren(code: bytes, close: int, limit: int = 1 << 14) -> int:
+    """Offset of the ``(`` matching the ``)`` at ``close`` in ``code``; -1 when a ``;``,
+    a brace or ``limit`` bytes come first."""
+    depth = 0
+    for j in range(close, max(-1, close - limit), -1):
+        ch = code[j]
+        if ch == 41:
+            depth += 1
+        elif ch == 40:
+            depth -= 1
+            if depth == 0:
+                return j
+        elif ch == 59 or ch == 123 or ch == 125:
+            return -1
+    return -1
+# GNU case ranges: ``case A(-1) ... A(3):`` -- the ``... A(3)`` is blanked; the lowering
+# reads the range from the source (an Opaque value), as for ``case 1 ... 3:``.
+_CASE_RANGE = re.compile(rb"\bcase\b[^:;{}\n]*?(\.\.\.[^:;{}\n]*?)(?=:)")
+# pp-numbers that are no C number: ``kvm_has_feat(kvm, REG, TGRAN4, 52_BIT)``,
+# ``phylink_set(m, 10000baseKR_Full)``, ``FN(1_1, X)`` -- macro arguments pasted into
+# names.  Their first digit becomes ``_``.
+_PP_NUMBER = re.compile(rb"\d[0-9]*[A-Za-z_]\w*")     # a word before it: checked apart
+_VALID_NUMBER = re.compile(rb"0[xX][0-9a-fA-F]*(?:[uU]?[lL]{0,2}|[lL]{0,2}[uU]?)|0[bB][01]+[uUlL]*|"
+                           rb"\d+(?:[uU]?[lL]{0,2}|[lL]{0,2}[uU]?)|\d+[eE][+-]?\d*[fFlL]?|\d+[fF]")
+
+
+def _block_macros(data: bytes, buf: bytearray, code: bytes, loops: dict) -> None:
+    """Spell ``MACRO(args) {`` at the start of a statement as a loop (see above)."""
+    offsets: list[int] | None = None
+    depths: list[int] = []
+    for c in _CLOSE_THEN_BLOCK.finditer(code):
+        o = _open_paren(code, c.start())
+        if o < 0:
+            continue
+        m = _NAME_BEFORE.search(code, max(0, o - 256), o)
+        if m is None:
+            continue
+        a, b = m.span(1)
+        name = m.group(1)
+        if a in loops or b - a < 5 or name in _KEYWORDS or name in _NOT_DATA or \
+                name in (b"while", b"sizeof", b"_Static_assert", b"static_assert") or \
+                (a > 0 and code[a - 1] in b".>"):
+            continue
+        if offsets is None:
+            offsets, depths = _brace_depths(data)
+        i = bisect_right(offsets, a)
+        if not i or depths[i - 1] == 0:
+            continue                            # top level: a function header
+        if _statement_start(data, a) and buf[a:b] == data[a:b]:
+            buf[a:b] = b"while" + b" " * (b - a - 5)
+            loops[a] = name.decode("ascii")
+
