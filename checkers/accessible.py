@@ -1,8 +1,6 @@
-"""io-without-accessible: I/O on a possibly secure page that was not first kept pending
-(a reference or the writeback flag) and *then* made accessible.  One typestate per page
-path: where it came from and its step on none -> pending -> accessible -> I/O; the engine
-moves it under every name of the page and holds pages added to a bio until its submission.
-"""
+"""io-without-accessible: I/O on a possibly secure page not first kept pending (a reference,
+writeback) and *then* made accessible.  One typestate per page path: its origin and its step
+on none -> pending -> accessible -> I/O, moved by the engine under every name of the page."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,7 +8,7 @@ from enum import Enum
 from typing import Any, ClassVar
 
 from analyzer.engine import Checker, Context, Effect, Event, Move, Trail
-from analyzer.engine.keys import root_variable
+from analyzer.engine.keys import element_owner, root_variable
 from analyzer.ir import Call, Expr, Return, Span
 from analyzer.models.core import Derive
 from analyzer.models.schema import ArgSection, Section, arg_section, option, register, when_key
@@ -25,7 +23,11 @@ IoSubmit = arg_section("io_submit", "calls that submit a bio: I/O starts on its 
 NotSecure = arg_section("not_secure", "tests after which a page cannot be secure (a folio "
                         "not uptodate)", conditional=True)
 WritebackEnd = arg_section("writeback_end", "calls that end writeback")
-PrivateAlloc = arg_section("private_alloc", "allocations the kernel owns (never secure)",
+PteMapped = arg_section("pte_mapped", "pages a PTE maps (where GUP makes them accessible)",
+                        required=False)
+GupGrab = arg_section("gup_grab", "GUP's grab of a page for its caller: a pin (FOLL_PIN) or "
+                      "a reference, as its flags say", conditional=True)
+PrivateAlloc = arg_section("private_alloc", "pages never secure (own allocations, PMD leaves)",
                            arg_doc="argument that receives it (else the result)", required=False)
 
 
@@ -75,12 +77,15 @@ class Io(Enum):
     REVERSED_WB = "made accessible before writeback was set"
     FAILED = "making it accessible failed"
     DROPPED = "its reference or writeback was dropped"
+    MAPPED = "mapped by a PTE (a guest's page, maybe), no reference"
+    MAPPED_HELD = "mapped by a PTE, referenced"
+    GRABBED = "grabbed by GUP for its caller: pinned for FOLL_PIN, not made accessible"
 
 
-S, ACC = Io, "accessible"
+S, ACC, PIN = Io, "accessible", "FOLL_PIN"
 # Transition tables: old state -> new state; missing = unchanged.  No state = UNKNOWN.
 GET = {S.UNKNOWN: S.HELD, S.UNHELD_ACCESSIBLE: S.REVERSED, S.DROPPED: S.PENDING,
-       S.LOCKED: S.HELD, S.LOCKED_ACCESSIBLE: S.ACCESSIBLE}
+       S.LOCKED: S.HELD, S.LOCKED_ACCESSIBLE: S.ACCESSIBLE, S.MAPPED: S.MAPPED_HELD}
 # The folio lock also keeps a folio from being made secure (the hook wants "the folio
 # locked or an extra reference"): accessible under it, then a get, is in order.
 LOCK = {S.UNKNOWN: S.LOCKED}
@@ -91,11 +96,14 @@ WRITEBACK = {S.UNKNOWN: S.WRITEBACK, S.HELD: S.WRITEBACK, S.PENDING: S.WRITEBACK
              S.REVERSED: S.REVERSED_WB, S.DROPPED: S.WRITEBACK}
 WRITEBACK_ACCESSIBLE = {s: S.ACCESSIBLE_WB for s in S if s is not S.NOT_SECURE}
 ACCESSIBLE = {S.UNKNOWN: S.UNHELD_ACCESSIBLE, S.HELD: S.ACCESSIBLE, S.PENDING: S.ACCESSIBLE,
-              S.WRITEBACK: S.ACCESSIBLE_WB, S.REVERSED: S.ACCESSIBLE,
+              S.GRABBED: S.ACCESSIBLE, S.WRITEBACK: S.ACCESSIBLE_WB, S.REVERSED: S.ACCESSIBLE,
+              S.MAPPED: S.UNHELD_ACCESSIBLE, S.MAPPED_HELD: S.ACCESSIBLE,
               S.REVERSED_WB: S.ACCESSIBLE_WB, S.FAILED: S.ACCESSIBLE,
               S.DROPPED: S.UNHELD_ACCESSIBLE, S.LOCKED: S.LOCKED_ACCESSIBLE}
 FAILURE = {s: S.FAILED for s in S if s is not S.NOT_SECURE}
-RELEASE = {S.PENDING: S.DROPPED, S.ACCESSIBLE: S.DROPPED, S.REVERSED: S.DROPPED}
+RELEASE = {S.PENDING: S.DROPPED, S.ACCESSIBLE: S.DROPPED, S.REVERSED: S.DROPPED,
+           S.GRABBED: S.DROPPED}
+GRAB = {S.MAPPED_HELD: S.GRABBED}       # a PTE's page, after the reference (acquire)
 WRITEBACK_END = {S.WRITEBACK: S.DROPPED, S.ACCESSIBLE_WB: S.DROPPED,
                  S.REVERSED_WB: S.DROPPED}
 NOT_MINE = {S.WRITEBACK: S.HELD, S.REVERSED_WB: S.UNHELD_ACCESSIBLE}
@@ -115,8 +123,8 @@ PROBLEMS = {
 # What a function is for its callers in the same file, by the states a parameter (what
 # it returns) has at its exit.
 _ACC: dict[str, Any] = {"accessible": True}
-_TO_ACC = {frozenset(k): ("guest_source", _ACC) for k in
-           ({S.ACCESSIBLE}, {S.ACCESSIBLE_WB}, {S.ACCESSIBLE, S.ACCESSIBLE_WB})}
+_TO_ACC = dict.fromkeys(map(frozenset, ({S.ACCESSIBLE}, {S.ACCESSIBLE_WB}, {S.ACCESSIBLE,
+                        S.ACCESSIBLE_WB})), ("guest_source", _ACC))
 PARAM_SUMMARY = {**_TO_ACC, frozenset({S.ACCESSIBLE_WB}): ("writeback_start", _ACC),
                  frozenset({S.UNHELD_ACCESSIBLE}): ("make_accessible", {}),
                  frozenset({S.UNHELD_ACCESSIBLE, S.FAILED}): ("make_accessible", {"when": "zero"}),
@@ -194,7 +202,8 @@ if (arch_make_folio_accessible(folio)) {
 class AccessibleChecker(Checker):
     rules = (IO_WITHOUT_ACCESSIBLE,)
 
-    starter_sections = ("io_start", "writeback_start", "make_accessible", "guest_source")
+    starter_sections = ("io_start", "writeback_start", "make_accessible", "guest_source",
+                        "gup_grab")
     precedence = ("private_alloc", "guest_source", "writeback_start", "make_accessible",
                   "acquire", "release", "writeback_end", "lock", "unlock", "io_start",
                   "io_submit", "derive")
@@ -209,18 +218,22 @@ class AccessibleChecker(Checker):
                             Move(FAILURE, "{}() failed", on=Effect.FAILED)),
         "writeback_start": (Move(WRITEBACK_ACCESSIBLE, "writeback set by {}()", needs=ACC),
                             Move(WRITEBACK, "writeback set by {}()", unless=ACC),
-                            # someone else's writeback: pending, not this function's
-                            Move(NOT_MINE, "already under writeback per {}()", on=Effect.FAILED)),
+                            Move(NOT_MINE, "already under writeback per {}()",  # someone
+                                 on=Effect.FAILED)),                          # else's
         "writeback_end": (Move(WRITEBACK_END, "writeback ended by {}()"),),
         "acquire": (Move(GET, "reference taken by {}()"),      # and what it returns:
                     Move(GET, "reference taken by {}()", edge=True, needs="returns_object",
                          result=True)),
-        # A partial release drops one of several references: maybe still held.
-        "release": (Move(RELEASE, "reference dropped by {}()", unless="partial", elements=False),),
+        "release": (Move(RELEASE, "reference dropped by {}()", unless="partial",  # one of
+                         elements=False),),                                # several refs
         "lock": (Move(LOCK, "locked by {}()"),),
         "unlock": (Move(UNLOCK, "unlocked by {}()"),),
         "not_secure": (Move(NEVER_MAPPED, "not uptodate per {}(): never mapped", edge=True),),
+        "gup_grab": (Move(GRAB, "grabbed by {}() (a pin for FOLL_PIN)", flag=(PIN, True)),),
+        "pte_mapped": (Move({S.UNKNOWN: S.MAPPED}, "mapped by a PTE per {}()", result=True),),
     }
+    flag_moves: ClassVar[dict[tuple[str, bool], Move]] = {   # GUP's FOLL_GET branch: no pin
+        (PIN, False): Move({S.GRABBED: S.HELD}, "not {}: a reference")}
 
     # ------------------------------------------------------------------ hooks
     def on_private_alloc(self, ctx: Context, ev: Event[ArgSection]) -> None:
@@ -239,8 +252,9 @@ class AccessibleChecker(Checker):
             ctx.inherit(ev.result, ctx.designated(ev.obj, elements=True, derive=True))
 
     def on_assign(self, ctx: Context, target: str, value: Expr, span: Span) -> None:
-        if not ctx.states(target):
-            ctx.inherit(target, ctx.designated(value, elements=True, derive=True))
+        if not ctx.states(target):      # folio = try_grab_folio_fast(page, ..): page's
+            ctx.inherit(target, ctx.designated(value, elements=True, derive=True)
+                        or ctx.alias_of(value))
 
     def on_io_start(self, ctx: Context, ev: Event[IoStart]) -> None:
         # Told at the I/O: this call, or the submission of the bio the page was added to.
@@ -250,15 +264,14 @@ class AccessibleChecker(Checker):
                     ev.attached or Step(ev.span, f"'{ev.key}' handed to {ev.api}()"))
 
     def on_return(self, ctx: Context, ret: Return) -> None:
-        key = ctx.designated(ret.value, elements=True, derive=True)
-        if key is not None and S.REVERSED in ctx.states(key):
-            self._helper_report(ctx, key, S.REVERSED)
+        self._handed_back(ctx, ctx.designated(ret.value, elements=True, derive=True))
 
     def on_exit(self, ctx: Context) -> None:
         params = ctx.function.params
-        for k, have in ctx.tracked():   # handed back (pages[*nr] = page) in the wrong order
-            if isinstance(k, str) and S.REVERSED in have and root_variable(k) in params:
-                self._helper_report(ctx, k, S.REVERSED)
+        for k, _ in ctx.tracked():      # stored through a parameter (pages[*nr] = page)
+            if isinstance(k, str) and root_variable(k) in params and (
+                    k in params or element_owner(k)):   # the caller's own, or pages[]
+                self._handed_back(ctx, k, own=k in params)
         for p in params:
             if bad := [s for s in (S.REVERSED_WB, S.WRITEBACK) if s in ctx.states(p)]:
                 self._helper_report(ctx, p, bad[0])
@@ -282,6 +295,13 @@ class AccessibleChecker(Checker):
         path = trail + ((attach,) if attach and attach.span != call.span else ())
         ctx.report(IO_WITHOUT_ACCESSIBLE, call.span, what, path, (origin,))
 
+    def _handed_back(self, ctx: Context, key: str | None, own: bool = False) -> None:
+        """Handed to the caller made accessible too early, or grabbed for it and not made
+        accessible (the caller's own object, a parameter, is the caller's to make so)."""
+        for state in (S.REVERSED,) + (() if own else (S.GRABBED,)):
+            if state in ctx.states(key):
+                self._helper_report(ctx, key or "", state)
+
     def _helper_report(self, ctx: Context, key: str, state: Io) -> None:
         """A page handed back to the caller in a state its I/O cannot repair."""
         trail = ctx.trail(key, state)
@@ -290,6 +310,8 @@ class AccessibleChecker(Checker):
         site = trail[-1]                        # the writeback start or the get
         what = (f"'{key}' is returned to the caller with {site.message} but not made "
                 f"accessible") if state is S.WRITEBACK else (
+                f"'{key}' is handed to the caller, {site.message}, without being made "
+                f"accessible on the FOLL_PIN path") if state is S.GRABBED else (
                 f"'{key}' is made accessible (line {_line_of(trail, 'accessible')}) before its "
                 f"{site.message}: it may turn secure again before the caller's I/O")
         ctx.report(IO_WITHOUT_ACCESSIBLE, site.span, what, trail, (trail[0],))

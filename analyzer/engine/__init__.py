@@ -20,6 +20,7 @@ from analyzer.engine.api import (
     Escape,
     Event,
     Facts,
+    FlagTest,
     Held,
     Link,
     Move,
@@ -49,7 +50,7 @@ from analyzer.engine.fixpoint import (
 from analyzer.engine.keys import Alias, Attached, Ghost, Key, Tag, access_key, strip
 
 __all__ = ["NEG", "NONNEG", "NONPOS", "NONZERO", "POS", "ZERO", "ZERO_LITERALS", "Alias",
-           "Attached", "Checker", "Context", "Effect", "Escape", "Event", "Facts",
+           "Attached", "Checker", "Context", "Effect", "Escape", "Event", "Facts", "FlagTest",
            "FunctionResult", "Ghost", "Held", "Key", "Link", "Move", "Origin", "Source", "Tag",
            "Test", "Trail",
            "access_key", "analyze_function", "analyze_function_full", "called_names",

@@ -30,8 +30,8 @@ from typing import Any
 
 from analyzer import ir
 from analyzer.cfg import build_cfg, reachable
-from analyzer.engine.api import Checker, Context, Escape, Event, Facts, Held, Origin
-from analyzer.engine.effects import Effect, Test, branch_test, effect_holds
+from analyzer.engine.api import Checker, Context, Escape, Event, Facts, FlagTest, Held, Origin
+from analyzer.engine.effects import NONZERO, ZERO, Effect, Test, branch_test, effect_holds
 from analyzer.engine.keys import Ghost, is_computed
 from analyzer.ir import (
     CFG,
@@ -86,6 +86,8 @@ class _Run:
         self.legacy_call = checker.overrides("on_call")
         self.legacy_branch = checker.overrides("on_branch")
         self.escapes = checker.overrides("on_escape")
+        self.flags = models.names("flag") if checker.overrides("on_flag") \
+            or checker.flag_moves else frozenset()
         self.returned: list[frozenset[Any]] = []      # final pass: states of returned values
         # Deferred events: submitting section -> the carried sections this checker hears.
         self.submits: dict[str, list[str]] = {}
@@ -265,11 +267,16 @@ class _Run:
 
     def _tell(self, name: str, ev: Event[Any]) -> None:
         """The checker's declared moves for the event, then its hook."""
+        ctx, untracked = self.ctx, self.checker.untracked
         for mv in self.checker.moves.get(name, ()):
-            if mv.applies(ev):
-                self.ctx.move(Name(ev.via) if mv.result and ev.via else ev.obj, mv.table,
-                              Step(ev.span, mv.says.format(ev.api)), self.checker.untracked,
-                              mv.elements)
+            if not mv.applies(ev) or (mv.flag and ctx.flag(mv.flag[0]) is (not mv.flag[1])):
+                continue
+            step = Step(ev.span, mv.says.format(ev.api))
+            if mv.result and ev.result is not None and not ev.edge:
+                ctx.transition(ev.result, mv.table, step, untracked)
+            else:
+                ctx.move(Name(ev.via) if mv.result and ev.via else ev.obj, mv.table, step,
+                         untracked, mv.elements)
         hook = getattr(self.checker, "on_" + name, None)
         if hook is not None:
             hook(self.ctx, ev)
@@ -291,6 +298,24 @@ class _Run:
                              test.via or self.ctx.key(call), test.via, edge=True)
             if ev is not None:
                 self._tell(name, ev)
+
+    def _flag(self, test: Test) -> None:
+        """``x & FLAG`` tested: the flag's bit of ``x`` is known on this edge."""
+        e = test.subject
+        if not isinstance(e, ir.Binary) or e.op != "&" or test.outcome not in (NONZERO, ZERO):
+            return
+        for flag, other in ((e.right, e.left), (e.left, e.right)):
+            flag = self.ctx.strip(flag)
+            if isinstance(flag, Name) and flag.id in self.flags:
+                known = test.outcome == NONZERO
+                self.ctx.set(Ghost("flag", flag.id), Held.YES if known else Held.NO)
+                if (mv := self.checker.flag_moves.get((flag.id, known))) is not None:
+                    step = Step(e.span, mv.says.format(flag.id))
+                    for k in [k for k in self.ctx.facts.objs if isinstance(k, str)]:
+                        self.ctx.transition(k, mv.table, step)
+                self.checker.on_flag(self.ctx, FlagTest(flag.id, self.ctx.key(other), known,
+                                                        e.span))
+                return
 
     def _assign(self, a: Assign) -> None:
         ctx = self.ctx
@@ -385,6 +410,8 @@ class _Run:
                 ctx.facts = facts
                 test = branch_test(block.cond, edge.label, ctx.transparent, facts.bind)
                 self._edge(test)
+                if self.flags:
+                    self._flag(test)
                 if self.legacy_branch:
                     self.checker.on_branch(ctx, test)
             yield edge.target, facts
