@@ -1,6 +1,5 @@
 """io-without-accessible: I/O on a possibly secure page not first kept pending (a reference,
-writeback) and *then* made accessible.  One typestate per page path: its origin and its step
-on none -> pending -> accessible -> I/O, moved by the engine under every name of the page."""
+writeback) and *then* made accessible.  One typestate per page path: origin and step."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,8 +8,7 @@ from typing import Any, ClassVar
 
 from analyzer.engine import Checker, Context, Effect, Event, Move, Trail
 from analyzer.engine.keys import element_owner, root_variable
-from analyzer.ir import Call, Expr, Return, Span
-from analyzer.models.core import Derive
+from analyzer.ir import Call, Return
 from analyzer.models.schema import ArgSection, Section, arg_section, option, register, when_key
 from analyzer.result import Step
 from analyzer.rule import Rule
@@ -82,7 +80,7 @@ class Io(Enum):
     GRABBED = "grabbed by GUP for its caller: pinned for FOLL_PIN, not made accessible"
 
 
-S, ACC, PIN = Io, "accessible", "FOLL_PIN"
+S, ACC, PIN, NO = Io, "accessible", "FOLL_PIN", Effect.FAILED
 # Transition tables: old state -> new state; missing = unchanged.  No state = UNKNOWN.
 GET = {S.UNKNOWN: S.HELD, S.UNHELD_ACCESSIBLE: S.REVERSED, S.DROPPED: S.PENDING,
        S.LOCKED: S.HELD, S.LOCKED_ACCESSIBLE: S.ACCESSIBLE, S.MAPPED: S.MAPPED_HELD}
@@ -101,6 +99,7 @@ ACCESSIBLE = {S.UNKNOWN: S.UNHELD_ACCESSIBLE, S.HELD: S.ACCESSIBLE, S.PENDING: S
               S.REVERSED_WB: S.ACCESSIBLE_WB, S.FAILED: S.ACCESSIBLE,
               S.DROPPED: S.UNHELD_ACCESSIBLE, S.LOCKED: S.LOCKED_ACCESSIBLE}
 FAILURE = {s: S.FAILED for s in S if s is not S.NOT_SECURE}
+OWN = dict.fromkeys(S, S.NOT_SECURE)
 RELEASE = {S.PENDING: S.DROPPED, S.ACCESSIBLE: S.DROPPED, S.REVERSED: S.DROPPED,
            S.GRABBED: S.DROPPED}
 GRAB = {S.MAPPED_HELD: S.GRABBED}       # a PTE's page, after the reference (acquire)
@@ -120,6 +119,13 @@ PROBLEMS = {
     S.PENDING: _IO + "without being made accessible ({at}, line {origin})",
     S.WRITEBACK: _IO + "under writeback (line {writeback}) without being made accessible",
 }
+# What is wrong with a page handed back to the caller in this state.
+_EARLY_BACK = ("'{page}' is made accessible (line {accessible}) before its {site}: it may "
+               "turn secure again before the caller's I/O")
+HANDED_BACK = {S.REVERSED: _EARLY_BACK, S.REVERSED_WB: _EARLY_BACK, S.WRITEBACK: "'{page}' "
+               "is returned to the caller with {site} but not made accessible", S.GRABBED:
+               "'{page}' is handed to the caller, {site}, without being made accessible on "
+               "the FOLL_PIN path"}
 # What a function is for its callers in the same file, by the states a parameter (what
 # it returns) has at its exit.
 _ACC: dict[str, Any] = {"accessible": True}
@@ -139,33 +145,34 @@ IO_WITHOUT_ACCESSIBLE = Rule(
     summary="I/O on a possibly secure page without a held reference/writeback and then "
             "arch_make_folio_accessible()",
     what="""
-Finds I/O started on a page or folio that may belong to a guest where, on some path, the
-function did not first (1) mark the I/O pending -- hold a reference or set writeback --
-and *then* (2) make it accessible (`arch_make_folio_accessible()`), keeping (1) until
-the I/O.
-- *pending*: a reference the function holds (a get, a successful try-get, a GUP reference
-  or pin, a page-cache lookup's, a confirmed pipe buffer's) or writeback; for the order
-  only, the folio lock too (the hook wants "locked or an extra reference");
-- *accessible*: the hook's success edge (0); `folio_start_writeback()` (flag, then hook);
-  the FOLL_PIN GUP family (`pin_user_pages*()`, `iov_iter_extract_pages()`);
+Finds I/O on a page that may belong to a guest where, on some path, the function did not
+first (1) mark the I/O pending -- a reference or writeback -- and *then* (2) make it
+accessible (`arch_make_folio_accessible()`), keeping (1) until the I/O.
+- *pending*: a reference the function holds (a get, a try-get, a GUP reference or pin, a
+  page-cache lookup's, a confirmed pipe buffer's) or writeback; for the order only, the
+  folio lock too (the hook wants "locked or an extra reference");
+- *accessible*: the hook's success edge (0), `folio_start_writeback()`, the FOLL_PIN GUP
+  family (`pin_user_pages*()`, `iov_iter_extract_pages()`);
 - *I/O*: `bio_add_page()`/`bio_add_folio()` (checked at `submit_bio*()`), bvecs,
   `sg_set_page()`, skb page frags;
 - *possibly secure*: FOLL_GET GUP and `iov_iter_get_pages*()` pages, page-cache lookups,
   pipe-buffer pages, pages the function sets writeback on or makes accessible; never the
-  kernel's own allocations nor folios seen not uptodate; anything else is unknown.
+  kernel's own allocations, PMD/PUD leaves, folios seen not uptodate.
 Reported: I/O on a pending page never made accessible; accessible before pending;
 pending dropped before the I/O; I/O where the hook failed; a helper that returns with
-writeback set but not accessible, or hands back a page made accessible too early.
+writeback set but not accessible, or hands back a page made accessible too early; and
+the GUP provider contract: a PTE's page grabbed for the caller (`try_grab_folio()`, ...)
+and handed back in its `pages[]` or returned, not made accessible on the FOLL_PIN path.
 """,
     why="""
 On s390 protected virtualization a device must not touch a page in the "secure" state.
 Every path that starts I/O on a page a guest may share first marks it pending (an extra
 reference or PG_writeback make the conversion to secure fail), then calls
-`arch_make_folio_accessible()`, then starts the I/O, and drops the marker only after it.
-Accessible *before* the marker is a race: the guest touches the page and KVM imports it
-again in between; dropping the marker early reopens the window; I/O after a failed hook
-hands a secure page to the device.  In 6.12 the hook is called by
-`__folio_start_writeback()` and by GUP for FOLL_PIN only.
+`arch_make_folio_accessible()`, then starts the I/O, and drops the marker after it.
+Accessible *before* the marker races with the guest, which may touch the page and have
+KVM import it again; dropping the marker early reopens the window; I/O after a failed
+hook hands a secure page to the device.  The hook is called by
+`__folio_start_writeback()` and by GUP for FOLL_PIN, whose callers rely on it.
 """,
     example="""
 npages = get_user_pages_fast(addr, n, FOLL_WRITE, pages);   /* FOLL_GET */
@@ -177,22 +184,18 @@ submit_bio_wait(bio);            /* the pages may still be secure */
 npages = pin_user_pages_fast(addr, n, FOLL_WRITE, pages);   /* pin, then accessible */
 /* or, for a reference of your own: */
 folio_get(folio);
-if (arch_make_folio_accessible(folio)) {
-        folio_put(folio);
-        return -EIO;
-}
+if (arch_make_folio_accessible(folio))
+        goto put;
 """,
     limits="""
 - Pages of unknown origin (parameters, fields) are assumed made accessible by the caller,
   unless the function itself sets their writeback or makes them accessible.
 - A bio is followed only within the function that submits it; a reference dropped right
   after an asynchronous `submit_bio()` is not reported.
-- `pages[i]` takes the array's state until that element changes: making each element
-  accessible in one loop does not cover a later loop over another index (reported).
+- `pages[i]` takes the array's state until that element changes.
 - bvecs, scatterlists and skb frags count as I/O even when consumed by a CPU copy.
-- Ending writeback forgets a reference held meanwhile; a release ends the pending marker
-  even with a second reference held (except `partial` releases).
-- Summaries stay within a file; paths are joined without correlating conditions.
+- A release ends the pending marker even with a second reference held (except
+  `partial` releases); summaries stay within a file.
 """,
     precision="high",
     tags=("correctness", "security", "s390", "mm"),
@@ -209,52 +212,36 @@ class AccessibleChecker(Checker):
                   "io_submit", "derive")
     edge_precedence = ("make_accessible", "writeback_start", "acquire", "guest_source", "lock",
                        "not_secure")
-    # Parameters start UNKNOWN explicitly: "on every path" survives the exit's join.
-    untracked = params = S.UNKNOWN
+    untracked = params = S.UNKNOWN      # params explicitly: "on every path" survives joins
     param_summaries, return_summaries = PARAM_SUMMARY, RETURN_SUMMARY
-    links = True                # folio = page_folio(page), page = &folio->page: one page
+    links = inherits = True     # folio = page_folio(page), page = &folio->page: one page
     moves: ClassVar[dict[str, tuple[Move, ...]]] = {
         "make_accessible": (Move(ACCESSIBLE, "made accessible by {}()"),   # until a test fails
-                            Move(FAILURE, "{}() failed", on=Effect.FAILED)),
+                            Move(FAILURE, "{}() failed", on=NO)),
         "writeback_start": (Move(WRITEBACK_ACCESSIBLE, "writeback set by {}()", needs=ACC),
                             Move(WRITEBACK, "writeback set by {}()", unless=ACC),
-                            Move(NOT_MINE, "already under writeback per {}()",  # someone
-                                 on=Effect.FAILED)),                          # else's
+                            Move(NOT_MINE, "already under writeback per {}()", on=NO)),
         "writeback_end": (Move(WRITEBACK_END, "writeback ended by {}()"),),
         "acquire": (Move(GET, "reference taken by {}()"),      # and what it returns:
                     Move(GET, "reference taken by {}()", edge=True, needs="returns_object",
                          result=True)),
-        "release": (Move(RELEASE, "reference dropped by {}()", unless="partial",  # one of
-                         elements=False),),                                # several refs
+        "release": (Move(RELEASE, "reference dropped by {}()", unless="partial", elements=False),),
         "lock": (Move(LOCK, "locked by {}()"),),
         "unlock": (Move(UNLOCK, "unlocked by {}()"),),
         "not_secure": (Move(NEVER_MAPPED, "not uptodate per {}(): never mapped", edge=True),),
         "gup_grab": (Move(GRAB, "grabbed by {}() (a pin for FOLL_PIN)", flag=(PIN, True)),),
         "pte_mapped": (Move({S.UNKNOWN: S.MAPPED}, "mapped by a PTE per {}()", result=True),),
+        "private_alloc": (Move(OWN, "allocated by {}()", result=True),),
     }
     flag_moves: ClassVar[dict[tuple[str, bool], Move]] = {   # GUP's FOLL_GET branch: no pin
         (PIN, False): Move({S.GRABBED: S.HELD}, "not {}: a reference")}
 
     # ------------------------------------------------------------------ hooks
-    def on_private_alloc(self, ctx: Context, ev: Event[ArgSection]) -> None:
-        ctx.set(ctx.receiver(ev, ev.result), S.NOT_SECURE,
-                (Step(ev.span, f"allocated by {ev.api}()"),))
-
     def on_guest_source(self, ctx: Context, ev: Event[GuestSource]) -> None:
-        # With ``field``, only where nothing better is known (the function's own page).
         key = ctx.receiver(ev, ev.result if ev.at_call else ev.via, ev.m.field)
         if ev.done and key is not None and not (ev.m.field and ctx.states(key)):
             ctx.set(key, S.ACCESSIBLE if ev.m.accessible else S.PENDING,
                     (Step(ev.span, f"possibly secure page from {ev.api}()"),))
-
-    def on_derive(self, ctx: Context, ev: Event[Derive]) -> None:
-        if ev.result is not None:
-            ctx.inherit(ev.result, ctx.designated(ev.obj, elements=True, derive=True))
-
-    def on_assign(self, ctx: Context, target: str, value: Expr, span: Span) -> None:
-        if not ctx.states(target):      # folio = try_grab_folio_fast(page, ..): page's
-            ctx.inherit(target, ctx.designated(value, elements=True, derive=True)
-                        or ctx.alias_of(value))
 
     def on_io_start(self, ctx: Context, ev: Event[IoStart]) -> None:
         # Told at the I/O: this call, or the submission of the bio the page was added to.
@@ -264,17 +251,17 @@ class AccessibleChecker(Checker):
                     ev.attached or Step(ev.span, f"'{ev.key}' handed to {ev.api}()"))
 
     def on_return(self, ctx: Context, ret: Return) -> None:
-        self._handed_back(ctx, ctx.designated(ret.value, elements=True, derive=True))
+        self._handed_back(ctx, ctx.designated(ret.value, elements=True, derive=True),
+                          (S.REVERSED, S.GRABBED))
 
     def on_exit(self, ctx: Context) -> None:
         params = ctx.function.params
-        for k, _ in ctx.tracked():      # stored through a parameter (pages[*nr] = page)
-            if isinstance(k, str) and root_variable(k) in params and (
-                    k in params or element_owner(k)):   # the caller's own, or pages[]
-                self._handed_back(ctx, k, own=k in params)
+        for k, _ in ctx.tracked():      # the caller's own page (a parameter), or its pages[]
+            if isinstance(k, str) and root_variable(k) in params:
+                self._handed_back(ctx, k, (S.REVERSED,) if k in params else
+                                  (S.REVERSED, S.GRABBED) if element_owner(k) else ())
         for p in params:
-            if bad := [s for s in (S.REVERSED_WB, S.WRITEBACK) if s in ctx.states(p)]:
-                self._helper_report(ctx, p, bad[0])
+            self._handed_back(ctx, p, (S.REVERSED_WB, S.WRITEBACK))
 
     # ------------------------------------------------------------------ reports
     def _check(self, ctx: Context, shown: str | None, key: str | None, call: Call,
@@ -295,25 +282,16 @@ class AccessibleChecker(Checker):
         path = trail + ((attach,) if attach and attach.span != call.span else ())
         ctx.report(IO_WITHOUT_ACCESSIBLE, call.span, what, path, (origin,))
 
-    def _handed_back(self, ctx: Context, key: str | None, own: bool = False) -> None:
-        """Handed to the caller made accessible too early, or grabbed for it and not made
-        accessible (the caller's own object, a parameter, is the caller's to make so)."""
-        for state in (S.REVERSED,) + (() if own else (S.GRABBED,)):
-            if state in ctx.states(key):
-                self._helper_report(ctx, key or "", state)
-
-    def _helper_report(self, ctx: Context, key: str, state: Io) -> None:
-        """A page handed back to the caller in a state its I/O cannot repair."""
-        trail = ctx.trail(key, state)
-        if not ctx.reporting or not trail or key in ctx.scratch.get("reported", ()):
+    def _handed_back(self, ctx: Context, key: str | None, bad: tuple[Io, ...]) -> None:
+        """A page handed back to the caller in a state (the first of ``bad`` it may be in)
+        its I/O cannot repair: accessible too early, grabbed or under writeback."""
+        state = next((s for s in bad if s in ctx.states(key)), S.UNKNOWN)
+        trail = ctx.trail(key, state) if state in HANDED_BACK else ()
+        if key is None or not trail or key in ctx.scratch.get("reported", ()):
             return                              # no trail, or reported at its I/O
-        site = trail[-1]                        # the writeback start or the get
-        what = (f"'{key}' is returned to the caller with {site.message} but not made "
-                f"accessible") if state is S.WRITEBACK else (
-                f"'{key}' is handed to the caller, {site.message}, without being made "
-                f"accessible on the FOLL_PIN path") if state is S.GRABBED else (
-                f"'{key}' is made accessible (line {_line_of(trail, 'accessible')}) before its "
-                f"{site.message}: it may turn secure again before the caller's I/O")
+        site = trail[-1]                        # the writeback start, the grab or the get
+        what = HANDED_BACK[state].format(page=key, site=site.message,
+                                         accessible=_line_of(trail, "accessible"))
         ctx.report(IO_WITHOUT_ACCESSIBLE, site.span, what, trail, (trail[0],))
 
 

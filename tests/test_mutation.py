@@ -1,6 +1,7 @@
 """The mutation benchmark on real kernel code, as CI's ratchet: bench/mutation.py on the
-subset that tests/data/mutation-thresholds.toml names, on the 6.12 corpus.  Per operator,
-the scanner still finds its sites and the rule still notices at least the recorded share
+subset that tests/data/mutation-thresholds.toml names, on the 6.12 corpus (every operator)
+and on older corpora for the operators their tables name (5.10: the accessible ones).  Per
+operator, the scanner still finds its sites and the rule still notices at least the recorded share
 of the mutants; the unmutated code is clean at every site; every mutant parses and the
 analyzer never fails on one."""
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 import pytest
 
 from bench.mutation_sites import OPERATORS
-from tests.conftest import REPO
+from tests.conftest import REPO, corpus_tree
 
 try:
     import tomllib
@@ -63,6 +64,33 @@ def test_unmutated_code_is_clean_at_every_site(benchmark):
     dirty = [f"{o['id']}: {o['detail']}" for o in benchmark["sites"]
              if o["reason"] == "unmutated-already-reported"]
     assert dirty == []
+
+
+OLDER = ("5.10",)
+
+
+@pytest.fixture(scope="module", params=OLDER)
+def older(request, ratchet, tmp_path_factory) -> tuple[str, dict]:
+    """The benchmark on an older corpus, for the operators its ratchet tables name."""
+    version, subset = request.param, ratchet["subset"]
+    out = tmp_path_factory.mktemp("mutation-" + version) / "mutation.json"
+    r = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "mutation.py"), "--tree",
+         str(corpus_tree(version, "unpack")), "--limit", str(subset["limit"]), "--frontend",
+         subset["frontend"], "--operator", ",".join(ratchet[version]["recall"]), "-j", "2",
+         "--json", str(out), "-q"],
+        capture_output=True, text=True, timeout=1800, stdin=subprocess.DEVNULL, check=False)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return version, json.loads(out.read_text())["versions"][version]
+
+
+def test_recall_does_not_drop_on_older_kernels(older, ratchet):
+    version, got = older
+    for operator, recall in ratchet[version]["recall"].items():
+        row = got["table"][operator]
+        assert row["sites"] >= ratchet[version]["sites"][operator], (version, operator, row)
+        assert row["recall"] >= recall - 1e-9, (version, operator, row)
+    assert [o["id"] for o in got["sites"] if o["reason"] == "unmutated-already-reported"] == []
 
 
 def test_every_mutant_parses_and_is_analyzed(benchmark):

@@ -125,8 +125,9 @@ class Move:
     effect is ``on`` (DONE; FAILED: the edges where it did not happen); with ``edge`` only
     on a branch edge; with ``needs``/``unless`` only when the entry's boolean field is
     set / not set; ``elements``: an untracked array element first takes its array's;
-    ``result``: to the call's result instead (on an edge: the variable the tested result
-    was stored in); ``flag`` = (name, value): not where the flag is known to differ."""
+    ``result``: to what the call fills instead (:meth:`Context.receiver`; on an edge: the
+    variable the tested result was stored in); ``flag`` = (name, value): not where the
+    flag is known to differ."""
 
     table: Mapping[Any, Any]
     says: str
@@ -237,6 +238,10 @@ class Checker:
     #: Assignments link the paths that name one object (:meth:`Context.link`): ``folio =
     #: page_folio(page)``, ``page = &folio->page``, and ``p = q`` when ``q`` is tracked.
     links: ClassVar[bool] = False
+    #: A derived value (``page_folio(page)``) and an untracked variable assigned an
+    #: expression take the states of what it designates (the array of ``pages[i]``, the
+    #: object of ``&folio->page``, what a derivation or a get returning its object names).
+    inherits: ClassVar[bool] = False
     #: Summaries by the exact states at the exit: of a parameter (``param_summaries``: the
     #: entry gets ``arg`` = its index) and of everything returned (``return_summaries``;
     #: a returned value stands for the object it designates): states -> (section, values).

@@ -53,7 +53,7 @@ from analyzer.ir import (
     Unary,
 )
 from analyzer.models import Model, Models, sections
-from analyzer.models.core import LocklessRead
+from analyzer.models.core import Derive, LocklessRead
 from analyzer.result import Finding, Notification, Step
 
 VISIT_BUDGET = 20_000          # block visits per function and checker
@@ -272,11 +272,14 @@ class _Run:
             if not mv.applies(ev) or (mv.flag and ctx.flag(mv.flag[0]) is (not mv.flag[1])):
                 continue
             step = Step(ev.span, mv.says.format(ev.api))
-            if mv.result and ev.result is not None and not ev.edge:
-                ctx.transition(ev.result, mv.table, step, untracked)
+            if mv.result and not ev.edge:
+                if (key := ctx.receiver(ev, ev.result)) is not None:
+                    ctx.transition(key, mv.table, step, untracked)
             else:
                 ctx.move(Name(ev.via) if mv.result and ev.via else ev.obj, mv.table, step,
                          untracked, mv.elements)
+        if self.checker.inherits and isinstance(ev.m, Derive) and ev.result is not None:
+            ctx.inherit(ev.result, ctx.designated(ev.obj, elements=True, derive=True))
         hook = getattr(self.checker, "on_" + name, None)
         if hook is not None:
             hook(self.ctx, ev)
@@ -339,6 +342,9 @@ class _Run:
             ctx.facts.bind[target] = value
             if src is not None and src != target:
                 ctx.facts.objs.pop(src, None)       # the temporary moved into target
+        if self.checker.inherits and not ctx.states(target):
+            ctx.inherit(target, ctx.designated(value, elements=True, derive=True)
+                        or ctx.alias_of(value))
         self.checker.on_assign(ctx, target, value, a.span)
         root = ctx.alias_of(value) if self.checker.links else None
         if root is not None and root != target and (
