@@ -21,6 +21,7 @@ IoSubmit = arg_section("io_submit", "calls that submit a bio: I/O starts on its 
 NotSecure = arg_section("not_secure", "tests after which a page cannot be secure (a folio "
                         "not uptodate)", conditional=True)
 WritebackEnd = arg_section("writeback_end", "calls that end writeback")
+CpuAccess = arg_section("cpu_access", "CPU access to a page (folio_address(), kmap*())")
 PteMapped = arg_section("pte_mapped", "pages a PTE maps (where GUP makes them accessible)",
                         required=False)
 GupGrab = arg_section("gup_grab", "GUP's grab of a page for its caller: a pin (FOLL_PIN) or "
@@ -84,8 +85,7 @@ S, ACC, PIN, NO = Io, "accessible", "FOLL_PIN", Effect.FAILED
 # Transition tables: old state -> new state; missing = unchanged.  No state = UNKNOWN.
 GET = {S.UNKNOWN: S.HELD, S.UNHELD_ACCESSIBLE: S.REVERSED, S.DROPPED: S.PENDING,
        S.LOCKED: S.HELD, S.LOCKED_ACCESSIBLE: S.ACCESSIBLE, S.MAPPED: S.MAPPED_HELD}
-# The folio lock also keeps a folio from being made secure (the hook wants "the folio
-# locked or an extra reference"): accessible under it, then a get, is in order.
+# The folio lock blocks an import too (the hook's "locked or an extra reference"): in order.
 LOCK = {S.UNKNOWN: S.LOCKED}
 UNLOCK = {S.LOCKED: S.UNKNOWN, S.LOCKED_ACCESSIBLE: S.UNHELD_ACCESSIBLE}
 WRITEBACK = {S.UNKNOWN: S.WRITEBACK, S.HELD: S.WRITEBACK, S.PENDING: S.WRITEBACK,
@@ -100,11 +100,11 @@ ACCESSIBLE = {S.UNKNOWN: S.UNHELD_ACCESSIBLE, S.HELD: S.ACCESSIBLE, S.PENDING: S
               S.DROPPED: S.UNHELD_ACCESSIBLE, S.LOCKED: S.LOCKED_ACCESSIBLE}
 FAILURE = {s: S.FAILED for s in S if s is not S.NOT_SECURE}
 OWN = dict.fromkeys(S, S.NOT_SECURE)
-RELEASE = {S.PENDING: S.DROPPED, S.ACCESSIBLE: S.DROPPED, S.REVERSED: S.DROPPED,
-           S.GRABBED: S.DROPPED}
+RELEASE = dict.fromkeys((S.PENDING, S.ACCESSIBLE, S.REVERSED, S.GRABBED), S.DROPPED)
 GRAB = {S.MAPPED_HELD: S.GRABBED}       # a PTE's page, after the reference (acquire)
-WRITEBACK_END = {S.WRITEBACK: S.DROPPED, S.ACCESSIBLE_WB: S.DROPPED,
-                 S.REVERSED_WB: S.DROPPED}
+WRITEBACK_END = dict.fromkeys((S.WRITEBACK, S.ACCESSIBLE_WB, S.REVERSED_WB), S.DROPPED)
+# CPU access to a held page: the s390 fault handler exports it, the hold blocks an import.
+CPU = {S.HELD: S.ACCESSIBLE, S.PENDING: S.ACCESSIBLE, S.LOCKED: S.LOCKED_ACCESSIBLE}
 NOT_MINE = {S.WRITEBACK: S.HELD, S.REVERSED_WB: S.UNHELD_ACCESSIBLE}
 NEVER_MAPPED = {S.HELD: S.NOT_SECURE, S.PENDING: S.NOT_SECURE}
 # What is wrong with a page in this state when I/O starts on it, most telling first.
@@ -126,8 +126,7 @@ HANDED_BACK = {S.REVERSED: _EARLY_BACK, S.REVERSED_WB: _EARLY_BACK, S.WRITEBACK:
                "is returned to the caller with {site} but not made accessible", S.GRABBED:
                "'{page}' is handed to the caller, {site}, without being made accessible on "
                "the FOLL_PIN path"}
-# What a function is for its callers in the same file, by the states a parameter (what
-# it returns) has at its exit.
+# What the function is for its callers, by a parameter's (what it returns) states at exit.
 _ACC: dict[str, Any] = {"accessible": True}
 _TO_ACC = dict.fromkeys(map(frozenset, ({S.ACCESSIBLE}, {S.ACCESSIBLE_WB}, {S.ACCESSIBLE,
                         S.ACCESSIBLE_WB})), ("guest_source", _ACC))
@@ -232,6 +231,7 @@ class AccessibleChecker(Checker):
         "gup_grab": (Move(GRAB, "grabbed by {}() (a pin for FOLL_PIN)", flag=(PIN, True)),),
         "pte_mapped": (Move({S.UNKNOWN: S.MAPPED}, "mapped by a PTE per {}()", result=True),),
         "private_alloc": (Move(OWN, "allocated by {}()", result=True),),
+        "cpu_access": (Move(CPU, "accessed by the CPU through {}()"),),
     }
     flag_moves: ClassVar[dict[tuple[str, bool], Move]] = {   # GUP's FOLL_GET branch: no pin
         (PIN, False): Move({S.GRABBED: S.HELD}, "not {}: a reference")}
