@@ -106,7 +106,7 @@ WRITEBACK_END = dict.fromkeys((S.WRITEBACK, S.ACCESSIBLE_WB, S.REVERSED_WB), S.D
 # CPU access to a held page: the s390 fault handler exports it, the hold blocks an import.
 CPU = {S.HELD: S.ACCESSIBLE, S.PENDING: S.ACCESSIBLE, S.LOCKED: S.LOCKED_ACCESSIBLE}
 NOT_MINE = {S.WRITEBACK: S.HELD, S.REVERSED_WB: S.UNHELD_ACCESSIBLE}
-NEVER_MAPPED = {S.HELD: S.NOT_SECURE, S.PENDING: S.NOT_SECURE}
+NEVER_MAPPED = dict.fromkeys((S.UNKNOWN, S.HELD, S.PENDING), S.NOT_SECURE)   # any origin
 # What is wrong with a page in this state when I/O starts on it, most telling first.
 _IO, _EARLY = "'{page}' is handed to {io}() for I/O ", (
     "'{page}' is made accessible (line {accessible}) before %s (line {line}): it may turn "
