@@ -151,17 +151,17 @@ accessible (`arch_make_folio_accessible()`), keeping (1) until the I/O.
   page-cache lookup's, a confirmed pipe buffer's) or writeback; for the order only, the
   folio lock too (the hook wants "locked or an extra reference");
 - *accessible*: the hook's success edge (0), `folio_start_writeback()`, the FOLL_PIN GUP
-  family (`pin_user_pages*()`, `iov_iter_extract_pages()`);
+  family (`pin_user_pages*()`, `iov_iter_extract_pages()`), the CPU touching a held page
+  (`folio_address()`, `kmap*()`: the s390 fault handler exports it);
 - *I/O*: `bio_add_page()`/`bio_add_folio()` (checked at `submit_bio*()`), bvecs,
   `sg_set_page()`, skb page frags;
 - *possibly secure*: FOLL_GET GUP and `iov_iter_get_pages*()` pages, page-cache lookups,
   pipe-buffer pages, pages the function sets writeback on or makes accessible; never the
   kernel's own allocations, PMD/PUD leaves, folios seen not uptodate.
-Reported: I/O on a pending page never made accessible; accessible before pending;
-pending dropped before the I/O; I/O where the hook failed; a helper that returns with
-writeback set but not accessible, or hands back a page made accessible too early; and
-the GUP provider contract: a PTE's page grabbed for the caller (`try_grab_folio()`, ...)
-and handed back in its `pages[]` or returned, not made accessible on the FOLL_PIN path.
+Reported: I/O on a pending page never made accessible, accessible before pending, the
+marker dropped before the I/O, I/O where the hook failed; a helper returning with
+writeback set, or a page made accessible too early; a GUP provider handing a PTE's page
+it grabbed back (`pages[]`, returned) not made accessible on the FOLL_PIN path.
 """,
     why="""
 On s390 protected virtualization a device must not touch a page in the "secure" state.
@@ -181,8 +181,7 @@ submit_bio_wait(bio);            /* the pages may still be secure */
 """,
     instead="""
 npages = pin_user_pages_fast(addr, n, FOLL_WRITE, pages);   /* pin, then accessible */
-/* or, for a reference of your own: */
-folio_get(folio);
+folio_get(folio);                   /* or, for a reference of your own */
 if (arch_make_folio_accessible(folio))
         goto put;
 """,
@@ -191,8 +190,10 @@ if (arch_make_folio_accessible(folio))
   unless the function itself sets their writeback or makes them accessible.
 - A bio is followed only within the function that submits it; a reference dropped right
   after an asynchronous `submit_bio()` is not reported.
-- `pages[i]` takes the array's state until that element changes.
-- bvecs, scatterlists and skb frags count as I/O even when consumed by a CPU copy.
+- `pages[i]` takes the array's state until that element changes; bvecs, scatterlists and
+  skb frags count as I/O even when consumed by a CPU copy.
+- Conditions are not correlated: a flag deciding both where a page comes from and whether
+  it is read (`squashfs_bio_read()`) is reported.
 - A release ends the pending marker even with a second reference held (except
   `partial` releases); summaries stay within a file.
 """,
@@ -267,9 +268,8 @@ class AccessibleChecker(Checker):
     def _check(self, ctx: Context, shown: str | None, key: str | None, call: Call,
                attach: Step | None) -> None:
         """I/O at ``call`` on the page ``shown`` (states in ``key``): what is wrong?"""
-        states, params = ctx.states(key), ctx.function.params
-        if shown in params and states <= {S.UNKNOWN, S.HELD}:   # the caller decides what
-            ctx.summarize("io_start", arg=params.index(shown))  # it is: an I/O start for it
+        if (states := ctx.states(key)) <= {S.UNKNOWN, S.HELD}:  # a parameter: the caller
+            ctx.summarize_param("io_start", shown)             # decides, an I/O start
         if (problem := next((s for s in PROBLEMS if s in states), None)) is None:
             return
         trail = ctx.trail(key, problem)
