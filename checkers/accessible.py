@@ -1,8 +1,5 @@
-"""io-without-accessible: I/O on a possibly secure page that was not first kept pending
-(a reference or the writeback flag) and *then* made accessible.  One typestate per page
-path: where it came from and its step on none -> pending -> accessible -> I/O; the engine
-moves it under every name of the page and holds pages added to a bio until its submission.
-"""
+"""io-without-accessible: I/O on a possibly secure page not first kept pending (a reference,
+writeback) and *then* made accessible.  One typestate per page path: origin and step."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,9 +7,8 @@ from enum import Enum
 from typing import Any, ClassVar
 
 from analyzer.engine import Checker, Context, Effect, Event, Move, Trail
-from analyzer.engine.keys import root_variable
-from analyzer.ir import Call, Expr, Return, Span
-from analyzer.models.core import Derive
+from analyzer.engine.keys import element_owner, root_variable
+from analyzer.ir import Call, Return
 from analyzer.models.schema import ArgSection, Section, arg_section, option, register, when_key
 from analyzer.result import Step
 from analyzer.rule import Rule
@@ -25,7 +21,12 @@ IoSubmit = arg_section("io_submit", "calls that submit a bio: I/O starts on its 
 NotSecure = arg_section("not_secure", "tests after which a page cannot be secure (a folio "
                         "not uptodate)", conditional=True)
 WritebackEnd = arg_section("writeback_end", "calls that end writeback")
-PrivateAlloc = arg_section("private_alloc", "allocations the kernel owns (never secure)",
+CpuAccess = arg_section("cpu_access", "CPU access to a page (folio_address(), kmap*())")
+PteMapped = arg_section("pte_mapped", "pages a PTE maps (where GUP makes them accessible)",
+                        required=False)
+GupGrab = arg_section("gup_grab", "GUP's grab of a page for its caller: a pin (FOLL_PIN) or "
+                      "a reference, as its flags say", conditional=True)
+PrivateAlloc = arg_section("private_alloc", "pages never secure (own allocations, PMD leaves)",
                            arg_doc="argument that receives it (else the result)", required=False)
 
 
@@ -75,14 +76,16 @@ class Io(Enum):
     REVERSED_WB = "made accessible before writeback was set"
     FAILED = "making it accessible failed"
     DROPPED = "its reference or writeback was dropped"
+    MAPPED = "mapped by a PTE (a guest's page, maybe), no reference"
+    MAPPED_HELD = "mapped by a PTE, referenced"
+    GRABBED = "grabbed by GUP for its caller: pinned for FOLL_PIN, not made accessible"
 
 
-S, ACC = Io, "accessible"
+S, ACC, PIN, NO = Io, "accessible", "FOLL_PIN", Effect.FAILED
 # Transition tables: old state -> new state; missing = unchanged.  No state = UNKNOWN.
 GET = {S.UNKNOWN: S.HELD, S.UNHELD_ACCESSIBLE: S.REVERSED, S.DROPPED: S.PENDING,
-       S.LOCKED: S.HELD, S.LOCKED_ACCESSIBLE: S.ACCESSIBLE}
-# The folio lock also keeps a folio from being made secure (the hook wants "the folio
-# locked or an extra reference"): accessible under it, then a get, is in order.
+       S.LOCKED: S.HELD, S.LOCKED_ACCESSIBLE: S.ACCESSIBLE, S.MAPPED: S.MAPPED_HELD}
+# The folio lock blocks an import too (the hook's "locked or an extra reference"): in order.
 LOCK = {S.UNKNOWN: S.LOCKED}
 UNLOCK = {S.LOCKED: S.UNKNOWN, S.LOCKED_ACCESSIBLE: S.UNHELD_ACCESSIBLE}
 WRITEBACK = {S.UNKNOWN: S.WRITEBACK, S.HELD: S.WRITEBACK, S.PENDING: S.WRITEBACK,
@@ -91,15 +94,19 @@ WRITEBACK = {S.UNKNOWN: S.WRITEBACK, S.HELD: S.WRITEBACK, S.PENDING: S.WRITEBACK
              S.REVERSED: S.REVERSED_WB, S.DROPPED: S.WRITEBACK}
 WRITEBACK_ACCESSIBLE = {s: S.ACCESSIBLE_WB for s in S if s is not S.NOT_SECURE}
 ACCESSIBLE = {S.UNKNOWN: S.UNHELD_ACCESSIBLE, S.HELD: S.ACCESSIBLE, S.PENDING: S.ACCESSIBLE,
-              S.WRITEBACK: S.ACCESSIBLE_WB, S.REVERSED: S.ACCESSIBLE,
+              S.GRABBED: S.ACCESSIBLE, S.WRITEBACK: S.ACCESSIBLE_WB, S.REVERSED: S.ACCESSIBLE,
+              S.MAPPED: S.UNHELD_ACCESSIBLE, S.MAPPED_HELD: S.ACCESSIBLE,
               S.REVERSED_WB: S.ACCESSIBLE_WB, S.FAILED: S.ACCESSIBLE,
               S.DROPPED: S.UNHELD_ACCESSIBLE, S.LOCKED: S.LOCKED_ACCESSIBLE}
 FAILURE = {s: S.FAILED for s in S if s is not S.NOT_SECURE}
-RELEASE = {S.PENDING: S.DROPPED, S.ACCESSIBLE: S.DROPPED, S.REVERSED: S.DROPPED}
-WRITEBACK_END = {S.WRITEBACK: S.DROPPED, S.ACCESSIBLE_WB: S.DROPPED,
-                 S.REVERSED_WB: S.DROPPED}
+OWN = dict.fromkeys(S, S.NOT_SECURE)
+RELEASE = dict.fromkeys((S.PENDING, S.ACCESSIBLE, S.REVERSED, S.GRABBED), S.DROPPED)
+GRAB = {S.MAPPED_HELD: S.GRABBED}       # a PTE's page, after the reference (acquire)
+WRITEBACK_END = dict.fromkeys((S.WRITEBACK, S.ACCESSIBLE_WB, S.REVERSED_WB), S.DROPPED)
+# CPU access to a held page: the s390 fault handler exports it, the hold blocks an import.
+CPU = {S.HELD: S.ACCESSIBLE, S.PENDING: S.ACCESSIBLE, S.LOCKED: S.LOCKED_ACCESSIBLE}
 NOT_MINE = {S.WRITEBACK: S.HELD, S.REVERSED_WB: S.UNHELD_ACCESSIBLE}
-NEVER_MAPPED = {S.HELD: S.NOT_SECURE, S.PENDING: S.NOT_SECURE}
+NEVER_MAPPED = dict.fromkeys((S.UNKNOWN, S.HELD, S.PENDING), S.NOT_SECURE)   # any origin
 # What is wrong with a page in this state when I/O starts on it, most telling first.
 _IO, _EARLY = "'{page}' is handed to {io}() for I/O ", (
     "'{page}' is made accessible (line {accessible}) before %s (line {line}): it may turn "
@@ -112,11 +119,17 @@ PROBLEMS = {
     S.PENDING: _IO + "without being made accessible ({at}, line {origin})",
     S.WRITEBACK: _IO + "under writeback (line {writeback}) without being made accessible",
 }
-# What a function is for its callers in the same file, by the states a parameter (what
-# it returns) has at its exit.
+# What is wrong with a page handed back to the caller in this state.
+_EARLY_BACK = ("'{page}' is made accessible (line {accessible}) before its {site}: it may "
+               "turn secure again before the caller's I/O")
+HANDED_BACK = {S.REVERSED: _EARLY_BACK, S.REVERSED_WB: _EARLY_BACK, S.WRITEBACK: "'{page}' "
+               "is returned to the caller with {site} but not made accessible", S.GRABBED:
+               "'{page}' is handed to the caller, {site}, without being made accessible on "
+               "the FOLL_PIN path"}
+# What the function is for its callers, by a parameter's (what it returns) states at exit.
 _ACC: dict[str, Any] = {"accessible": True}
-_TO_ACC = {frozenset(k): ("guest_source", _ACC) for k in
-           ({S.ACCESSIBLE}, {S.ACCESSIBLE_WB}, {S.ACCESSIBLE, S.ACCESSIBLE_WB})}
+_TO_ACC = dict.fromkeys(map(frozenset, ({S.ACCESSIBLE}, {S.ACCESSIBLE_WB}, {S.ACCESSIBLE,
+                        S.ACCESSIBLE_WB})), ("guest_source", _ACC))
 PARAM_SUMMARY = {**_TO_ACC, frozenset({S.ACCESSIBLE_WB}): ("writeback_start", _ACC),
                  frozenset({S.UNHELD_ACCESSIBLE}): ("make_accessible", {}),
                  frozenset({S.UNHELD_ACCESSIBLE, S.FAILED}): ("make_accessible", {"when": "zero"}),
@@ -131,33 +144,34 @@ IO_WITHOUT_ACCESSIBLE = Rule(
     summary="I/O on a possibly secure page without a held reference/writeback and then "
             "arch_make_folio_accessible()",
     what="""
-Finds I/O started on a page or folio that may belong to a guest where, on some path, the
-function did not first (1) mark the I/O pending -- hold a reference or set writeback --
-and *then* (2) make it accessible (`arch_make_folio_accessible()`), keeping (1) until
-the I/O.
-- *pending*: a reference the function holds (a get, a successful try-get, a GUP reference
-  or pin, a page-cache lookup's, a confirmed pipe buffer's) or writeback; for the order
-  only, the folio lock too (the hook wants "locked or an extra reference");
-- *accessible*: the hook's success edge (0); `folio_start_writeback()` (flag, then hook);
-  the FOLL_PIN GUP family (`pin_user_pages*()`, `iov_iter_extract_pages()`);
+Finds I/O on a page that may belong to a guest where, on some path, the function did not
+first (1) mark the I/O pending -- a reference or writeback -- and *then* (2) make it
+accessible (`arch_make_folio_accessible()`), keeping (1) until the I/O.
+- *pending*: a reference the function holds (a get, a try-get, a GUP reference or pin, a
+  page-cache lookup's, a confirmed pipe buffer's) or writeback; for the order only, the
+  folio lock too (the hook wants "locked or an extra reference");
+- *accessible*: the hook's success edge (0), `folio_start_writeback()`, the FOLL_PIN GUP
+  family (`pin_user_pages*()`, `iov_iter_extract_pages()`), the CPU touching a held page
+  (`folio_address()`, `kmap*()`: the s390 fault handler exports it);
 - *I/O*: `bio_add_page()`/`bio_add_folio()` (checked at `submit_bio*()`), bvecs,
   `sg_set_page()`, skb page frags;
 - *possibly secure*: FOLL_GET GUP and `iov_iter_get_pages*()` pages, page-cache lookups,
   pipe-buffer pages, pages the function sets writeback on or makes accessible; never the
-  kernel's own allocations nor folios seen not uptodate; anything else is unknown.
-Reported: I/O on a pending page never made accessible; accessible before pending;
-pending dropped before the I/O; I/O where the hook failed; a helper that returns with
-writeback set but not accessible, or hands back a page made accessible too early.
+  kernel's own allocations, PMD/PUD leaves, folios seen not uptodate.
+Reported: I/O on a pending page never made accessible, accessible before pending, the
+marker dropped before the I/O, I/O where the hook failed; a helper returning with
+writeback set, or a page made accessible too early; a GUP provider handing a PTE's page
+it grabbed back (`pages[]`, returned) not made accessible on the FOLL_PIN path.
 """,
     why="""
 On s390 protected virtualization a device must not touch a page in the "secure" state.
 Every path that starts I/O on a page a guest may share first marks it pending (an extra
 reference or PG_writeback make the conversion to secure fail), then calls
-`arch_make_folio_accessible()`, then starts the I/O, and drops the marker only after it.
-Accessible *before* the marker is a race: the guest touches the page and KVM imports it
-again in between; dropping the marker early reopens the window; I/O after a failed hook
-hands a secure page to the device.  In 6.12 the hook is called by
-`__folio_start_writeback()` and by GUP for FOLL_PIN only.
+`arch_make_folio_accessible()`, then starts the I/O, and drops the marker after it.
+Accessible *before* the marker races with the guest, which may touch the page and have
+KVM import it again; dropping the marker early reopens the window; I/O after a failed
+hook hands a secure page to the device.  The hook is called by
+`__folio_start_writeback()` and by GUP for FOLL_PIN, whose callers rely on it.
 """,
     example="""
 npages = get_user_pages_fast(addr, n, FOLL_WRITE, pages);   /* FOLL_GET */
@@ -167,24 +181,21 @@ submit_bio_wait(bio);            /* the pages may still be secure */
 """,
     instead="""
 npages = pin_user_pages_fast(addr, n, FOLL_WRITE, pages);   /* pin, then accessible */
-/* or, for a reference of your own: */
-folio_get(folio);
-if (arch_make_folio_accessible(folio)) {
-        folio_put(folio);
-        return -EIO;
-}
+folio_get(folio);                   /* or, for a reference of your own */
+if (arch_make_folio_accessible(folio))
+        goto put;
 """,
     limits="""
 - Pages of unknown origin (parameters, fields) are assumed made accessible by the caller,
   unless the function itself sets their writeback or makes them accessible.
 - A bio is followed only within the function that submits it; a reference dropped right
   after an asynchronous `submit_bio()` is not reported.
-- `pages[i]` takes the array's state until that element changes: making each element
-  accessible in one loop does not cover a later loop over another index (reported).
-- bvecs, scatterlists and skb frags count as I/O even when consumed by a CPU copy.
-- Ending writeback forgets a reference held meanwhile; a release ends the pending marker
-  even with a second reference held (except `partial` releases).
-- Summaries stay within a file; paths are joined without correlating conditions.
+- `pages[i]` takes the array's state until that element changes; bvecs, scatterlists and
+  skb frags count as I/O even when consumed by a CPU copy.
+- Conditions are not correlated: a flag deciding both where a page comes from and whether
+  it is read (`squashfs_bio_read()`) is reported.
+- A release ends the pending marker even with a second reference held (except
+  `partial` releases); summaries stay within a file.
 """,
     precision="high",
     tags=("correctness", "security", "s390", "mm"),
@@ -194,53 +205,44 @@ if (arch_make_folio_accessible(folio)) {
 class AccessibleChecker(Checker):
     rules = (IO_WITHOUT_ACCESSIBLE,)
 
-    starter_sections = ("io_start", "writeback_start", "make_accessible", "guest_source")
+    starter_sections = ("io_start", "writeback_start", "make_accessible", "guest_source",
+                        "gup_grab")
     precedence = ("private_alloc", "guest_source", "writeback_start", "make_accessible",
                   "acquire", "release", "writeback_end", "lock", "unlock", "io_start",
                   "io_submit", "derive")
     edge_precedence = ("make_accessible", "writeback_start", "acquire", "guest_source", "lock",
                        "not_secure")
-    # Parameters start UNKNOWN explicitly: "on every path" survives the exit's join.
-    untracked = params = S.UNKNOWN
+    untracked = params = S.UNKNOWN      # params explicitly: "on every path" survives joins
     param_summaries, return_summaries = PARAM_SUMMARY, RETURN_SUMMARY
-    links = True                # folio = page_folio(page), page = &folio->page: one page
+    links = inherits = True     # folio = page_folio(page), page = &folio->page: one page
     moves: ClassVar[dict[str, tuple[Move, ...]]] = {
         "make_accessible": (Move(ACCESSIBLE, "made accessible by {}()"),   # until a test fails
-                            Move(FAILURE, "{}() failed", on=Effect.FAILED)),
+                            Move(FAILURE, "{}() failed", on=NO)),
         "writeback_start": (Move(WRITEBACK_ACCESSIBLE, "writeback set by {}()", needs=ACC),
                             Move(WRITEBACK, "writeback set by {}()", unless=ACC),
-                            # someone else's writeback: pending, not this function's
-                            Move(NOT_MINE, "already under writeback per {}()", on=Effect.FAILED)),
+                            Move(NOT_MINE, "already under writeback per {}()", on=NO)),
         "writeback_end": (Move(WRITEBACK_END, "writeback ended by {}()"),),
         "acquire": (Move(GET, "reference taken by {}()"),      # and what it returns:
                     Move(GET, "reference taken by {}()", edge=True, needs="returns_object",
                          result=True)),
-        # A partial release drops one of several references: maybe still held.
         "release": (Move(RELEASE, "reference dropped by {}()", unless="partial", elements=False),),
         "lock": (Move(LOCK, "locked by {}()"),),
         "unlock": (Move(UNLOCK, "unlocked by {}()"),),
         "not_secure": (Move(NEVER_MAPPED, "not uptodate per {}(): never mapped", edge=True),),
+        "gup_grab": (Move(GRAB, "grabbed by {}() (a pin for FOLL_PIN)", flag=(PIN, True)),),
+        "pte_mapped": (Move({S.UNKNOWN: S.MAPPED}, "mapped by a PTE per {}()", result=True),),
+        "private_alloc": (Move(OWN, "allocated by {}()", result=True),),
+        "cpu_access": (Move(CPU, "accessed by the CPU through {}()"),),
     }
+    flag_moves: ClassVar[dict[tuple[str, bool], Move]] = {   # GUP's FOLL_GET branch: no pin
+        (PIN, False): Move({S.GRABBED: S.HELD}, "not {}: a reference")}
 
     # ------------------------------------------------------------------ hooks
-    def on_private_alloc(self, ctx: Context, ev: Event[ArgSection]) -> None:
-        ctx.set(ctx.receiver(ev, ev.result), S.NOT_SECURE,
-                (Step(ev.span, f"allocated by {ev.api}()"),))
-
     def on_guest_source(self, ctx: Context, ev: Event[GuestSource]) -> None:
-        # With ``field``, only where nothing better is known (the function's own page).
         key = ctx.receiver(ev, ev.result if ev.at_call else ev.via, ev.m.field)
         if ev.done and key is not None and not (ev.m.field and ctx.states(key)):
             ctx.set(key, S.ACCESSIBLE if ev.m.accessible else S.PENDING,
                     (Step(ev.span, f"possibly secure page from {ev.api}()"),))
-
-    def on_derive(self, ctx: Context, ev: Event[Derive]) -> None:
-        if ev.result is not None:
-            ctx.inherit(ev.result, ctx.designated(ev.obj, elements=True, derive=True))
-
-    def on_assign(self, ctx: Context, target: str, value: Expr, span: Span) -> None:
-        if not ctx.states(target):
-            ctx.inherit(target, ctx.designated(value, elements=True, derive=True))
 
     def on_io_start(self, ctx: Context, ev: Event[IoStart]) -> None:
         # Told at the I/O: this call, or the submission of the bio the page was added to.
@@ -250,26 +252,24 @@ class AccessibleChecker(Checker):
                     ev.attached or Step(ev.span, f"'{ev.key}' handed to {ev.api}()"))
 
     def on_return(self, ctx: Context, ret: Return) -> None:
-        key = ctx.designated(ret.value, elements=True, derive=True)
-        if key is not None and S.REVERSED in ctx.states(key):
-            self._helper_report(ctx, key, S.REVERSED)
+        self._handed_back(ctx, ctx.designated(ret.value, elements=True, derive=True),
+                          (S.REVERSED, S.GRABBED))
 
     def on_exit(self, ctx: Context) -> None:
         params = ctx.function.params
-        for k, have in ctx.tracked():   # handed back (pages[*nr] = page) in the wrong order
-            if isinstance(k, str) and S.REVERSED in have and root_variable(k) in params:
-                self._helper_report(ctx, k, S.REVERSED)
+        for k, _ in ctx.tracked():      # the caller's own page (a parameter), or its pages[]
+            if isinstance(k, str) and root_variable(k) in params:
+                self._handed_back(ctx, k, (S.REVERSED,) if k in params else
+                                  (S.REVERSED, S.GRABBED) if element_owner(k) else ())
         for p in params:
-            if bad := [s for s in (S.REVERSED_WB, S.WRITEBACK) if s in ctx.states(p)]:
-                self._helper_report(ctx, p, bad[0])
+            self._handed_back(ctx, p, (S.REVERSED_WB, S.WRITEBACK))
 
     # ------------------------------------------------------------------ reports
     def _check(self, ctx: Context, shown: str | None, key: str | None, call: Call,
                attach: Step | None) -> None:
         """I/O at ``call`` on the page ``shown`` (states in ``key``): what is wrong?"""
-        states, params = ctx.states(key), ctx.function.params
-        if shown in params and states <= {S.UNKNOWN, S.HELD}:   # the caller decides what
-            ctx.summarize("io_start", arg=params.index(shown))  # it is: an I/O start for it
+        if (states := ctx.states(key)) <= {S.UNKNOWN, S.HELD}:  # a parameter: the caller
+            ctx.summarize_param("io_start", shown)             # decides, an I/O start
         if (problem := next((s for s in PROBLEMS if s in states), None)) is None:
             return
         trail = ctx.trail(key, problem)
@@ -282,16 +282,16 @@ class AccessibleChecker(Checker):
         path = trail + ((attach,) if attach and attach.span != call.span else ())
         ctx.report(IO_WITHOUT_ACCESSIBLE, call.span, what, path, (origin,))
 
-    def _helper_report(self, ctx: Context, key: str, state: Io) -> None:
-        """A page handed back to the caller in a state its I/O cannot repair."""
-        trail = ctx.trail(key, state)
-        if not ctx.reporting or not trail or key in ctx.scratch.get("reported", ()):
+    def _handed_back(self, ctx: Context, key: str | None, bad: tuple[Io, ...]) -> None:
+        """A page handed back to the caller in a state (the first of ``bad`` it may be in)
+        its I/O cannot repair: accessible too early, grabbed or under writeback."""
+        state = next((s for s in bad if s in ctx.states(key)), S.UNKNOWN)
+        trail = ctx.trail(key, state) if state in HANDED_BACK else ()
+        if key is None or not trail or key in ctx.scratch.get("reported", ()):
             return                              # no trail, or reported at its I/O
-        site = trail[-1]                        # the writeback start or the get
-        what = (f"'{key}' is returned to the caller with {site.message} but not made "
-                f"accessible") if state is S.WRITEBACK else (
-                f"'{key}' is made accessible (line {_line_of(trail, 'accessible')}) before its "
-                f"{site.message}: it may turn secure again before the caller's I/O")
+        site = trail[-1]                        # the writeback start, the grab or the get
+        what = HANDED_BACK[state].format(page=key, site=site.message,
+                                         accessible=_line_of(trail, "accessible"))
         ctx.report(IO_WITHOUT_ACCESSIBLE, site.span, what, trail, (trail[0],))
 
 

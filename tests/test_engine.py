@@ -630,13 +630,13 @@ partial = true
 
 
 def run_moves(body: str, params: str = "struct folio *folio, struct page *page, int c",
-              tmp_path=None):
+              tmp_path=None, probe_class: type[MoveProbe] | None = None):
     path = tmp_path / "moves.toml"
     path.write_text(MOVE_RULES)
     models = load_models([path])
     src = f"void *f({params})\n{{\n{body}\n}}\n".encode()
     fn = parse_source("t.c", src, models.iterators()).functions[0]
-    probe = MoveProbe()
+    probe = (probe_class or MoveProbe)()
     result = engine.analyze_function_full(fn, models, [probe])
     got = {f.span.line - 2: f.message for f in result.findings}
     return got, probe.seen, {(m.section, m.values) for m in result.summaries}
@@ -652,9 +652,14 @@ def test_moves_apply_transition_tables_with_steps(tmp_path):
 def test_moves_on_failed_edges_and_on_the_result_variable(tmp_path):
     body = ("struct folio *f2 = try_hold(folio);\nif (!f2) {\n\tcheck(folio);\n\treturn 0;\n}\n"
             "check(folio);\ncheck(f2);")
-    got, _, _ = run_moves(body, tmp_path=tmp_path)
+    class Unlinked(MoveProbe):
+        links = False
+
+    got, _, _ = run_moves(body, tmp_path=tmp_path, probe_class=Unlinked)
     assert got == {3: "failed try_hold() failed", 6: "held held by try_hold()",
                    7: "tried try_hold() result"}
+    got, _, _ = run_moves(body, tmp_path=tmp_path)      # linked: f2 is folio, moved with it
+    assert got[7] == "held held by try_hold()"
 
 
 def test_moves_reach_every_linked_name(tmp_path):
@@ -847,3 +852,48 @@ def test_a_rule_defers_to_the_rule_that_tells_the_same_story():
     assert sorted(f.message for f in findings) == ["narrow:p", "wide:q"]
     alone, _ = analyze_function(fn, MODELS, [StartProbe(WIDE)])
     assert sorted(f.message for f in alone) == ["wide:p", "wide:q"]
+
+
+
+
+FLAG_RULES = MOVE_RULES + """
+[flag.FOLL_PIN]
+[pte_mapped.mapped_page]
+"""
+
+
+class FlagProbe(MoveProbe):
+    """Moves guarded by a flag, moves on the edges where a flag becomes known, a move on a
+    call's result at the call."""
+
+    moves: ClassVar[dict] = {
+        "acquire": (engine.Move({Flow.START: Flow.HELD}, "held by {}()", flag=("FOLL_PIN", True)),),
+        "pte_mapped": (engine.Move({Flow.START: Flow.TRIED}, "mapped per {}()", result=True),),
+    }
+    flag_moves: ClassVar[dict] = {("FOLL_PIN", False): engine.Move({Flow.HELD: Flow.GONE},
+                                                                   "{} clear")}
+    flags_seen: list[str]
+
+    def __init__(self):
+        super().__init__()
+        self.flags_seen = []
+
+    def on_flag(self, ctx, ev):
+        self.flags_seen.append(f"{ev.flag}:{ev.key}:{ev.set}:{ctx.flag(ev.flag)}")
+
+
+def test_flag_tests_are_events_and_guard_moves(tmp_path):
+    path = tmp_path / "flags.toml"
+    path.write_text(FLAG_RULES)
+    models = load_models([path])
+    body = ("struct page *p2 = mapped_page(c);\ncheck(p2);\nhold(folio);\n"
+            "if (flags & FOLL_PIN) {\n\tcheck(folio);\n\treturn 0;\n}\ncheck(folio);\n"
+            "hold(page);\ncheck(page);")
+    src = f"void *f(struct folio *folio, struct page *page, unsigned int flags, int c)\n{{\n{body}\n}}\n"
+    fn = parse_source("t.c", src.encode(), models.iterators()).functions[0]
+    probe = FlagProbe()
+    got = {f.span.line - 2: f.message for f in analyze_function(fn, models, [probe])[0]}
+    assert got[2].startswith("tried mapped per mapped_page()")      # the result, at the call
+    assert got[5].startswith("held") and got[8].startswith("gone")  # moved where it turned clear
+    assert got[10] == "start"                   # FOLL_PIN known clear: the guarded move is not made
+    assert set(probe.flags_seen) == {"FOLL_PIN:flags:True:True", "FOLL_PIN:flags:False:False"}

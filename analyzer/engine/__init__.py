@@ -21,6 +21,7 @@ from analyzer.engine.api import (
     Escape,
     Event,
     Facts,
+    FlagTest,
     Held,
     Link,
     Move,
@@ -52,7 +53,7 @@ from analyzer.engine.keys import Alias, Attached, Ghost, Key, Tag, access_key, s
 
 __all__ = ["NEG", "NONNEG", "NONPOS", "NONZERO", "POS", "ZERO", "ZERO_LITERALS", "Alias",
            "Attached", "Checker", "Compared", "Context", "Effect", "Escape", "Event", "Facts",
-           "FunctionResult", "Ghost", "Held", "Key", "Link", "Move", "Origin", "Recheck", "Source",
-           "Tag", "Test", "Trail",
+           "FlagTest", "FunctionResult", "Ghost", "Held", "Key", "Link", "Move", "Origin",
+           "Recheck", "Source", "Tag", "Test", "Trail",
            "access_key", "analyze_function", "analyze_function_full", "called_names",
            "effect_holds", "fixpoint", "strip", "walk_exprs"]

@@ -157,7 +157,9 @@ class Move:
     effect is ``on`` (DONE; FAILED: the edges where it did not happen); with ``edge`` only
     on a branch edge; with ``needs``/``unless`` only when the entry's boolean field is
     set / not set; ``elements``: an untracked array element first takes its array's;
-    ``result``: to the variable the tested result was stored in (on an edge)."""
+    ``result``: to what the call fills instead (:meth:`Context.receiver`; on an edge: the
+    variable the tested result was stored in); ``flag`` = (name, value): not where the
+    flag is known to differ."""
 
     table: Mapping[Any, Any]
     says: str
@@ -166,11 +168,12 @@ class Move:
     needs: str | None = None
     unless: str | None = None
     elements: bool = True
-    result: bool = False        # to the variable holding the tested result, not the object
+    result: bool = False
+    flag: tuple[str, bool] | None = None
 
     def applies(self, ev: Event[Any]) -> bool:
         return (ev.effect is self.on and (ev.edge or not self.edge)
-                and (ev.via is not None or not self.result)
+                and (not self.result or (ev.via if ev.edge else ev.result) is not None)
                 and (self.needs is None or bool(getattr(ev.m, self.needs)))
                 and (self.unless is None or not getattr(ev.m, self.unless)))
 
@@ -183,6 +186,17 @@ class Escape:
     key: str
     call: Call
     arg: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class FlagTest:
+    """On this edge the bit ``flag`` (a ``flag`` model: ``[flag.FOLL_PIN]``) of the value
+    ``key`` is ``set`` or clear: ``if (flags & FOLL_PIN)``, ``if (!(gup_flags & FOLL_PIN))``."""
+
+    flag: str
+    key: str | None
+    set: bool
+    span: Span
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,9 +285,16 @@ class Checker:
     untracked: ClassVar[Any] = None
     #: The state every parameter starts in (None: untracked until something happens to it).
     params: ClassVar[Any] = None
+    #: Moves on the edges where a ``flag`` model's bit becomes known: (name, set) -> a
+    #: Move applied to every tracked path.
+    flag_moves: ClassVar[Mapping[tuple[str, bool], Move]] = {}
     #: Assignments link the paths that name one object (:meth:`Context.link`): ``folio =
     #: page_folio(page)``, ``page = &folio->page``, and ``p = q`` when ``q`` is tracked.
     links: ClassVar[bool] = False
+    #: A derived value (``page_folio(page)``) and an untracked variable assigned an
+    #: expression take the states of what it designates (the array of ``pages[i]``, the
+    #: object of ``&folio->page``, what a derivation or a get returning its object names).
+    inherits: ClassVar[bool] = False
     #: Summaries by the exact states at the exit: of a parameter (``param_summaries``: the
     #: entry gets ``arg`` = its index) and of everything returned (``return_summaries``;
     #: a returned value stands for the object it designates): states -> (section, values).
@@ -345,6 +366,10 @@ class Checker:
         if (changed)``)."""
 
 
+    def on_flag(self, ctx: Context, ev: FlagTest) -> None:
+        """A branch edge on which a modeled flag bit is known set or clear."""
+
+
 def _names(models: Models, sections: tuple[str | tuple[str, dict[str, Any]], ...]
            ) -> frozenset[str]:
     return frozenset().union(*(models.names(s) if isinstance(s, str) else
@@ -352,7 +377,8 @@ def _names(models: Models, sections: tuple[str | tuple[str, dict[str, Any]], ...
 
 
 _ENGINE_HOOKS = frozenset({"entry", "call", "assign", "branch", "return", "exit", "deref",
-                           "overwrite", "store", "escape", "compare", "lost", "recheck"})
+                           "overwrite", "store", "escape", "compare", "lost", "recheck",
+                           "flag"})
 
 
 class Context:
@@ -669,6 +695,12 @@ class Context:
         taken in this function is held on every path here."""
         return self.must_be(Ghost("lock", kind), Held.YES)
 
+    def flag(self, name: str) -> bool | None:
+        """Whether the bit ``name`` (a ``flag`` model) is known set (True) or clear (False)
+        on every path here, from the tests of it this function made; else None."""
+        got = self.states(Ghost("flag", name))
+        return None if len(got) != 1 else Held.YES in got
+
     def trail(self, key: Key | None, state: Any) -> Trail:
         return self.facts.objs.get(key, {}).get(state, ()) if key is not None else ()
 
@@ -794,7 +826,8 @@ class Context:
 
     def alias_of(self, e: Expr) -> str | None:
         """The path ``e`` is another name for, tracked or not: a path itself, the folio of
-        ``&folio->page``, the argument of a ``derive`` model (``page_folio(page)``)."""
+        ``&folio->page``, the argument of a ``derive`` model (``page_folio(page)``) or of
+        a get that returns its object."""
         e = self.strip(e)
         while isinstance(e, (AddrOf, Call)):
             if isinstance(e, AddrOf) and isinstance(e.operand, Member) \
@@ -802,6 +835,9 @@ class Context:
                 e = self.strip(e.operand.base)
             elif (inner := self.derived_from(e)) is not None:
                 e = inner
+            elif isinstance(e, Call) and (m := self.models.get("acquire", e.callee)) \
+                    and m.get("returns_object") and (got := self.arg(e, m.get("arg"))):
+                e = got                             # folio = try_grab_folio_fast(page, ..)
             else:
                 return None
         return self.key(e) if isinstance(e, (Name, Member)) else None

@@ -39,6 +39,7 @@ from analyzer.engine.api import (
     Escape,
     Event,
     Facts,
+    FlagTest,
     Held,
     Origin,
     Recheck,
@@ -46,6 +47,7 @@ from analyzer.engine.api import (
 from analyzer.engine.effects import (
     COMPARE,
     NONZERO,
+    ZERO,
     Effect,
     Test,
     branch_test,
@@ -75,7 +77,7 @@ from analyzer.ir import (
     Unary,
 )
 from analyzer.models import Model, Models, sections
-from analyzer.models.core import LocklessRead, Revalidate
+from analyzer.models.core import Derive, LocklessRead, Revalidate
 from analyzer.result import Finding, Notification, Step
 
 VISIT_BUDGET = 20_000          # block visits per function and checker
@@ -108,6 +110,8 @@ class _Run:
         self.legacy_call = checker.overrides("on_call")
         self.legacy_branch = checker.overrides("on_branch")
         self.escapes = checker.overrides("on_escape")
+        self.flags = models.names("flag") if checker.overrides("on_flag") \
+            or checker.flag_moves else frozenset()
         self.returned: list[frozenset[Any]] = []      # final pass: states of returned values
         # Deferred events: submitting section -> the carried sections this checker hears.
         self.submits: dict[str, list[str]] = {}
@@ -294,11 +298,19 @@ class _Run:
 
     def _tell(self, name: str, ev: Event[Any]) -> None:
         """The checker's declared moves for the event, then its hook."""
+        ctx, untracked = self.ctx, self.checker.untracked
         for mv in self.checker.moves.get(name, ()):
-            if mv.applies(ev):
-                self.ctx.move(Name(ev.via) if mv.result and ev.via else ev.obj, mv.table,
-                              Step(ev.span, mv.says.format(ev.api)), self.checker.untracked,
-                              mv.elements)
+            if not mv.applies(ev) or (mv.flag and ctx.flag(mv.flag[0]) is (not mv.flag[1])):
+                continue
+            step = Step(ev.span, mv.says.format(ev.api))
+            if mv.result and not ev.edge:
+                if (key := ctx.receiver(ev, ev.result)) is not None:
+                    ctx.transition(key, mv.table, step, untracked)
+            else:
+                ctx.move(Name(ev.via) if mv.result and ev.via else ev.obj, mv.table, step,
+                         untracked, mv.elements)
+        if self.checker.inherits and isinstance(ev.m, Derive) and ev.result is not None:
+            ctx.inherit(ev.result, ctx.designated(ev.obj, elements=True, derive=True))
         hook = getattr(self.checker, "on_" + name, None)
         if hook is not None:
             hook(self.ctx, ev)
@@ -349,6 +361,24 @@ class _Run:
                 if src is not None and first is not None:
                     self.checker.on_recheck(self.ctx, Recheck(src, equal, cmp.span, first))
 
+    def _flag(self, test: Test) -> None:
+        """``x & FLAG`` tested: the flag's bit of ``x`` is known on this edge."""
+        e = test.subject
+        if not isinstance(e, ir.Binary) or e.op != "&" or test.outcome not in (NONZERO, ZERO):
+            return
+        for flag, other in ((e.right, e.left), (e.left, e.right)):
+            flag = self.ctx.strip(flag)
+            if isinstance(flag, Name) and flag.id in self.flags:
+                known = test.outcome == NONZERO
+                self.ctx.set(Ghost("flag", flag.id), Held.YES if known else Held.NO)
+                if (mv := self.checker.flag_moves.get((flag.id, known))) is not None:
+                    step = Step(e.span, mv.says.format(flag.id))
+                    for k in [k for k in self.ctx.facts.objs if isinstance(k, str)]:
+                        self.ctx.transition(k, mv.table, step)
+                self.checker.on_flag(self.ctx, FlagTest(flag.id, self.ctx.key(other), known,
+                                                        e.span))
+                return
+
     def _assign(self, a: Assign) -> None:
         ctx = self.ctx
         if not isinstance(a.target, Name):
@@ -383,6 +413,9 @@ class _Run:
             test, outcome = ctx.normal(value, NONZERO, zero=False)
             if isinstance(test, ir.Binary) and test.op == "==":
                 ctx.set(Tag(target, "compare"), Compared(test, outcome == NONZERO))
+        if self.checker.inherits and not ctx.states(target):
+            ctx.inherit(target, ctx.designated(value, elements=True, derive=True)
+                        or ctx.alias_of(value))
         self.checker.on_assign(ctx, target, value, a.span)
         root = ctx.alias_of(value) if self.checker.links else None
         if root is not None and root != target and (
@@ -473,6 +506,8 @@ class _Run:
                 test = branch_test(block.cond, edge.label, ctx.transparent, facts.bind)
                 self._edge(signed_test(block.cond, edge.label, ctx.transparent, facts.bind)
                            or test)
+                if self.flags:
+                    self._flag(test)
                 if self.legacy_branch:
                     self.checker.on_branch(ctx, test)
                 if self.compares:

@@ -151,3 +151,13 @@ class RefcountRead(Section):
     EVENT: ClassVar[str | None] = None      # queried: Context.count_read()
     ESCAPES: ClassVar[bool] = False
     arg: int | None = option(int, required=True, doc="argument whose count it returns")
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class Flag(Section):
+    """flag constants whose tests (``flags & FOLL_PIN``) are events (``on_flag``)"""
+
+    NAME: ClassVar[str] = "flag"
+    EVENT: ClassVar[str | None] = None
+    OBJ: ClassVar[str | None] = None
