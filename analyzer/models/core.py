@@ -25,6 +25,19 @@ class Transparent(Section):
 
 @register
 @dataclass(frozen=True, slots=True)
+class Publish(Section):
+    """atomic stores that publish a value where other code finds it (cmpxchg(&slot, old,
+    new), xchg(&slot, new)): the value is handed over as to an unknown callee; modeled so
+    that both frontends see the call (libclang would see its inline-asm expansion)"""
+
+    NAME: ClassVar[str] = "publish"
+    EVENT: ClassVar[str | None] = None
+    OBJ: ClassVar[str | None] = "value"
+    value: int | None = option(int, required=True, doc="argument that is stored")
+
+
+@register
+@dataclass(frozen=True, slots=True)
 class Iterator(Section):
     """iterator macros that are loops (list_for_each_entry, xas_for_each)"""
 
