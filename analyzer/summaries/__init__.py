@@ -18,6 +18,7 @@ from analyzer.cfg import build_cfg
 from analyzer.engine import called_names
 from analyzer.ir import CFG, Function
 from analyzer.models import Models
+from analyzer.summaries.graph import callee_order
 
 
 def bottom_up(functions: list[Function], models: Models
@@ -32,43 +33,5 @@ def bottom_up(functions: list[Function], models: Models
         by_name.setdefault(fn.name, []).append(i)
     edges = [sorted({j for n in calls[i] for j in by_name.get(n, ()) if j != i})
              for i in range(len(cfgs))]
-    order: list[int] = []
-    index: dict[int, int] = {}
-    low: dict[int, int] = {}
-    on_stack: set[int] = set()
-    stack: list[int] = []
-    counter = 0
-    for root in range(len(functions)):
-        if root in index:
-            continue
-        work = [(root, 0)]
-        while work:                                   # iterative Tarjan
-            v, i = work.pop()
-            if i == 0:
-                index[v] = low[v] = counter
-                counter += 1
-                stack.append(v)
-                on_stack.add(v)
-            recurse = False
-            for k in range(i, len(edges[v])):
-                w = edges[v][k]
-                if w not in index:
-                    work.append((v, k + 1))
-                    work.append((w, 0))
-                    recurse = True
-                    break
-                if w in on_stack:
-                    low[v] = min(low[v], index[w])
-            if recurse:
-                continue
-            if low[v] == index[v]:
-                while True:
-                    w = stack.pop()
-                    on_stack.discard(w)
-                    order.append(w)
-                    if w == v:
-                        break
-            if work:
-                parent = work[-1][0]
-                low[parent] = min(low[parent], low[v])
+    order, _ = callee_order(list(range(len(functions))), edges)
     return [(functions[i], cfgs[i], calls[i]) for i in order]

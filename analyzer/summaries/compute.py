@@ -28,6 +28,7 @@ from analyzer.cfg import build_cfg
 from analyzer.engine import Checker, analyze_function_full, called_names
 from analyzer.ir import Function
 from analyzer.models import Model, Models
+from analyzer.summaries.graph import callee_order
 from analyzer.summaries.skeleton import FnSkeleton
 from analyzer.summaries.table import Definition, crosses, modeled
 
@@ -134,7 +135,7 @@ def compute(files: Sequence[FileInfo], lower: Lower, models: Models,
     for v in range(n):
         if potential[v]:
             callees[v] = [w for w in callees[v] if potential[w]]
-    order, cycles = _bottom_up([v for v in range(n) if potential[v]], callees)
+    order, cycles = callee_order([v for v in range(n) if potential[v]], callees)
     by_file: dict[int, list[int]] = {}
     for v in range(n):
         by_file.setdefault(node_file[v], []).append(v)
@@ -261,54 +262,3 @@ def compute(files: Sequence[FileInfo], lower: Lower, models: Models,
             f = files[node_file[v]]
             out_defs.append(Definition(s.name, f.rel, s.static, f.header, facts.get(v, ())))
     return out_defs, stats
-
-
-def _bottom_up(nodes: list[int], edges: list[list[int]]
-               ) -> tuple[list[int], list[list[int]]]:
-    """``nodes`` callees first (iterative Tarjan; cycles cut by node order), and the
-    strongly connected components of more than one node."""
-    order: list[int] = []
-    cycles: list[list[int]] = []
-    index: dict[int, int] = {}
-    low: dict[int, int] = {}
-    on_stack: set[int] = set()
-    stack: list[int] = []
-    counter = 0
-    for root in nodes:
-        if root in index:
-            continue
-        work = [(root, 0)]
-        while work:
-            v, i = work.pop()
-            if i == 0:
-                index[v] = low[v] = counter
-                counter += 1
-                stack.append(v)
-                on_stack.add(v)
-            recurse = False
-            es = edges[v]
-            for k in range(i, len(es)):
-                w = es[k]
-                if w not in index:
-                    work.append((v, k + 1))
-                    work.append((w, 0))
-                    recurse = True
-                    break
-                if w in on_stack:
-                    low[v] = min(low[v], index[w])
-            if recurse:
-                continue
-            if low[v] == index[v]:
-                first = len(order)
-                while True:
-                    w = stack.pop()
-                    on_stack.discard(w)
-                    order.append(w)
-                    if w == v:
-                        break
-                if len(order) - first > 1:
-                    cycles.append(order[first:])
-            if work:
-                parent = work[-1][0]
-                low[parent] = min(low[parent], low[v])
-    return order, cycles
