@@ -99,7 +99,8 @@ _WORD = re.compile(r"[A-Za-z_]\w*")
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("paths", nargs="*", help="directories or files, relative to --tree")
+    ap.add_argument("paths", nargs="*", help="directories or files, relative to --tree "
+                    "(default: the whole tree)")
     ap.add_argument("--again", metavar="JSONL",
                     help="parse the damaged files of an earlier -o output again")
     ap.add_argument("--tree", required=True)
@@ -108,7 +109,7 @@ def main() -> None:
     ap.add_argument("--top", type=int, default=25, help="show the N commonest first words")
     a = ap.parse_args()
     tree = os.path.abspath(os.path.expanduser(a.tree))
-    rels = _files(tree, a.paths)
+    rels = _files(tree, a.paths or ([] if a.again else ["."]))
     if a.again:
         with open(a.again, encoding="utf-8") as fh:
             rels += [json.loads(line)["file"] for line in fh]
