@@ -23,6 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+import checkers  # noqa: E402,F401  (registers the checkers' own model sections)
 from analyzer.models import load_models  # noqa: E402
 
 _STATE: dict = {}

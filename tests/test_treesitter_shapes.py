@@ -164,6 +164,22 @@ def test_macro_built_initializers_and_tables_are_not_functions():
     assert names(sf) == ["board_probe"]
 
 
+def test_rows_of_a_header_included_inside_a_table_are_data():
+    # a header made to be ``#include``d between the braces of a device table: nothing but
+    # ``X(...),`` rows, some of them under a conditional; the function after it is read
+    rows = ('/* quirks */\n#if defined(CONFIG_BRIDGE)\n'
+            'BRIDGE_DEV(0x1234, 0x0001, 0x0000, 0x9999,\n\t"Vendor",\n\t"Model A",\n'
+            '\tSC_SCSI, PR_BULK, NULL, 0),\n\n/* B */\n'
+            'BRIDGE_DEV(0x1234, 0x0002, 0x0100, 0x0100, "Vendor", "Model B",\n'
+            '\tSC_SCSI, PR_BULK, bridge_init, FL_FIX),\n#endif\n')
+    assert names(clean(rows, "/src/bridge_devs.h")) == []
+    sf = clean(rows + 'static int bridge_init(struct dev *d)\n{\n\treturn probe(d);\n}\n')
+    assert names(sf) == ["bridge_init"]
+    # a row is only a row at top level: the same call in a body is a call
+    body = clean('void f(void)\n{\n\tg(BRIDGE_DEV(1, 2), 3);\n}\n').functions[0]
+    assert [n.callee for n in ir.walk(body.body) if isinstance(n, Call)] == ["g", "BRIDGE_DEV"]
+
+
 def test_a_macro_defined_function_is_still_a_function():
     sf = clean('SYSCALL_DEFINE2(pin, unsigned long, start, size_t, len)\n{\n\treturn 0;\n}\n'
                'static DEFINE_MUTEX(lock);\n')

@@ -53,8 +53,9 @@ KERNEL_TOML = Path(__file__).resolve().parent.parent / "kernel.toml"
 #   lines) are blanked;
 # * top-level data a macro builds -- ``static DEVICE_ATTR(x, 0444, show, NULL);``,
 #   ``EXPORT_SYMBOL(f);``, ``DEFINE_PER_CPU(int, v) = 1;``, ``define_machine(m) { .name
-#   = "m", };``, ``X_START(a, "b") .f = v, X_END`` -- is blanked (the IR holds
-#   functions only); a comment spanning lines of a ``#define`` is blanked.
+#   = "m", };``, ``X_START(a, "b") .f = v, X_END``, the ``X(a, "b"),`` rows of a header
+#   made to be ``#include``d inside a table -- is blanked (the IR holds functions only);
+#   a comment spanning lines of a ``#define`` is blanked.
 # No rewrite writes into bytes another one blanked.
 
 
@@ -592,7 +593,7 @@ def _data_end(code: bytes, pos: int) -> int:
         q += 1
     if q >= n:
         return -1
-    if code[q] == 59:                                   # ";"
+    if code[q] in b";,":                                # ";", or "," after a table row
         return q + 1
     if code[q] == 123 and _DESIGNATOR.match(code, q + 1):   # "{" then ".field" or "[i]"
         return _past_initializer(code, q)
@@ -633,6 +634,7 @@ def _top_level_data(data: bytes, buf: bytearray, code: bytes) -> None:
     notes): declaring macros, ``X_START(...)`` ... ``X_END`` tables and GNU as
     directives.  The IR holds functions only, so nothing read is lost."""
     offsets, depths = _brace_depths(data)
+    rows: set[int] = set()          # ends of ``X(...),`` rows (of a header #included in a table)
 
     def top(pos: int) -> bool:
         i = bisect_right(offsets, pos)
@@ -644,8 +646,8 @@ def _top_level_data(data: bytes, buf: bytearray, code: bytes) -> None:
         if pos >= 2 and data[pos - 2:pos] in (b"\\\n", b"\\\r"):
             return False                                # a line of a ``#define``
         p = _code_before(data, pos)
-        return p == 0 or data[p - 1] in b";})" or data[_line_start(data, p):p].lstrip() \
-            .startswith(b"#")
+        return p == 0 or p in rows or data[p - 1] in b";})" or \
+            data[_line_start(data, p):p].lstrip().startswith(b"#")
 
     for m in _TABLE_START.finditer(code):
         a = m.start()
@@ -666,6 +668,8 @@ def _top_level_data(data: bytes, buf: bytearray, code: bytes) -> None:
         end = _data_end(code, close)
         if end > 0:
             _blank(buf, a, end)
+            if code[end - 1] == 44:
+                rows.add(end)
     if b"." in code:
         _assembler(data, buf, code, top)
     for m in _INITIALIZER.finditer(code):
