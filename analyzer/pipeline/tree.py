@@ -26,7 +26,10 @@ import os
 import pickle
 import re
 import signal
+import sys
 import tempfile
+import zlib
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -41,13 +44,17 @@ from analyzer.summaries.compute import FileInfo, Pass1Cache, Pass1Stats, compute
 from analyzer.summaries.skeleton import FnSkeleton, lower_only, skeleton
 from analyzer.summaries.table import SummaryTable
 
-STATE_FORMAT = "kref-lint-pass1-1"
+STATE_FORMAT = "kref-lint-pass1-2"
 MAX_BYTES = 16 * 1024 * 1024
 
 _INCLUDE = re.compile(rb'^[ \t]*#[ \t]*include[ \t]*([<"])([^>"\n]+)[>"]', re.M)
 _IDENT = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
 _BODY = re.compile(rb"^\{", re.M)
 _HEAD_NAME = re.compile(rb"([A-Za-z_][A-Za-z0-9_]*)\s*\($")
+#: an identifier a ``(`` follows: every call a skeleton records, and every function
+#: definition (``name(``, ``MACRO(``), is one -- except across a comment (below)
+_CALLISH = re.compile(rb"(?<![A-Za-z0-9_])([A-Za-z_][A-Za-z0-9_]*)[ \t\n\r\f\v\\]*\(")
+_COMMENT_PAREN = re.compile(rb"\*/[ \t\n\r\f\v\\]*\(")
 
 
 def tree_root(paths: Sequence[str]) -> str | None:
@@ -96,6 +103,9 @@ class State:
     skeletons: dict[str, tuple[FnSkeleton, ...]] = field(default_factory=dict)
     includes: dict[str, tuple[tuple[bool, str], ...]] = field(default_factory=dict)
     index: dict[str, tuple[tuple[str, bool, bool], ...]] = field(default_factory=dict)
+    #: digest -> the CRC-32s of the identifiers a ``(`` follows (sorted): which files may
+    #: matter to pass 1 (:meth:`Pass1._relevant`) without parsing them
+    idents: dict[str, array] = field(default_factory=dict)
     cache: Pass1Cache = field(default_factory=Pass1Cache)
 
 
@@ -107,11 +117,11 @@ class Pass1Result:
 
 
 class _Files:
-    """Digests and bytes of the files pass 1 reads (stat-memoized across runs)."""
+    """Digests of the files pass 1 reads (stat-memoized across runs).  The bytes are
+    never kept: a whole tree is 1.4 GB."""
 
     def __init__(self, state: State):
         self.state = state
-        self.data: dict[str, bytes] = {}
 
     def digest(self, path: str) -> str | None:
         try:
@@ -130,14 +140,10 @@ class _Files:
         return d
 
     def read(self, path: str) -> bytes | None:
-        got = self.data.get(path)
-        if got is None:
-            try:
-                got = read_source(path, MAX_BYTES)
-            except OSError:
-                return None
-            self.data[path] = got
-        return got
+        try:
+            return read_source(path, MAX_BYTES)
+        except OSError:
+            return None
 
 
 def header_tasks(table: SummaryTable, have: Sequence[str], prefilter: bool = True
@@ -281,11 +287,14 @@ class Pass1:
                                chunksize=max(1, len(todo) // (self.jobs * 8)))
         else:
             got = [_skeleton_of((p, iterators)) for p in todo]
-        for p, s in zip(todo, got):
-            self.state.skeletons[digests[p]] = s
+        for p, sk in zip(todo, got):
+            # one string object per name across the tree (the pool hands copies back)
+            self.state.skeletons[digests[p]] = tuple(
+                FnSkeleton(sys.intern(x.name), x.static,
+                           frozenset(sys.intern(t) for t in x.tokens)) for x in sk)
 
     def _lower(self, batch: Sequence[tuple[FileInfo, Sequence[int]]]
-               ) -> list[dict[int, Function]]:
+               ) -> list[dict[int, Function | bytes]]:
         iterators = self.loaded.models.iterators()
         jobs = [(f.path, tuple(ix), frozenset(f.functions[i].name for i in ix), iterators)
                 for f, ix in batch]
@@ -308,38 +317,106 @@ class Pass1:
             headers = [h for h in self._headers(root, arch, universe)
                        if self._digest_into(h, digests)]
             universe += headers
-            self._skeletons(universe, digests)
-            defined = {s.name for p in universe for s in self.state.skeletons[digests[p]]}
-            wanted = self._tokens(universe, digests) - defined
             api = [p for p in self._api_files(root, arch)
                    if p not in digests and self._digest_into(p, digests)]
-            index = self._indexes(api, digests, starters)
-            added = True
-            while added:                 # definers of what is called, until none is new
-                added = False
-                new = [p for p in api if p not in set(universe) and any(
-                    hit and name in wanted for name, _, hit in index[p])]
-                if new:
-                    self._skeletons(new, digests)
-                    universe += new
-                    defined |= {s.name for p in new for s in self.state.skeletons[digests[p]]}
-                    wanted = (wanted | self._tokens(new, digests)) - defined
-                    added = True
+            if api:                      # (a whole tree has them all among its files)
+                self._api_definers(universe, api, digests, starters)
         else:
             root = os.path.commonpath(sources) if sources else ""
             if root and not os.path.isdir(root):
                 root = os.path.dirname(root)
-        self._skeletons(universe, digests)
+        relevant = self._relevant(universe, digests, starters)
+        self._skeletons(relevant, digests)
         infos = [FileInfo(p, os.path.relpath(p, root) if root else p, digests[p],
                           not p.endswith(".c"), self.state.skeletons[digests[p]])
-                 for p in universe]
+                 for p in relevant]
         defs, stats = compute(infos, self._lower, self.loaded.models, self.loaded.checkers,
                               self.state.cache, self.salt)
+        stats.files = len(universe)
+        stats.relevant_files = len(relevant)
         meta = {"analyzer": __version__, "models": self.loaded.models.fingerprint(),
                 "kernel_version": self.options.kernel_version,
                 "checked": self._checked(root or "", sources, digests, universe)}
-        self.files.data.clear()
         return Pass1Result(SummaryTable(defs, root or "", meta), stats, universe)
+
+    def _api_definers(self, universe: list[str], api: list[str], digests: dict[str, str],
+                      starters: frozenset[str] | None) -> None:
+        """Add to ``universe`` the API files defining what it calls (and names a starter
+        in that body), until none is new."""
+        self._skeletons(universe, digests)
+        defined = {s.name for p in universe for s in self.state.skeletons[digests[p]]}
+        wanted = self._tokens(universe, digests) - defined
+        index = self._indexes(api, digests, starters)
+        added = True
+        while added:                     # definers of what is called, until none is new
+            added = False
+            have = set(universe)
+            new = [p for p in api if p not in have and any(
+                hit and name in wanted for name, _, hit in index[p])]
+            if new:
+                self._skeletons(new, digests)
+                universe += new
+                defined |= {s.name for p in new for s in self.state.skeletons[digests[p]]}
+                wanted = (wanted | self._tokens(new, digests)) - defined
+                added = True
+
+    def _relevant(self, files: list[str], digests: dict[str, str],
+                  starters: frozenset[str] | None) -> list[str]:
+        """The files of ``files`` pass 1 must read (in their order): those naming a
+        name that may have a fact -- a starter, or a function of such a file naming
+        one, transitively (by name: a superset of what the call graph resolves) --
+        found by the files' identifiers (:data:`_CALLISH`), without parsing the others.
+        A function that can have a fact, and every definition of its name, are in
+        these files: the summaries are those of all of ``files``."""
+        if starters is None:
+            return list(files)
+        self._ident_hashes(files, digests)
+        steps: dict[str, list[str]] = {}
+        for macro, it in self.loaded.models.iterators().items():
+            if it.step:
+                steps.setdefault(it.step, []).append(macro)
+        names: set[str] = set()
+        callers: dict[str, list[str]] = {}      # token -> chosen functions naming it
+        chosen: set[int] = set()
+        pending = list(range(len(files)))
+        frontier = sorted(starters)
+        while frontier:
+            fresh: list[str] = []
+            while frontier:                      # the closure over what is read
+                n = frontier.pop()
+                if n in names:
+                    continue
+                names.add(n)
+                fresh.append(n)
+                frontier.extend(c for c in callers.get(n, ()) if c not in names)
+            want = {zlib.crc32(m.encode()) for n in fresh for m in (n, *steps.get(n, ()))}
+            hit = [i for i in pending
+                   if not want.isdisjoint(self.state.idents[digests[files[i]]])]
+            if not hit:
+                break
+            chosen.update(hit)
+            hit_set = set(hit)
+            pending = [i for i in pending if i not in hit_set]
+            new = [files[i] for i in hit]
+            self._skeletons(new, digests)
+            for p in new:
+                for s in self.state.skeletons[digests[p]]:
+                    for t in s.tokens:
+                        callers.setdefault(t, []).append(s.name)
+                    if s.name not in names and not s.tokens.isdisjoint(names):
+                        frontier.append(s.name)
+        return [files[i] for i in sorted(chosen)]
+
+    def _ident_hashes(self, paths: list[str], digests: dict[str, str]) -> None:
+        todo = [p for p in paths if digests[p] not in self.state.idents]
+        if self.jobs > 1 and len(todo) > 8:
+            with get_context("fork").Pool(self.jobs, initializer=_child) as pool:
+                got = pool.map(_idents_of, todo,
+                               chunksize=max(1, min(64, len(todo) // (self.jobs * 8))))
+        else:
+            got = [_idents_of(p) for p in todo]
+        for p, g in zip(todo, got):
+            self.state.idents[digests[p]] = g
 
     def _checked(self, root: str, sources: list[str], digests: dict[str, str],
                  universe: list[str]) -> dict[str, list[str]]:
@@ -351,12 +428,14 @@ class Pass1:
             return {}
         analyzed = set(sources)
         inc = (os.path.join(root, "include") + os.sep, os.path.join(root, "arch") + os.sep)
+        outside = [p for p in universe if p not in analyzed and not p.endswith(".c")
+                   and p.startswith(inc) and (not p.startswith(inc[1]) or
+                                              f"{os.sep}include{os.sep}" in p[len(inc[1]):])]
+        if not outside:
+            return {}
+        self._skeletons([p for p in sources if p in digests] + outside, digests)
         where: dict[str, list[tuple[str, FnSkeleton]]] = {}
-        for p in universe:
-            if p in analyzed or p.endswith(".c") or not p.startswith(inc):
-                continue
-            if p.startswith(inc[1]) and f"{os.sep}include{os.sep}" not in p[len(inc[1]):]:
-                continue
+        for p in outside:
             for s in self.state.skeletons[digests[p]]:
                 where.setdefault(s.name, []).append((p, s))
         models = self.loaded.models
@@ -432,6 +511,17 @@ def _index_of(job) -> tuple[tuple[str, bool, bool], ...]:
     return tuple(out)
 
 
+def _idents_of(path: str) -> array:
+    """The sorted CRC-32s of the identifiers of ``path`` a ``(`` follows (of all its
+    identifiers when a comment stands before a ``(``)."""
+    try:
+        data = read_source(path, MAX_BYTES)
+    except OSError:
+        return array("I")
+    found = (_IDENT if _COMMENT_PAREN.search(data) else _CALLISH).findall(data)
+    return array("I", sorted({zlib.crc32(x) for x in set(found)}))
+
+
 def _skeleton_of(job) -> tuple[FnSkeleton, ...]:
     path, iterators = job
     try:
@@ -441,11 +531,14 @@ def _skeleton_of(job) -> tuple[FnSkeleton, ...]:
         return ()
 
 
-def _lower_of(job) -> dict[int, Function]:
+def _lower_of(job) -> dict[int, Function | bytes]:
+    """The functions asked for, lowered; each pickled and compressed (a tenth of its
+    objects' size: pass 1 holds the lowered functions until it analyzes them)."""
     path, indexes, names, iterators = job
     try:
         fns = lower_only(path, read_source(path, MAX_BYTES), iterators, names)
     except Exception:
         return {}
     wanted = set(indexes)
-    return {i: fn for i, fn in fns if i in wanted}
+    return {i: zlib.compress(pickle.dumps(fn, pickle.HIGHEST_PROTOCOL), 1)
+            for i, fn in fns if i in wanted}

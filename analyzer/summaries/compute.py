@@ -21,6 +21,8 @@ an edit re-analyzes the edited functions and the callers whose inputs changed.
 from __future__ import annotations
 
 import hashlib
+import pickle
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -53,6 +55,7 @@ class Pass1Cache:
 @dataclass
 class Pass1Stats:
     files: int = 0
+    relevant_files: int = 0
     functions: int = 0
     relevant: int = 0
     lowered: int = 0
@@ -60,8 +63,14 @@ class Pass1Stats:
     with_facts: int = 0
 
 
-#: Lower, for each (file, indexes) given, those functions of the file: index -> Function.
-Lower = Callable[[Sequence[tuple[FileInfo, Sequence[int]]]], list[dict[int, Function]]]
+#: Lower, for each (file, indexes) given, those functions of the file: index -> Function,
+#: or the Function pickled and zlib-compressed (held so until it is analyzed).
+Lower = Callable[[Sequence[tuple[FileInfo, Sequence[int]]]],
+                 list[dict[int, Function | bytes]]]
+
+
+def _function(got: Function | bytes | None) -> Function | None:
+    return pickle.loads(zlib.decompress(got)) if isinstance(got, bytes) else got
 
 
 def starter_names(models: Models, checkers: Sequence[Checker]) -> frozenset[str] | None:
@@ -142,7 +151,7 @@ def compute(files: Sequence[FileInfo], lower: Lower, models: Models,
 
     # ---- 2. lowering: the functions that name a starter at once (in parallel), the
     # others when a callee of theirs turns out to have facts
-    lowered: dict[int, Function] = {}
+    lowered: dict[int, Function | bytes | None] = {}   # released once analyzed
     calls: dict[int, frozenset[str]] = {}
     transparent = models.names("transparent")
 
@@ -154,8 +163,9 @@ def compute(files: Sequence[FileInfo], lower: Lower, models: Models,
         for (fi, vs), fns in zip(batch, got):
             stats.lowered += len(fns)
             for v in vs:
-                fn = fns.get(node_idx[v])
-                lowered[v] = fn                   # type: ignore[assignment]
+                one = fns.get(node_idx[v])
+                lowered[v] = one
+                fn = _function(one)
                 cache.calls[(files[fi].digest, node_idx[v])] = (
                     called_names(build_cfg(fn, transparent)) if fn else frozenset())
 
@@ -218,10 +228,9 @@ def compute(files: Sequence[FileInfo], lower: Lower, models: Models,
                              .encode()).hexdigest()
         out = cache.facts.get(key)
         if out is None:
-            fn = lowered.get(v)
-            if fn is None and v not in lowered:
+            if v not in lowered:
                 lower_files([(fi, [v])])
-                fn = lowered.get(v)
+            fn = _function(lowered.get(v))
             out = ()
             if fn is not None:
                 try:
@@ -238,8 +247,11 @@ def compute(files: Sequence[FileInfo], lower: Lower, models: Models,
                 ov.add_summary(m)
         return out != before
 
+    in_cycle = {v for comp in cycles for v in comp}
     for v in order:
         visit(v)
+        if v not in in_cycle:            # a cut cycle revisits its functions: only those
+            lowered.pop(v, None)         # stay lowered
     # a cycle was cut somewhere: its functions again while their facts change (twice at
     # most; what a function already summarized stays, add_summary never replaces)
     for _ in range(2):
