@@ -148,3 +148,20 @@ def test_compressed_lowered_functions_give_the_same_facts(tmp_path):
     b, sb = compute(infos, p1._lower, loaded.models, loaded.checkers, Pass1Cache())
     assert a == b and a
     assert sa.analyzed == sb.analyzed > 0
+
+
+def test_waves_analyzed_in_parallel_give_the_table_of_one_process(tmp_path, monkeypatch):
+    """Pass 1 over the fixtures (many functions, same-file and cross-file callers,
+    recursion) and the tree above: -j 2 (each wave in a pool of helpers) and -j 1 (one
+    process) give the same table."""
+    from analyzer.pipeline import tree as tree_mod
+    from tests.conftest import FIXTURES
+
+    monkeypatch.setattr(tree_mod._Waves, "MIN_PARALLEL", 1)
+    root = _tree(tmp_path / "linux", False)
+    for paths, roots in (([str(p) for p in sorted(FIXTURES.rglob("*.c"))], []),
+                         (_files(root), [str(root)])):
+        one = Pass1(Options(), jobs=1).summarize(paths, roots)
+        two = Pass1(Options(), jobs=2).summarize(paths, roots)
+        assert one.table.dump() == two.table.dump()
+        assert one.stats.analyzed == two.stats.analyzed > 0

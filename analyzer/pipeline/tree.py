@@ -34,13 +34,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 from analyzer import __version__
 from analyzer.ir import Function
 from analyzer.pipeline.cache import code_digest
 from analyzer.pipeline.discover import read_source
 from analyzer.pipeline.options import FileTask, Loaded, Options
-from analyzer.summaries.compute import FileInfo, Pass1Cache, Pass1Stats, compute, starter_names
+from analyzer.summaries.compute import (
+    FileInfo,
+    Pass1Cache,
+    Pass1Stats,
+    Work,
+    analyze_one,
+    compute,
+    starter_names,
+)
 from analyzer.summaries.skeleton import FnSkeleton, lower_only, skeleton
 from analyzer.summaries.table import SummaryTable
 
@@ -330,8 +339,12 @@ class Pass1:
         infos = [FileInfo(p, os.path.relpath(p, root) if root else p, digests[p],
                           not p.endswith(".c"), self.state.skeletons[digests[p]])
                  for p in relevant]
-        defs, stats = compute(infos, self._lower, self.loaded.models, self.loaded.checkers,
-                              self.state.cache, self.salt)
+        waves = _Waves(self.loaded, self.jobs)
+        try:
+            defs, stats = compute(infos, self._lower, self.loaded.models,
+                                  self.loaded.checkers, self.state.cache, self.salt, waves)
+        finally:
+            waves.close()
         stats.files = len(universe)
         stats.relevant_files = len(relevant)
         meta = {"analyzer": __version__, "models": self.loaded.models.fingerprint(),
@@ -467,6 +480,44 @@ class Pass1:
             for s in self.state.skeletons[digests[p]]:
                 out |= s.tokens
         return out
+
+
+#: The models and checkers of the pass-1 analysis helpers (set before they are forked).
+_ANALYSIS: tuple | None = None
+
+
+class _Waves:
+    """Pass 1's waves of functions (none calls another) analyzed in a pool of helper
+    processes, forked once on the first wave large enough to be worth it."""
+
+    MIN_PARALLEL = 8
+
+    def __init__(self, loaded: Loaded, jobs: int):
+        self.loaded = loaded
+        self.jobs = jobs
+        self.pool: Any = None
+
+    def __call__(self, works: Sequence[Work]) -> list:
+        models, checkers = self.loaded.models, self.loaded.checkers
+        if self.jobs < 2 or len(works) < self.MIN_PARALLEL:
+            return [analyze_one(models, checkers, w) for w in works]
+        if self.pool is None:
+            global _ANALYSIS
+            _ANALYSIS = (models, checkers)
+            self.pool = get_context("fork").Pool(self.jobs, initializer=_child)
+        return self.pool.map(_analyze_work, works,
+                             chunksize=max(1, min(32, len(works) // (self.jobs * 4))))
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+            self.pool.join()
+            self.pool = None
+
+
+def _analyze_work(work: Work):
+    assert _ANALYSIS is not None
+    return analyze_one(_ANALYSIS[0], _ANALYSIS[1], work)
 
 
 def _child() -> None:
