@@ -165,3 +165,31 @@ def test_waves_analyzed_in_parallel_give_the_table_of_one_process(tmp_path, monk
         two = Pass1(Options(), jobs=2).summarize(paths, roots)
         assert one.table.dump() == two.table.dump()
         assert one.stats.analyzed == two.stats.analyzed > 0
+
+
+def test_a_warm_run_reads_only_the_stamps_and_an_edit_recomputes(tmp_path):
+    """Nothing changed: the table comes from the result kept under the inputs' digests,
+    without reading the skeletons and facts (their file may even be gone); after an
+    edit that changes a summary, the table is computed again and says so."""
+    root = _tree(tmp_path / "linux", False)
+    cache = tmp_path / "cache"
+
+    def run():
+        p1 = Pass1(Options(), jobs=1, cache_dir=cache)
+        got = p1.summarize(_files(root), [str(root)])
+        p1.save()
+        return p1, got.table.dump()
+
+    _, cold = run()
+    backs = list(cache.glob("*.back.pickle"))
+    assert len(backs) == 1
+    backs[0].unlink()
+    p1, warm = run()
+    assert warm == cold and p1._back is None
+    (root / "drivers" / "a" / "a.c").write_text(WRAP.replace("return helper_submit",
+                                                             "return 0; helper_submit"))
+    p1, edited = run()
+    assert p1._back is not None and edited != cold
+    assert '"wrap_twice"' not in edited
+    (root / "drivers" / "a" / "a.c").write_text(WRAP)
+    assert run()[1] == cold

@@ -53,7 +53,7 @@ from analyzer.summaries.compute import (
 from analyzer.summaries.skeleton import FnSkeleton, lower_only, skeleton
 from analyzer.summaries.table import SummaryTable
 
-STATE_FORMAT = "kref-lint-pass1-2"
+STATE_FORMAT = "kref-lint-pass1-3"
 MAX_BYTES = 16 * 1024 * 1024
 
 _INCLUDE = re.compile(rb'^[ \t]*#[ \t]*include[ \t]*([<"])([^>"\n]+)[>"]', re.M)
@@ -105,17 +105,32 @@ def arch_of(root: str, paths: Sequence[str]) -> str:
 
 
 @dataclass
+class Back:
+    """What pass 1 keeps between runs and needs only when something changed (its own
+    file, read on demand): the skeletons, the calls and facts of functions."""
+
+    skeletons: dict[str, tuple[FnSkeleton, ...]] = field(default_factory=dict)
+    cache: Pass1Cache = field(default_factory=Pass1Cache)
+
+
+@dataclass
 class State:
-    """What pass 1 keeps between runs."""
+    """What pass 1 reads on every run: the files' stamps and what each file gives
+    without parsing it, and the last results by their inputs (a warm run with nothing
+    changed reads this only)."""
 
     stamps: dict[str, tuple[tuple[int, ...], str]] = field(default_factory=dict)
-    skeletons: dict[str, tuple[FnSkeleton, ...]] = field(default_factory=dict)
     includes: dict[str, tuple[tuple[bool, str], ...]] = field(default_factory=dict)
     index: dict[str, tuple[tuple[str, bool, bool], ...]] = field(default_factory=dict)
     #: digest -> the CRC-32s of the identifiers a ``(`` follows (sorted): which files may
     #: matter to pass 1 (:meth:`Pass1._relevant`) without parsing them
     idents: dict[str, array] = field(default_factory=dict)
-    cache: Pass1Cache = field(default_factory=Pass1Cache)
+    #: key of the inputs (every file that may be read, by digest) -> (definitions,
+    #: stats, the files, the checked headers); the last few
+    results: dict[str, tuple] = field(default_factory=dict)
+
+
+RESULTS_KEPT = 4
 
 
 @dataclass
@@ -184,34 +199,58 @@ class Pass1:
                            f"{hashlib.sha256(self.salt.encode()).hexdigest()[:24]}.pickle"
                            if cache_dir is not None else None)
         self.state = self._load()
+        self._back: Back | None = None
         self.files = _Files(self.state)
 
-    # -- persistence
-    def _load(self) -> State:
-        if self.state_file is None:
-            return State()
+    # -- persistence: State in one file, Back in another (read when needed)
+    def _read(self, path: Path | None, kind: type):
+        if path is None:
+            return kind()
         try:
-            with open(self.state_file, "rb") as fh:
-                fmt, state = pickle.load(fh)
-            if fmt == self.salt and isinstance(state, State):
-                return state
+            with open(path, "rb") as fh:
+                fmt, got = pickle.load(fh)
+            if fmt == self.salt and isinstance(got, kind):
+                return got
         except FileNotFoundError:
             pass
         except Exception:
-            self.state_file.unlink(missing_ok=True)
-        return State()
+            path.unlink(missing_ok=True)
+        return kind()
+
+    def _back_file(self) -> Path | None:
+        return (self.state_file.with_suffix(".back.pickle")
+                if self.state_file is not None else None)
+
+    def _load(self) -> State:
+        return self._read(self.state_file, State)
+
+    @property
+    def back(self) -> Back:
+        if self._back is None:
+            self._back = self._read(self._back_file(), Back)
+        return self._back
 
     def save(self) -> None:
         if self.state_file is None:
             return
         try:
             self.state_file.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.state_file.parent)
-            with os.fdopen(fd, "wb") as fh:
-                pickle.dump((self.salt, self.state), fh, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, self.state_file)
+            if self._back is not None:
+                self._write(self._back_file(), self._back)   # first: State may say less
+            self._write(self.state_file, self.state)
         except OSError:
             pass
+
+    def _write(self, path: Path | None, what: object) -> None:
+        assert path is not None
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                pickle.dump((self.salt, what), fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     # -- the files
     def _includes(self, path: str, digest: str) -> tuple[tuple[bool, str], ...]:
@@ -286,7 +325,7 @@ class Pass1:
         return out
 
     def _skeletons(self, paths: list[str], digests: dict[str, str]) -> None:
-        todo = [p for p in paths if digests[p] not in self.state.skeletons]
+        todo = [p for p in paths if digests[p] not in self.back.skeletons]
         if not todo:
             return
         iterators = self.loaded.models.iterators()
@@ -298,7 +337,7 @@ class Pass1:
             got = [_skeleton_of((p, iterators)) for p in todo]
         for p, sk in zip(todo, got):
             # one string object per name across the tree (the pool hands copies back)
-            self.state.skeletons[digests[p]] = tuple(
+            self.back.skeletons[digests[p]] = tuple(
                 FnSkeleton(sys.intern(x.name), x.static,
                            frozenset(sys.intern(t) for t in x.tokens)) for x in sk)
 
@@ -328,36 +367,51 @@ class Pass1:
             universe += headers
             api = [p for p in self._api_files(root, arch)
                    if p not in digests and self._digest_into(p, digests)]
-            if api:                      # (a whole tree has them all among its files)
-                self._api_definers(universe, api, digests, starters)
         else:
+            arch, api = "", []
             root = os.path.commonpath(sources) if sources else ""
             if root and not os.path.isdir(root):
                 root = os.path.dirname(root)
+        # everything below depends on these files' contents only (and the salt)
+        memo = hashlib.sha256(repr((root, arch, sources, [(p, digests[p]) for p in universe],
+                                    [(p, digests[p]) for p in api])).encode()).hexdigest()
+        hit = self.state.results.get(memo)
+        if hit is not None:
+            defs, stats, universe, checked = hit
+            return Pass1Result(SummaryTable(defs, root or "", self._meta(checked)),
+                               stats, universe)
+        if api:                          # (a whole tree has them all among its files)
+            self._api_definers(universe, api, digests, starters)
         relevant = self._relevant(universe, digests, starters)
         self._skeletons(relevant, digests)
         infos = [FileInfo(p, os.path.relpath(p, root) if root else p, digests[p],
-                          not p.endswith(".c"), self.state.skeletons[digests[p]])
+                          not p.endswith(".c"), self.back.skeletons[digests[p]])
                  for p in relevant]
         waves = _Waves(self.loaded, self.jobs)
         try:
             defs, stats = compute(infos, self._lower, self.loaded.models,
-                                  self.loaded.checkers, self.state.cache, self.salt, waves)
+                                  self.loaded.checkers, self.back.cache, self.salt, waves)
         finally:
             waves.close()
         stats.files = len(universe)
         stats.relevant_files = len(relevant)
-        meta = {"analyzer": __version__, "models": self.loaded.models.fingerprint(),
-                "kernel_version": self.options.kernel_version,
-                "checked": self._checked(root or "", sources, digests, universe)}
-        return Pass1Result(SummaryTable(defs, root or "", meta), stats, universe)
+        checked = self._checked(root or "", sources, digests, universe)
+        self.state.results[memo] = (defs, stats, universe, checked)
+        for old in list(self.state.results)[:-RESULTS_KEPT]:
+            del self.state.results[old]
+        return Pass1Result(SummaryTable(defs, root or "", self._meta(checked)), stats,
+                           universe)
+
+    def _meta(self, checked: dict[str, list[str]]) -> dict:
+        return {"analyzer": __version__, "models": self.loaded.models.fingerprint(),
+                "kernel_version": self.options.kernel_version, "checked": checked}
 
     def _api_definers(self, universe: list[str], api: list[str], digests: dict[str, str],
                       starters: frozenset[str] | None) -> None:
         """Add to ``universe`` the API files defining what it calls (and names a starter
         in that body), until none is new."""
         self._skeletons(universe, digests)
-        defined = {s.name for p in universe for s in self.state.skeletons[digests[p]]}
+        defined = {s.name for p in universe for s in self.back.skeletons[digests[p]]}
         wanted = self._tokens(universe, digests) - defined
         index = self._indexes(api, digests, starters)
         added = True
@@ -369,7 +423,7 @@ class Pass1:
             if new:
                 self._skeletons(new, digests)
                 universe += new
-                defined |= {s.name for p in new for s in self.state.skeletons[digests[p]]}
+                defined |= {s.name for p in new for s in self.back.skeletons[digests[p]]}
                 wanted = (wanted | self._tokens(new, digests)) - defined
                 added = True
 
@@ -413,7 +467,7 @@ class Pass1:
             new = [files[i] for i in hit]
             self._skeletons(new, digests)
             for p in new:
-                for s in self.state.skeletons[digests[p]]:
+                for s in self.back.skeletons[digests[p]]:
                     for t in s.tokens:
                         callers.setdefault(t, []).append(s.name)
                     if s.name not in names and not s.tokens.isdisjoint(names):
@@ -449,11 +503,11 @@ class Pass1:
         self._skeletons([p for p in sources if p in digests] + outside, digests)
         where: dict[str, list[tuple[str, FnSkeleton]]] = {}
         for p in outside:
-            for s in self.state.skeletons[digests[p]]:
+            for s in self.back.skeletons[digests[p]]:
                 where.setdefault(s.name, []).append((p, s))
         models = self.loaded.models
         work = sorted({n for p in sources if p in digests
-                       for s in self.state.skeletons[digests[p]]
+                       for s in self.back.skeletons[digests[p]]
                        for n in s.tokens if n in where})
         seen: set[str] = set()
         out: dict[str, set[str]] = {}
@@ -477,7 +531,7 @@ class Pass1:
     def _tokens(self, paths: list[str], digests: dict[str, str]) -> set[str]:
         out: set[str] = set()
         for p in paths:
-            for s in self.state.skeletons[digests[p]]:
+            for s in self.back.skeletons[digests[p]]:
                 out |= s.tokens
         return out
 
