@@ -30,7 +30,7 @@ import sys
 import tempfile
 import zlib
 from array import array
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -262,7 +262,8 @@ class Pass1:
             self.state.includes[digest] = got
         return got
 
-    def _headers(self, root: str, arch: str, sources: list[str]) -> list[str]:
+    def _headers(self, root: str, arch: str, sources: list[str],
+                 shadow: Mapping[str, str]) -> list[str]:
         base = [os.path.join(root, "arch", arch, "include"),
                 os.path.join(root, "arch", arch, "include", "generated"),
                 os.path.join(root, "include"),
@@ -273,6 +274,7 @@ class Pass1:
         seen = set(sources)
         work = list(sources)
         found: list[str] = []
+        copy_of = {tree: copy for copy, tree in shadow.items()}
         resolved: dict[tuple[str, str], str | None] = {}
         while work:
             f = work.pop()
@@ -280,16 +282,18 @@ class Pass1:
             if d is None:
                 continue
             here = os.path.dirname(f)
+            mirror = [os.path.dirname(shadow[f])] if f in shadow else []
             for quoted, name in self._includes(f, d):
                 key = (here if quoted else "", name)
                 if key in resolved:
                     hit = resolved[key]
                 else:
-                    cands = ([os.path.join(here, name)] if quoted else []) + [
-                        os.path.join(b, name) for b in base]
+                    cands = ([os.path.join(h, name) for h in (here, *mirror)] if quoted
+                             else []) + [os.path.join(b, name) for b in base]
                     if name.startswith("asm/"):
                         cands.append(os.path.join(root, "include", "asm-generic", name[4:]))
                     hit = next((os.path.normpath(c) for c in cands if os.path.isfile(c)), None)
+                    hit = copy_of.get(hit, hit) if hit is not None else None
                     resolved[key] = hit
                 if hit is not None and hit not in seen:
                     seen.add(hit)
@@ -352,17 +356,22 @@ class Pass1:
         return [_lower_of(j) for j in jobs]
 
     # -- the pass
-    def summarize(self, paths: Sequence[str], roots: Sequence[str] = ()) -> Pass1Result:
+    def summarize(self, paths: Sequence[str], roots: Sequence[str] = (),
+                  shadow: Mapping[str, str] | None = None) -> Pass1Result:
         """Pass 1 for the analyzed files ``paths`` (``roots``: the paths as given, to
-        find the tree and its architecture)."""
+        find the tree and its architecture).  ``shadow``: copy -> the file of the tree it
+        stands for (``--diff``'s files at REV, ``check-patch``'s patched files): the
+        tree's version is not read, the copy is read where it would be."""
         sources = sorted({os.path.realpath(p) for p in paths})
+        shadow = {os.path.realpath(c): os.path.realpath(t)
+                  for c, t in (shadow or {}).items()}
         root = tree_root(list(roots) or sources)
-        digests: dict[str, str] = {}
+        digests: dict[str, str] = dict.fromkeys(shadow.values(), "")   # never read
         universe = [p for p in sources if self._digest_into(p, digests)]
         starters = starter_names(self.loaded.models, self.loaded.checkers)
         if root is not None:
             arch = arch_of(root, list(roots) or sources)
-            headers = [h for h in self._headers(root, arch, universe)
+            headers = [h for h in self._headers(root, arch, universe, shadow)
                        if self._digest_into(h, digests)]
             universe += headers
             api = [p for p in self._api_files(root, arch)
@@ -373,7 +382,8 @@ class Pass1:
             if root and not os.path.isdir(root):
                 root = os.path.dirname(root)
         # everything below depends on these files' contents only (and the salt)
-        memo = hashlib.sha256(repr((root, arch, sources, [(p, digests[p]) for p in universe],
+        memo = hashlib.sha256(repr((root, arch, sources, sorted(shadow.items()),
+                                    [(p, digests[p]) for p in universe],
                                     [(p, digests[p]) for p in api])).encode()).hexdigest()
         hit = self.state.results.get(memo)
         if hit is not None:
