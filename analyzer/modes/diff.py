@@ -30,6 +30,7 @@ from analyzer.pipeline.discover import SOURCE_SUFFIXES
 from analyzer.pipeline.options import Loaded, Options
 from analyzer.pipeline.plan import make_plan
 from analyzer.pipeline.run import run_plan
+from analyzer.pipeline.tree import tree_root
 from analyzer.result import Finding, Step
 from analyzer.results import baseline as bl
 from analyzer.results.run import RunResult
@@ -55,7 +56,7 @@ def analyze(rev: str, paths: Sequence[str], options: Options, conf: Settings,
     with tempfile.TemporaryDirectory(prefix="kref-lint-diff-") as tmp:
         old_files = sorted(git.materialize(root, todo, tmp))
         options_now = options_old = options
-        if summaries:
+        if summaries and tree_root([root]) is not None:   # (else: the changed files only)
             console.status("tree-wide summaries (pass 1) ...")
             shadow = {p: os.path.join(root, os.path.relpath(p, tmp)) for p in old_files}
             options_now, options_old = summarize.sides(

@@ -34,7 +34,7 @@ from analyzer.modes.summarize import cache_dir
 from analyzer.pipeline.discover import SOURCE_SUFFIXES, Excluder
 from analyzer.pipeline.options import Loaded, Options
 from analyzer.pipeline.run import analyze_files
-from analyzer.pipeline.tree import Pass1
+from analyzer.pipeline.tree import Pass1, tree_root
 from analyzer.report import mail as mail_report
 from analyzer.report import sarif as sarif_report
 from analyzer.report.json import build_json
@@ -135,7 +135,9 @@ def check_series(series: Series, tree: str, options: Options, jobs: int = 1,
     result = SeriesResult(series, tree, tree_commit=git.head_commit(tree))
     open_findings: dict[str, PatchFinding] = {}
     memo: dict[tuple[str, str], FileOutcome] = {}
-    pass1 = Pass1(options, Loaded(options), jobs, cache_dir()) if summaries else None
+    # a kernel tree only: elsewhere the touched files are all pass 1 would read
+    pass1 = (Pass1(options, Loaded(options), jobs, cache_dir())
+             if summaries and tree_root([tree]) is not None else None)
 
     def with_summaries(work: str, paths: list[str]) -> Options:
         if pass1 is None or not paths:
