@@ -77,7 +77,8 @@ def main(req: Request, conf: Settings, console: Console) -> int:
     options = options_for(req, conf)
     cache = None if req.no_cache else ResultCache(default_dir(), salt="")
     if req.diff_rev:
-        run = diff.analyze(req.diff_rev, req.paths, options, conf, cache, console)
+        run = diff.analyze(req.diff_rev, req.paths, options, conf, cache, console,
+                           summaries=req.summaries)
     else:
         run = analyze(req, options, conf, cache, console)
     run.elapsed = time.monotonic() - started

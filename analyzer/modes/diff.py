@@ -8,6 +8,11 @@ new name, so its old findings still match).  The analysis at ``REV`` is the base
 the run (:func:`analyzer.results.baseline.from_findings`, no detour through SARIF): only
 findings it does not have are ``new``.  The working tree, the index and the repository
 are only read.
+
+With tree-wide summaries (the default), each side gets its own pass 1 over the tree
+(cached by content, so the second run on a tree is cheap): the files now, and the files
+at ``REV`` standing for the tree's versions of them -- a change to a helper in one file
+shows in its callers' findings in the others.
 """
 from __future__ import annotations
 
@@ -17,13 +22,15 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from analyzer.ir import Span
+from analyzer.modes import summarize
 from analyzer.modes.console import Console
 from analyzer.modes.settings import Settings
 from analyzer.pipeline.cache import ResultCache
 from analyzer.pipeline.discover import SOURCE_SUFFIXES
-from analyzer.pipeline.options import Options
+from analyzer.pipeline.options import Loaded, Options
 from analyzer.pipeline.plan import make_plan
 from analyzer.pipeline.run import run_plan
+from analyzer.pipeline.tree import tree_root
 from analyzer.result import Finding, Step
 from analyzer.results import baseline as bl
 from analyzer.results.run import RunResult
@@ -31,7 +38,8 @@ from analyzer.vcs import git
 
 
 def analyze(rev: str, paths: Sequence[str], options: Options, conf: Settings,
-            cache: ResultCache | None, console: Console) -> RunResult:
+            cache: ResultCache | None, console: Console, summaries: bool = False
+            ) -> RunResult:
     """The run of the changed files now, compared with the same files at ``rev``.
     Raises :class:`analyzer.vcs.git.GitError`."""
     cwd = os.getcwd()
@@ -47,11 +55,17 @@ def analyze(rev: str, paths: Sequence[str], options: Options, conf: Settings,
                 now.append(p)
     with tempfile.TemporaryDirectory(prefix="kref-lint-diff-") as tmp:
         old_files = sorted(git.materialize(root, todo, tmp))
-        plan_now = make_plan(sorted(now), options)
-        plan_old = make_plan(old_files, options)
+        options_now = options_old = options
+        if summaries and tree_root([root]) is not None:   # (else: the changed files only)
+            console.status("tree-wide summaries (pass 1) ...")
+            shadow = {p: os.path.join(root, os.path.relpath(p, tmp)) for p in old_files}
+            options_now, options_old = summarize.sides(
+                root, sorted(now), old_files, shadow, options, Loaded(options), conf.workers)
+        plan_now = make_plan(sorted(now), options_now)
+        plan_old = make_plan(old_files, options_old)
         with console.progress(len(plan_now.order) + len(plan_old.order)) as done:
-            outcomes = run_plan(plan_now, options, conf.workers, cache, done)
-            old = run_plan(plan_old, options, conf.workers, None, done)
+            outcomes = run_plan(plan_now, options_now, conf.workers, cache, done)
+            old = run_plan(plan_old, options_old, conf.workers, None, done)
         old_findings = [_moved(f, tmp, root) for o in old for f in (*o.findings, *o.suppressed)]
     base = bl.from_findings(old_findings, root, f"{rev} ({commit[:12]})")
     run = RunResult.from_outcomes(outcomes, root, plan_now.notes)

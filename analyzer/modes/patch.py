@@ -7,6 +7,9 @@ touches, in a temporary directory: the tree is only read, and a path that leads 
 a symlink in the tree or out of it is refused.  The ``.c``/``.h`` files a patch touches
 are analyzed before and after it (a file unchanged since it was last analyzed is not
 analyzed again); a finding whose fingerprint is not there before is the patch's own.
+Both sides get the tree-wide summaries (pass 1, cached by content): the copies stand for
+the tree's versions of the files, so a helper a patch changes in one file shows in its
+callers' findings in another, and a call into the tree is known by the callee's summary.
 The reply (mail, SARIF, text, JSON) is written by :mod:`analyzer.report`.
 """
 from __future__ import annotations
@@ -27,9 +30,11 @@ from analyzer.inputs.mbox import Patch, Series, parse_series, read_input
 from analyzer.ir import Span
 from analyzer.modes.console import Console, check_output, write_output
 from analyzer.modes.settings import Settings
+from analyzer.modes.summarize import cache_dir
 from analyzer.pipeline.discover import SOURCE_SUFFIXES, Excluder
-from analyzer.pipeline.options import Options
+from analyzer.pipeline.options import Loaded, Options
 from analyzer.pipeline.run import analyze_files
+from analyzer.pipeline.tree import Pass1, tree_root
 from analyzer.report import mail as mail_report
 from analyzer.report import sarif as sarif_report
 from analyzer.report.json import build_json
@@ -121,14 +126,25 @@ def _info(req: Request, result: SeriesResult, automation_id: str | None) -> RunI
 
 # --------------------------------------------------------------------------- checking
 def check_series(series: Series, tree: str, options: Options, jobs: int = 1,
-                 excluder: Excluder | None = None) -> SeriesResult:
-    """Apply the series patch by patch to a private copy and collect what each adds."""
+                 excluder: Excluder | None = None, summaries: bool = True) -> SeriesResult:
+    """Apply the series patch by patch to a private copy and collect what each adds
+    (``summaries``: with the tree-wide summaries, see the module doc)."""
     tree = os.path.realpath(tree)
     if not os.path.isdir(tree):
         raise PatchError(f"--tree {tree}: not a directory")
     result = SeriesResult(series, tree, tree_commit=git.head_commit(tree))
     open_findings: dict[str, PatchFinding] = {}
     memo: dict[tuple[str, str], FileOutcome] = {}
+    # a kernel tree only: elsewhere the touched files are all pass 1 would read
+    pass1 = (Pass1(options, Loaded(options), jobs, cache_dir())
+             if summaries and tree_root([tree]) is not None else None)
+
+    def with_summaries(work: str, paths: list[str]) -> Options:
+        if pass1 is None or not paths:
+            return options
+        shadow = {os.path.join(work, *k.split("/")): os.path.join(tree, *k.split("/"))
+                  for k in known}
+        return replace(options, summaries=pass1.summarize(paths, [tree], shadow).table)
 
     def analyze(work: str, rels: dict[str, str]
                 ) -> tuple[list[Finding], list[Notification], Stats, LineTexts,
@@ -136,13 +152,17 @@ def check_series(series: Series, tree: str, options: Options, jobs: int = 1,
         """Analyze work/<rel> for each rel (a file unchanged since it was last analyzed
         is not analyzed again); findings re-pathed to tree/<rels[rel]>."""
         todo, outs = [], {}
+        opts = with_summaries(work, [os.path.join(work, *r.split("/")) for r in rels])
+        table = opts.summaries
         for rel in rels:
-            key = (rel, _digest(os.path.join(work, *rel.split("/"))))
-            if key in memo:
+            path = os.path.join(work, *rel.split("/"))
+            key = (rel, _digest(path))
+            if key in memo and (table is None or
+                                table.still_valid(memo[key].summaries_used, path)):
                 outs[rel] = memo[key]
             else:
                 todo.append((rel, key))
-        fresh = analyze_files([os.path.join(work, *r.split("/")) for r, _ in todo], options,
+        fresh = analyze_files([os.path.join(work, *r.split("/")) for r, _ in todo], opts,
                               jobs if len(todo) > 3 else 1, None)
         for (rel, key), o in zip(todo, fresh):
             memo[key] = outs[rel] = o
@@ -208,6 +228,8 @@ def check_series(series: Series, tree: str, options: Options, jobs: int = 1,
                 result.findings.append(pf)
                 open_findings[fp] = pf
                 _keep_version(result, patch, f, work, tree)
+    if pass1 is not None:
+        pass1.save()
     result.notifications = list(dict.fromkeys(result.notifications))
     return result
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from analyzer.errors import ToolError
@@ -36,6 +37,18 @@ def compute(paths: Sequence[str], files: Sequence[str], options: Options, loaded
     result = p1.summarize(files, paths)
     p1.save()
     return result.table
+
+
+def sides(root: str, now: Sequence[str], before: Sequence[str], shadow: dict[str, str],
+          options: Options, loaded: Loaded, jobs: int) -> tuple[Options, Options]:
+    """The options of a comparison's two sides (``--diff``, ``check-patch``), each with
+    its own tree-wide summaries: ``now`` in the tree as it is, ``before`` (copies, see
+    ``shadow``: copy -> the tree's file) standing for the tree's versions of them."""
+    p1 = Pass1(options, loaded, jobs, cache_dir())
+    table_now = p1.summarize(now, [root]).table
+    table_before = p1.summarize(before, [root], shadow).table
+    p1.save()
+    return replace(options, summaries=table_now), replace(options, summaries=table_before)
 
 
 def load(path: str, paths: Sequence[str], loaded: Loaded, kernel: str | None

@@ -26,28 +26,44 @@ import os
 import pickle
 import re
 import signal
+import sys
 import tempfile
-from collections.abc import Sequence
+import zlib
+from array import array
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 from analyzer import __version__
 from analyzer.ir import Function
 from analyzer.pipeline.cache import code_digest
 from analyzer.pipeline.discover import read_source
 from analyzer.pipeline.options import FileTask, Loaded, Options
-from analyzer.summaries.compute import FileInfo, Pass1Cache, Pass1Stats, compute, starter_names
+from analyzer.summaries.compute import (
+    FileInfo,
+    Pass1Cache,
+    Pass1Stats,
+    Work,
+    analyze_one,
+    compute,
+    starter_names,
+)
 from analyzer.summaries.skeleton import FnSkeleton, lower_only, skeleton
 from analyzer.summaries.table import SummaryTable
 
-STATE_FORMAT = "kref-lint-pass1-1"
+STATE_FORMAT = "kref-lint-pass1-3"
 MAX_BYTES = 16 * 1024 * 1024
 
 _INCLUDE = re.compile(rb'^[ \t]*#[ \t]*include[ \t]*([<"])([^>"\n]+)[>"]', re.M)
 _IDENT = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
 _BODY = re.compile(rb"^\{", re.M)
 _HEAD_NAME = re.compile(rb"([A-Za-z_][A-Za-z0-9_]*)\s*\($")
+#: an identifier a ``(`` follows: every call a skeleton records, and every function
+#: definition (``name(``, ``MACRO(``), is one -- except across a comment (below)
+_CALLISH = re.compile(rb"(?<![A-Za-z0-9_])([A-Za-z_][A-Za-z0-9_]*)[ \t\n\r\f\v\\]*\(")
+_COMMENT_PAREN = re.compile(rb"\*/[ \t\n\r\f\v\\]*\(")
 
 
 def tree_root(paths: Sequence[str]) -> str | None:
@@ -89,14 +105,32 @@ def arch_of(root: str, paths: Sequence[str]) -> str:
 
 
 @dataclass
+class Back:
+    """What pass 1 keeps between runs and needs only when something changed (its own
+    file, read on demand): the skeletons, the calls and facts of functions."""
+
+    skeletons: dict[str, tuple[FnSkeleton, ...]] = field(default_factory=dict)
+    cache: Pass1Cache = field(default_factory=Pass1Cache)
+
+
+@dataclass
 class State:
-    """What pass 1 keeps between runs."""
+    """What pass 1 reads on every run: the files' stamps and what each file gives
+    without parsing it, and the last results by their inputs (a warm run with nothing
+    changed reads this only)."""
 
     stamps: dict[str, tuple[tuple[int, ...], str]] = field(default_factory=dict)
-    skeletons: dict[str, tuple[FnSkeleton, ...]] = field(default_factory=dict)
     includes: dict[str, tuple[tuple[bool, str], ...]] = field(default_factory=dict)
     index: dict[str, tuple[tuple[str, bool, bool], ...]] = field(default_factory=dict)
-    cache: Pass1Cache = field(default_factory=Pass1Cache)
+    #: digest -> the CRC-32s of the identifiers a ``(`` follows (sorted): which files may
+    #: matter to pass 1 (:meth:`Pass1._relevant`) without parsing them
+    idents: dict[str, array] = field(default_factory=dict)
+    #: key of the inputs (every file that may be read, by digest) -> (definitions,
+    #: stats, the files, the checked headers); the last few
+    results: dict[str, tuple] = field(default_factory=dict)
+
+
+RESULTS_KEPT = 4
 
 
 @dataclass
@@ -107,11 +141,11 @@ class Pass1Result:
 
 
 class _Files:
-    """Digests and bytes of the files pass 1 reads (stat-memoized across runs)."""
+    """Digests of the files pass 1 reads (stat-memoized across runs).  The bytes are
+    never kept: a whole tree is 1.4 GB."""
 
     def __init__(self, state: State):
         self.state = state
-        self.data: dict[str, bytes] = {}
 
     def digest(self, path: str) -> str | None:
         try:
@@ -130,14 +164,10 @@ class _Files:
         return d
 
     def read(self, path: str) -> bytes | None:
-        got = self.data.get(path)
-        if got is None:
-            try:
-                got = read_source(path, MAX_BYTES)
-            except OSError:
-                return None
-            self.data[path] = got
-        return got
+        try:
+            return read_source(path, MAX_BYTES)
+        except OSError:
+            return None
 
 
 def header_tasks(table: SummaryTable, have: Sequence[str], prefilter: bool = True
@@ -169,34 +199,58 @@ class Pass1:
                            f"{hashlib.sha256(self.salt.encode()).hexdigest()[:24]}.pickle"
                            if cache_dir is not None else None)
         self.state = self._load()
+        self._back: Back | None = None
         self.files = _Files(self.state)
 
-    # -- persistence
-    def _load(self) -> State:
-        if self.state_file is None:
-            return State()
+    # -- persistence: State in one file, Back in another (read when needed)
+    def _read(self, path: Path | None, kind: type):
+        if path is None:
+            return kind()
         try:
-            with open(self.state_file, "rb") as fh:
-                fmt, state = pickle.load(fh)
-            if fmt == self.salt and isinstance(state, State):
-                return state
+            with open(path, "rb") as fh:
+                fmt, got = pickle.load(fh)
+            if fmt == self.salt and isinstance(got, kind):
+                return got
         except FileNotFoundError:
             pass
         except Exception:
-            self.state_file.unlink(missing_ok=True)
-        return State()
+            path.unlink(missing_ok=True)
+        return kind()
+
+    def _back_file(self) -> Path | None:
+        return (self.state_file.with_suffix(".back.pickle")
+                if self.state_file is not None else None)
+
+    def _load(self) -> State:
+        return self._read(self.state_file, State)
+
+    @property
+    def back(self) -> Back:
+        if self._back is None:
+            self._back = self._read(self._back_file(), Back)
+        return self._back
 
     def save(self) -> None:
         if self.state_file is None:
             return
         try:
             self.state_file.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.state_file.parent)
-            with os.fdopen(fd, "wb") as fh:
-                pickle.dump((self.salt, self.state), fh, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, self.state_file)
+            if self._back is not None:
+                self._write(self._back_file(), self._back)   # first: State may say less
+            self._write(self.state_file, self.state)
         except OSError:
             pass
+
+    def _write(self, path: Path | None, what: object) -> None:
+        assert path is not None
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                pickle.dump((self.salt, what), fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     # -- the files
     def _includes(self, path: str, digest: str) -> tuple[tuple[bool, str], ...]:
@@ -208,7 +262,8 @@ class Pass1:
             self.state.includes[digest] = got
         return got
 
-    def _headers(self, root: str, arch: str, sources: list[str]) -> list[str]:
+    def _headers(self, root: str, arch: str, sources: list[str],
+                 shadow: Mapping[str, str]) -> list[str]:
         base = [os.path.join(root, "arch", arch, "include"),
                 os.path.join(root, "arch", arch, "include", "generated"),
                 os.path.join(root, "include"),
@@ -219,6 +274,7 @@ class Pass1:
         seen = set(sources)
         work = list(sources)
         found: list[str] = []
+        copy_of = {tree: copy for copy, tree in shadow.items()}
         resolved: dict[tuple[str, str], str | None] = {}
         while work:
             f = work.pop()
@@ -226,16 +282,18 @@ class Pass1:
             if d is None:
                 continue
             here = os.path.dirname(f)
+            mirror = [os.path.dirname(shadow[f])] if f in shadow else []
             for quoted, name in self._includes(f, d):
                 key = (here if quoted else "", name)
                 if key in resolved:
                     hit = resolved[key]
                 else:
-                    cands = ([os.path.join(here, name)] if quoted else []) + [
-                        os.path.join(b, name) for b in base]
+                    cands = ([os.path.join(h, name) for h in (here, *mirror)] if quoted
+                             else []) + [os.path.join(b, name) for b in base]
                     if name.startswith("asm/"):
                         cands.append(os.path.join(root, "include", "asm-generic", name[4:]))
                     hit = next((os.path.normpath(c) for c in cands if os.path.isfile(c)), None)
+                    hit = copy_of.get(hit, hit) if hit is not None else None
                     resolved[key] = hit
                 if hit is not None and hit not in seen:
                     seen.add(hit)
@@ -271,7 +329,7 @@ class Pass1:
         return out
 
     def _skeletons(self, paths: list[str], digests: dict[str, str]) -> None:
-        todo = [p for p in paths if digests[p] not in self.state.skeletons]
+        todo = [p for p in paths if digests[p] not in self.back.skeletons]
         if not todo:
             return
         iterators = self.loaded.models.iterators()
@@ -281,11 +339,14 @@ class Pass1:
                                chunksize=max(1, len(todo) // (self.jobs * 8)))
         else:
             got = [_skeleton_of((p, iterators)) for p in todo]
-        for p, s in zip(todo, got):
-            self.state.skeletons[digests[p]] = s
+        for p, sk in zip(todo, got):
+            # one string object per name across the tree (the pool hands copies back)
+            self.back.skeletons[digests[p]] = tuple(
+                FnSkeleton(sys.intern(x.name), x.static,
+                           frozenset(sys.intern(t) for t in x.tokens)) for x in sk)
 
     def _lower(self, batch: Sequence[tuple[FileInfo, Sequence[int]]]
-               ) -> list[dict[int, Function]]:
+               ) -> list[dict[int, Function | bytes]]:
         iterators = self.loaded.models.iterators()
         jobs = [(f.path, tuple(ix), frozenset(f.functions[i].name for i in ix), iterators)
                 for f, ix in batch]
@@ -295,51 +356,144 @@ class Pass1:
         return [_lower_of(j) for j in jobs]
 
     # -- the pass
-    def summarize(self, paths: Sequence[str], roots: Sequence[str] = ()) -> Pass1Result:
+    def summarize(self, paths: Sequence[str], roots: Sequence[str] = (),
+                  shadow: Mapping[str, str] | None = None) -> Pass1Result:
         """Pass 1 for the analyzed files ``paths`` (``roots``: the paths as given, to
-        find the tree and its architecture)."""
+        find the tree and its architecture).  ``shadow``: copy -> the file of the tree it
+        stands for (``--diff``'s files at REV, ``check-patch``'s patched files): the
+        tree's version is not read, the copy is read where it would be."""
         sources = sorted({os.path.realpath(p) for p in paths})
+        shadow = {os.path.realpath(c): os.path.realpath(t)
+                  for c, t in (shadow or {}).items()}
         root = tree_root(list(roots) or sources)
-        digests: dict[str, str] = {}
+        digests: dict[str, str] = dict.fromkeys(shadow.values(), "")   # never read
         universe = [p for p in sources if self._digest_into(p, digests)]
         starters = starter_names(self.loaded.models, self.loaded.checkers)
         if root is not None:
             arch = arch_of(root, list(roots) or sources)
-            headers = [h for h in self._headers(root, arch, universe)
+            headers = [h for h in self._headers(root, arch, universe, shadow)
                        if self._digest_into(h, digests)]
             universe += headers
-            self._skeletons(universe, digests)
-            defined = {s.name for p in universe for s in self.state.skeletons[digests[p]]}
-            wanted = self._tokens(universe, digests) - defined
             api = [p for p in self._api_files(root, arch)
                    if p not in digests and self._digest_into(p, digests)]
-            index = self._indexes(api, digests, starters)
-            added = True
-            while added:                 # definers of what is called, until none is new
-                added = False
-                new = [p for p in api if p not in set(universe) and any(
-                    hit and name in wanted for name, _, hit in index[p])]
-                if new:
-                    self._skeletons(new, digests)
-                    universe += new
-                    defined |= {s.name for p in new for s in self.state.skeletons[digests[p]]}
-                    wanted = (wanted | self._tokens(new, digests)) - defined
-                    added = True
         else:
+            arch, api = "", []
             root = os.path.commonpath(sources) if sources else ""
             if root and not os.path.isdir(root):
                 root = os.path.dirname(root)
-        self._skeletons(universe, digests)
+        # everything below depends on these files' contents only (and the salt)
+        memo = hashlib.sha256(repr((root, arch, sources, sorted(shadow.items()),
+                                    [(p, digests[p]) for p in universe],
+                                    [(p, digests[p]) for p in api])).encode()).hexdigest()
+        hit = self.state.results.get(memo)
+        if hit is not None:
+            defs, stats, universe, checked = hit
+            return Pass1Result(SummaryTable(defs, root or "", self._meta(checked)),
+                               stats, universe)
+        if api:                          # (a whole tree has them all among its files)
+            self._api_definers(universe, api, digests, starters)
+        relevant = self._relevant(universe, digests, starters)
+        self._skeletons(relevant, digests)
         infos = [FileInfo(p, os.path.relpath(p, root) if root else p, digests[p],
-                          not p.endswith(".c"), self.state.skeletons[digests[p]])
-                 for p in universe]
-        defs, stats = compute(infos, self._lower, self.loaded.models, self.loaded.checkers,
-                              self.state.cache, self.salt)
-        meta = {"analyzer": __version__, "models": self.loaded.models.fingerprint(),
-                "kernel_version": self.options.kernel_version,
-                "checked": self._checked(root or "", sources, digests, universe)}
-        self.files.data.clear()
-        return Pass1Result(SummaryTable(defs, root or "", meta), stats, universe)
+                          not p.endswith(".c"), self.back.skeletons[digests[p]])
+                 for p in relevant]
+        waves = _Waves(self.loaded, self.jobs)
+        try:
+            defs, stats = compute(infos, self._lower, self.loaded.models,
+                                  self.loaded.checkers, self.back.cache, self.salt, waves)
+        finally:
+            waves.close()
+        stats.files = len(universe)
+        stats.relevant_files = len(relevant)
+        checked = self._checked(root or "", sources, digests, universe)
+        self.state.results[memo] = (defs, stats, universe, checked)
+        for old in list(self.state.results)[:-RESULTS_KEPT]:
+            del self.state.results[old]
+        return Pass1Result(SummaryTable(defs, root or "", self._meta(checked)), stats,
+                           universe)
+
+    def _meta(self, checked: dict[str, list[str]]) -> dict:
+        return {"analyzer": __version__, "models": self.loaded.models.fingerprint(),
+                "kernel_version": self.options.kernel_version, "checked": checked}
+
+    def _api_definers(self, universe: list[str], api: list[str], digests: dict[str, str],
+                      starters: frozenset[str] | None) -> None:
+        """Add to ``universe`` the API files defining what it calls (and names a starter
+        in that body), until none is new."""
+        self._skeletons(universe, digests)
+        defined = {s.name for p in universe for s in self.back.skeletons[digests[p]]}
+        wanted = self._tokens(universe, digests) - defined
+        index = self._indexes(api, digests, starters)
+        added = True
+        while added:                     # definers of what is called, until none is new
+            added = False
+            have = set(universe)
+            new = [p for p in api if p not in have and any(
+                hit and name in wanted for name, _, hit in index[p])]
+            if new:
+                self._skeletons(new, digests)
+                universe += new
+                defined |= {s.name for p in new for s in self.back.skeletons[digests[p]]}
+                wanted = (wanted | self._tokens(new, digests)) - defined
+                added = True
+
+    def _relevant(self, files: list[str], digests: dict[str, str],
+                  starters: frozenset[str] | None) -> list[str]:
+        """The files of ``files`` pass 1 must read (in their order): those naming a
+        name that may have a fact -- a starter, or a function of such a file naming
+        one, transitively (by name: a superset of what the call graph resolves) --
+        found by the files' identifiers (:data:`_CALLISH`), without parsing the others.
+        A function that can have a fact, and every definition of its name, are in
+        these files: the summaries are those of all of ``files``."""
+        if starters is None:
+            return list(files)
+        self._ident_hashes(files, digests)
+        steps: dict[str, list[str]] = {}
+        for macro, it in self.loaded.models.iterators().items():
+            if it.step:
+                steps.setdefault(it.step, []).append(macro)
+        names: set[str] = set()
+        callers: dict[str, list[str]] = {}      # token -> chosen functions naming it
+        chosen: set[int] = set()
+        pending = list(range(len(files)))
+        frontier = sorted(starters)
+        while frontier:
+            fresh: list[str] = []
+            while frontier:                      # the closure over what is read
+                n = frontier.pop()
+                if n in names:
+                    continue
+                names.add(n)
+                fresh.append(n)
+                frontier.extend(c for c in callers.get(n, ()) if c not in names)
+            want = {zlib.crc32(m.encode()) for n in fresh for m in (n, *steps.get(n, ()))}
+            hit = [i for i in pending
+                   if not want.isdisjoint(self.state.idents[digests[files[i]]])]
+            if not hit:
+                break
+            chosen.update(hit)
+            hit_set = set(hit)
+            pending = [i for i in pending if i not in hit_set]
+            new = [files[i] for i in hit]
+            self._skeletons(new, digests)
+            for p in new:
+                for s in self.back.skeletons[digests[p]]:
+                    for t in s.tokens:
+                        callers.setdefault(t, []).append(s.name)
+                    if s.name not in names and not s.tokens.isdisjoint(names):
+                        frontier.append(s.name)
+        return [files[i] for i in sorted(chosen)]
+
+    def _ident_hashes(self, paths: list[str], digests: dict[str, str]) -> None:
+        todo = [p for p in paths if digests[p] not in self.state.idents]
+        if self.jobs > 1 and len(todo) > 8:
+            with get_context("fork").Pool(self.jobs, initializer=_child) as pool:
+                got = pool.map(_idents_of, todo,
+                               chunksize=max(1, min(64, len(todo) // (self.jobs * 8))))
+        else:
+            got = [_idents_of(p) for p in todo]
+        for p, g in zip(todo, got):
+            self.state.idents[digests[p]] = g
 
     def _checked(self, root: str, sources: list[str], digests: dict[str, str],
                  universe: list[str]) -> dict[str, list[str]]:
@@ -351,17 +505,19 @@ class Pass1:
             return {}
         analyzed = set(sources)
         inc = (os.path.join(root, "include") + os.sep, os.path.join(root, "arch") + os.sep)
+        outside = [p for p in universe if p not in analyzed and not p.endswith(".c")
+                   and p.startswith(inc) and (not p.startswith(inc[1]) or
+                                              f"{os.sep}include{os.sep}" in p[len(inc[1]):])]
+        if not outside:
+            return {}
+        self._skeletons([p for p in sources if p in digests] + outside, digests)
         where: dict[str, list[tuple[str, FnSkeleton]]] = {}
-        for p in universe:
-            if p in analyzed or p.endswith(".c") or not p.startswith(inc):
-                continue
-            if p.startswith(inc[1]) and f"{os.sep}include{os.sep}" not in p[len(inc[1]):]:
-                continue
-            for s in self.state.skeletons[digests[p]]:
+        for p in outside:
+            for s in self.back.skeletons[digests[p]]:
                 where.setdefault(s.name, []).append((p, s))
         models = self.loaded.models
         work = sorted({n for p in sources if p in digests
-                       for s in self.state.skeletons[digests[p]]
+                       for s in self.back.skeletons[digests[p]]
                        for n in s.tokens if n in where})
         seen: set[str] = set()
         out: dict[str, set[str]] = {}
@@ -385,9 +541,47 @@ class Pass1:
     def _tokens(self, paths: list[str], digests: dict[str, str]) -> set[str]:
         out: set[str] = set()
         for p in paths:
-            for s in self.state.skeletons[digests[p]]:
+            for s in self.back.skeletons[digests[p]]:
                 out |= s.tokens
         return out
+
+
+#: The models and checkers of the pass-1 analysis helpers (set before they are forked).
+_ANALYSIS: tuple | None = None
+
+
+class _Waves:
+    """Pass 1's waves of functions (none calls another) analyzed in a pool of helper
+    processes, forked once on the first wave large enough to be worth it."""
+
+    MIN_PARALLEL = 8
+
+    def __init__(self, loaded: Loaded, jobs: int):
+        self.loaded = loaded
+        self.jobs = jobs
+        self.pool: Any = None
+
+    def __call__(self, works: Sequence[Work]) -> list:
+        models, checkers = self.loaded.models, self.loaded.checkers
+        if self.jobs < 2 or len(works) < self.MIN_PARALLEL:
+            return [analyze_one(models, checkers, w) for w in works]
+        if self.pool is None:
+            global _ANALYSIS
+            _ANALYSIS = (models, checkers)
+            self.pool = get_context("fork").Pool(self.jobs, initializer=_child)
+        return self.pool.map(_analyze_work, works,
+                             chunksize=max(1, min(32, len(works) // (self.jobs * 4))))
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+            self.pool.join()
+            self.pool = None
+
+
+def _analyze_work(work: Work):
+    assert _ANALYSIS is not None
+    return analyze_one(_ANALYSIS[0], _ANALYSIS[1], work)
 
 
 def _child() -> None:
@@ -432,6 +626,17 @@ def _index_of(job) -> tuple[tuple[str, bool, bool], ...]:
     return tuple(out)
 
 
+def _idents_of(path: str) -> array:
+    """The sorted CRC-32s of the identifiers of ``path`` a ``(`` follows (of all its
+    identifiers when a comment stands before a ``(``)."""
+    try:
+        data = read_source(path, MAX_BYTES)
+    except OSError:
+        return array("I")
+    found = (_IDENT if _COMMENT_PAREN.search(data) else _CALLISH).findall(data)
+    return array("I", sorted({zlib.crc32(x) for x in set(found)}))
+
+
 def _skeleton_of(job) -> tuple[FnSkeleton, ...]:
     path, iterators = job
     try:
@@ -441,11 +646,14 @@ def _skeleton_of(job) -> tuple[FnSkeleton, ...]:
         return ()
 
 
-def _lower_of(job) -> dict[int, Function]:
+def _lower_of(job) -> dict[int, Function | bytes]:
+    """The functions asked for, lowered; each pickled and compressed (a tenth of its
+    objects' size: pass 1 holds the lowered functions until it analyzes them)."""
     path, indexes, names, iterators = job
     try:
         fns = lower_only(path, read_source(path, MAX_BYTES), iterators, names)
     except Exception:
         return {}
     wanted = set(indexes)
-    return {i: fn for i, fn in fns if i in wanted}
+    return {i: zlib.compress(pickle.dumps(fn, pickle.HIGHEST_PROTOCOL), 1)
+            for i, fn in fns if i in wanted}

@@ -21,6 +21,8 @@ an edit re-analyzes the edited functions and the callers whose inputs changed.
 from __future__ import annotations
 
 import hashlib
+import pickle
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -53,6 +55,7 @@ class Pass1Cache:
 @dataclass
 class Pass1Stats:
     files: int = 0
+    relevant_files: int = 0
     functions: int = 0
     relevant: int = 0
     lowered: int = 0
@@ -60,8 +63,47 @@ class Pass1Stats:
     with_facts: int = 0
 
 
-#: Lower, for each (file, indexes) given, those functions of the file: index -> Function.
-Lower = Callable[[Sequence[tuple[FileInfo, Sequence[int]]]], list[dict[int, Function]]]
+#: Lower, for each (file, indexes) given, those functions of the file: index -> Function,
+#: or the Function pickled and zlib-compressed (held so until it is analyzed).
+Lower = Callable[[Sequence[tuple[FileInfo, Sequence[int]]]],
+                 list[dict[int, Function | bytes]]]
+
+
+def _function(got: Function | bytes | None) -> Function | None:
+    return pickle.loads(zlib.decompress(got)) if isinstance(got, bytes) else got
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    key: str                          # of the cached facts
+    names: frozenset[str]             # what the function calls
+    given: tuple[Model, ...]          # the facts its overlay holds for those names
+
+
+#: One function to analyze: (lowered, the facts its overlay holds, its calls).
+Work = tuple[Function | bytes | None, tuple[Model, ...], frozenset[str]]
+#: Analyze functions none of which calls another: each one's summarized facts.
+Analyze = Callable[[Sequence[Work]], list[tuple[Model, ...]]]
+
+
+def analyze_one(models: Models, checkers: Sequence[Checker], work: Work
+                ) -> tuple[Model, ...]:
+    """A function's facts, analyzed with a fresh overlay holding ``given``."""
+    got, given, names = work
+    fn = _function(got)
+    if fn is None:
+        return ()
+    ov = models.overlay()
+    for m in given:
+        ov.add_summary(m)
+    try:
+        return tuple(analyze_function_full(fn, ov, checkers, None, names).summaries)
+    except Exception:                    # pass 2 reports it, with the file
+        return ()
+
+
+def analyze_here(models: Models, checkers: Sequence[Checker]) -> Analyze:
+    return lambda works: [analyze_one(models, checkers, w) for w in works]
 
 
 def starter_names(models: Models, checkers: Sequence[Checker]) -> frozenset[str] | None:
@@ -82,8 +124,11 @@ def _facts_digest(facts: Sequence[Model]) -> str:
 
 
 def compute(files: Sequence[FileInfo], lower: Lower, models: Models,
-            checkers: Sequence[Checker], cache: Pass1Cache, salt: str = ""
-            ) -> tuple[list[Definition], Pass1Stats]:
+            checkers: Sequence[Checker], cache: Pass1Cache, salt: str = "",
+            analyze: Analyze | None = None) -> tuple[list[Definition], Pass1Stats]:
+    """The definitions of the names with facts, and the figures.  ``analyze``: how a
+    wave of functions is analyzed (default: here, one after the other); the facts do
+    not depend on it."""
     stats = Pass1Stats(files=len(files))
     # ---- nodes: every function of every file
     node_file: list[int] = []
@@ -142,7 +187,7 @@ def compute(files: Sequence[FileInfo], lower: Lower, models: Models,
 
     # ---- 2. lowering: the functions that name a starter at once (in parallel), the
     # others when a callee of theirs turns out to have facts
-    lowered: dict[int, Function] = {}
+    lowered: dict[int, Function | bytes | None] = {}   # released once analyzed
     calls: dict[int, frozenset[str]] = {}
     transparent = models.names("transparent")
 
@@ -154,8 +199,9 @@ def compute(files: Sequence[FileInfo], lower: Lower, models: Models,
         for (fi, vs), fns in zip(batch, got):
             stats.lowered += len(fns)
             for v in vs:
-                fn = fns.get(node_idx[v])
-                lowered[v] = fn                   # type: ignore[assignment]
+                one = fns.get(node_idx[v])
+                lowered[v] = one
+                fn = _function(one)
                 cache.calls[(files[fi].digest, node_idx[v])] = (
                     called_names(build_cfg(fn, transparent)) if fn else frozenset())
 
@@ -177,8 +223,21 @@ def compute(files: Sequence[FileInfo], lower: Lower, models: Models,
                        and (files[fi].digest, node_idx[v]) not in cache.calls])
                  for fi, vs in sorted(by_file.items())])
 
-    # ---- 3. each function with the facts of its callees
-    overlays: dict[int, Models] = {}
+    # ---- 3. each function with the facts of its callees.  What a function's analysis
+    # sees of its file's overlay is what a sequential visit in ``order`` has added to it
+    # under the names it calls (the first fact added for an API in a section wins:
+    # add_summary never replaces); ``added`` keeps that as (when, model), so that the
+    # functions whose callees are all done -- a wave -- are analyzed together (in
+    # parallel by ``analyze``), each with a fresh overlay holding exactly that.
+    added: dict[int, dict[str, dict[str, tuple[int, Model]]]] = {}
+
+    def note(fi: int, when: int, ms: Sequence[Model]) -> None:
+        mine = added.setdefault(fi, {})
+        for m in ms:
+            by_section = mine.setdefault(m.api, {})
+            old = by_section.get(m.section)
+            if old is None or when < old[0]:
+                by_section[m.section] = (when, m)
 
     def resolved(name: str, caller_file: int) -> tuple[Model, ...]:
         defs = [w for w in visible.get(name, ()) if node_file[w] != caller_file]
@@ -190,15 +249,13 @@ def compute(files: Sequence[FileInfo], lower: Lower, models: Models,
             common &= {(m.section, repr(m.values)) for m in g}
         return tuple(m for m in got[0] if (m.section, repr(m.values)) in common)
 
-    def visit(v: int) -> bool:
-        """Analyze ``v`` if it can have a fact; whether its facts changed."""
-        if not seeds[v] and not any(facts.get(w) for w in callees[v]):
-            return False                         # nothing it calls can give it a fact
+    def wanted(v: int) -> bool:
+        """Whether ``v`` can have a fact (a starter, or a callee with facts)."""
+        return seeds[v] or any(facts.get(w) for w in callees[v])
+
+    def prepare(v: int, when: int) -> Job:
+        """What ``v``'s analysis depends on: its cache key, its calls, the facts."""
         fi = node_file[v]
-        f = files[fi]
-        ov = overlays.get(fi)
-        if ov is None:
-            ov = overlays[fi] = models.overlay()
         names = calls_of(v)
         deps: list[tuple[str, ...]] = []
         for name in sorted(names):
@@ -210,43 +267,99 @@ def compute(files: Sequence[FileInfo], lower: Lower, models: Models,
             if name not in visible or modeled(models, name):
                 continue
             got = resolved(name, fi)
-            for m in got:
-                ov.add_summary(m)
+            note(fi, when, got)
             if got:
                 deps.append((name, _facts_digest(got)))
-        key = hashlib.sha256(repr((salt, f.digest, node_idx[v], skel[v].name, deps))
+        key = hashlib.sha256(repr((salt, files[fi].digest, node_idx[v], skel[v].name, deps))
                              .encode()).hexdigest()
-        out = cache.facts.get(key)
-        if out is None:
-            fn = lowered.get(v)
-            if fn is None and v not in lowered:
-                lower_files([(fi, [v])])
-                fn = lowered.get(v)
-            out = ()
-            if fn is not None:
-                try:
-                    result = analyze_function_full(fn, ov, checkers, None, names)
-                    out = tuple(result.summaries)
-                except Exception:        # pass 2 reports it, with the file
-                    out = ()
-                stats.analyzed += 1
-            cache.facts[key] = out
+        mine_added = added.get(fi, {})
+        given = tuple(m for name in sorted(names)
+                      for _, m in mine_added.get(name, {}).values())
+        return Job(key, names, given)
+
+    def commit(v: int, out: tuple[Model, ...], when: int) -> bool:
         before = facts.get(v, ())
         if out:
             facts[v] = out
-            for m in out:
-                ov.add_summary(m)
+            note(node_file[v], when, out)
         return out != before
 
-    for v in order:
-        visit(v)
+    def run(vs: list[int], whens: list[int]) -> list[tuple[Model, ...]]:
+        """The facts of ``vs`` (none of them a callee of another), cached or analyzed."""
+        jobs = [prepare(v, w) for v, w in zip(vs, whens)]
+        todo = [i for i, j in enumerate(jobs) if j.key not in cache.facts]
+        missing: dict[int, list[int]] = {}
+        for i in todo:
+            if vs[i] not in lowered:
+                missing.setdefault(node_file[vs[i]], []).append(vs[i])
+        lower_files(sorted(missing.items()))
+        work = [(lowered.get(vs[i]), jobs[i].given, jobs[i].names) for i in todo]
+        outs = (analyze or analyze_here(models, checkers))(
+            [w for w in work if w[0] is not None])
+        it = iter(outs)
+        for i, w in zip(todo, work):
+            if w[0] is not None:
+                stats.analyzed += 1
+            cache.facts[jobs[i].key] = next(it) if w[0] is not None else ()
+        return [cache.facts[j.key] for j in jobs]
+
+    def calls_known(vs: list[int]) -> None:
+        """Lower, in one batch, what the calls of ``vs`` need (see calls_of)."""
+        need: dict[int, set[int]] = {}
+        for v in vs:
+            if v not in calls and (files[node_file[v]].digest, node_idx[v]) not in cache.calls:
+                need.setdefault(node_file[v], set()).add(v)
+        lower_files([(fi, [w for w in by_file[fi] if w not in lowered and (
+            w in ws or (potential[w] and (files[fi].digest, node_idx[w]) not in cache.calls))])
+            for fi, ws in sorted(need.items())])
+
+    pos = {v: i for i, v in enumerate(order)}
+    comp_of = {v: ci for ci, comp in enumerate(cycles) for v in comp}
+    units: list[list[int]] = []
+    unit_of: dict[int, int] = {}
+    for v in order:                      # Tarjan emits an SCC's nodes together
+        ci = comp_of.get(v)
+        if ci is None or cycles[ci][0] == v:
+            units.append([v] if ci is None else cycles[ci])
+        unit_of[v] = len(units) - 1
+    waiting = [0] * len(units)
+    up: list[list[int]] = [[] for _ in units]
+    for u, members in enumerate(units):
+        for d in sorted({unit_of[w] for v in members for w in callees[v]} - {u}):
+            waiting[u] += 1
+            up[d].append(u)
+    ready = [u for u in range(len(units)) if not waiting[u]]
+    while ready:
+        ready.sort()
+        singles = [units[u][0] for u in ready if len(units[u]) == 1]
+        live = [v for v in singles if wanted(v)]
+        calls_known(live)
+        for v, out in zip(live, run(live, [pos[v] for v in live])):
+            commit(v, out, pos[v])
+        for u in ready:                   # a cycle: its functions one after the other
+            if len(units[u]) > 1:
+                for v in units[u]:
+                    if wanted(v):
+                        commit(v, run([v], [pos[v]])[0], pos[v])
+        for v in singles:
+            lowered.pop(v, None)          # a cut cycle revisits its functions: only those
+        nxt = []                          # stay lowered
+        for u in ready:
+            for w in up[u]:
+                waiting[w] -= 1
+                if not waiting[w]:
+                    nxt.append(w)
+        ready = nxt
     # a cycle was cut somewhere: its functions again while their facts change (twice at
     # most; what a function already summarized stays, add_summary never replaces)
+    tick = len(order)
     for _ in range(2):
         changed = False
         for comp in cycles:
             for v in comp:
-                changed |= visit(v)
+                if wanted(v):
+                    changed |= commit(v, run([v], [tick])[0], tick)
+                tick += 1
         if not changed:
             break
     stats.relevant = sum(potential)

@@ -1,0 +1,195 @@
+"""Pass 1 at the scale of a whole tree: it reads only the files that may matter (found by
+their identifiers, without parsing the others), holds lowered functions compressed and
+releases each once analyzed -- and computes exactly the summaries it computes reading
+every file.
+
+The C below is ours, modeled on kernel patterns (a helper submitting a page for I/O,
+wrappers of it in other files, a second definition under another configuration)."""
+from __future__ import annotations
+
+import json
+import zlib
+from pathlib import Path
+
+import pytest
+
+from analyzer.pipeline.options import Loaded, Options
+from analyzer.pipeline.tree import Pass1, _idents_of
+from analyzer.summaries.compute import Pass1Cache, compute
+
+SUBMIT = """\
+int helper_submit(struct bio *bio, struct page *page)
+{
+\tbio_add_page(bio, page, PAGE_SIZE, 0);
+\treturn submit_bio_wait(bio);
+}
+"""
+WRAP = """\
+int wrap_submit(struct bio *bio, struct page *page)
+{
+\treturn helper_submit(bio, page);
+}
+
+static int unrelated(int x)
+{
+\treturn x + 1;
+}
+"""
+# names the wrapper with a comment before its "(": read with all its identifiers
+WRAP2 = """\
+int wrap_twice(struct bio *bio, struct page *page)
+{
+\treturn wrap_submit /* the one above */ (bio, page);
+}
+"""
+OTHER_CONFIG = """\
+/* the same API under another configuration: names no starter, still a definition */
+int other_helper(struct bio *bio, struct page *page)
+{
+\treturn 0;
+}
+"""
+OTHER_OF_WRAP = """\
+int wrap_submit(struct bio *bio, struct page *page)
+{
+\treturn 0;
+}
+"""
+UNRELATED = """\
+int count_things(int *v, int n)
+{
+\tint s = 0;
+\tfor (int i = 0; i < n; i++)
+\t\ts += v[i];
+\treturn s;
+}
+"""
+
+
+def _tree(root: Path, disagree: bool) -> Path:
+    (root / "include" / "linux").mkdir(parents=True)
+    (root / "mm").mkdir()
+    (root / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 12\nSUBLEVEL = 0\n")
+    (root / "mm" / "submit.c").write_text(SUBMIT)
+    for d, text in (("a", WRAP), ("b", WRAP2), ("c", OTHER_CONFIG),
+                    ("d", UNRELATED), ("e", OTHER_OF_WRAP if disagree else UNRELATED)):
+        (root / "drivers" / d).mkdir(parents=True)
+        (root / "drivers" / d / f"{d}.c").write_text(text)
+    return root
+
+
+def _files(root: Path) -> list[str]:
+    return sorted(str(p) for p in root.rglob("*.c"))
+
+
+def _summarize(root: Path, every_file: bool, monkeypatch) -> tuple[str, object]:
+    if every_file:
+        monkeypatch.setattr(Pass1, "_relevant", lambda self, files, d, s: list(files))
+    p1 = Pass1(Options(), jobs=1)
+    result = p1.summarize(_files(root), [str(root)])
+    monkeypatch.undo()
+    return result.table.dump(), result.stats
+
+
+@pytest.mark.parametrize("disagree", [False, True])
+def test_reading_only_the_files_that_matter_gives_the_same_summaries(tmp_path, monkeypatch,
+                                                                      disagree):
+    root = _tree(tmp_path / "linux", disagree)
+    lean, stats = _summarize(root, False, monkeypatch)
+    full, full_stats = _summarize(root, True, monkeypatch)
+    assert lean == full
+    # the unrelated files are not read (not even the one of another configuration's
+    # other_helper: no function that can have a fact calls it)
+    assert stats.relevant_files == (4 if disagree else 3) < stats.files == 6  # type: ignore
+    assert full_stats.relevant_files == 6                                      # type: ignore
+    names = {d[0] for d in json.loads(lean)["definitions"]}
+    if not disagree:
+        assert {"helper_submit", "wrap_submit", "wrap_twice"} <= names
+    else:
+        # a second definition of wrap_submit that names no starter still counts: the
+        # two disagree, so a caller in another file knows nothing of wrap_submit
+        assert lean.count('"wrap_submit"') == 2 and "wrap_twice" not in names
+
+
+def test_identifiers_followed_by_a_paren_cover_calls_and_definitions(tmp_path):
+    f = tmp_path / "x.c"
+    f.write_text("int f(void)\n{\n\treturn g (1) + h\\\n(2) + arr[k];\n}\n")
+    got = set(_idents_of(str(f)))
+    assert {zlib.crc32(n) for n in (b"f", b"g", b"h")} <= got
+    assert zlib.crc32(b"k") not in got and zlib.crc32(b"arr") not in got
+    f.write_text(WRAP2)                     # a comment before "(": every identifier
+    assert zlib.crc32(b"bio") in set(_idents_of(str(f)))
+
+
+def test_compressed_lowered_functions_give_the_same_facts(tmp_path):
+    """compute() with a lowering that hands Function objects back and one that hands
+    them pickled and compressed (as the pass-1 workers do): the same definitions."""
+    from analyzer.summaries.compute import FileInfo
+    from analyzer.summaries.skeleton import lower_only, skeleton
+
+    root = _tree(tmp_path / "linux", True)
+    loaded = Loaded(Options())
+    iterators = loaded.models.iterators()
+    infos = []
+    for p in _files(root):
+        data = Path(p).read_bytes()
+        infos.append(FileInfo(p, p, str(hash(data)), False, skeleton(p, data, iterators)))
+
+    def plain(batch):
+        out = []
+        for f, ix in batch:
+            fns = lower_only(f.path, Path(f.path).read_bytes(), iterators,
+                             {f.functions[i].name for i in ix})
+            out.append({i: fn for i, fn in fns if i in ix})
+        return out
+
+    p1 = Pass1(Options(), loaded, jobs=1)
+    a, sa = compute(infos, plain, loaded.models, loaded.checkers, Pass1Cache())
+    b, sb = compute(infos, p1._lower, loaded.models, loaded.checkers, Pass1Cache())
+    assert a == b and a
+    assert sa.analyzed == sb.analyzed > 0
+
+
+def test_waves_analyzed_in_parallel_give_the_table_of_one_process(tmp_path, monkeypatch):
+    """Pass 1 over the fixtures (many functions, same-file and cross-file callers,
+    recursion) and the tree above: -j 2 (each wave in a pool of helpers) and -j 1 (one
+    process) give the same table."""
+    from analyzer.pipeline import tree as tree_mod
+    from tests.conftest import FIXTURES
+
+    monkeypatch.setattr(tree_mod._Waves, "MIN_PARALLEL", 1)
+    root = _tree(tmp_path / "linux", False)
+    for paths, roots in (([str(p) for p in sorted(FIXTURES.rglob("*.c"))], []),
+                         (_files(root), [str(root)])):
+        one = Pass1(Options(), jobs=1).summarize(paths, roots)
+        two = Pass1(Options(), jobs=2).summarize(paths, roots)
+        assert one.table.dump() == two.table.dump()
+        assert one.stats.analyzed == two.stats.analyzed > 0
+
+
+def test_a_warm_run_reads_only_the_stamps_and_an_edit_recomputes(tmp_path):
+    """Nothing changed: the table comes from the result kept under the inputs' digests,
+    without reading the skeletons and facts (their file may even be gone); after an
+    edit that changes a summary, the table is computed again and says so."""
+    root = _tree(tmp_path / "linux", False)
+    cache = tmp_path / "cache"
+
+    def run():
+        p1 = Pass1(Options(), jobs=1, cache_dir=cache)
+        got = p1.summarize(_files(root), [str(root)])
+        p1.save()
+        return p1, got.table.dump()
+
+    _, cold = run()
+    backs = list(cache.glob("*.back.pickle"))
+    assert len(backs) == 1
+    backs[0].unlink()
+    p1, warm = run()
+    assert warm == cold and p1._back is None
+    (root / "drivers" / "a" / "a.c").write_text(WRAP.replace("return helper_submit",
+                                                             "return 0; helper_submit"))
+    p1, edited = run()
+    assert p1._back is not None and edited != cold
+    assert '"wrap_twice"' not in edited
+    (root / "drivers" / "a" / "a.c").write_text(WRAP)
+    assert run()[1] == cold
