@@ -1,7 +1,6 @@
 """speculative-get-unvalidated, speculative-ref-leak (rule docs below).  A lockless find is
-``FOUND`` with the *sources* to re-check; a speculative get makes it and its family ``SPEC``;
-a re-check clears a source on its unchanged edge (``VALID`` once none is pending), makes
-it ``MISMATCH`` on the other.  Reported: a use of ``SPEC``, a ``MISMATCH`` reference lost."""
+``FOUND`` with *sources* to re-check; a speculative get makes its family ``SPEC``; a re-check
+clears a source if unchanged (``VALID``: none pending), else ``MISMATCH``.  Reports: use, loss."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -39,14 +38,17 @@ class Obj:
     failed: str = ""                # MISMATCH: its source
 
     @property
-    def family(self) -> tuple[Span, int]:
-        """Objects of one lockless read (or one parameter) share a family."""
+    def family(self) -> tuple[Span, int]:      # the objects of one read (or parameter)
         return self.origin, self.param
+
+    @property
+    def related(self) -> tuple[Step, ...]:     # where the story started
+        got = (Step(self.get, f"speculative get by {self.api}()"),) if self.get else ()
+        return (Step(self.origin, self.how), *got)
 
 
 REF = (Phase.SPEC, Phase.VALID, Phase.MISMATCH)
-# A flag test, a sleeping lock or trylock rely on nothing the re-check proves (what they
-# find is acted on after it, or by a put): object-neutral, no use.
+# Flag tests, (try)locks: what they find is acted on after the re-check or by a put.
 Inspect = arg_section("inspect", "flag tests and object locks that are no use of a "
                       "speculatively referenced object", event=None, escapes=False)
 
@@ -62,10 +64,10 @@ Follows objects found without a lock or reference - a PTE or pmd read locklessly
 (`page_folio()`, `compound_head()`) - through a speculative get (`folio_try_get()`,
 `try_grab_folio_fast()`, `get_page_unless_zero()`, ...). Every use after the get -
 dereferencing, storing, returning it, passing it to a call other than a flag test or a
-folio lock - must follow, on that path, the unchanged edge of an equality re-check of every
-source the walk went through: `pte_val(pte) == pte_val(ptep_get(ptep))`, `folio ==
-xas_reload(&xas)`, the pmd the PTE table came from, and `page_folio(page) == folio` for a
-folio found through a page (unless a spinlock held at the get keeps it there).
+folio lock - or keeping it at the return must follow, on that path, the unchanged edge of
+an equality re-check of every source the walk went through: `pte_val(pte) ==
+pte_val(ptep_get(ptep))`, `folio == xas_reload(&xas)`, the pmd the PTE table came from, and
+`page_folio(page) == folio` (unless a spinlock held at the get keeps the folio there).
 """,
     why="""
 A speculative get fails only on a zero count, never on a freed object (`struct folio` is
@@ -123,9 +125,8 @@ retries (`goto repeat`) or overwrites the variable without dropping the referenc
 (`folio_put()`, `put_page()`, `gup_put_folio()`). Reported at the re-check.
 """,
     why="""
-On the mismatch path the walker holds a reference on a folio it does not want, often a
-stranger's by now: it can never be freed, split or migrated again (memory leak, failed
-compaction, offlining, CMA); a retry loop leaks one more per lap.
+The walker keeps a reference on a folio it does not want, often a stranger's by now: it can
+never be freed, split or migrated again; a retry loop leaks one more per lap.
 """,
     example="""
 if (!folio_try_get(folio))
@@ -170,12 +171,11 @@ class SpeculativeChecker(Checker):
         sources = frozenset({Source(place)}) | lw.gather(
             ctx, [place], Obj, lambda s: s.sources if s.phase is Phase.FOUND else ())
         ctx.set(ev.result, Obj(Phase.FOUND, ev.span, value=bool(ev.m.value), sources=sources,
-                               pending=sources),
-                (Step(ev.span, f"'{place}' read locklessly by {ev.api}()"),))
+                               pending=sources), (Step(ev.span, f"'{place}' read locklessly "
+                                                                f"by {ev.api}()"),))
 
     def on_derive(self, ctx: Context, ev: Event[Derive]) -> None:
-        """A folio found through a page must still contain it after a speculative get,
-        whatever found the page: nobody holds it, or the get would not be speculative."""
+        """A folio found through any page must still contain it (nobody holds the page)."""
         value, src, folio = bool(ev.m.value), ctx.place(ev.obj), lw.membership(ctx, ev)
         if folio and src and not ctx.states_of(src, Obj):     # vmf->page: vmf's
             ctx.set(src, Obj(Phase.FOUND, ev.span, f"{ev.api}()", param=lw.param_index(ctx, src)),
@@ -190,15 +190,18 @@ class SpeculativeChecker(Checker):
         ctx.derive_states(ev, src, derived)
 
     def on_release(self, ctx: Context, ev: Event[Release]) -> None:
-        for i in {s.param for s in ctx.states_of(ctx.designated(ev.obj), Obj) if s.param >= 0}:
+        for i in {s.param for s in ctx.states_of(ctx.designated(ev.obj), Obj)
+                  if s.param >= 0 and s.phase is Phase.FOUND}:   # the caller's, not its own
             ctx.summarize("release", arg=i)
         _drop(ctx, ctx.designated(ev.obj), REF)
 
     def on_acquire(self, ctx: Context, ev: Event[Acquire]) -> None:
         """A speculative reference on the object, and on every object of the same read."""
-        if ev.m.kind != "speculative" or not ev.done:
+        if ev.m.kind != "speculative":
             return
         arg = ctx.designated(ev.obj)
+        if not ev.done:     # head = try_grab_compound_head(head, ..): found until decided
+            return lw.keep_until_decided(ctx, ev, arg)
         holder = ev.result if ev.m.returns_object and ev.result else arg
         for s in [s for s in ctx.states_of(arg, Obj) if s.phase is Phase.FOUND]:
             got = replace(s, phase=Phase.SPEC, value=False, get=ev.span, api=ev.api,
@@ -235,9 +238,13 @@ class SpeculativeChecker(Checker):
 
     def on_escape(self, ctx: Context, ev: Escape) -> None:
         """A use; on a failed re-check the callee is assumed to drop it (precision first)."""
-        _drop(ctx, ev.key, (Phase.MISMATCH,))
+        if lw.may_drop(ctx, ev.call):
+            _drop(ctx, ev.key, (Phase.MISMATCH,))
         self._use(ctx, ev.key, ev.call.span,
                   f"passed to {ev.call.callee or 'a function pointer'}()", mismatch=False)
+
+    def on_assign(self, ctx: Context, target: str, value: Expr, span: Span) -> None:
+        lw.inherit_offset(ctx, target, value)    # page = pmd_page(orig) + idx: one folio
 
     def on_deref(self, ctx: Context, key: str, expr: Expr) -> None:
         self._use(ctx, key, expr.span, "dereferenced")
@@ -257,16 +264,16 @@ class SpeculativeChecker(Checker):
         _drop(ctx, key, REF)                       # the caller has the reference now
 
     def on_lost(self, ctx: Context, key: Key, s: object, span: Span | None) -> None:
-        if isinstance(s, Obj) and span is None and s.phase is Phase.SPEC and s.param >= 0 and s.pending and s.get:
+        if isinstance(s, Obj) and span is None and s.phase is Phase.SPEC and s.pending and s.get:
             ctx.report(UNVALIDATED, s.get, f"the reference {s.api}() takes on '{s.holder or key}'"
                        f" is kept when the function returns, without re-checking "   # the caller
                        f"{lw.listed(s.pending)} ({s.how} at line {s.origin.line})",  # gets it
-                       ctx.trail(key, s), _related(s))
+                       ctx.trail(key, s), s.related)
         if isinstance(s, Obj) and s.phase is Phase.MISMATCH and s.check and s.get:
             ctx.report(LEAK, s.check,
                        f"'{s.holder or key}' keeps the reference from {s.api}() (line "
                        f"{s.get.line}) when the re-check of '{s.failed}' fails",
-                       ctx.trail(key, s), _related(s))
+                       ctx.trail(key, s), s.related)
 
     def _use(self, ctx: Context, key: str | None, span: Span, how: str, mismatch: bool = True
              ) -> None:
@@ -279,11 +286,10 @@ class SpeculativeChecker(Checker):
                    else f"after the re-check of '{s.failed}' failed")
             ctx.report(UNVALIDATED, span,
                        f"'{key}' from {s.api}() (line {s.get.line}) is {how} {why} "
-                       f"({s.how} at line {s.origin.line})", ctx.trail(key, s), _related(s))
+                       f"({s.how} at line {s.origin.line})", ctx.trail(key, s), s.related)
             if s.phase is Phase.SPEC:
-                echo = replace(s, phase=Phase.VALID)
-                lw.rewrite_where(ctx, Obj, s.__eq__, lambda _, t: echo,  # noqa: B023
-                              Step(span, f"'{key}' {how} (reported)"))
+                lw.rewrite_where(ctx, Obj, s.__eq__, lambda _, t: replace(t, phase=Phase.VALID),
+                                 Step(span, f"'{key}' {how} (reported)"))
             return
 
 
@@ -292,8 +298,3 @@ def _drop(ctx: Context, key: Key | None, phases: tuple[Phase, ...]) -> None:
     for s in [s for s in ctx.states_of(key, Obj) if s.phase in phases]:
         ctx.rewrite(Obj, lambda _, t: None if t.phase in REF and t.family == s.family and (  # noqa: B023
             t.phase is not Phase.MISMATCH or s.phase is Phase.MISMATCH) else t)  # noqa: B023
-
-
-def _related(s: Obj) -> tuple[Step, ...]:
-    got = (Step(s.get, f"speculative get by {s.api}()"),) if s.get is not None else ()
-    return (Step(s.origin, s.how), *got)

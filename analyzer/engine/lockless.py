@@ -12,7 +12,7 @@ from typing import Any, Protocol, TypeVar
 
 from analyzer.engine.api import Context, Event, Recheck, Source
 from analyzer.engine.keys import Key, root_variable
-from analyzer.ir import Call, Expr
+from analyzer.ir import Binary, Call, Expr
 from analyzer.models.core import Acquire, Derive
 from analyzer.models.schema import arg_section
 
@@ -137,3 +137,37 @@ def recheck_scope(ctx: Context, ev: Recheck, typ: type[W]) -> Scope | None:
     cleared = {ev.source} | {p for s in first if s.param >= 0 for p in s.sources
                              if not p.membership}
     return Scope(frozenset(cleared), frozenset(s.family for s in first) if ev.first else None)
+
+
+def may_drop(ctx: Context, call: Call, drops: tuple[str, ...] = ("release", "ref_release")
+             ) -> bool:
+    """Whether a callee given an object may drop its reference: an unknown one (or a
+    function pointer) may, as may an API with a model in a ``drops`` section
+    (``put_devmap_managed_page_refs()``); an API modeled otherwise (``page_to_pfn()``)
+    does not."""
+    models = ctx.models.of(call.callee)
+    return not models or any(m.section in drops for m in models)
+
+
+def offset_base(ctx: Context, e: Expr) -> str | None:
+    """The pointer that ``p + n`` / ``p - n`` moves within its object (``pmd_page(orig) +
+    idx``: the call's result), else None."""
+    e = ctx.strip(e)
+    if not (isinstance(e, Binary) and e.op in ("+", "-")):
+        return None
+    base = ctx.strip(e.left)
+    return ctx.result_key(base) if isinstance(base, Call) else ctx.key(base)
+
+
+def keep_until_decided(ctx: Context, ev: Event[Any], key: str | None) -> None:
+    """At the call of a conditional effect whose result is assigned back to the variable
+    of its object (``head = try_grab_compound_head(head, ...)``), the result keeps that
+    object's states until a branch edge decides the effect."""
+    if ev.at_call and key is not None and ctx.dest.get(id(ev.call)) == key:
+        ctx.inherit(ev.result, key)
+
+
+def inherit_offset(ctx: Context, target: str, value: Expr) -> None:
+    """An untracked ``target`` assigned ``p + n`` takes the states of ``p`` (one object)."""
+    if not ctx.states(target):
+        ctx.inherit(target, offset_base(ctx, value))
