@@ -3,33 +3,31 @@
 count reads, freezes, exclusive actions, exclusions (also: freezes it on some path)."""
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from analyzer.engine import NONZERO, ZERO, Attached, Checker, Context, Event, Test
-from analyzer.engine.effects import COMPARE, int_literal, oriented
-from analyzer.ir import Binary, Call, Expr, Return
-from analyzer.models.core import Acquire, Derive, LocklessRead, RefcountRead
+from analyzer.engine.effects import COMPARE, count_trip, int_literal, oriented
+from analyzer.ir import Binary, Call, Return
+from analyzer.models.core import Derive, LocklessRead, RefcountRead
 from analyzer.models.schema import ArgSection, arg_section, option, register
 from analyzer.result import Step
 from analyzer.rule import Rule
 
 # ------------------------------------------------------------------ model sections
-Warn = arg_section("warn", "WARN_ON()/VM_BUG_ON()-style assertions",
-                   arg_doc="argument holding the asserted condition")
-Unfreeze = arg_section("unfreeze", "refcount unfreezes")
-SetRefcount = arg_section("set_refcount", "calls that overwrite a reference count",
-                          "exclusive")
+Warn = arg_section("warn", "WARN_ON()-style assertions", arg_doc="the asserted condition")
+SetRefcount = arg_section("set_refcount", "calls that overwrite a reference count", "exclusive")
+Unfreeze = arg_section("unfreeze", "refcount unfreezes")    # after: the write sees the freeze
 ExclusiveAction = arg_section("exclusive_action", "actions that assume no other reference "
                               "can exist", "exclusive", arg_doc="argument assumed to have "
                               "no other reference")
 Freeze = arg_section("freeze", "refcount freezes (ref_freeze: succeeds only at the expected "
                      "count)", conditional=True)
 Exclusion = arg_section("exclusion", "calls that exclude speculative references",
-                        arg_doc="argument it excludes speculative references on",
-                        required=False)
-Count = tuple[Call, 'str | None']     # a count read and the object it counts
+                        arg_doc="argument it excludes speculative references on", required=False)
+JudgedReturn = arg_section("judged_return", "functions returning an object judged exclusive by an "
+                           "unfrozen exact count (hugetlb allocation)", required=False)
 
 
 @register
@@ -57,14 +55,17 @@ RACY_REFCOUNT_CHECK = Rule(
 Finds a branch on an exact reference count (`folio_ref_count(folio) == 1`, `page_count(page)
 != 1`, `> 1` false, `folio_ref_sub_return(...) == 1`, a comparison saved in a variable)
 whose "no other reference" edge leads to an action that breaks if another reference
-appears after the check: overwriting the count (`set_page_count()`, `folio_set_count()`, an
-"unfreeze" of a count never frozen), freeing a page whose count is not zero
-(`free_reserved_page()`, `free_unref_page()`, a batch free of the list or `folio_batch` it
-was added to), making it a tail page or splitting it, changing its type or owner
-(`__folio_set_hugetlb()`, guest_memfd), removing it from the direct map -- when the count
-was not frozen first (`folio_ref_freeze()` success, an atomic `*_and_test()` that saw zero,
-also in a helper of the file) and no modeled exclusion is in place. A helper of the same
-file doing such an action on its argument counts as the action.
+appears after the check: overwriting the count (`set_page_count()`, an "unfreeze" of a
+count never frozen), freeing a page whose count is not zero (`free_reserved_page()`, a
+batch free of the list or `folio_batch` it was added to), making it a tail page or
+splitting it, changing its type or owner (`__folio_set_hugetlb()`, guest_memfd), removing
+it from the direct map -- when the count was not frozen first (`folio_ref_freeze()`, an
+atomic `*_and_test()` that saw zero, also in a helper) and no modeled exclusion is in
+place. A helper of the same file doing such an action counts as the action; one returning
+the object it judged (a hugetlb allocator) makes the caller's action the racy one. Also a
+blind count write (`set_page_count()`, `folio_set_count()`, `init_page_count()`) on a live
+page -- allocated, from the page cache or GUP, or referenced in the function -- whose
+count is not frozen; memmap being initialized (a page of unknown origin) is not reported.
 """,
     why="""
 Whoever found the page without a reference (GUP-fast, compaction and other pfn
@@ -106,10 +107,9 @@ if (folio_ref_freeze(folio, 1)) {       /* atomic: speculative gets now fail */
 - Page and folio are one object when derived inline, in a variable or after the check.
 - Reuse and anon-exclusive decisions are accepted by design (see above).
 - Exclusions held by the caller are not seen; a helper that freezes its argument on
-  some path counts as excluding on every path. Returning the object judged exclusive to
-  a caller that relies on a frozen count (hugetlb allocation) is not followed.
-- Blind count writes without any check (`set_page_count()` on memory walkers may reach)
-  are not reported yet.
+  some path counts as excluding on every path.
+- A blind write is reported only where the function itself shows the page live; a
+  parameter page (boot memory handed to the buddy allocator) is assumed not reachable.
 """,
     precision="medium",
     tags=("correctness", "refcount", "race", "mm"),
@@ -170,10 +170,11 @@ class RefcheckChecker(Checker):
 
     # ------------------------------------------------------------------ hooks
     def on_warn(self, ctx: Context, ev: Event[ArgSection]) -> None:
-        for (count, key), op, other, zero in self._trips(ctx, ev.obj):
-            if key is None or ctx.may_be(key, Ref.FROZEN):
+        for (count, key), op, other in ctx.count_tests(ev.obj) if ev.obj is not None else ():
+            if (trip := count_trip(op, other)) is None or key is None \
+                    or ctx.may_be(key, Ref.FROZEN):
                 continue
-            if not zero:
+            if trip:
                 ctx.report(SPURIOUS_REFCOUNT_WARN, ev.span,
                            f"{ev.api}() on '{key}' fires when {count.callee}() {op} "
                            f"{ctx.key(other) or 'an expected value'}, which a speculative "
@@ -181,10 +182,9 @@ class RefcheckChecker(Checker):
                 return                               # one finding per assertion
             if ctx.may_be(key, Ref.LOCKLESS):
                 trail = ctx.trail(key, Ref.LOCKLESS)
-                ctx.report(SPURIOUS_REFCOUNT_WARN, ev.span,
-                           f"{ev.api}() on '{key}' fires on a zero count, but '{key}' was "
-                           "found locklessly and its count may be frozen to 0", trail,
-                           trail[:1])
+                ctx.report(SPURIOUS_REFCOUNT_WARN, ev.span, f"{ev.api}() on '{key}' fires on a "
+                           f"zero count, but '{key}' was found locklessly and its count may be "
+                           "frozen to 0", trail, trail[:1])
                 return
 
     def on_collect(self, ctx: Context, ev: Event[Collect]) -> None:
@@ -203,12 +203,17 @@ class RefcheckChecker(Checker):
             self._report_racy(ctx, ev, key)
             ctx.replace(key, Ref.DECIDED, Ref.REPORTED)
             ctx.replace(root, Ref.DECIDED, Ref.REPORTED)
+        elif isinstance(ev.m, SetRefcount) and ctx.may_be(key, Ref.HELD) \
+                and not ctx.may_be(key, Ref.FROZEN, Ref.EXCLUDED, Ref.REPORTED):
+            trail = ctx.trail(key, Ref.HELD)     # a blind write on a live count
+            ctx.report(RACY_REFCOUNT_CHECK, ev.span, f"{ev.api}() overwrites the count of "
+                       f"'{key}', which is not frozen: a speculative reference taken on it "
+                       "is lost", trail, trail[:1])
         elif root is not None and not ctx.states(root) and not ctx.states(key):
             ctx.summarize_param(ev.m.NAME, root)
 
     def on_exclusion(self, ctx: Context, ev: Event[ArgSection]) -> None:
-        if ev.m.arg is not None:
-            key = ctx.object_of(ev.obj)
+        if ev.m.arg is not None and (key := ctx.object_of(ev.obj)) is not None:
             ctx.set(key, Ref.EXCLUDED, (Step(ev.span, f"{ev.api}() excludes references"),))
             ctx.summarize_param("exclusion", key)
 
@@ -220,14 +225,17 @@ class RefcheckChecker(Checker):
             ctx.set(ev.result, Ref.LOCKLESS, (Step(ev.span, f"read locklessly by {ev.api}()"),))
 
     def on_derive(self, ctx: Context, ev: Event[Derive]) -> None:
-        for state in ctx.states(ev.key):
-            ctx.add(ev.result, state, ctx.trail(ev.key, state))
+        ctx.inherit(ev.result, ev.key)
 
-    def on_acquire(self, ctx: Context, ev: Event[Acquire]) -> None:
-        key = ctx.object_of(ev.obj)
+    def on_acquire(self, ctx: Context, ev: Event[Any]) -> None:
+        key = ev.result if ev.m.NAME == "ref_source" else ctx.object_of(ev.obj)
         if ev.done and key is not None and not ctx.may_be(key, Ref.FROZEN, Ref.DECIDED,
                                                           Ref.EXCLUDED):
-            ctx.set(key, Ref.HELD)
+            ctx.set(key, Ref.HELD, (Step(ev.span, f"'{key}' referenced by {ev.api}()"),))
+
+    def on_ref_source(self, ctx: Context, ev: Event[Any]) -> None:
+        if ev.at_call and ev.m.arg is None:   # allocated, in the page cache, pinned
+            self.on_acquire(ctx, ev)
 
     def on_freeze(self, ctx: Context, ev: Event[ArgSection]) -> None:
         if ev.done:
@@ -246,8 +254,13 @@ class RefcheckChecker(Checker):
         if isinstance(e, Binary) and e.op in COMPARE and outcome in (NONZERO, ZERO):
             self._decide(ctx, e, outcome == NONZERO)
 
+    def on_judged_return(self, ctx: Context, ev: Event[ArgSection]) -> None:
+        ctx.set(ev.result, Ref.DECIDED, (Step(ev.span, f"{ev.api}() returns it unfrozen"),))
+
     def on_return(self, ctx: Context, ret: Return) -> None:
         value = ctx.strip(ret.value) if ret.value is not None else None
+        if ctx.may_be(ctx.object_of(value, True), Ref.DECIDED):
+            ctx.summarize("judged_return")
         call = ctx.bound(value) or value
         if not isinstance(call, Call):
             return
@@ -265,27 +278,14 @@ class RefcheckChecker(Checker):
         (count, key), op, other = found
         if int_literal(other) == 0 or (op in ("<", ">=") and int_literal(other) == 1):
             return                      # a zero test: a free count is not an exclusive one
-        if (op in ("==", "<", "<=")) != true:
-            return                      # the edge where other references exist
-        if key is None or ctx.may_be(key, Ref.FROZEN, Ref.EXCLUDED):
-            return
+        if (op in ("==", "<", "<=")) != true or key is None \
+                or ctx.may_be(key, Ref.FROZEN, Ref.EXCLUDED):
+            return                      # the edge where other references exist, or stable
         shown = ctx.key(other) or "its expected value"
         step = Step(e.span, f"'{key}' judged to have no other reference by {count.callee}() "
                             f"{op} {shown}, count not frozen")
         for k in {key, ctx.object_of(count.args[0] if count.args else None, True)} - {None}:
             ctx.set(k, Ref.DECIDED, (step,))   # also the page a folio variable came from
-
-    def _trips(self, ctx: Context, cond: Expr | None) -> Iterator[tuple[Count, str, Expr, bool]]:
-        """Count comparisons that can make ``cond`` true: (count, op, other, zero), ``zero``:
-        a zero count trips it, else a higher count does."""
-        for count, op, other in ctx.count_tests(cond) if cond is not None else ():
-            v = int_literal(other)
-            higher = ((op in ("!=", ">") and (v is None or v >= 1))
-                      or (op == ">=" and (v is None or v >= 2))
-                      or (op == "==" and v is not None and v >= 2))
-            zero = (op == "==" and v == 0) or (op == "<=" and v == 0) or (op == "<" and v == 1)
-            if higher or zero:
-                yield count, op, other, zero
 
     # ------------------------------------------------------------------ reports
     def _report_racy(self, ctx: Context, ev: Event[ArgSection], key: str,

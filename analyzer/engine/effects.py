@@ -190,3 +190,14 @@ def oriented(e: Binary, left: Callable[[Expr], T | None]) -> tuple[T, str, Expr]
     if (got := left(e.right)) is not None:
         return got, _MIRROR[e.op], e.left
     return None
+
+
+def count_trip(op: str, other: Expr) -> bool | None:
+    """What makes the refcount test ``count op other`` true that was false: ``True``: a
+    higher count (a speculative reference: ``!= 1``, ``> 1``, ``== 2``); ``False``: a zero
+    count (a frozen one: ``== 0``, ``< 1``); ``None``: neither."""
+    v = int_literal(other)
+    if ((op in ("!=", ">") and (v is None or v >= 1)) or (op == ">=" and (v is None or v >= 2))
+            or (op == "==" and v is not None and v >= 2)):
+        return True
+    return False if (op in ("==", "<=") and v == 0) or (op == "<" and v == 1) else None
