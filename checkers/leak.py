@@ -343,8 +343,8 @@ class LeakChecker(Checker):
         # Held from here on only where the result says the callee did not take it.
         self._escape(ctx, ev.call.args)
         res = ctx.dest.get(id(ev.call)) or ev.result
-        for _, r in _held(ctx, [ev.obj] if ev.obj is not None else [], _run(ctx).alias):
-            ctx.replace_everywhere(r, replace(r, result=res, when=ev.m.kept))
+        got = {r for _, r in _held(ctx, [ev.obj] if ev.obj is not None else [], _run(ctx).alias)}
+        ctx.rewrite(Ref, lambda _, r: replace(r, result=res, when=ev.m.kept) if r in got else r)
 
     def on_derive(self, ctx: Context, ev: Event[Derive]) -> None:
         if _story(ctx, ev.call) != "derive":
@@ -370,17 +370,17 @@ class LeakChecker(Checker):
         if ev.at_call:
             return
         if ev.done:                                   # IS_ERR(folio): no folio here
-            ctx.discard_everywhere(*_refs(ctx, ctx.designated(ev.obj)))
+            _forget(ctx, _refs(ctx, ctx.designated(ev.obj)))
         elif ev.m.null and ev.key is not None:        # not NULL on this edge
             self._correlate(ctx, ev.key, True)
             if ctx.must_be(ev.key, Code.FALSE):       # NULL, yet not an error
-                ctx.discard_everywhere(*ctx.every(Ref))
+                ctx.rewrite(Ref, _none)
 
     def on_branch(self, ctx: Context, test: Test) -> None:
         s, out, neg = test.subject, test.outcome, False
         if isinstance(s, Binary) and s.op == "<" and out == ZERO and _positive(s.right) and \
                 ctx.must_be(ctx.key(s.left), Code.FALSE):
-            ctx.discard_everywhere(*ctx.every(Ref))   # for (i = 0; i < 1 << order; i++)
+            ctx.rewrite(Ref, _none)   # for (i = 0; i < 1 << order; i++)
             return
         if isinstance(s, Assign):             # while ((folio = lookup()) != NULL)
             test = replace(test, via=ctx.key(s.target))
@@ -398,13 +398,13 @@ class LeakChecker(Checker):
             seen = ctx.ghost("tested", cond) if pair is not None else None
             if ctx.must_be(cond, Code.FALSE if out == NONZERO else Code.TRUE) or \
                     ctx.must_be(seen, out != NONZERO):
-                ctx.discard_everywhere(*ctx.every(Ref))     # no path takes this edge
+                ctx.rewrite(Ref, _none)     # no path takes this edge
                 return
             ctx.set(seen, out == NONZERO)     # what a reference taken from here knows
             self._correlate(ctx, cond, out == NONZERO)
             if pair is not None and out == NONZERO:    # ret == A: not where ret = B held
-                ctx.discard_everywhere(*{r for r in ctx.every(Ref) if any(
-                    t and _other_constant(c, pair) for c, t in r.conds)})
+                ctx.rewrite(Ref, lambda _, r: None if any(
+                    t and _other_constant(c, pair) for c, t in r.conds) else r)
         if isinstance(s, Binary):             # ret == 1, ret == -ENOENT: its value is known
             if s.op != "==" or not any(_nonzero(x) for x in (s.left, s.right)):
                 return
@@ -414,11 +414,11 @@ class LeakChecker(Checker):
             if out == NONZERO and neg and isinstance(side := ctx.strip(sides[0]) if sides else
                                                      None, Call) and side.args and \
                     ctx.models.get("ref_error_value", side.callee):   # PTR_ERR(f) == -EBUSY
-                ctx.discard_everywhere(*{r for _, r in _held(ctx, side.args[:1], _run(ctx).alias)})
+                _forget(ctx, {r for _, r in _held(ctx, side.args[:1], _run(ctx).alias)})
             if out == NONZERO:                # equal: a result of that sign, not 0
-                ctx.discard_everywhere(*{r for r in ctx.every(Ref) if r.result == subject and
-                                         subject is not None and
-                                         effect_fails(r.when, NEG if neg else POS)})
+                ctx.rewrite(Ref, lambda _, r: None if r.result == subject and
+                            subject is not None and
+                            effect_fails(r.when, NEG if neg else POS) else r)
         else:
             call, subject = ctx.call_of(s), test.via or (
                 ctx.result_key(s) if isinstance(s, Call) else ctx.key(s))
@@ -426,7 +426,7 @@ class LeakChecker(Checker):
                 ctx.models.get(sec, call.callee) for sec in ("acquire", "ref_source")):
             ctx.add(test.via, Code.ERRNO)         # if (ret) return ret;  an error code
         # A source's result says no (NULL, an error, 0 references): nothing held here.
-        ctx.discard_everywhere(*{r for k, st in ctx.tracked() for r in st if isinstance(r, Ref) and (
+        _forget(ctx, {r for k, r in ctx.each(Ref) if (
             (r.result == subject and (out == ZERO and not neg if isinstance(s, Binary)
                                       else effect_fails(r.when, out))) or
             (not isinstance(s, Binary) and out in (ZERO, NEG, NONPOS) and (
@@ -439,18 +439,16 @@ class LeakChecker(Checker):
         for k in [k for k, _ in ctx.tracked() if isinstance(k, Ghost) and k.name == "tested"
                   and _mentions(k.arg, target)]:
             ctx.kill(k)                                 # tests of the old value
-        for r in {r for _, st in ctx.tracked() for r in st if isinstance(r, Ref) and (any(
+        stale = {r for _, r in ctx.each(Ref) if (any(
                 _mentions(c, target) for c, _ in r.conds) or target in (r.count, r.result, *r.lost)) and not (
                 isinstance(value, Call) and (r in ctx.states(target) or (
                     r.result == target and (r.origin == value.span or ctx.models.get(
-                        "ref_handover", value.callee) is not None))))}:
-            new = replace(r, conds=frozenset((c, t) for c, t in r.conds
-                                             if not _mentions(c, target)),
-                          count="?" if r.count == target else r.count,
-                          result=None if r.result == target else r.result,
-                          lost=r.lost - {target})
-            ctx.replace_everywhere(r, new)              # earlier tests are stale
-        self._escape(ctx, [value], direct=True)
+                        "ref_handover", value.callee) is not None))))}
+        ctx.rewrite(Ref, lambda _, r: r if r not in stale else replace(  # stale tests
+            r, conds=frozenset((c, t) for c, t in r.conds if not _mentions(c, target)),
+            count="?" if r.count == target else r.count,
+            result=None if r.result == target else r.result, lost=r.lost - {target}))
+        self._escape(ctx, [value], direct=True, views=not self._owned(ctx, target))
         if (truth := _truth(value)) is not None:       # 0, NULL, true, MC_TARGET_NONE
             ctx.set(target, Code.TRUE if truth else Code.FALSE)
             self._correlate(ctx, target, truth)
@@ -458,12 +456,10 @@ class LeakChecker(Checker):
             ctx.add(target, Code.ERRNO)     # x = y: what y holds came along
             alias = _run(ctx).alias         # page = ERR_PTR(ret): no longer the folio here
             near = {k for k, v in alias.items() if v == target} | {alias.get(target, target)}
-            for r in ctx.every(Ref):
-                if near & set(ctx.holders(r)) - {target}:
-                    ctx.replace_everywhere(r, replace(r, lost=r.lost | {target}))
+            lost = {r for r in _all(ctx) if near & set(_holders(ctx, r)) - {target}}
+            ctx.rewrite(Ref, lambda _, r: replace(r, lost=r.lost | {target}) if r in lost else r)
         elif isinstance(value, Name) and value.id.isupper():    # ret = MIGRATEPAGE_SUCCESS
-            for r in ctx.every(Ref):
-                ctx.replace_everywhere(r, replace(r, conds=r.conds | {(target, None)}))
+            ctx.rewrite(Ref, lambda _, r: replace(r, conds=r.conds | {(target, None)}))
         if isinstance(value, Name) and value.id.isupper() and (
                 pair := _pair(Binary("==", Name(target), value))) is not None:
             ctx.set(ctx.ghost("tested", pair), True)     # ret == VM_FAULT_LOCKED here
@@ -491,7 +487,7 @@ class LeakChecker(Checker):
             for k, r in _held(ctx, [value], _run(ctx).alias,       # still the function's
                               lambda e: _parts(ctx, e)):
                 ctx.add(root.id, replace(r, holder=root.id), ctx.trail(k, r))
-                ctx.discard_everywhere(r)
+                _forget(ctx, {r})
             return
         self._escape(ctx, [value], direct=True)
         self._end_all(ctx, [value], "stored", span)
@@ -499,7 +495,7 @@ class LeakChecker(Checker):
     def on_overwrite(self, ctx: Context, key: str, span: Span) -> None:
         for r in _refs(ctx, key):
             if not any(k != key and isinstance(k, str) and not is_computed(k)
-                       for k in ctx.holders(r)) and \
+                       for k in _holders(ctx, r)) and \
                     self._leaky(ctx, r, [key], False, overwrite=True):
                 self._report(ctx, key, r, span, f"'{key}' is overwritten at line {span.line}")
 
@@ -509,7 +505,7 @@ class LeakChecker(Checker):
             got = _held(ctx, [value], _run(ctx).alias)
             if not (isinstance(value, Literal) or self._error_value(ctx, value)):
                 _run(ctx).returns.add(bool(got))
-            self._escape(ctx, [value], direct=True)
+            self._escape(ctx, [value], direct=True, views=False)
             self._end_all(ctx, [value], "returned", ret.span)
         error = value is not None and self._error_value(ctx, value)
         self._leaks(ctx, ret.span, error, f"the function returns at line {ret.span.line}",
@@ -553,17 +549,9 @@ class LeakChecker(Checker):
     def _correlate(self, ctx: Context, cond: str, truth: bool) -> None:
         """A reference whose paths tested ``cond`` the other way is not on this edge: the
         same condition tested twice (``if (target) ... if (!target)``) is one path."""
-        for r in ctx.every(Ref):
-            if (cond, not truth) in r.conds:
-                new = None
-            elif (cond, truth) in r.conds or len(r.conds) >= 8:
-                continue
-            else:
-                new = replace(r, conds=r.conds | {(cond, truth)})
-            if new is None:
-                ctx.discard_everywhere(r)
-            else:
-                ctx.replace_everywhere(r, new)
+        ctx.rewrite(Ref, lambda _, r: None if (cond, not truth) in r.conds else r if (
+            (cond, truth) in r.conds or len(r.conds) >= 8) else replace(
+            r, conds=r.conds | {(cond, truth)}))
 
     def _drop(self, ctx: Context, call: Call, arg: Expr | None) -> None:
         n = _counted(ctx, call)
@@ -576,7 +564,8 @@ class LeakChecker(Checker):
                     self._end(ctx, r, f"dropped by {call.callee}()", call.span)
                     continue
                 step = Step(call.span, f"{n} of {r.count} references dropped by {call.callee}()")
-                ctx.replace_everywhere(r, replace(r, count=left), step)
+                ctx.rewrite(Ref, lambda _, s, r=r, left=left: replace(r, count=left) if s == r
+                            else s, step)
 
     def _end_all(self, ctx: Context, exprs, how: str, span: Span) -> None:
         for _, r in _held(ctx, exprs, _run(ctx).alias):
@@ -585,14 +574,14 @@ class LeakChecker(Checker):
 
     def _end(self, ctx: Context, r: Ref, how: str, span: Span) -> None:
         _run(ctx).ended.add(r.origin)
-        ctx.discard_everywhere(r)
+        _forget(ctx, {r})
 
     def _leaks(self, ctx: Context, span: Span, error: bool, exit_: str,
                code: str | None = None) -> None:
         seen = set()
         for k, states in ctx.tracked():
             for r in [r for r in states if isinstance(r, Ref)]:
-                keys = ctx.holders(r)
+                keys = _holders(ctx, r)
                 ok = (code, False) in r.conds or (code, None) in r.conds   # ret = 0 here
                 if r not in seen and self._leaky(ctx, r, keys, error and not ok):
                     self._report(ctx, r.holder if r.holder in keys else str(k), r, span, exit_)
@@ -624,13 +613,20 @@ class LeakChecker(Checker):
     def _owned(self, ctx: Context, key: str) -> bool:
         return key in _run(ctx).locals and key not in ctx.function.params
 
-    def _escape(self, ctx: Context, exprs, direct: bool = False) -> None:
+    def _escape(self, ctx: Context, exprs, direct: bool = False, views: bool = True) -> None:
         """Parameters that leave the function: named in a call's arguments (not only
         inside what another call computes from them: ``f(folio_nr_pages(p))`` keeps ``p``),
-        or (``direct``) as the value itself (``p``, ``&p->f``, ``page_folio(p)``)."""
+        or (``direct``) as the value itself (``p``, ``&p->f``, ``page_folio(p)``), also
+        through a local holding a view of it (``f(addr)`` after ``addr = page_address(p)``).
+        Without ``views`` (kept in a local, returned) a view leaves the reference with the
+        caller, who still holds the object itself."""
+        run = _run(ctx)
         for e in exprs:
-            names = _parts(ctx, e) if not direct else [ctx.made_of(e, CARRIER)]
-            _run(ctx).escaped |= {x.id for x in names if isinstance(x, Name)}
+            names = _parts(ctx, e) if not direct else [ctx.made_of(e, CARRIER if views else ())]
+            whole = ctx.strip(e)
+            view = run.alias.get(whole.id) if views and isinstance(whole, Name) else None
+            run.escaped |= {x.id for x in names if isinstance(x, Name)} | (
+                {view} if view is not None else set())
 
     def _flagged(self, ctx: Context, call: Call, m: RefSource) -> bool:
         if m.flag is None:
@@ -654,7 +650,24 @@ class LeakChecker(Checker):
             or ctx.models.get("ref_error_value", name) is not None
 
 def _refs(ctx: Context, key: str | None) -> list[Ref]:
-    return [r for r in ctx.states(key) if isinstance(r, Ref)]
+    return ctx.states_of(key, Ref)
+
+
+def _all(ctx: Context) -> set[Ref]:
+    return {r for _, r in ctx.each(Ref)}
+
+
+def _holders(ctx: Context, r: Ref) -> list:
+    return [k for k, s in ctx.each(Ref) if s == r]
+
+
+def _forget(ctx: Context, gone) -> None:
+    """The references in ``gone`` are not held on this path (under any name)."""
+    ctx.rewrite(Ref, lambda _, r: None if r in gone else r)
+
+
+def _none(*_) -> None:
+    return None
 
 
 def _held(ctx: Context, exprs, alias: dict, walk=walk_exprs) -> list[tuple[str, Ref]]:
