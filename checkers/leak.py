@@ -41,7 +41,6 @@ from analyzer.engine.keys import is_computed, root_variable
 from analyzer.engine.values import Code
 from analyzer.ir import (
     AddrOf,
-    Binary,
     Call,
     Expr,
     Index,
@@ -51,7 +50,6 @@ from analyzer.ir import (
     Opaque,
     Return,
     Span,
-    children,
 )
 from analyzer.models import Model, Models
 from analyzer.models.core import Acquire, Derive, LocklessRead, Release
@@ -258,6 +256,7 @@ class Run:
     ended: set[Span] = field(default_factory=set)     # origins some path ends: managed refs
     assigned: set[str] = field(default_factory=set)
     escaped: set[str] = field(default_factory=set)    # parameters that leave the function
+    gets: set[str] = field(default_factory=set)       # parameters it gets a reference on
     returns: set[bool] = field(default_factory=set)   # True: a Ref, False: something else
     alias: dict[str, str] = field(default_factory=dict)   # folio = page_folio(page)
     lockless: bool = False                            # speculative-ref-leak's story
@@ -306,7 +305,10 @@ class LeakChecker(Checker):
 
     def on_acquire(self, ctx: Context, ev: Event[Acquire]) -> None:
         if ev.at_call and ev.done and _story(ctx, ev.call) == "acquire":
-            self._take(ctx, _obj(ctx, ev.obj), ev.call)
+            key = _obj(ctx, ev.obj)     # what it hands over, it holds a reference of its own to
+            _run(ctx).gets.update(k for k in (key, _run(ctx).alias.get(key or ""))
+                                  if k in ctx.function.params)
+            self._take(ctx, key, ev.call)
         elif ev.edge and ev.done:                     # a try-get that succeeded here
             self._take(ctx, ev.result if ev.m.returns_object else _obj(ctx, ev.obj),
                        ev.call)
@@ -317,9 +319,9 @@ class LeakChecker(Checker):
         call, m = ev.call, ev.m
         if _story(ctx, call) != "ref_source":
             return
-        if m.arg is None and self._flagged(ctx, call, m):
+        if m.arg is None and values.flagged(ctx, call, m.flag_arg, m.flag):
             self._take(ctx, ev.result, call)
-        elif self._flagged(ctx, call, m) and ctx.place(ev.obj) not in ctx.function.params:
+        elif values.flagged(ctx, call, m.flag_arg, m.flag) and ctx.place(ev.obj) not in ctx.function.params:
             out = ctx.dest.get(id(call)) or ev.result     # else the caller's array owns it
             self._take(ctx, _obj(ctx, ev.obj), call, out if m.counted
                        else 1 if isinstance(ev.obj, AddrOf) else "?", out, m.when)
@@ -427,7 +429,8 @@ class LeakChecker(Checker):
         self._leaks(ctx, end, False, "the function ends")
         if _run(ctx).returns == {True}:
             ctx.summarize("ref_source", when="always")
-        kept = tuple(i for i, p in enumerate(fn.params) if p not in _run(ctx).escaped)
+        kept = tuple(i for i, p in enumerate(fn.params)
+                     if p not in _run(ctx).escaped or p in _run(ctx).gets)
         if kept and fn.params:
             ctx.summarize("ref_borrow", args=kept)
 
@@ -442,14 +445,14 @@ class LeakChecker(Checker):
             return          # page_ref_inc() after take_page_off_buddy(): kept for good
         if _run(ctx).lockless and m is not None and m.spec.kind == "speculative":
             return          # a get on what a lockless read found: speculative-ref-leak's
-        n = count or _counted(ctx, call)
+        n = count or values.count(ctx, call, "ref_count")
         holder = ctx.name_of(call, None) if key == ctx.result_key(call) else key
         ctx.add(key, Ref(call.span, call.callee, holder, n, values.known(ctx, holder, result),
                          result, when),
                 (Step(call.span, f"'{holder}' gets a reference from {call.callee}()"),))
 
     def _drop(self, ctx: Context, call: Call, arg: Expr | None) -> None:
-        n = _counted(ctx, call)
+        n = values.count(ctx, call, "ref_count")
         keys = {ctx.place(arg)} if arg is not None else set()
         for key, r in set(_held(ctx, [arg] if arg is not None else [], _run(ctx).alias)) | {
                 (k, r) for k in keys - {None} for r in _refs(ctx, k)}:
@@ -523,40 +526,16 @@ class LeakChecker(Checker):
             run.escaped |= {x.id for x in names if isinstance(x, Name)} | (
                 {view} if view is not None else set())
 
-    def _flagged(self, ctx: Context, call: Call, m: RefSource) -> bool:
-        if m.flag is None:
-            return True
-        flags = ctx.arg(call, m.flag_arg)
-        return flags is not None and any(
-            isinstance(x, (Name, Literal)) and m.flag in getattr(x, "id", "") +
-            getattr(x, "text", "") for x in walk_exprs(flags))
-
 def _refs(ctx: Context, key: str | None) -> list[Ref]:
     return ctx.states_of(key, Ref)
 
 
 def _held(ctx: Context, exprs, alias: dict, walk=walk_exprs) -> list[tuple[str, Ref]]:
-    """The references held by any object an expression names (``&folio->page``, ``pages[i]``
-    and ``page_folio(page)`` included), or by one derived from it (``folio`` for ``page``
-    after ``folio = page_folio(page)``)."""
-    keys = {k for e in exprs for x in walk(e)
-            if (k := ctx.designated(x, elements=True, derive=True) or ctx.key(x))}
-    for _ in range(4):                    # subpage -> page <- folio: one object
-        keys |= {k for k, src in alias.items() if src in keys} | {alias[k] for k in keys
-                                                                  if k in alias}
-    return [(k, r) for k in keys for r in _refs(ctx, k)]
+    return values.held(ctx, Ref, exprs, alias, walk)
 
 
 def _parts(ctx: Context, e: Expr):
-    """The sub-expressions that may be the object itself: not what a call other than a
-    derivation computes from it (``page_address(page)`` is a value, not the page)."""
-    stack = [e]
-    while stack:
-        x = ctx.strip(stack.pop())
-        yield x
-        if not isinstance(x, Call) or ctx.models.get("derive", x.callee) or \
-                ctx.models.get("ref_carrier", x.callee):
-            stack += list(children(x))  # type: ignore[arg-type]
+    return values.parts(ctx, e, CARRIER)
 
 
 def _obj(ctx: Context, e: Expr | None) -> str | None:
@@ -565,17 +544,3 @@ def _obj(ctx: Context, e: Expr | None) -> str | None:
         return None
     return ctx.designated(e, derive=True) or ctx.object_of(
         e.operand if isinstance(e, AddrOf) and isinstance(e.operand, Name) else e)
-
-
-def _counted(ctx: Context, call: Call) -> int | str:
-    """How many references a call takes or drops: its ``ref_count`` argument, else 1."""
-    c = ctx.models.get("ref_count", call.callee)
-    return _count(ctx, ctx.arg(call, c.spec.arg)) if c is not None else 1
-
-
-def _count(ctx: Context, e: Expr | None) -> int | str:
-    if isinstance(e, Literal) and e.text.isdigit():
-        return int(e.text)
-    if isinstance(ctx.strip(e), Binary) if e is not None else False:
-        return "0+"                     # refs - 1: maybe no reference at all
-    return (ctx.key(e) if e is not None else None) or "?"

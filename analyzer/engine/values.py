@@ -17,15 +17,28 @@ Besides the states, variables get a :class:`Code` (an error code, a known truth)
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from enum import Enum
 from typing import Any
 
 from analyzer.engine.api import Context
 from analyzer.engine.effects import NEG, NONPOS, NONZERO, POS, ZERO, Test, effect_fails, int_literal
+from analyzer.engine.fixpoint import walk_exprs
 from analyzer.engine.keys import Ghost
-from analyzer.ir import Assign, Binary, Call, Cond, Deref, Expr, Literal, Member, Name, Unary
+from analyzer.ir import (
+    Assign,
+    Binary,
+    Call,
+    Cond,
+    Deref,
+    Expr,
+    Literal,
+    Member,
+    Name,
+    Unary,
+    children,
+)
 
 
 class Code(Enum):
@@ -80,6 +93,59 @@ def forget(ctx: Context, typ: type[Any], gone: Any = None) -> None:
     """The states in ``gone`` (None: every ``typ``) do not hold on this path, under any
     name."""
     ctx.rewrite(typ, lambda _, r: None if gone is None or r in gone else r)
+
+
+def held(ctx: Context, typ: type[Any], exprs: Iterable[Expr], alias: Mapping[str, str],
+         walk: Callable[[Any], Iterable[Any]] = walk_exprs) -> list[tuple[str, Any]]:
+    """The ``typ`` states held by any object an expression names (``&folio->page``,
+    ``pages[i]`` and ``page_folio(page)`` included; ``walk`` gives the sub-expressions
+    that count), or by one ``alias`` ties to it (``folio`` for ``page`` after ``folio =
+    page_folio(page)``, a subpage for its page, transitively)."""
+    keys = {k for e in exprs for x in walk(e)
+            if (k := ctx.designated(x, elements=True, derive=True) or ctx.key(x))}
+    for _ in range(4):                    # subpage -> page <- folio: one object
+        keys |= {k for k, src in alias.items() if src in keys} | {alias[k] for k in keys
+                                                                  if k in alias}
+    return [(k, r) for k in keys for r in ctx.states_of(k, typ)]
+
+
+def parts(ctx: Context, e: Expr, carriers: tuple[str, ...] = ()) -> Iterator[Expr]:
+    """The sub-expressions of ``e`` that may be the object itself: not what a call other
+    than a derivation (or a ``carriers`` section) computes from it (``f(folio_nr_pages(p))``
+    names no object)."""
+    stack = [e]
+    while stack:
+        x = ctx.strip(stack.pop())
+        yield x
+        if not isinstance(x, Call) or ctx.models.get("derive", x.callee) or any(
+                ctx.models.get(c, x.callee) for c in carriers):
+            stack += list(children(x))  # type: ignore[arg-type]
+
+
+def flagged(ctx: Context, call: Call, index: int | None, flag: str | None) -> bool:
+    """``flag`` (no flag: always) is named in argument ``index`` of ``call`` (``FOLL_GET |
+    FOLL_TOUCH``; a variable of flags names none)."""
+    if flag is None:
+        return True
+    flags = ctx.arg(call, index)
+    return flags is not None and any(
+        isinstance(x, (Name, Literal)) and flag in getattr(x, "id", "") +
+        getattr(x, "text", "") for x in walk_exprs(flags))
+
+
+def count(ctx: Context, call: Call, section: str) -> int | str:
+    """How many references ``call`` takes or drops: its argument that ``section`` names
+    (a literal; ``"0+"`` for an expression such as ``refs - 1``, maybe none at all; else
+    the variable, or ``"?"``), else 1."""
+    c = ctx.models.get(section, call.callee)
+    if c is None:
+        return 1
+    e = ctx.arg(call, c.spec.arg)
+    if isinstance(e, Literal) and e.text.isdigit():
+        return int(e.text)
+    if isinstance(ctx.strip(e), Binary) if e is not None else False:
+        return "0+"                     # refs - 1: maybe no reference at all
+    return (ctx.key(e) if e is not None else None) or "?"
 
 
 def branch(ctx: Context, typ: type[Any], test: Test, alias: dict[str, str], held: Callable[[Sequence[Expr]], list[tuple[str, Any]]],
