@@ -228,9 +228,9 @@ return 0;
   literals (`folio_put_refs(folio, refs)`) end the reference whatever they are; a count
   compared with a non-zero bound (`ret < nr`) says nothing.
 - Handed to a function pointer (`filler(data, page)`, `mapping->a_ops->read_folio()`)
-  or to a same-file helper that installs it (`unuse_pte()`), the reference is the
-  callee's; a value computed from the page stored in a longer-lived object
-  (`svm->hsave = page_address(page)`) owns it.
+  or to a same-file helper that installs it without a reference of its own, the
+  reference is the callee's; a value computed from the page stored in a longer-lived
+  object (`svm->hsave = page_address(page)`) owns it.
 - `filemap_add_folio()` and friends (`ref_handover`) take the reference over only on the
   result the model names; when that result is never tested, the reference stays held.
 - Conditions are correlated through constants assigned and tested in the function
