@@ -257,6 +257,7 @@ class Run:
     assigned: set[str] = field(default_factory=set)
     escaped: set[str] = field(default_factory=set)    # parameters that leave the function
     gets: set[str] = field(default_factory=set)       # parameters it gets a reference on
+    derived: dict[str, str] = field(default_factory=dict)  # page = folio_file_page(param)
     returns: set[bool] = field(default_factory=set)   # True: a Ref, False: something else
     alias: dict[str, str] = field(default_factory=dict)   # folio = page_folio(page)
     lockless: bool = False                            # speculative-ref-leak's story
@@ -306,7 +307,7 @@ class LeakChecker(Checker):
     def on_acquire(self, ctx: Context, ev: Event[Acquire]) -> None:
         if ev.at_call and ev.done and _story(ctx, ev.call) == "acquire":
             key = _obj(ctx, ev.obj)     # what it hands over, it holds a reference of its own to
-            _run(ctx).gets.update(k for k in (key, _run(ctx).alias.get(key or ""))
+            _run(ctx).gets.update(k for k in (key, _run(ctx).derived.get(key or ""))
                                   if k in ctx.function.params)
             self._take(ctx, key, ev.call)
         elif ev.edge and ev.done:                     # a try-get that succeeded here
@@ -372,6 +373,8 @@ class LeakChecker(Checker):
         if not (isinstance(value, Opaque) and not value.text):    # not a bare declaration
             _run(ctx).assigned.add(target)
         self._escape(ctx, [value], direct=True, views=not self._owned(ctx, target))
+        if isinstance(frm := ctx.derived_from(value), Name):     # not an element: pages[i]
+            _run(ctx).derived[target] = frm.id
         values.assign(ctx, Ref, target, value, _run(ctx).alias, lambda r, call: (
             r.origin == call.span or ctx.models.get("ref_handover", call.callee) is not None),
             ERRORS)
