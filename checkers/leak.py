@@ -27,31 +27,21 @@ Summaries (same file): a helper whose every returned object carries a reference 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from enum import Enum
 from typing import ClassVar
 
 from analyzer.engine import (
-    NEG,
-    NONPOS,
-    NONZERO,
-    POS,
-    ZERO,
     Checker,
     Context,
     Event,
-    Ghost,
     Test,
+    values,
     walk_exprs,
 )
-from analyzer.engine.effects import effect_fails, int_literal
 from analyzer.engine.keys import is_computed, root_variable
+from analyzer.engine.values import Code
 from analyzer.ir import (
     AddrOf,
-    Assign,
-    Binary,
     Call,
-    Cond,
-    Deref,
     Expr,
     Index,
     Literal,
@@ -60,8 +50,6 @@ from analyzer.ir import (
     Opaque,
     Return,
     Span,
-    Unary,
-    children,
 )
 from analyzer.models import Model, Models
 from analyzer.models.core import Acquire, Derive, LocklessRead, Release
@@ -159,17 +147,12 @@ class RefRaw(Section):
     NAME: ClassVar[str] = "ref_raw"
     OBJ: ClassVar[str | None] = None
 
+ERRORS = "ref_error_value"       # the section of error values
 CARRIER = ("ref_carrier",)      # values made of an object besides derivations
 # Calls that neither take a reference over nor use the object as owner.
 NEUTRAL = ("transparent", "lock", "unlock", "refcount_read", "derive", "reread",
            "ref_error_test", "revalidate", "warn", "acquire", "ref_count", "make_accessible",
            "lockless_read", "ref_carrier", "ref_handover")
-
-
-class Code(Enum):
-    ERRNO = "holds an error code"
-    TRUE = "assigned a non-zero constant"
-    FALSE = "assigned 0, NULL or false"
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,9 +228,9 @@ return 0;
   literals (`folio_put_refs(folio, refs)`) end the reference whatever they are; a count
   compared with a non-zero bound (`ret < nr`) says nothing.
 - Handed to a function pointer (`filler(data, page)`, `mapping->a_ops->read_folio()`)
-  or to a same-file helper that installs it (`unuse_pte()`), the reference is the
-  callee's; a value computed from the page stored in a longer-lived object
-  (`svm->hsave = page_address(page)`) owns it.
+  or to a same-file helper that installs it without a reference of its own, the
+  reference is the callee's; a value computed from the page stored in a longer-lived
+  object (`svm->hsave = page_address(page)`) owns it.
 - `filemap_add_folio()` and friends (`ref_handover`) take the reference over only on the
   result the model names; when that result is never tested, the reference stays held.
 - Conditions are correlated through constants assigned and tested in the function
@@ -273,6 +256,8 @@ class Run:
     ended: set[Span] = field(default_factory=set)     # origins some path ends: managed refs
     assigned: set[str] = field(default_factory=set)
     escaped: set[str] = field(default_factory=set)    # parameters that leave the function
+    gets: set[str] = field(default_factory=set)       # parameters it gets a reference on
+    derived: dict[str, str] = field(default_factory=dict)  # page = folio_file_page(param)
     returns: set[bool] = field(default_factory=set)   # True: a Ref, False: something else
     alias: dict[str, str] = field(default_factory=dict)   # folio = page_folio(page)
     lockless: bool = False                            # speculative-ref-leak's story
@@ -321,7 +306,10 @@ class LeakChecker(Checker):
 
     def on_acquire(self, ctx: Context, ev: Event[Acquire]) -> None:
         if ev.at_call and ev.done and _story(ctx, ev.call) == "acquire":
-            self._take(ctx, _obj(ctx, ev.obj), ev.call)
+            key = _obj(ctx, ev.obj)     # what it hands over, it holds a reference of its own to
+            _run(ctx).gets.update(k for k in (key, _run(ctx).derived.get(key or ""))
+                                  if k in ctx.function.params)
+            self._take(ctx, key, ev.call)
         elif ev.edge and ev.done:                     # a try-get that succeeded here
             self._take(ctx, ev.result if ev.m.returns_object else _obj(ctx, ev.obj),
                        ev.call)
@@ -332,9 +320,9 @@ class LeakChecker(Checker):
         call, m = ev.call, ev.m
         if _story(ctx, call) != "ref_source":
             return
-        if m.arg is None and self._flagged(ctx, call, m):
+        if m.arg is None and values.flagged(ctx, call, m.flag_arg, m.flag):
             self._take(ctx, ev.result, call)
-        elif self._flagged(ctx, call, m) and ctx.place(ev.obj) not in ctx.function.params:
+        elif values.flagged(ctx, call, m.flag_arg, m.flag) and ctx.place(ev.obj) not in ctx.function.params:
             out = ctx.dest.get(id(call)) or ev.result     # else the caller's array owns it
             self._take(ctx, _obj(ctx, ev.obj), call, out if m.counted
                        else 1 if isinstance(ev.obj, AddrOf) else "?", out, m.when)
@@ -343,8 +331,8 @@ class LeakChecker(Checker):
         # Held from here on only where the result says the callee did not take it.
         self._escape(ctx, ev.call.args)
         res = ctx.dest.get(id(ev.call)) or ev.result
-        for _, r in _held(ctx, [ev.obj] if ev.obj is not None else [], _run(ctx).alias):
-            ctx.replace_everywhere(r, replace(r, result=res, when=ev.m.kept))
+        got = {r for _, r in _held(ctx, [ev.obj] if ev.obj is not None else [], _run(ctx).alias)}
+        ctx.rewrite(Ref, lambda _, r: replace(r, result=res, when=ev.m.kept) if r in got else r)
 
     def on_derive(self, ctx: Context, ev: Event[Derive]) -> None:
         if _story(ctx, ev.call) != "derive":
@@ -355,7 +343,7 @@ class LeakChecker(Checker):
 
     def on_call(self, ctx: Context, call: Call, result: str | None) -> None:
         models, name = ctx.models, call.callee
-        if _story(ctx, call) is not None or models.get("ref_error_value", name) is not None or any(
+        if _story(ctx, call) is not None or models.get(ERRORS, name) is not None or any(
                 models.get(s, name) for s in NEUTRAL):
             return
         borrow = models.get("ref_borrow", name)
@@ -370,104 +358,26 @@ class LeakChecker(Checker):
         if ev.at_call:
             return
         if ev.done:                                   # IS_ERR(folio): no folio here
-            ctx.discard_everywhere(*_refs(ctx, ctx.designated(ev.obj)))
+            values.forget(ctx, Ref, _refs(ctx, ctx.designated(ev.obj)))
         elif ev.m.null and ev.key is not None:        # not NULL on this edge
-            self._correlate(ctx, ev.key, True)
+            values.correlate(ctx, Ref, ev.key, True)
             if ctx.must_be(ev.key, Code.FALSE):       # NULL, yet not an error
-                ctx.discard_everywhere(*ctx.every(Ref))
+                values.forget(ctx, Ref)
 
     def on_branch(self, ctx: Context, test: Test) -> None:
-        s, out, neg = test.subject, test.outcome, False
-        if isinstance(s, Binary) and s.op == "<" and out == ZERO and _positive(s.right) and \
-                ctx.must_be(ctx.key(s.left), Code.FALSE):
-            ctx.discard_everywhere(*ctx.every(Ref))   # for (i = 0; i < 1 << order; i++)
-            return
-        if isinstance(s, Assign):             # while ((folio = lookup()) != NULL)
-            test = replace(test, via=ctx.key(s.target))
-            s = ctx.strip(s.value)
-        cond = test.via or (ctx.key(s) if isinstance(s, (Name, Member, Deref)) else None)
-        if isinstance(s, Binary) and s.op == "==" and out == NONZERO and any(
-                _nonzero(x) for x in (s.left, s.right)):     # err == -EEXIST: err != 0
-            cond = next((ctx.key(x) for x in (s.left, s.right)
-                         if isinstance(x, (Name, Member))), None)
-        pair = _pair(s) if cond is None and out in (NONZERO, ZERO) else None
-        if pair is not None:                  # if (folio != fault_folio) ... twice
-            cond, out = pair, out
-        if cond is not None and out in (NONZERO, ZERO):
-            out = NONZERO if isinstance(s, Binary) and pair is None else out
-            seen = ctx.ghost("tested", cond) if pair is not None else None
-            if ctx.must_be(cond, Code.FALSE if out == NONZERO else Code.TRUE) or \
-                    ctx.must_be(seen, out != NONZERO):
-                ctx.discard_everywhere(*ctx.every(Ref))     # no path takes this edge
-                return
-            ctx.set(seen, out == NONZERO)     # what a reference taken from here knows
-            self._correlate(ctx, cond, out == NONZERO)
-            if pair is not None and out == NONZERO:    # ret == A: not where ret = B held
-                ctx.discard_everywhere(*{r for r in ctx.every(Ref) if any(
-                    t and _other_constant(c, pair) for c, t in r.conds)})
-        if isinstance(s, Binary):             # ret == 1, ret == -ENOENT: its value is known
-            if s.op != "==" or not any(_nonzero(x) for x in (s.left, s.right)):
-                return
-            sides = [x for x in (s.left, s.right) if not _nonzero(x)]
-            call, subject = (ctx.call_of(sides[0]), ctx.key(sides[0])) if sides else (None, None)
-            neg = any(isinstance(x, Unary) for x in (s.left, s.right))
-            if out == NONZERO and neg and isinstance(side := ctx.strip(sides[0]) if sides else
-                                                     None, Call) and side.args and \
-                    ctx.models.get("ref_error_value", side.callee):   # PTR_ERR(f) == -EBUSY
-                ctx.discard_everywhere(*{r for _, r in _held(ctx, side.args[:1], _run(ctx).alias)})
-            if out == NONZERO:                # equal: a result of that sign, not 0
-                ctx.discard_everywhere(*{r for r in ctx.every(Ref) if r.result == subject and
-                                         subject is not None and
-                                         effect_fails(r.when, NEG if neg else POS)})
-        else:
-            call, subject = ctx.call_of(s), test.via or (
-                ctx.result_key(s) if isinstance(s, Call) else ctx.key(s))
-        if test.via and out in (NONZERO, NEG) and call is not None and not any(
-                ctx.models.get(sec, call.callee) for sec in ("acquire", "ref_source")):
-            ctx.add(test.via, Code.ERRNO)         # if (ret) return ret;  an error code
-        # A source's result says no (NULL, an error, 0 references): nothing held here.
-        ctx.discard_everywhere(*{r for k, st in ctx.tracked() for r in st if isinstance(r, Ref) and (
-            (r.result == subject and (out == ZERO and not neg if isinstance(s, Binary)
-                                      else effect_fails(r.when, out))) or
-            (not isinstance(s, Binary) and out in (ZERO, NEG, NONPOS) and (
-                r.count == subject or (out == ZERO and subject is not None and k in (
-                    subject, _run(ctx).alias.get(subject))))))})
+        alias = _run(ctx).alias
+        values.branch(ctx, Ref, test, alias, lambda es: _held(ctx, es, alias), ERRORS,
+                      ("acquire", "ref_source"))
 
     def on_assign(self, ctx: Context, target: str, value: Expr, span: Span) -> None:
         if not (isinstance(value, Opaque) and not value.text):    # not a bare declaration
             _run(ctx).assigned.add(target)
-        for k in [k for k, _ in ctx.tracked() if isinstance(k, Ghost) and k.name == "tested"
-                  and _mentions(k.arg, target)]:
-            ctx.kill(k)                                 # tests of the old value
-        for r in {r for _, st in ctx.tracked() for r in st if isinstance(r, Ref) and (any(
-                _mentions(c, target) for c, _ in r.conds) or target in (r.count, r.result, *r.lost)) and not (
-                isinstance(value, Call) and (r in ctx.states(target) or (
-                    r.result == target and (r.origin == value.span or ctx.models.get(
-                        "ref_handover", value.callee) is not None))))}:
-            new = replace(r, conds=frozenset((c, t) for c, t in r.conds
-                                             if not _mentions(c, target)),
-                          count="?" if r.count == target else r.count,
-                          result=None if r.result == target else r.result,
-                          lost=r.lost - {target})
-            ctx.replace_everywhere(r, new)              # earlier tests are stale
-        self._escape(ctx, [value], direct=True)
-        if (truth := _truth(value)) is not None:       # 0, NULL, true, MC_TARGET_NONE
-            ctx.set(target, Code.TRUE if truth else Code.FALSE)
-            self._correlate(ctx, target, truth)
-        elif self._error_value(ctx, value):
-            ctx.add(target, Code.ERRNO)     # x = y: what y holds came along
-            alias = _run(ctx).alias         # page = ERR_PTR(ret): no longer the folio here
-            near = {k for k, v in alias.items() if v == target} | {alias.get(target, target)}
-            for r in ctx.every(Ref):
-                if near & set(ctx.holders(r)) - {target}:
-                    ctx.replace_everywhere(r, replace(r, lost=r.lost | {target}))
-        elif isinstance(value, Name) and value.id.isupper():    # ret = MIGRATEPAGE_SUCCESS
-            for r in ctx.every(Ref):
-                ctx.replace_everywhere(r, replace(r, conds=r.conds | {(target, None)}))
-        if isinstance(value, Name) and value.id.isupper() and (
-                pair := _pair(Binary("==", Name(target), value))) is not None:
-            ctx.set(ctx.ghost("tested", pair), True)     # ret == VM_FAULT_LOCKED here
-            self._correlate(ctx, pair, True)
+        self._escape(ctx, [value], direct=True, views=not self._owned(ctx, target))
+        if isinstance(frm := ctx.derived_from(value), Name):     # not an element: pages[i]
+            _run(ctx).derived[target] = frm.id
+        values.assign(ctx, Ref, target, value, _run(ctx).alias, lambda r, call: (
+            r.origin == call.span or ctx.models.get("ref_handover", call.callee) is not None),
+            ERRORS)
         m = ctx.models.get("acquire", value.callee) if isinstance(value, Call) else None
         grab = isinstance(value, Call) and m is not None and bool(m.spec.returns_object)
         arg = ctx.arg(value, m.spec.arg) if grab and m is not None else value  # type: ignore[arg-type]
@@ -491,7 +401,7 @@ class LeakChecker(Checker):
             for k, r in _held(ctx, [value], _run(ctx).alias,       # still the function's
                               lambda e: _parts(ctx, e)):
                 ctx.add(root.id, replace(r, holder=root.id), ctx.trail(k, r))
-                ctx.discard_everywhere(r)
+                values.forget(ctx, Ref, {r})
             return
         self._escape(ctx, [value], direct=True)
         self._end_all(ctx, [value], "stored", span)
@@ -499,7 +409,7 @@ class LeakChecker(Checker):
     def on_overwrite(self, ctx: Context, key: str, span: Span) -> None:
         for r in _refs(ctx, key):
             if not any(k != key and isinstance(k, str) and not is_computed(k)
-                       for k in ctx.holders(r)) and \
+                       for k in values.holders(ctx, Ref, r)) and \
                     self._leaky(ctx, r, [key], False, overwrite=True):
                 self._report(ctx, key, r, span, f"'{key}' is overwritten at line {span.line}")
 
@@ -507,11 +417,11 @@ class LeakChecker(Checker):
         value = ctx.strip(ret.value) if ret.value is not None else None
         if value is not None:
             got = _held(ctx, [value], _run(ctx).alias)
-            if not (isinstance(value, Literal) or self._error_value(ctx, value)):
+            if not (isinstance(value, Literal) or values.error_value(ctx, value, ERRORS)):
                 _run(ctx).returns.add(bool(got))
-            self._escape(ctx, [value], direct=True)
+            self._escape(ctx, [value], direct=True, views=False)
             self._end_all(ctx, [value], "returned", ret.span)
-        error = value is not None and self._error_value(ctx, value)
+        error = value is not None and values.error_value(ctx, value, ERRORS)
         self._leaks(ctx, ret.span, error, f"the function returns at line {ret.span.line}",
                     ctx.key(value) if value is not None else None)
 
@@ -522,7 +432,8 @@ class LeakChecker(Checker):
         self._leaks(ctx, end, False, "the function ends")
         if _run(ctx).returns == {True}:
             ctx.summarize("ref_source", when="always")
-        kept = tuple(i for i, p in enumerate(fn.params) if p not in _run(ctx).escaped)
+        kept = tuple(i for i, p in enumerate(fn.params)
+                     if p not in _run(ctx).escaped or p in _run(ctx).gets)
         if kept and fn.params:
             ctx.summarize("ref_borrow", args=kept)
 
@@ -537,36 +448,14 @@ class LeakChecker(Checker):
             return          # page_ref_inc() after take_page_off_buddy(): kept for good
         if _run(ctx).lockless and m is not None and m.spec.kind == "speculative":
             return          # a get on what a lockless read found: speculative-ref-leak's
-        n = count or _counted(ctx, call)
+        n = count or values.count(ctx, call, "ref_count")
         holder = ctx.name_of(call, None) if key == ctx.result_key(call) else key
-        known = {(k, Code.TRUE in st) for k, st in ctx.tracked()
-                 if len(st) == 1 and next(iter(st)) in (Code.TRUE, Code.FALSE)
-                 and k not in (holder, result)} | {
-            (k.arg, next(iter(st))) for k, st in ctx.tracked()
-            if isinstance(k, Ghost) and k.name == "tested" and len(st) == 1 and
-            "==" in k.arg}                    # a==b tested: a variable's own test is no code
-        ctx.add(key, Ref(call.span, call.callee, holder, n,
-                         frozenset(sorted(known, key=str)[:8]),
+        ctx.add(key, Ref(call.span, call.callee, holder, n, values.known(ctx, holder, result),
                          result, when),
                 (Step(call.span, f"'{holder}' gets a reference from {call.callee}()"),))
 
-    def _correlate(self, ctx: Context, cond: str, truth: bool) -> None:
-        """A reference whose paths tested ``cond`` the other way is not on this edge: the
-        same condition tested twice (``if (target) ... if (!target)``) is one path."""
-        for r in ctx.every(Ref):
-            if (cond, not truth) in r.conds:
-                new = None
-            elif (cond, truth) in r.conds or len(r.conds) >= 8:
-                continue
-            else:
-                new = replace(r, conds=r.conds | {(cond, truth)})
-            if new is None:
-                ctx.discard_everywhere(r)
-            else:
-                ctx.replace_everywhere(r, new)
-
     def _drop(self, ctx: Context, call: Call, arg: Expr | None) -> None:
-        n = _counted(ctx, call)
+        n = values.count(ctx, call, "ref_count")
         keys = {ctx.place(arg)} if arg is not None else set()
         for key, r in set(_held(ctx, [arg] if arg is not None else [], _run(ctx).alias)) | {
                 (k, r) for k in keys - {None} for r in _refs(ctx, k)}:
@@ -576,7 +465,8 @@ class LeakChecker(Checker):
                     self._end(ctx, r, f"dropped by {call.callee}()", call.span)
                     continue
                 step = Step(call.span, f"{n} of {r.count} references dropped by {call.callee}()")
-                ctx.replace_everywhere(r, replace(r, count=left), step)
+                ctx.rewrite(Ref, lambda _, s, r=r, left=left: replace(r, count=left) if s == r
+                            else s, step)
 
     def _end_all(self, ctx: Context, exprs, how: str, span: Span) -> None:
         for _, r in _held(ctx, exprs, _run(ctx).alias):
@@ -585,14 +475,14 @@ class LeakChecker(Checker):
 
     def _end(self, ctx: Context, r: Ref, how: str, span: Span) -> None:
         _run(ctx).ended.add(r.origin)
-        ctx.discard_everywhere(r)
+        values.forget(ctx, Ref, {r})
 
     def _leaks(self, ctx: Context, span: Span, error: bool, exit_: str,
                code: str | None = None) -> None:
         seen = set()
         for k, states in ctx.tracked():
             for r in [r for r in states if isinstance(r, Ref)]:
-                keys = ctx.holders(r)
+                keys = values.holders(ctx, Ref, r)
                 ok = (code, False) in r.conds or (code, None) in r.conds   # ret = 0 here
                 if r not in seen and self._leaky(ctx, r, keys, error and not ok):
                     self._report(ctx, r.holder if r.holder in keys else str(k), r, span, exit_)
@@ -624,106 +514,31 @@ class LeakChecker(Checker):
     def _owned(self, ctx: Context, key: str) -> bool:
         return key in _run(ctx).locals and key not in ctx.function.params
 
-    def _escape(self, ctx: Context, exprs, direct: bool = False) -> None:
+    def _escape(self, ctx: Context, exprs, direct: bool = False, views: bool = True) -> None:
         """Parameters that leave the function: named in a call's arguments (not only
         inside what another call computes from them: ``f(folio_nr_pages(p))`` keeps ``p``),
-        or (``direct``) as the value itself (``p``, ``&p->f``, ``page_folio(p)``)."""
+        or (``direct``) as the value itself (``p``, ``&p->f``, ``page_folio(p)``), also
+        through a local holding a view of it (``f(addr)`` after ``addr = page_address(p)``).
+        Without ``views`` (kept in a local, returned) a view leaves the reference with the
+        caller, who still holds the object itself."""
+        run = _run(ctx)
         for e in exprs:
-            names = _parts(ctx, e) if not direct else [ctx.made_of(e, CARRIER)]
-            _run(ctx).escaped |= {x.id for x in names if isinstance(x, Name)}
-
-    def _flagged(self, ctx: Context, call: Call, m: RefSource) -> bool:
-        if m.flag is None:
-            return True
-        flags = ctx.arg(call, m.flag_arg)
-        return flags is not None and any(
-            isinstance(x, (Name, Literal)) and m.flag in getattr(x, "id", "") +
-            getattr(x, "text", "") for x in walk_exprs(flags))
-
-    def _error_value(self, ctx: Context, e: Expr) -> bool:
-        """``-EFAULT``, ``ERR_PTR(..)``, ``VM_FAULT_OOM | ..``, ``NULL``, a variable
-        assigned one; ``err ? err : nr`` only when both are."""
-        e = ctx.strip(e)
-        if isinstance(e, Cond):
-            return e.then is not None and all(self._error_value(ctx, x)
-                                              for x in (e.then, e.else_))
-        if isinstance(e, Binary):
-            return e.op == "|" and self._error_value(ctx, e.left)
-        name = e.callee if isinstance(e, Call) else getattr(e, "id", getattr(e, "text", None))
-        return (isinstance(e, Unary) and e.op == "-") or ctx.may_be(ctx.key(e), Code.ERRNO) \
-            or ctx.models.get("ref_error_value", name) is not None
+            names = _parts(ctx, e) if not direct else [ctx.made_of(e, CARRIER if views else ())]
+            whole = ctx.strip(e)
+            view = run.alias.get(whole.id) if views and isinstance(whole, Name) else None
+            run.escaped |= {x.id for x in names if isinstance(x, Name)} | (
+                {view} if view is not None else set())
 
 def _refs(ctx: Context, key: str | None) -> list[Ref]:
-    return [r for r in ctx.states(key) if isinstance(r, Ref)]
+    return ctx.states_of(key, Ref)
 
 
 def _held(ctx: Context, exprs, alias: dict, walk=walk_exprs) -> list[tuple[str, Ref]]:
-    """The references held by any object an expression names (``&folio->page``, ``pages[i]``
-    and ``page_folio(page)`` included), or by one derived from it (``folio`` for ``page``
-    after ``folio = page_folio(page)``)."""
-    keys = {k for e in exprs for x in walk(e)
-            if (k := ctx.designated(x, elements=True, derive=True) or ctx.key(x))}
-    for _ in range(4):                    # subpage -> page <- folio: one object
-        keys |= {k for k, src in alias.items() if src in keys} | {alias[k] for k in keys
-                                                                  if k in alias}
-    return [(k, r) for k in keys for r in _refs(ctx, k)]
+    return values.held(ctx, Ref, exprs, alias, walk)
 
 
 def _parts(ctx: Context, e: Expr):
-    """The sub-expressions that may be the object itself: not what a call other than a
-    derivation computes from it (``page_address(page)`` is a value, not the page)."""
-    stack = [e]
-    while stack:
-        x = ctx.strip(stack.pop())
-        yield x
-        if not isinstance(x, Call) or ctx.models.get("derive", x.callee) or \
-                ctx.models.get("ref_carrier", x.callee):
-            stack += list(children(x))  # type: ignore[arg-type]
-
-
-def _nonzero(e: Expr) -> bool:
-    return bool(int_literal(e)) or (isinstance(e, Unary) and e.op == "-")
-
-
-def _pair(e: Expr) -> str | None:
-    """``a == b`` of two variables, as one condition (``a==b``, names in order)."""
-    if isinstance(e, Binary) and e.op == "==" and isinstance(e.left, Name) and \
-            isinstance(e.right, Name) and e.left.value is None and e.right.value is None:
-        return "==".join(sorted((e.left.id, e.right.id)))
-    return None
-
-
-def _other_constant(c, pair: str) -> bool:
-    """``c`` and ``pair`` compare one variable with two different constants (``ret==A``,
-    ``ret==B``): distinct constant names are taken as distinct values."""
-    def split(x):
-        sides = x.split("==") if isinstance(x, str) else []
-        consts = [y for y in sides if y.isupper()]
-        return (next(y for y in sides if y not in consts), consts[0]) \
-            if len(sides) == 2 and len(consts) == 1 else None
-    a, b = split(c), split(pair)
-    return a is not None and b is not None and a[0] == b[0] and a[1] != b[1]
-
-
-def _mentions(cond, target: str) -> bool:
-    """A condition (a variable, or ``a==b``) reads ``target``."""
-    return cond == target or (isinstance(cond, str) and target in cond.split("=="))
-
-
-def _positive(e: Expr) -> bool:
-    """A bound that is at least 1: a positive constant, or one shifted left (``1U << n``)."""
-    if isinstance(e, Binary) and e.op == "<<":
-        e = e.left
-    return (int_literal(e) or 0) > 0
-
-
-def _truth(e: Expr) -> bool | None:
-    """The truth of a constant: a literal, ``true``/``false``/``NULL``, or an enumeration
-    constant of known value; None for anything else."""
-    if isinstance(e, Literal) and e.text in ("true", "false", "NULL"):
-        return e.text == "true"
-    v = int_literal(e)
-    return None if v is None else v != 0
+    return values.parts(ctx, e, CARRIER)
 
 
 def _obj(ctx: Context, e: Expr | None) -> str | None:
@@ -732,17 +547,3 @@ def _obj(ctx: Context, e: Expr | None) -> str | None:
         return None
     return ctx.designated(e, derive=True) or ctx.object_of(
         e.operand if isinstance(e, AddrOf) and isinstance(e.operand, Name) else e)
-
-
-def _counted(ctx: Context, call: Call) -> int | str:
-    """How many references a call takes or drops: its ``ref_count`` argument, else 1."""
-    c = ctx.models.get("ref_count", call.callee)
-    return _count(ctx, ctx.arg(call, c.spec.arg)) if c is not None else 1
-
-
-def _count(ctx: Context, e: Expr | None) -> int | str:
-    if isinstance(e, Literal) and e.text.isdigit():
-        return int(e.text)
-    if isinstance(ctx.strip(e), Binary) if e is not None else False:
-        return "0+"                     # refs - 1: maybe no reference at all
-    return (ctx.key(e) if e is not None else None) or "?"

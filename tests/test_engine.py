@@ -484,14 +484,13 @@ class EverywhereProbe(Checker):
         if call.callee == "mark":
             ctx.add(ctx.key(ctx.arg(call, 0)), S.MARKED)
         elif call.callee == "swap":
-            for s in ctx.every(S):
-                ctx.replace_everywhere(s, S.GOT, Step(call.span, "swapped"))
+            ctx.rewrite(S, lambda _k, _s: S.GOT, Step(call.span, "swapped"))
         elif call.callee == "drop":
-            ctx.discard_everywhere(*ctx.every(S))
+            ctx.rewrite(S, lambda _k, _s: None)
         elif call.callee == "check":
             ctx.report(RULE, call.span, ",".join(
-                f"{k}:{s.value}" for s in sorted(ctx.every(S), key=lambda s: s.value)
-                for k in sorted(map(str, ctx.holders(s)))) or "-")
+                f"{k}:{s.value}" for k, s in sorted(ctx.each(S), key=lambda x: (
+                    x[1].value, str(x[0])))) or "-")
 
 
 def test_states_everywhere():

@@ -71,7 +71,6 @@ ADDRESS = "holds member address"         # ``head = &folio->page``
 
 Trail = tuple[Step, ...]
 M = TypeVar("M", bound=Section)
-T = TypeVar("T")
 S = TypeVar("S")
 #: A summarized ``when`` on the other truth of a returned test (``return !ok(x)``).
 _OTHER_TRUTH = {"nonzero": "zero", "zero": "nonzero"}
@@ -750,25 +749,6 @@ class Context:
     def tracked(self) -> Iterable[tuple[Key, dict[Any, Trail]]]:
         return list(self.facts.objs.items())
 
-    def every(self, kind: type[T]) -> frozenset[T]:
-        """Every state of type ``kind`` any key has (a state that names one event, such as
-        one reference, may sit on several aliases)."""
-        return frozenset(s for states in self.facts.objs.values() for s in states
-                         if isinstance(s, kind))
-
-    def holders(self, state: Any) -> list[Key]:
-        """The keys that have ``state``."""
-        return [k for k, states in self.facts.objs.items() if state in states]
-
-    def discard_everywhere(self, *states: Any) -> None:
-        """Forget these states on every key (the event they name did not happen here)."""
-        for k in list(self.facts.objs):
-            self.discard(k, *states)
-
-    def replace_everywhere(self, old: Any, new: Any, step: Step | None = None) -> None:
-        """:meth:`replace` ``old`` by ``new`` on every key that has it."""
-        for k in self.holders(old):
-            self.replace(k, old, new, step)
     def inherit(self, dst: Key | None, src: Key | None) -> None:
         """``dst`` may now also be in every state ``src`` is in (with its trails)."""
         if dst is not None and dst != src:
