@@ -1,56 +1,21 @@
-"""page-ref-leak: a page or folio reference taken and not dropped on some path.
-
-Tracked: a reference (``Ref``: where and by which API it was taken, how many) on the
-object that got it - the argument of a get (``acquire`` models, on the edge where a
-try-get succeeded), the result or out-argument of a lookup, allocation or GUP
-(``ref_source``: ``filemap_get_folio()``, ``alloc_pages()``, ``get_user_pages_fast(...,
-&page)`` when it returned a count, ``follow_page(..., FOLL_GET)`` only with the flag) -
-and on the objects derived from it (``page_folio()``, ``pages[i]``).  It ends with a drop of
-the right count (``release``/``ref_release``; ``ref_count`` says which argument counts),
-when it is returned, stored where something else owns it (a field through a pointer, the
-caller's array) or passed to a call that is no API model and not known to borrow it
-(``ref_borrow``, or a same-file helper that never lets the argument escape): unknown
-callees take it over, precision first.  A store into a local array or struct keeps it
-the function's.  A NULL test, an error test (``IS_ERR``, ``ref_error_test``) or a count
-tested ``<= 0`` means no reference on that edge.
-
-Reported: a reference still held at a ``return`` (a ``goto`` to a cleanup label reaches it),
-at the end of the function, or when the variable holding it is overwritten - only for a
-reference the function ends on some other path (so it manages it), and, when it is held
-through a parameter or a field (it outlives the function), only at an error exit (a
-negative errno, ``ERR_PTR()``, ``NULL``, a variable assigned one): keeping a reference
-on success is how a function hands one to its caller.
-
-Summaries (same file): a helper whose every returned object carries a reference is a
-``ref_source``; a helper that never lets an argument escape is a ``ref_borrow``.
-"""
+"""page-ref-leak (rule docs below).  A reference (``Ref``: where, by which API, how many)
+rides on the object that got it and on what is derived from it, until a put of the right
+count, a return, or a hand-over (:mod:`analyzer.engine.ownership`: stored where something
+else owns it, passed to a callee that keeps it).  Reported: still held at an exit or an
+overwrite, when the function manages it (ends it on another path) or it is a fresh local
+one; held through a parameter or a field, only at an error exit.  Summaries (same file):
+a helper returning a reference on every path is a ``ref_source``, one that never lets an
+argument go a ``ref_borrow``."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
-from analyzer.engine import (
-    Checker,
-    Context,
-    Event,
-    Test,
-    values,
-    walk_exprs,
-)
-from analyzer.engine.keys import is_computed, root_variable
+from analyzer.engine import Checker, Context, Event, Test, ownership, values
+from analyzer.engine.keys import is_computed
+from analyzer.engine.ownership import Handover
 from analyzer.engine.values import Code
-from analyzer.ir import (
-    AddrOf,
-    Call,
-    Expr,
-    Index,
-    Literal,
-    Member,
-    Name,
-    Opaque,
-    Return,
-    Span,
-)
+from analyzer.ir import AddrOf, Call, Expr, Index, Literal, Name, Return, Span
 from analyzer.models import Model, Models
 from analyzer.models.core import Acquire, Derive, LocklessRead, Release
 from analyzer.models.schema import WHEN, Section, arg_section, option, register, when_key
@@ -63,7 +28,6 @@ from analyzer.rule import Rule
 @dataclass(frozen=True, slots=True)
 class RefSource(Section):
     """lookups, allocations and GUP that return or fill in referenced objects"""
-
     NAME: ClassVar[str] = "ref_source"
     arg: int | None = option(int, doc="argument that receives the referenced object (&page, "
                                       "pages[], a batch); absent: the result is the object")
@@ -89,7 +53,6 @@ RefCount = arg_section("ref_count", "the count argument of counted gets and puts
 @dataclass(frozen=True, slots=True)
 class RefBorrow(Section):
     """calls that use an object without taking its reference over"""
-
     NAME: ClassVar[str] = "ref_borrow"
     OBJ: ClassVar[str | None] = None
     args: tuple[int, ...] | None = option(list, doc="arguments it uses without keeping their "
@@ -101,7 +64,6 @@ class RefBorrow(Section):
 class RefHandover(Section):
     """calls that take a reference over on one result and leave it the caller's on the
     other (filemap_add_folio: in the page cache on 0, still the caller's on an error)"""
-
     NAME: ClassVar[str] = "ref_handover"
     arg: int | None = option(int, required=True)
     kept: str = option(str, required=True, choices=WHEN,
@@ -112,7 +74,6 @@ class RefHandover(Section):
 @dataclass(frozen=True, slots=True)
 class RefErrorTest(Section):
     """tests after which a result holds no object (IS_ERR, is_error_pfn)"""
-
     NAME: ClassVar[str] = "ref_error_test"
     arg: int | None = option(int, required=True)
     when: str = when_key("result meaning 'no object'")
@@ -123,7 +84,6 @@ class RefErrorTest(Section):
 @dataclass(frozen=True, slots=True)
 class RefErrorValue(Section):
     """return values that signal failure (ERR_PTR, VM_FAULT_OOM)"""
-
     NAME: ClassVar[str] = "ref_error_value"
     OBJ: ClassVar[str | None] = None
 
@@ -132,7 +92,6 @@ class RefErrorValue(Section):
 @dataclass(frozen=True, slots=True)
 class RefCarrier(Section):
     """values that map an object (mk_pte): installing them hands it over"""
-
     NAME: ClassVar[str] = "ref_carrier"
     OBJ: ClassVar[str | None] = "from_"
     from_: int | None = option(int, required=True, toml="from",
@@ -143,16 +102,11 @@ class RefCarrier(Section):
 @dataclass(frozen=True, slots=True)
 class RefRaw(Section):
     """raw count increments that are no reference of the caller's own to drop"""
-
     NAME: ClassVar[str] = "ref_raw"
     OBJ: ClassVar[str | None] = None
 
+
 ERRORS = "ref_error_value"       # the section of error values
-CARRIER = ("ref_carrier",)      # values made of an object besides derivations
-# Calls that neither take a reference over nor use the object as owner.
-NEUTRAL = ("transparent", "lock", "unlock", "refcount_read", "derive", "reread",
-           "ref_error_test", "revalidate", "warn", "acquire", "ref_count", "make_accessible",
-           "lockless_read", "ref_carrier", "ref_handover")
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,16 +204,10 @@ return 0;
 
 @dataclass
 class Run:
-    """What one run over a function learns besides the states."""
+    """What one run over a function learns besides the states and who owns what."""
 
-    locals: set[str]                                  # what dies with the function
     ended: set[Span] = field(default_factory=set)     # origins some path ends: managed refs
-    assigned: set[str] = field(default_factory=set)
-    escaped: set[str] = field(default_factory=set)    # parameters that leave the function
-    gets: set[str] = field(default_factory=set)       # parameters it gets a reference on
-    derived: dict[str, str] = field(default_factory=dict)  # page = folio_file_page(param)
     returns: set[bool] = field(default_factory=set)   # True: a Ref, False: something else
-    alias: dict[str, str] = field(default_factory=dict)   # folio = page_folio(page)
     lockless: bool = False                            # speculative-ref-leak's story
 
 
@@ -276,11 +224,6 @@ def _story(ctx: Context, call: Call) -> str | None:
     return next((s for s in ("ref_source", "derive") if get(s) is not None), None)
 
 
-def _run(ctx: Context) -> Run:
-    run: Run = ctx.scratch["leak"]
-    return run
-
-
 class LeakChecker(Checker):
     rules = (LEAK,)
     starter_sections = ("acquire", "ref_source")
@@ -292,14 +235,15 @@ class LeakChecker(Checker):
 
     # ------------------------------------------------------------------ hooks
     def on_entry(self, ctx: Context) -> None:
-        ctx.scratch["leak"] = Run(set(ctx.declared()))
+        ctx.scratch["leak"] = Run()
+        ownership.start(ctx)
 
     def on_lockless_read(self, ctx: Context, ev: Event[LocklessRead]) -> None:
         _run(ctx).lockless = True                   # speculative-ref-leak's story
 
     def on_release(self, ctx: Context, ev: Event[Release]) -> None:
         if ev.at_call and _story(ctx, ev.call) == ev.m.NAME:
-            self._escape(ctx, ev.call.args)
+            ownership.of(ctx).leave(ctx, ev.call.args)
             self._drop(ctx, ev.call, ev.obj)
 
     on_ref_release = on_release
@@ -307,8 +251,7 @@ class LeakChecker(Checker):
     def on_acquire(self, ctx: Context, ev: Event[Acquire]) -> None:
         if ev.at_call and ev.done and _story(ctx, ev.call) == "acquire":
             key = _obj(ctx, ev.obj)     # what it hands over, it holds a reference of its own to
-            _run(ctx).gets.update(k for k in (key, _run(ctx).derived.get(key or ""))
-                                  if k in ctx.function.params)
+            ownership.of(ctx).got(key)
             self._take(ctx, key, ev.call)
         elif ev.edge and ev.done:                     # a try-get that succeeded here
             self._take(ctx, ev.result if ev.m.returns_object else _obj(ctx, ev.obj),
@@ -318,20 +261,21 @@ class LeakChecker(Checker):
         if ev.edge:               # decided in on_branch through the variable the Ref keeps
             return
         call, m = ev.call, ev.m
-        if _story(ctx, call) != "ref_source":
+        if _story(ctx, call) != "ref_source" or not values.flagged(ctx, call, m.flag_arg, m.flag):
             return
-        if m.arg is None and values.flagged(ctx, call, m.flag_arg, m.flag):
+        if m.arg is None:
             self._take(ctx, ev.result, call)
-        elif values.flagged(ctx, call, m.flag_arg, m.flag) and ctx.place(ev.obj) not in ctx.function.params:
+        elif ctx.place(ev.obj) not in ctx.function.params:
             out = ctx.dest.get(id(call)) or ev.result     # else the caller's array owns it
             self._take(ctx, _obj(ctx, ev.obj), call, out if m.counted
                        else 1 if isinstance(ev.obj, AddrOf) else "?", out, m.when)
 
     def on_ref_handover(self, ctx: Context, ev: Event[RefHandover]) -> None:
         # Held from here on only where the result says the callee did not take it.
-        self._escape(ctx, ev.call.args)
+        own = ownership.of(ctx)
+        own.leave(ctx, ev.call.args)
         res = ctx.dest.get(id(ev.call)) or ev.result
-        got = {r for _, r in _held(ctx, [ev.obj] if ev.obj is not None else [], _run(ctx).alias)}
+        got = {r for _, r in own.held(ctx, Ref, [ev.obj] if ev.obj is not None else [])}
         ctx.rewrite(Ref, lambda _, r: replace(r, result=res, when=ev.m.kept) if r in got else r)
 
     def on_derive(self, ctx: Context, ev: Event[Derive]) -> None:
@@ -341,18 +285,12 @@ class LeakChecker(Checker):
         for r in _refs(ctx, src):
             ctx.add(ev.result, r, ctx.trail(src, r))
 
-    def on_call(self, ctx: Context, call: Call, result: str | None) -> None:
-        models, name = ctx.models, call.callee
-        if _story(ctx, call) is not None or models.get(ERRORS, name) is not None or any(
-                models.get(s, name) for s in NEUTRAL):
-            return
-        borrow = models.get("ref_borrow", name)
-        kept = range(len(call.args)) if borrow is None or borrow.spec.args is None \
-            else borrow.spec.args
-        given = [a for i, a in enumerate(call.args) if borrow is None or i not in kept]
-        self._escape(ctx, given)
-        for _, r in _held(ctx, given, _run(ctx).alias, lambda e: _parts(ctx, e)):
-            self._end(ctx, r, f"passed to {name or 'a function pointer'}()", call.span)
+    def on_handover(self, ctx: Context, ev: Handover) -> None:
+        # An unknown callee takes the reference over (precision first).
+        own = ownership.of(ctx)
+        own.leave(ctx, ev.args)
+        for _, r in own.held(ctx, Ref, ev.args, parts=True):
+            self._end(ctx, r)
 
     def on_ref_error_test(self, ctx: Context, ev: Event[RefErrorTest]) -> None:
         if ev.at_call:
@@ -365,46 +303,32 @@ class LeakChecker(Checker):
                 values.forget(ctx, Ref)
 
     def on_branch(self, ctx: Context, test: Test) -> None:
-        alias = _run(ctx).alias
-        values.branch(ctx, Ref, test, alias, lambda es: _held(ctx, es, alias), ERRORS,
+        own = ownership.of(ctx)
+        values.branch(ctx, Ref, test, own.alias, lambda es: own.held(ctx, Ref, es), ERRORS,
                       ("acquire", "ref_source"))
 
     def on_assign(self, ctx: Context, target: str, value: Expr, span: Span) -> None:
-        if not (isinstance(value, Opaque) and not value.text):    # not a bare declaration
-            _run(ctx).assigned.add(target)
-        self._escape(ctx, [value], direct=True, views=not self._owned(ctx, target))
-        if isinstance(frm := ctx.derived_from(value), Name):     # not an element: pages[i]
-            _run(ctx).derived[target] = frm.id
-        values.assign(ctx, Ref, target, value, _run(ctx).alias, lambda r, call: (
+        own = ownership.of(ctx)
+        own.assign(ctx, target, value)
+        values.assign(ctx, Ref, target, value, own.alias, lambda r, call: (
             r.origin == call.span or ctx.models.get("ref_handover", call.callee) is not None),
             ERRORS)
-        m = ctx.models.get("acquire", value.callee) if isinstance(value, Call) else None
-        grab = isinstance(value, Call) and m is not None and bool(m.spec.returns_object)
-        arg = ctx.arg(value, m.spec.arg) if grab and m is not None else value  # type: ignore[arg-type]
-        if arg is not None and (grab or (isinstance(arg, (Call, AddrOf)) and ctx.made_of(
-                arg, CARRIER) is not arg)) and (
-                src := ctx.key(ctx.made_of(arg, CARRIER))) not in (None, target):
-            # folio = grab(page), page = &folio->page, entry = mk_pte(page): one object
-            _run(ctx).alias[target] = src
-        if target.isidentifier() and target not in _run(ctx).locals | set(ctx.function.params):
-            self._end_all(ctx, [value], "stored in a global", span)  # iopm_base = pa(page)
+        own.link(ctx, target, value)
+        if own.is_global(target):
+            self._end_all(ctx, [value], span)   # iopm_base = pa(page)
         if isinstance(value, Index):         # page = pages[i]: one of the array's refs
             base = ctx.designated(value.base, elements=True)
             for r in _refs(ctx, base):
                 ctx.add(target, r, ctx.trail(base, r))
 
     def on_store(self, ctx: Context, target: Expr, value: Expr, span: Span) -> None:
-        root = target.base if isinstance(target, (Index, Member)) else None
-        if isinstance(root, Name) and self._owned(ctx, root.id) and (
-                root.id not in _run(ctx).assigned if isinstance(target, Index) else
-                isinstance(target, Member) and not target.arrow):
-            for k, r in _held(ctx, [value], _run(ctx).alias,       # still the function's
-                              lambda e: _parts(ctx, e)):
-                ctx.add(root.id, replace(r, holder=root.id), ctx.trail(k, r))
-                values.forget(ctx, Ref, {r})
+        own = ownership.of(ctx)
+        if (root := own.store(ctx, target, value)) is None:
+            self._end_all(ctx, [value], span)            # stored where another owner is
             return
-        self._escape(ctx, [value], direct=True)
-        self._end_all(ctx, [value], "stored", span)
+        for k, r in own.held(ctx, Ref, [value], parts=True):     # still the function's
+            ctx.add(root, replace(r, holder=root), ctx.trail(k, r))
+            values.forget(ctx, Ref, {r})
 
     def on_overwrite(self, ctx: Context, key: str, span: Span) -> None:
         for r in _refs(ctx, key):
@@ -416,11 +340,12 @@ class LeakChecker(Checker):
     def on_return(self, ctx: Context, ret: Return) -> None:
         value = ctx.strip(ret.value) if ret.value is not None else None
         if value is not None:
-            got = _held(ctx, [value], _run(ctx).alias)
+            own = ownership.of(ctx)
+            got = own.held(ctx, Ref, [value])
             if not (isinstance(value, Literal) or values.error_value(ctx, value, ERRORS)):
                 _run(ctx).returns.add(bool(got))
-            self._escape(ctx, [value], direct=True, views=False)
-            self._end_all(ctx, [value], "returned", ret.span)
+            own.leave(ctx, [value], direct=True, views=False)
+            self._end_all(ctx, [value], ret.span)
         error = value is not None and values.error_value(ctx, value, ERRORS)
         self._leaks(ctx, ret.span, error, f"the function returns at line {ret.span.line}",
                     ctx.key(value) if value is not None else None)
@@ -432,16 +357,13 @@ class LeakChecker(Checker):
         self._leaks(ctx, end, False, "the function ends")
         if _run(ctx).returns == {True}:
             ctx.summarize("ref_source", when="always")
-        kept = tuple(i for i, p in enumerate(fn.params)
-                     if p not in _run(ctx).escaped or p in _run(ctx).gets)
-        if kept and fn.params:
+        if (kept := ownership.of(ctx).borrowed()) and fn.params:
             ctx.summarize("ref_borrow", args=kept)
 
     # ------------------------------------------------------------------ policy
     def _take(self, ctx: Context, key: str | None, call: Call, count=None,
               result: str | None = None, when: str = "always") -> None:
-        if key is None or call.callee is None or (
-                key not in ctx.function.params and root_variable(key) in ctx.function.params):
+        if key is None or call.callee is None or ownership.of(ctx).callers(key):
             return          # get_page(pages[i]), vmf->page: kept in the caller's storage
         m = ctx.models.get("acquire", call.callee)
         if ctx.models.get("ref_raw", call.callee) is not None:
@@ -457,23 +379,23 @@ class LeakChecker(Checker):
     def _drop(self, ctx: Context, call: Call, arg: Expr | None) -> None:
         n = values.count(ctx, call, "ref_count")
         keys = {ctx.place(arg)} if arg is not None else set()
-        for key, r in set(_held(ctx, [arg] if arg is not None else [], _run(ctx).alias)) | {
+        for key, r in set(ownership.of(ctx).held(ctx, Ref, [arg] if arg is not None else [])) | {
                 (k, r) for k in keys - {None} for r in _refs(ctx, k)}:
             if r in _refs(ctx, key):
                 left = r.count - n if isinstance(r.count, int) and isinstance(n, int) else 0
                 if left <= 0:
-                    self._end(ctx, r, f"dropped by {call.callee}()", call.span)
+                    self._end(ctx, r)
                     continue
                 step = Step(call.span, f"{n} of {r.count} references dropped by {call.callee}()")
                 ctx.rewrite(Ref, lambda _, s, r=r, left=left: replace(r, count=left) if s == r
                             else s, step)
 
-    def _end_all(self, ctx: Context, exprs, how: str, span: Span) -> None:
-        for _, r in _held(ctx, exprs, _run(ctx).alias):
+    def _end_all(self, ctx: Context, exprs: list[Expr], span: Span) -> None:
+        for _, r in ownership.of(ctx).held(ctx, Ref, exprs):
             if not any(ctx.key(e) in r.lost for e in exprs):
-                self._end(ctx, r, how, span)
+                self._end(ctx, r)
 
-    def _end(self, ctx: Context, r: Ref, how: str, span: Span) -> None:
+    def _end(self, ctx: Context, r: Ref) -> None:
         _run(ctx).ended.add(r.origin)
         values.forget(ctx, Ref, {r})
 
@@ -492,8 +414,7 @@ class LeakChecker(Checker):
     def _leaky(self, ctx: Context, r: Ref, keys, error: bool, overwrite=False) -> bool:
         """At an error exit: held only by locals, or managed (ended on some other path).
         Overwritten: managed, and held only by locals."""
-        local = all(self._owned(ctx, k) and self._owned(ctx, _run(ctx).alias.get(k, k))
-                    for k in keys)
+        local = ownership.of(ctx).local(keys)
         managed = r.origin in _run(ctx).ended
         if r.count == "0+":
             return False
@@ -511,34 +432,14 @@ class LeakChecker(Checker):
                                f"when {exit_}", ctx.trail(key, r),
                    (Step(r.origin, f"reference taken by {r.api}()"),))
 
-    def _owned(self, ctx: Context, key: str) -> bool:
-        return key in _run(ctx).locals and key not in ctx.function.params
 
-    def _escape(self, ctx: Context, exprs, direct: bool = False, views: bool = True) -> None:
-        """Parameters that leave the function: named in a call's arguments (not only
-        inside what another call computes from them: ``f(folio_nr_pages(p))`` keeps ``p``),
-        or (``direct``) as the value itself (``p``, ``&p->f``, ``page_folio(p)``), also
-        through a local holding a view of it (``f(addr)`` after ``addr = page_address(p)``).
-        Without ``views`` (kept in a local, returned) a view leaves the reference with the
-        caller, who still holds the object itself."""
-        run = _run(ctx)
-        for e in exprs:
-            names = _parts(ctx, e) if not direct else [ctx.made_of(e, CARRIER if views else ())]
-            whole = ctx.strip(e)
-            view = run.alias.get(whole.id) if views and isinstance(whole, Name) else None
-            run.escaped |= {x.id for x in names if isinstance(x, Name)} | (
-                {view} if view is not None else set())
+def _run(ctx: Context) -> Run:
+    run: Run = ctx.scratch["leak"]
+    return run
+
 
 def _refs(ctx: Context, key: str | None) -> list[Ref]:
     return ctx.states_of(key, Ref)
-
-
-def _held(ctx: Context, exprs, alias: dict, walk=walk_exprs) -> list[tuple[str, Ref]]:
-    return values.held(ctx, Ref, exprs, alias, walk)
-
-
-def _parts(ctx: Context, e: Expr):
-    return values.parts(ctx, e, CARRIER)
 
 
 def _obj(ctx: Context, e: Expr | None) -> str | None:

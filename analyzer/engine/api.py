@@ -11,15 +11,16 @@ name): ``on_acquire``, ``on_release``, ``on_lockless_read``, ``on_derive``, ``on
 
 Engine hooks that no model produces: ``on_entry``, ``on_assign``, ``on_branch`` (the
 condition in normal form), ``on_deref``, ``on_store``, ``on_overwrite``, ``on_escape``,
-``on_return``, ``on_exit``.  ``on_call(ctx, call, result)`` is still called for every call
-(for checkers written against the older, untyped API).
+``on_handover`` (:mod:`analyzer.engine.ownership`), ``on_return``, ``on_exit``.
+``on_call(ctx, call, result)`` is still called for every call (for checkers written
+against the older, untyped API).
 """
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from analyzer.engine.effects import (
     COMPARE,
@@ -64,6 +65,9 @@ from analyzer.models import Model, Models
 from analyzer.models.schema import Section
 from analyzer.result import Finding, Step
 from analyzer.rule import Rule
+
+if TYPE_CHECKING:
+    from analyzer.engine.ownership import Handover
 
 #: The tag under which a variable's possible comparisons ride (:meth:`Context.held`).
 HOLDS = "holds comparison"
@@ -350,6 +354,10 @@ class Checker:
     def on_escape(self, ctx: Context, ev: Escape) -> None:
         """A tracked object is passed to a call that is no object-neutral model."""
 
+    def on_handover(self, ctx: Context, ev: Handover) -> None:
+        """A call may take over the references of what ``ev.args`` name (the policy:
+        :mod:`analyzer.engine.ownership`)."""
+
     def on_recheck(self, ctx: Context, ev: Recheck) -> None:
         """A lockless source was re-checked on this edge (see :class:`Recheck`)."""
 
@@ -376,7 +384,7 @@ def _names(models: Models, sections: tuple[str | tuple[str, dict[str, Any]], ...
 
 
 _ENGINE_HOOKS = frozenset({"entry", "call", "assign", "branch", "return", "exit", "deref",
-                           "overwrite", "store", "escape", "compare", "lost", "recheck",
+                           "overwrite", "store", "escape", "handover", "compare", "lost", "recheck",
                            "flag"})
 
 

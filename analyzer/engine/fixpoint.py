@@ -15,7 +15,9 @@
   when the callee is unknown or a function pointer, or none of its models is in an
   object-neutral section (``ESCAPES = False``: gets, puts, derivations, re-reads, count
   reads).  After the call, what an unknown callee was given the address of (``&x``) is
-  forgotten: it may have changed it.
+  forgotten: it may have changed it.  Whether a call also takes the *reference* of what
+  it is given is the hand-over policy of :mod:`analyzer.engine.ownership`
+  (``on_handover``).
 * Reports are made in one final pass over the fixpoint states, so a finding never
   depends on visiting order; each (rule, span) is reported once.
 * Bounded: a per-function budget of block visits; when exhausted the function is reported
@@ -110,6 +112,10 @@ class _Run:
         self.legacy_call = checker.overrides("on_call")
         self.legacy_branch = checker.overrides("on_branch")
         self.escapes = checker.overrides("on_escape")
+        self.handover = None
+        if checker.overrides("on_handover"):
+            from analyzer.engine import ownership  # it builds on values, which needs us
+            self.handover = ownership.handover
         self.flags = models.names("flag") if checker.overrides("on_flag") \
             or checker.flag_moves else frozenset()
         self.returned: list[frozenset[Any]] = []      # final pass: states of returned values
@@ -203,6 +209,8 @@ class _Run:
             self._dispatch(m, call, result)
         if self.legacy_call:
             self.checker.on_call(ctx, call, result)
+        if self.handover is not None and (ev := self.handover(ctx, call)) is not None:
+            self.checker.on_handover(ctx, ev)
         if self.escapes and (call.callee is None or not any(
                 m.spec is not None and not m.spec.ESCAPES for m in models)):
             for a in call.args:

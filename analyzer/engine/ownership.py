@@ -1,0 +1,176 @@
+"""Ownership of references: who holds one after a call, a store, an assignment or a
+return - the one hand-over policy of the reference checkers (``checkers/leak.py``).
+
+The engine's :class:`~analyzer.engine.api.Escape` events (policy at the top of
+:mod:`analyzer.engine.fixpoint`) say that a tracked object is *used* by a call that may
+keep it.  A checker of references also needs to know whether the *reference* went along;
+this module decides that, once, for every checker overriding ``on_handover``:
+
+* **Calls** (:func:`handover`, told as a :class:`Handover`): a call takes over the
+  references of what its arguments name (the object itself, not what another call
+  computes from it: ``f(folio_nr_pages(p))`` keeps ``p``), except a call modeled in a
+  section of ``KEEP`` (it gets, finds, derives, tests, locks, counts, re-reads, asserts,
+  maps or hands over on a result: its own event accounts for the object) or a put
+  (``PUTS``; a same-file put summary gives way to a rule-file ``ref_borrow``), and except
+  the arguments a ``ref_borrow`` entry names (used, not kept).  An unknown callee or a
+  function pointer takes everything over (precision first).
+* **Views** (:meth:`Owners.link`): ``folio = grab(page)``, ``page = &folio->page``,
+  ``entry = mk_pte(page)`` (a ``CARRIERS`` section) name one object under two names.
+* **Local storage** (:meth:`Owners.store`): a store into a local array not assigned as a
+  whole (``pages[i] = page``) or into a member of a local struct (``s.page = page``)
+  keeps the reference the function's; a store through a pointer or into a global hands
+  it over.
+* **Parameters that leave** (:meth:`Owners.leave`): a parameter named in what a call
+  takes over, or that is the value stored, assigned or returned (also through a local
+  view of it, ``addr = page_address(p)``) leaves the function; one that does not, or that
+  the function gets a reference of its own on, is borrowed (:meth:`Owners.borrowed`, the
+  ``ref_borrow`` summary of the function).
+
+A checker keeps one :class:`Owners` per run (:func:`start` in ``on_entry``, :func:`of`).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from analyzer.engine import values
+from analyzer.engine.api import Context
+from analyzer.engine.fixpoint import walk_exprs
+from analyzer.engine.keys import root_variable
+from analyzer.ir import AddrOf, Call, Expr, Index, Member, Name, Opaque
+
+#: Sections whose calls never take a reference over: their own events account for it.
+KEEP = ("acquire", "ref_source", "derive", "ref_error_value", "transparent", "lock", "unlock",
+        "refcount_read", "reread", "ref_error_test", "revalidate", "warn", "ref_count",
+        "make_accessible", "lockless_read", "ref_carrier", "ref_handover")
+PUTS = ("release", "ref_release")
+BORROW = "ref_borrow"            # calls that use (some) arguments without keeping them
+CARRIERS = ("ref_carrier",)      # values made of an object besides derivations
+
+
+@dataclass(frozen=True, slots=True)
+class Handover:
+    """``call`` may take over the references of what ``args`` name."""
+
+    call: Call
+    args: tuple[Expr, ...]
+
+
+def handover(ctx: Context, call: Call) -> Handover | None:
+    """What ``call`` may take the references of (see the policy); None: nothing."""
+    def get(section: str) -> Any:
+        return ctx.models.get(section, call.callee)
+    put = get(PUTS[0]) or get(PUTS[1])
+    borrow = get(BORROW)
+    if (put is not None and not (put.source == "summary" and borrow)) or any(
+            get(s) for s in KEEP):
+        return None
+    kept = range(len(call.args)) if borrow is None or borrow.spec.args is None \
+        else borrow.spec.args
+    given = tuple(a for i, a in enumerate(call.args) if borrow is None or i not in kept)
+    return Handover(call, given) if given else None
+
+
+@dataclass
+class Owners:
+    """What one run over a function learns about who owns what."""
+
+    locals: frozenset[str]                            # what dies with the function
+    params: tuple[str, ...]
+    assigned: set[str] = field(default_factory=set)  # locals assigned as a whole
+    escaped: set[str] = field(default_factory=set)   # parameters that leave the function
+    gets: set[str] = field(default_factory=set)      # parameters it gets a reference on
+    derived: dict[str, str] = field(default_factory=dict)  # page = folio_file_page(param)
+    alias: dict[str, str] = field(default_factory=dict)    # folio = page_folio(page)
+
+    # -- queries
+    def owned(self, key: str) -> bool:
+        """``key`` is a local of the function (no parameter): it dies at the exit."""
+        return key in self.locals and key not in self.params
+
+    def local(self, keys: Iterable[Any]) -> bool:
+        """Every key (and the object it is a view of) is a local of the function."""
+        return all(self.owned(k) and self.owned(self.alias.get(k, k)) for k in keys)
+
+    def callers(self, key: str) -> bool:
+        """``key`` is kept in the caller's storage (``pages[i]``, ``vmf->page``)."""
+        return key not in self.params and root_variable(key) in self.params
+
+    def is_global(self, target: str) -> bool:
+        return target.isidentifier() and target not in self.locals | set(self.params)
+
+    def held(self, ctx: Context, typ: type[Any], exprs: Iterable[Expr],
+             parts: bool = False) -> list[tuple[str, Any]]:
+        """The ``typ`` states of what ``exprs`` name, views included (``parts``: only the
+        sub-expressions that may be the object itself, :func:`parts`)."""
+        walk: Callable[[Any], Iterable[Any]] = (lambda e: values.parts(ctx, e, CARRIERS)) \
+            if parts else walk_exprs
+        return values.held(ctx, typ, exprs, self.alias, walk)
+
+    def borrowed(self) -> tuple[int, ...]:
+        """The parameters the function borrows: never let go, or got a reference on."""
+        return tuple(i for i, p in enumerate(self.params)
+                     if p not in self.escaped or p in self.gets)
+
+    # -- events
+    def got(self, key: str | None) -> None:
+        """The function gets a reference of its own on ``key``: what it hands over is
+        its own (a parameter, or what the parameter it was derived from)."""
+        self.gets.update(k for k in (key, self.derived.get(key or "")) if k in self.params)
+
+    def leave(self, ctx: Context, exprs: Iterable[Expr], direct: bool = False,
+              views: bool = True) -> None:
+        """Parameters that leave the function: named in a call's arguments (not only
+        inside what another call computes from them), or (``direct``) as the value itself
+        (``p``, ``&p->f``, ``page_folio(p)``), also through a local holding a view of it
+        (``f(addr)`` after ``addr = page_address(p)``).  Without ``views`` (kept in a
+        local, returned) a view leaves the reference with the caller, who still holds the
+        object itself."""
+        for e in exprs:
+            names = values.parts(ctx, e, CARRIERS) if not direct else \
+                [ctx.made_of(e, CARRIERS if views else ())]
+            whole = ctx.strip(e)
+            view = self.alias.get(whole.id) if views and isinstance(whole, Name) else None
+            self.escaped |= {x.id for x in names if isinstance(x, Name)} | (
+                {view} if view is not None else set())
+
+    def assign(self, ctx: Context, target: str, value: Expr) -> None:
+        """``target = value`` before the states move: what leaves, what derives."""
+        if not (isinstance(value, Opaque) and not value.text):    # not a bare declaration
+            self.assigned.add(target)
+        self.leave(ctx, [value], direct=True, views=not self.owned(target))
+        if isinstance(frm := ctx.derived_from(value), Name):     # not an element: pages[i]
+            self.derived[target] = frm.id
+
+    def link(self, ctx: Context, target: str, value: Expr) -> None:
+        """``folio = grab(page)``, ``page = &folio->page``, ``entry = mk_pte(page)``: one
+        object under both names."""
+        m = ctx.models.get("acquire", value.callee) if isinstance(value, Call) else None
+        grab = isinstance(value, Call) and m is not None and bool(m.spec.returns_object)
+        arg = ctx.arg(value, m.spec.arg) if grab and m is not None else value  # type: ignore[arg-type]
+        if arg is not None and (grab or (isinstance(arg, (Call, AddrOf)) and ctx.made_of(
+                arg, CARRIERS) is not arg)) and (
+                src := ctx.key(ctx.made_of(arg, CARRIERS))) not in (None, target):
+            self.alias[target] = src
+
+    def store(self, ctx: Context, target: Expr, value: Expr) -> str | None:
+        """``target = value`` into memory: the local whose storage keeps the reference the
+        function's, else None (the value leaves)."""
+        root = target.base if isinstance(target, (Index, Member)) else None
+        if isinstance(root, Name) and self.owned(root.id) and (
+                root.id not in self.assigned if isinstance(target, Index) else
+                isinstance(target, Member) and not target.arrow):
+            return root.id
+        self.leave(ctx, [value], direct=True)
+        return None
+
+
+def start(ctx: Context) -> Owners:
+    own = ctx.scratch["owners"] = Owners(ctx.declared(), tuple(ctx.function.params))
+    return own
+
+
+def of(ctx: Context) -> Owners:
+    own: Owners = ctx.scratch["owners"]
+    return own
