@@ -9,102 +9,16 @@ argument go a ``ref_borrow``."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import ClassVar
 
-from analyzer.engine import Checker, Context, Event, Test, ownership, values
+from analyzer.engine import Checker, Context, Event, Handover, Test, ownership, values
 from analyzer.engine.keys import is_computed
-from analyzer.engine.ownership import Handover
 from analyzer.engine.values import Code
 from analyzer.ir import AddrOf, Call, Expr, Index, Literal, Name, Return, Span
-from analyzer.models import Model, Models
+from analyzer.models import Models
 from analyzer.models.core import Acquire, Derive, LocklessRead, Release
-from analyzer.models.schema import WHEN, Section, arg_section, option, register, when_key
 from analyzer.result import Step
 from analyzer.rule import Rule
-
-
-# ------------------------------------------------------------------ model sections
-@register
-@dataclass(frozen=True, slots=True)
-class RefSource(Section):
-    """lookups, allocations and GUP that return or fill in referenced objects"""
-    NAME: ClassVar[str] = "ref_source"
-    arg: int | None = option(int, doc="argument that receives the referenced object (&page, "
-                                      "pages[], a batch); absent: the result is the object")
-    when: str = when_key()
-    flag_arg: int | None = option(int, doc="argument of flags: a reference only when it names "
-                                           "flag")
-    flag: str | None = option(str, doc="the flag that asks for a reference (FOLL_GET)")
-
-    @property
-    def counted(self) -> bool:
-        """A tri-state API: the result counts the references it filled in."""
-        return self.when == "positive"
-
-
-RefRelease = arg_section("ref_release", "drops of references beyond the shared `release` "
-                         "(arrays, batches, pfns)", arg_doc="argument whose reference(s) it drops")
-RefCount = arg_section("ref_count", "the count argument of counted gets and puts "
-                       "(folio_ref_add, folio_put_refs)", arg_doc="argument giving how many "
-                       "references an acquire, ref_source or release takes/drops")
-
-
-@register
-@dataclass(frozen=True, slots=True)
-class RefBorrow(Section):
-    """calls that use an object without taking its reference over"""
-    NAME: ClassVar[str] = "ref_borrow"
-    OBJ: ClassVar[str | None] = None
-    args: tuple[int, ...] | None = option(list, doc="arguments it uses without keeping their "
-                                                    "reference (absent: all)")
-
-
-@register
-@dataclass(frozen=True, slots=True)
-class RefHandover(Section):
-    """calls that take a reference over on one result and leave it the caller's on the
-    other (filemap_add_folio: in the page cache on 0, still the caller's on an error)"""
-    NAME: ClassVar[str] = "ref_handover"
-    arg: int | None = option(int, required=True)
-    kept: str = option(str, required=True, choices=WHEN,
-                       doc="the result on which the caller still holds the reference")
-
-
-@register
-@dataclass(frozen=True, slots=True)
-class RefErrorTest(Section):
-    """tests after which a result holds no object (IS_ERR, is_error_pfn)"""
-    NAME: ClassVar[str] = "ref_error_test"
-    arg: int | None = option(int, required=True)
-    when: str = when_key("result meaning 'no object'")
-    null: bool | None = option(bool, doc="NULL is 'no object' too (IS_ERR_OR_NULL)")
-
-
-@register
-@dataclass(frozen=True, slots=True)
-class RefErrorValue(Section):
-    """return values that signal failure (ERR_PTR, VM_FAULT_OOM)"""
-    NAME: ClassVar[str] = "ref_error_value"
-    OBJ: ClassVar[str | None] = None
-
-
-@register
-@dataclass(frozen=True, slots=True)
-class RefCarrier(Section):
-    """values that map an object (mk_pte): installing them hands it over"""
-    NAME: ClassVar[str] = "ref_carrier"
-    OBJ: ClassVar[str | None] = "from_"
-    from_: int | None = option(int, required=True, toml="from",
-                               doc="argument whose object the result maps")
-
-
-@register
-@dataclass(frozen=True, slots=True)
-class RefRaw(Section):
-    """raw count increments that are no reference of the caller's own to drop"""
-    NAME: ClassVar[str] = "ref_raw"
-    OBJ: ClassVar[str | None] = None
-
+from rules.leak import RefErrorTest, RefHandover, RefSource
 
 ERRORS = "ref_error_value"       # the section of error values
 
@@ -211,19 +125,6 @@ class Run:
     lockless: bool = False                            # speculative-ref-leak's story
 
 
-def _story(ctx: Context, call: Call) -> str | None:
-    """The one thing a call does to references, first of: a put (rule-file borrowers beat
-    a release summary), an unconditional get, a source, a derivation."""
-    def get(section: str) -> Model | None:
-        return ctx.models.get(section, call.callee)
-    put = get("release") or get("ref_release")
-    if put is not None and not (put.source == "summary" and get("ref_borrow")):
-        return put.section
-    if (m := get("acquire")) is not None and not m.spec.conditional():
-        return "acquire"
-    return next((s for s in ("ref_source", "derive") if get(s) is not None), None)
-
-
 class LeakChecker(Checker):
     rules = (LEAK,)
     starter_sections = ("acquire", "ref_source")
@@ -242,14 +143,14 @@ class LeakChecker(Checker):
         _run(ctx).lockless = True                   # speculative-ref-leak's story
 
     def on_release(self, ctx: Context, ev: Event[Release]) -> None:
-        if ev.at_call and _story(ctx, ev.call) == ev.m.NAME:
+        if ev.at_call and ownership.effect(ctx, ev.call) == ev.m.NAME:
             ownership.of(ctx).leave(ctx, ev.call.args)
             self._drop(ctx, ev.call, ev.obj)
 
     on_ref_release = on_release
 
     def on_acquire(self, ctx: Context, ev: Event[Acquire]) -> None:
-        if ev.at_call and ev.done and _story(ctx, ev.call) == "acquire":
+        if ev.at_call and ev.done and ownership.effect(ctx, ev.call) == "acquire":
             key = _obj(ctx, ev.obj)     # what it hands over, it holds a reference of its own to
             ownership.of(ctx).got(key)
             self._take(ctx, key, ev.call)
@@ -261,7 +162,7 @@ class LeakChecker(Checker):
         if ev.edge:               # decided in on_branch through the variable the Ref keeps
             return
         call, m = ev.call, ev.m
-        if _story(ctx, call) != "ref_source" or not values.flagged(ctx, call, m.flag_arg, m.flag):
+        if ownership.effect(ctx, call) != "ref_source" or not values.flagged(ctx, call, m.flag_arg, m.flag):
             return
         if m.arg is None:
             self._take(ctx, ev.result, call)
@@ -279,7 +180,7 @@ class LeakChecker(Checker):
         ctx.rewrite(Ref, lambda _, r: replace(r, result=res, when=ev.m.kept) if r in got else r)
 
     def on_derive(self, ctx: Context, ev: Event[Derive]) -> None:
-        if _story(ctx, ev.call) != "derive":
+        if ownership.effect(ctx, ev.call) != "derive":
             return
         src = ctx.designated(ev.obj, derive=True)
         for r in _refs(ctx, src):

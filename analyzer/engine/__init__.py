@@ -22,6 +22,7 @@ from analyzer.engine.api import (
     Event,
     Facts,
     FlagTest,
+    Handover,
     Held,
     Link,
     Move,
@@ -53,7 +54,7 @@ from analyzer.engine.keys import Alias, Attached, Ghost, Key, Tag, access_key, s
 
 __all__ = ["NEG", "NONNEG", "NONPOS", "NONZERO", "POS", "ZERO", "ZERO_LITERALS", "Alias",
            "Attached", "Checker", "Compared", "Context", "Effect", "Escape", "Event", "Facts",
-           "FlagTest", "FunctionResult", "Ghost", "Held", "Key", "Link", "Move", "Origin",
-           "Recheck", "Source", "Tag", "Test", "Trail",
+           "FlagTest", "FunctionResult", "Ghost", "Handover", "Held", "Key", "Link", "Move",
+           "Origin", "Recheck", "Source", "Tag", "Test", "Trail",
            "access_key", "analyze_function", "analyze_function_full", "called_names",
            "effect_holds", "fixpoint", "strip", "walk_exprs"]

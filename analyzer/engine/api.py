@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from analyzer.engine.effects import (
     COMPARE,
@@ -65,9 +65,6 @@ from analyzer.models import Model, Models
 from analyzer.models.schema import Section
 from analyzer.result import Finding, Step
 from analyzer.rule import Rule
-
-if TYPE_CHECKING:
-    from analyzer.engine.ownership import Handover
 
 #: The tag under which a variable's possible comparisons ride (:meth:`Context.held`).
 HOLDS = "holds comparison"
@@ -189,6 +186,15 @@ class Escape:
     key: str
     call: Call
     arg: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Handover:
+    """``call`` may take over the references of what ``args`` name (the policy:
+    :mod:`analyzer.engine.ownership`)."""
+
+    call: Call
+    args: tuple[Expr, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ from typing import Any
 
 from analyzer import ir
 from analyzer.cfg import build_cfg, reachable
+from analyzer.engine import ownership
 from analyzer.engine.api import (
     ADDRESS,
     HOLDS,
@@ -112,10 +113,7 @@ class _Run:
         self.legacy_call = checker.overrides("on_call")
         self.legacy_branch = checker.overrides("on_branch")
         self.escapes = checker.overrides("on_escape")
-        self.handover = None
-        if checker.overrides("on_handover"):
-            from analyzer.engine import ownership  # it builds on values, which needs us
-            self.handover = ownership.handover
+        self.handover = ownership.handover if checker.overrides("on_handover") else None
         self.flags = models.names("flag") if checker.overrides("on_flag") \
             or checker.flag_moves else frozenset()
         self.returned: list[frozenset[Any]] = []      # final pass: states of returned values

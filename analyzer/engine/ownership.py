@@ -8,11 +8,11 @@ this module decides that, once, for every checker overriding ``on_handover``:
 
 * **Calls** (:func:`handover`, told as a :class:`Handover`): a call takes over the
   references of what its arguments name (the object itself, not what another call
-  computes from it: ``f(folio_nr_pages(p))`` keeps ``p``), except a call modeled in a
-  section of ``KEEP`` (it gets, finds, derives, tests, locks, counts, re-reads, asserts,
-  maps or hands over on a result: its own event accounts for the object) or a put
-  (``PUTS``; a same-file put summary gives way to a rule-file ``ref_borrow``), and except
-  the arguments a ``ref_borrow`` entry names (used, not kept).  An unknown callee or a
+  computes from it: ``f(folio_nr_pages(p))`` keeps ``p``), except a call that puts, gets,
+  finds or derives (:func:`effect`: its own event accounts for the object), one modeled
+  in a section of ``KEEP`` (it tests, locks, counts, re-reads, asserts, maps the object or
+  hands it over on one result only), and except the arguments a ``ref_borrow`` entry
+  names (used, not kept).  An unknown callee or a
   function pointer takes everything over (precision first).
 * **Views** (:meth:`Owners.link`): ``folio = grab(page)``, ``page = &folio->page``,
   ``entry = mk_pte(page)`` (a ``CARRIERS`` section) name one object under two names.
@@ -35,37 +35,42 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analyzer.engine import values
-from analyzer.engine.api import Context
-from analyzer.engine.fixpoint import walk_exprs
+from analyzer.engine.api import Context, Handover
 from analyzer.engine.keys import root_variable
-from analyzer.ir import AddrOf, Call, Expr, Index, Member, Name, Opaque
+from analyzer.ir import AddrOf, Call, Expr, Index, Member, Name, Opaque, walk
 
-#: Sections whose calls never take a reference over: their own events account for it.
-KEEP = ("acquire", "ref_source", "derive", "ref_error_value", "transparent", "lock", "unlock",
-        "refcount_read", "reread", "ref_error_test", "revalidate", "warn", "ref_count",
-        "make_accessible", "lockless_read", "ref_carrier", "ref_handover")
+#: What a call does to references, in this order (:func:`effect`): a put, a get, a source
+#: (a lookup, an allocation, GUP), a derivation.  Its own event accounts for the object.
 PUTS = ("release", "ref_release")
+EFFECTS = (*PUTS, "acquire", "ref_source", "derive")
+#: Sections whose calls use an object, or make a value of it, and never take its reference
+#: over: tests, locks, count reads, re-reads, assertions, error values, try-gets, ...
+KEEP = ("transparent", "lock", "unlock", "refcount_read", "derive", "reread", "ref_error_test",
+        "revalidate", "warn", "acquire", "ref_count", "make_accessible", "lockless_read",
+        "ref_carrier", "ref_handover", "ref_error_value")
 BORROW = "ref_borrow"            # calls that use (some) arguments without keeping them
 CARRIERS = ("ref_carrier",)      # values made of an object besides derivations
 
 
-@dataclass(frozen=True, slots=True)
-class Handover:
-    """``call`` may take over the references of what ``args`` name."""
-
-    call: Call
-    args: tuple[Expr, ...]
+def effect(ctx: Context, call: Call) -> str | None:
+    """The one thing ``call`` does to references, the first of ``EFFECTS`` it has: a put
+    (a rule-file ``ref_borrow`` beats a same-file put summary), an unconditional get
+    (a try-get is decided on its edges), a source, a derivation; None: none."""
+    def get(section: str) -> Any:
+        return ctx.models.get(section, call.callee)
+    put = get(PUTS[0]) or get(PUTS[1])
+    if put is not None and not (put.source == "summary" and get(BORROW)):
+        return str(put.section)
+    if (m := get("acquire")) is not None and not m.spec.conditional():
+        return "acquire"
+    return next((s for s in EFFECTS[3:] if get(s) is not None), None)
 
 
 def handover(ctx: Context, call: Call) -> Handover | None:
     """What ``call`` may take the references of (see the policy); None: nothing."""
-    def get(section: str) -> Any:
-        return ctx.models.get(section, call.callee)
-    put = get(PUTS[0]) or get(PUTS[1])
-    borrow = get(BORROW)
-    if (put is not None and not (put.source == "summary" and borrow)) or any(
-            get(s) for s in KEEP):
+    if effect(ctx, call) is not None or any(ctx.models.get(s, call.callee) for s in KEEP):
         return None
+    borrow = ctx.models.get(BORROW, call.callee)
     kept = range(len(call.args)) if borrow is None or borrow.spec.args is None \
         else borrow.spec.args
     given = tuple(a for i, a in enumerate(call.args) if borrow is None or i not in kept)
@@ -104,9 +109,9 @@ class Owners:
              parts: bool = False) -> list[tuple[str, Any]]:
         """The ``typ`` states of what ``exprs`` name, views included (``parts``: only the
         sub-expressions that may be the object itself, :func:`parts`)."""
-        walk: Callable[[Any], Iterable[Any]] = (lambda e: values.parts(ctx, e, CARRIERS)) \
-            if parts else walk_exprs
-        return values.held(ctx, typ, exprs, self.alias, walk)
+        each: Callable[[Any], Iterable[Any]] = (lambda e: values.parts(ctx, e, CARRIERS)) \
+            if parts else walk
+        return values.held(ctx, typ, exprs, self.alias, each)
 
     def borrowed(self) -> tuple[int, ...]:
         """The parameters the function borrows: never let go, or got a reference on."""

@@ -24,7 +24,6 @@ from typing import Any
 
 from analyzer.engine.api import Context
 from analyzer.engine.effects import NEG, NONPOS, NONZERO, POS, ZERO, Test, effect_fails, int_literal
-from analyzer.engine.fixpoint import walk_exprs
 from analyzer.engine.keys import Ghost
 from analyzer.ir import (
     Assign,
@@ -38,6 +37,7 @@ from analyzer.ir import (
     Name,
     Unary,
     children,
+    walk,
 )
 
 
@@ -96,7 +96,7 @@ def forget(ctx: Context, typ: type[Any], gone: Any = None) -> None:
 
 
 def held(ctx: Context, typ: type[Any], exprs: Iterable[Expr], alias: Mapping[str, str],
-         walk: Callable[[Any], Iterable[Any]] = walk_exprs) -> list[tuple[str, Any]]:
+         walk: Callable[[Any], Iterable[Any]] = walk) -> list[tuple[str, Any]]:
     """The ``typ`` states held by any object an expression names (``&folio->page``,
     ``pages[i]`` and ``page_folio(page)`` included; ``walk`` gives the sub-expressions
     that count), or by one ``alias`` ties to it (``folio`` for ``page`` after ``folio =
@@ -130,7 +130,7 @@ def flagged(ctx: Context, call: Call, index: int | None, flag: str | None) -> bo
     flags = ctx.arg(call, index)
     return flags is not None and any(
         isinstance(x, (Name, Literal)) and flag in getattr(x, "id", "") +
-        getattr(x, "text", "") for x in walk_exprs(flags))
+        getattr(x, "text", "") for x in walk(flags))
 
 
 def count(ctx: Context, call: Call, section: str) -> int | str:

@@ -23,7 +23,8 @@ A section says what its entries mean to the engine::
   where it was added).
 
 Core sections live in :mod:`analyzer.models.core`; a checker declares the sections only it
-uses in its own file (the loader imports the checkers' registry to know them).
+uses in its own file, or in ``rules/<its stem>.py`` beside its TOML when they are many
+(``rules/leak.py``); the loader imports the checkers' registry to know them.
 """
 from __future__ import annotations
 
@@ -145,7 +146,7 @@ def register(cls: S) -> S:
     """Register a section type (the order of registration is the order of dispatch)."""
     if not cls.NAME:
         raise TypeError(f"{cls.__name__}: a section needs a NAME")
-    if cls.__module__.startswith("checkers."):
+    if cls.__module__.startswith(("checkers.", "rules.")):   # checkers/X.py, rules/X.py
         cls.OWNER = cls.__module__.split(".")[1]
     SECTIONS[cls.NAME] = cls
     return cls
