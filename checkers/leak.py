@@ -11,10 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from analyzer.engine import Checker, Context, Event, Handover, Test, ownership, values
-from analyzer.engine.keys import is_computed
 from analyzer.engine.values import Code
-from analyzer.ir import AddrOf, Call, Expr, Index, Literal, Name, Return, Span
-from analyzer.models import Models
+from analyzer.ir import AddrOf, Call, Expr, Literal, Return, Span
 from analyzer.models.core import Acquire, Derive, LocklessRead, Release
 from analyzer.result import Step
 from analyzer.rule import Rule
@@ -120,7 +118,6 @@ return 0;
 class Run:
     """What one run over a function learns besides the states and who owns what."""
 
-    ended: set[Span] = field(default_factory=set)     # origins some path ends: managed refs
     returns: set[bool] = field(default_factory=set)   # True: a Ref, False: something else
     lockless: bool = False                            # speculative-ref-leak's story
 
@@ -129,10 +126,8 @@ class LeakChecker(Checker):
     rules = (LEAK,)
     starter_sections = ("acquire", "ref_source")
 
-    def wants(self, names: frozenset[str], models: Models) -> bool:
-        # Stories start at a get; helpers that only use or drop pages get summaries.
-        return bool(names & ((self.starters(models) or frozenset()) | models.names("ref_borrow") |
-                             models.names("release") | models.names("ref_release")))
+    # Stories start at a get; helpers that only use or drop pages get summaries.
+    summary_sections = ("ref_borrow", "release", "ref_release")
 
     # ------------------------------------------------------------------ hooks
     def on_entry(self, ctx: Context) -> None:
@@ -151,11 +146,11 @@ class LeakChecker(Checker):
 
     def on_acquire(self, ctx: Context, ev: Event[Acquire]) -> None:
         if ev.at_call and ev.done and ownership.effect(ctx, ev.call) == "acquire":
-            key = _obj(ctx, ev.obj)     # what it hands over, it holds a reference of its own to
+            key = ownership.receiver(ctx, ev.obj)     # what it hands over, it holds a reference of its own to
             ownership.of(ctx).got(key)
             self._take(ctx, key, ev.call)
         elif ev.edge and ev.done:                     # a try-get that succeeded here
-            self._take(ctx, ev.result if ev.m.returns_object else _obj(ctx, ev.obj),
+            self._take(ctx, ev.result if ev.m.returns_object else ownership.receiver(ctx, ev.obj),
                        ev.call)
 
     def on_ref_source(self, ctx: Context, ev: Event[RefSource]) -> None:
@@ -168,7 +163,7 @@ class LeakChecker(Checker):
             self._take(ctx, ev.result, call)
         elif ctx.place(ev.obj) not in ctx.function.params:
             out = ctx.dest.get(id(call)) or ev.result     # else the caller's array owns it
-            self._take(ctx, _obj(ctx, ev.obj), call, out if m.counted
+            self._take(ctx, ownership.receiver(ctx, ev.obj), call, out if m.counted
                        else 1 if isinstance(ev.obj, AddrOf) else "?", out, m.when)
 
     def on_ref_handover(self, ctx: Context, ev: Event[RefHandover]) -> None:
@@ -191,7 +186,7 @@ class LeakChecker(Checker):
         own = ownership.of(ctx)
         own.leave(ctx, ev.args)
         for _, r in own.held(ctx, Ref, ev.args, parts=True):
-            self._end(ctx, r)
+            own.end(ctx, Ref, r)
 
     def on_ref_error_test(self, ctx: Context, ev: Event[RefErrorTest]) -> None:
         if ev.at_call:
@@ -214,18 +209,14 @@ class LeakChecker(Checker):
         values.assign(ctx, Ref, target, value, own.alias, lambda r, call: (
             r.origin == call.span or ctx.models.get("ref_handover", call.callee) is not None),
             ERRORS)
-        own.link(ctx, target, value)
+        own.link(ctx, Ref, target, value)
         if own.is_global(target):
-            self._end_all(ctx, [value], span)   # iopm_base = pa(page)
-        if isinstance(value, Index):         # page = pages[i]: one of the array's refs
-            base = ctx.designated(value.base, elements=True)
-            for r in _refs(ctx, base):
-                ctx.add(target, r, ctx.trail(base, r))
+            self._end_all(ctx, [value])   # iopm_base = pa(page)
 
     def on_store(self, ctx: Context, target: Expr, value: Expr, span: Span) -> None:
         own = ownership.of(ctx)
         if (root := own.store(ctx, target, value)) is None:
-            self._end_all(ctx, [value], span)            # stored where another owner is
+            self._end_all(ctx, [value])            # stored where another owner is
             return
         for k, r in own.held(ctx, Ref, [value], parts=True):     # still the function's
             ctx.add(root, replace(r, holder=root), ctx.trail(k, r))
@@ -233,8 +224,7 @@ class LeakChecker(Checker):
 
     def on_overwrite(self, ctx: Context, key: str, span: Span) -> None:
         for r in _refs(ctx, key):
-            if not any(k != key and isinstance(k, str) and not is_computed(k)
-                       for k in values.holders(ctx, Ref, r)) and \
+            if ownership.of(ctx).sole(ctx, Ref, key, r) and \
                     self._leaky(ctx, r, [key], False, overwrite=True):
                 self._report(ctx, key, r, span, f"'{key}' is overwritten at line {span.line}")
 
@@ -246,7 +236,7 @@ class LeakChecker(Checker):
             if not (isinstance(value, Literal) or values.error_value(ctx, value, ERRORS)):
                 _run(ctx).returns.add(bool(got))
             own.leave(ctx, [value], direct=True, views=False)
-            self._end_all(ctx, [value], ret.span)
+            self._end_all(ctx, [value])
         error = value is not None and values.error_value(ctx, value, ERRORS)
         self._leaks(ctx, ret.span, error, f"the function returns at line {ret.span.line}",
                     ctx.key(value) if value is not None else None)
@@ -278,45 +268,33 @@ class LeakChecker(Checker):
                 (Step(call.span, f"'{holder}' gets a reference from {call.callee}()"),))
 
     def _drop(self, ctx: Context, call: Call, arg: Expr | None) -> None:
-        n = values.count(ctx, call, "ref_count")
-        keys = {ctx.place(arg)} if arg is not None else set()
-        for key, r in set(ownership.of(ctx).held(ctx, Ref, [arg] if arg is not None else [])) | {
-                (k, r) for k in keys - {None} for r in _refs(ctx, k)}:
-            if r in _refs(ctx, key):
-                left = r.count - n if isinstance(r.count, int) and isinstance(n, int) else 0
-                if left <= 0:
-                    self._end(ctx, r)
-                    continue
-                step = Step(call.span, f"{n} of {r.count} references dropped by {call.callee}()")
-                ctx.rewrite(Ref, lambda _, s, r=r, left=left: replace(r, count=left) if s == r
-                            else s, step)
+        own, n, keys = ownership.of(ctx), values.count(ctx, call, "ref_count"), {ctx.place(arg)}
+        own.drop(ctx, Ref, set(own.held(ctx, Ref, [arg] if arg is not None else [])) | {
+            (k, r) for k in keys - {None} for r in _refs(ctx, k)}, n, lambda r: Step(
+            call.span, f"{n} of {r.count} references dropped by {call.callee}()"))
 
-    def _end_all(self, ctx: Context, exprs: list[Expr], span: Span) -> None:
-        for _, r in ownership.of(ctx).held(ctx, Ref, exprs):
+    def _end_all(self, ctx: Context, exprs: list[Expr]) -> None:
+        own = ownership.of(ctx)
+        for _, r in own.held(ctx, Ref, exprs):
             if not any(ctx.key(e) in r.lost for e in exprs):
-                self._end(ctx, r)
-
-    def _end(self, ctx: Context, r: Ref) -> None:
-        _run(ctx).ended.add(r.origin)
-        values.forget(ctx, Ref, {r})
+                own.end(ctx, Ref, r)
 
     def _leaks(self, ctx: Context, span: Span, error: bool, exit_: str,
                code: str | None = None) -> None:
         seen = set()
-        for k, states in ctx.tracked():
-            for r in [r for r in states if isinstance(r, Ref)]:
-                keys = values.holders(ctx, Ref, r)
-                ok = (code, False) in r.conds or (code, None) in r.conds   # ret = 0 here
-                if r not in seen and self._leaky(ctx, r, keys, error and not ok):
-                    self._report(ctx, r.holder if r.holder in keys else str(k), r, span, exit_)
-                seen.add(r)
-                ctx.discard(k, r)
+        for k, r in ctx.each(Ref):
+            keys = values.holders(ctx, Ref, r)
+            ok = (code, False) in r.conds or (code, None) in r.conds   # ret = 0 here
+            if r not in seen and self._leaky(ctx, r, keys, error and not ok):
+                self._report(ctx, r.holder if r.holder in keys else str(k), r, span, exit_)
+            seen.add(r)
+            ctx.discard(k, r)
 
     def _leaky(self, ctx: Context, r: Ref, keys, error: bool, overwrite=False) -> bool:
         """At an error exit: held only by locals, or managed (ended on some other path).
         Overwritten: managed, and held only by locals."""
         local = ownership.of(ctx).local(keys)
-        managed = r.origin in _run(ctx).ended
+        managed = ownership.of(ctx).managed(r)
         if r.count == "0+":
             return False
         if overwrite:
@@ -341,11 +319,3 @@ def _run(ctx: Context) -> Run:
 
 def _refs(ctx: Context, key: str | None) -> list[Ref]:
     return ctx.states_of(key, Ref)
-
-
-def _obj(ctx: Context, e: Expr | None) -> str | None:
-    """The object an argument designates: tracked, ``&folio->page`` is ``folio``."""
-    if e is None:
-        return None
-    return ctx.designated(e, derive=True) or ctx.object_of(
-        e.operand if isinstance(e, AddrOf) and isinstance(e.operand, Name) else e)

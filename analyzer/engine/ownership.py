@@ -31,13 +31,14 @@ A checker keeps one :class:`Owners` per run (:func:`start` in ``on_entry``, :fun
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from analyzer.engine import values
 from analyzer.engine.api import Context, Handover
-from analyzer.engine.keys import root_variable
+from analyzer.engine.keys import is_computed, root_variable
 from analyzer.ir import AddrOf, Call, Expr, Index, Member, Name, Opaque, walk
+from analyzer.result import Step
 
 #: What a call does to references, in this order (:func:`effect`): a put, a get, a source
 #: (a lookup, an allocation, GUP), a derivation.  Its own event accounts for the object.
@@ -88,6 +89,7 @@ class Owners:
     gets: set[str] = field(default_factory=set)      # parameters it gets a reference on
     derived: dict[str, str] = field(default_factory=dict)  # page = folio_file_page(param)
     alias: dict[str, str] = field(default_factory=dict)    # folio = page_folio(page)
+    ended: set[Any] = field(default_factory=set)     # origins some path ends: managed
 
     # -- queries
     def owned(self, key: str) -> bool:
@@ -113,12 +115,40 @@ class Owners:
             if parts else walk
         return values.held(ctx, typ, exprs, self.alias, each)
 
+    def managed(self, state: Any) -> bool:
+        """The function ends a reference of ``state``'s origin on some path."""
+        return state.origin in self.ended
+
+    def sole(self, ctx: Context, typ: type[Any], key: str, state: Any) -> bool:
+        """No named place but ``key`` holds ``state`` (a computed path names none)."""
+        return not any(k != key and isinstance(k, str) and not is_computed(k)
+                       for k in values.holders(ctx, typ, state))
+
     def borrowed(self) -> tuple[int, ...]:
         """The parameters the function borrows: never let go, or got a reference on."""
         return tuple(i for i, p in enumerate(self.params)
                      if p not in self.escaped or p in self.gets)
 
     # -- events
+    def end(self, ctx: Context, typ: type[Any], state: Any) -> None:
+        """``state``'s reference ends here (dropped, handed over), under every name."""
+        self.ended.add(state.origin)
+        values.forget(ctx, typ, {state})
+
+    def drop(self, ctx: Context, typ: type[Any], held: Iterable[tuple[Any, Any]],
+             n: int | str, says: Callable[[Any], Step]) -> None:
+        """``n`` references dropped from each ``(key, state)`` of ``held`` still there: a
+        state counting more keeps the rest (``says(state)``, the step), the others end."""
+        for key, r in held:
+            if r not in ctx.states_of(key, typ):
+                continue
+            left = r.count - n if isinstance(r.count, int) and isinstance(n, int) else 0
+            if left <= 0:
+                self.end(ctx, typ, r)
+                continue
+            ctx.rewrite(typ, lambda _, s, r=r, left=left: replace(r, count=left) if s == r
+                        else s, says(r))
+
     def got(self, key: str | None) -> None:
         """The function gets a reference of its own on ``key``: what it hands over is
         its own (a parameter, or what the parameter it was derived from)."""
@@ -148,9 +178,9 @@ class Owners:
         if isinstance(frm := ctx.derived_from(value), Name):     # not an element: pages[i]
             self.derived[target] = frm.id
 
-    def link(self, ctx: Context, target: str, value: Expr) -> None:
+    def link(self, ctx: Context, typ: type[Any], target: str, value: Expr) -> None:
         """``folio = grab(page)``, ``page = &folio->page``, ``entry = mk_pte(page)``: one
-        object under both names."""
+        object under both names; ``page = pages[i]``: one of the array's ``typ`` states."""
         m = ctx.models.get("acquire", value.callee) if isinstance(value, Call) else None
         grab = isinstance(value, Call) and m is not None and bool(m.spec.returns_object)
         arg = ctx.arg(value, m.spec.arg) if grab and m is not None else value  # type: ignore[arg-type]
@@ -158,6 +188,10 @@ class Owners:
                 arg, CARRIERS) is not arg)) and (
                 src := ctx.key(ctx.made_of(arg, CARRIERS))) not in (None, target):
             self.alias[target] = src
+        if isinstance(value, Index):
+            base = ctx.designated(value.base, elements=True)
+            for r in ctx.states_of(base, typ):
+                ctx.add(target, r, ctx.trail(base, r))
 
     def store(self, ctx: Context, target: Expr, value: Expr) -> str | None:
         """``target = value`` into memory: the local whose storage keeps the reference the
@@ -169,6 +203,15 @@ class Owners:
             return root.id
         self.leave(ctx, [value], direct=True)
         return None
+
+
+def receiver(ctx: Context, e: Expr | None) -> str | None:
+    """The object a get or a source's argument gives a reference to: tracked, else its
+    object (``&folio->page`` is ``folio``)."""
+    if e is None:
+        return None
+    return ctx.designated(e, derive=True) or ctx.object_of(
+        e.operand if isinstance(e, AddrOf) and isinstance(e.operand, Name) else e)
 
 
 def start(ctx: Context) -> Owners:
