@@ -1,17 +1,13 @@
-"""page-ref-leak (rule docs below).  A reference (``Ref``: where, by which API, how many)
-rides on the object that got it and on what is derived from it, until a put of the right
-count, a return, or a hand-over (:mod:`analyzer.engine.ownership`: stored where something
-else owns it, passed to a callee that keeps it).  Reported: still held at an exit or an
-overwrite, when the function manages it (ends it on another path) or it is a fresh local
-one; held through a parameter or a field, only at an error exit.  Summaries (same file):
-a helper returning a reference on every path is a ``ref_source``, one that never lets an
-argument go a ``ref_borrow``."""
+"""page-ref-leak (rule docs below).  A ``Ref`` (where, which API, how many) rides on what
+got it and what derives from it until a put of the right count, a return or a hand-over
+(:mod:`analyzer.engine.ownership`).  Reported: held at an exit or an overwrite, if managed
+(ended on another path) or fresh and local; through a parameter or field only at an error
+exit.  Summaries: ``ref_source`` (returns a reference), ``ref_borrow`` (keeps arguments)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
 from analyzer.engine import Checker, Context, Event, Handover, Test, ownership, values
-from analyzer.engine.values import Code
 from analyzer.ir import AddrOf, Call, Expr, Literal, Return, Span
 from analyzer.models.core import Acquire, Derive, LocklessRead, Release
 from analyzer.result import Step
@@ -28,9 +24,8 @@ class Ref:
     holder: str                  # the variable that got it (messages)
     count: int | str = 1         # how many: a number, or what counts them ("ret", "nr")
     conds: frozenset = frozenset()   # (variable, truth) tested on its paths since
-    result: str | None = None    # the variable holding the source's result, and on which
-    when: str = "always"         # value of it the reference is held (the Ref remembers the
-    #                              variable on paths where the engine's binding is gone)
+    result: str | None = None    # the variable holding the source's result (also where the
+    when: str = "always"         # engine's binding is gone), and on which value it is held
     lost: frozenset = frozenset()    # aliases given an error value on its paths since
 
 
@@ -117,7 +112,6 @@ return 0;
 @dataclass
 class Run:
     """What one run over a function learns besides the states and who owns what."""
-
     returns: set[bool] = field(default_factory=set)   # True: a Ref, False: something else
     lockless: bool = False                            # speculative-ref-leak's story
 
@@ -146,18 +140,19 @@ class LeakChecker(Checker):
 
     def on_acquire(self, ctx: Context, ev: Event[Acquire]) -> None:
         if ev.at_call and ev.done and ownership.effect(ctx, ev.call) == "acquire":
-            key = ownership.receiver(ctx, ev.obj)     # what it hands over, it holds a reference of its own to
+            key = ownership.receiver(ctx, ev.obj)   # what it hands over is its own
             ownership.of(ctx).got(key)
             self._take(ctx, key, ev.call)
         elif ev.edge and ev.done:                     # a try-get that succeeded here
-            self._take(ctx, ev.result if ev.m.returns_object else ownership.receiver(ctx, ev.obj),
-                       ev.call)
+            self._take(ctx, ev.result if ev.m.returns_object else
+                       ownership.receiver(ctx, ev.obj), ev.call)
 
     def on_ref_source(self, ctx: Context, ev: Event[RefSource]) -> None:
         if ev.edge:               # decided in on_branch through the variable the Ref keeps
             return
         call, m = ev.call, ev.m
-        if ownership.effect(ctx, call) != "ref_source" or not values.flagged(ctx, call, m.flag_arg, m.flag):
+        if ownership.effect(ctx, call) != "ref_source" or not values.flagged(
+                ctx, call, m.flag_arg, m.flag):
             return
         if m.arg is None:
             self._take(ctx, ev.result, call)
@@ -167,12 +162,7 @@ class LeakChecker(Checker):
                        else 1 if isinstance(ev.obj, AddrOf) else "?", out, m.when)
 
     def on_ref_handover(self, ctx: Context, ev: Event[RefHandover]) -> None:
-        # Held from here on only where the result says the callee did not take it.
-        own = ownership.of(ctx)
-        own.leave(ctx, ev.call.args)
-        res = ctx.dest.get(id(ev.call)) or ev.result
-        got = {r for _, r in own.held(ctx, Ref, [ev.obj] if ev.obj is not None else [])}
-        ctx.rewrite(Ref, lambda _, r: replace(r, result=res, when=ev.m.kept) if r in got else r)
+        ownership.of(ctx).hand_over(ctx, Ref, ev)   # held only where the result says so
 
     def on_derive(self, ctx: Context, ev: Event[Derive]) -> None:
         if ownership.effect(ctx, ev.call) != "derive":
@@ -189,14 +179,8 @@ class LeakChecker(Checker):
             own.end(ctx, Ref, r)
 
     def on_ref_error_test(self, ctx: Context, ev: Event[RefErrorTest]) -> None:
-        if ev.at_call:
-            return
-        if ev.done:                                   # IS_ERR(folio): no folio here
-            values.forget(ctx, Ref, _refs(ctx, ctx.designated(ev.obj)))
-        elif ev.m.null and ev.key is not None:        # not NULL on this edge
-            values.correlate(ctx, Ref, ev.key, True)
-            if ctx.must_be(ev.key, Code.FALSE):       # NULL, yet not an error
-                values.forget(ctx, Ref)
+        if not ev.at_call:
+            values.error_test(ctx, Ref, ev)           # IS_ERR(folio): no folio here
 
     def on_branch(self, ctx: Context, test: Test) -> None:
         own = ownership.of(ctx)
@@ -214,13 +198,8 @@ class LeakChecker(Checker):
             self._end_all(ctx, [value])   # iopm_base = pa(page)
 
     def on_store(self, ctx: Context, target: Expr, value: Expr, span: Span) -> None:
-        own = ownership.of(ctx)
-        if (root := own.store(ctx, target, value)) is None:
+        if not ownership.of(ctx).store(ctx, Ref, target, value):
             self._end_all(ctx, [value])            # stored where another owner is
-            return
-        for k, r in own.held(ctx, Ref, [value], parts=True):     # still the function's
-            ctx.add(root, replace(r, holder=root), ctx.trail(k, r))
-            values.forget(ctx, Ref, {r})
 
     def on_overwrite(self, ctx: Context, key: str, span: Span) -> None:
         for r in _refs(ctx, key):
@@ -242,9 +221,8 @@ class LeakChecker(Checker):
                     ctx.key(value) if value is not None else None)
 
     def on_exit(self, ctx: Context) -> None:
-        fn = ctx.function
-        end = Span(fn.span.file, fn.span.end_line, max(fn.span.end_col - 1, 1),
-                   fn.span.end_line, fn.span.end_col)
+        fn = ctx.function           # at the closing brace
+        end = replace(fn.span, line=fn.span.end_line, col=max(fn.span.end_col - 1, 1))
         self._leaks(ctx, end, False, "the function ends")
         if _run(ctx).returns == {True}:
             ctx.summarize("ref_source", when="always")
@@ -256,10 +234,10 @@ class LeakChecker(Checker):
               result: str | None = None, when: str = "always") -> None:
         if key is None or call.callee is None or ownership.of(ctx).callers(key):
             return          # get_page(pages[i]), vmf->page: kept in the caller's storage
-        m = ctx.models.get("acquire", call.callee)
         if ctx.models.get("ref_raw", call.callee) is not None:
             return          # page_ref_inc() after take_page_off_buddy(): kept for good
-        if _run(ctx).lockless and m is not None and m.spec.kind == "speculative":
+        if _run(ctx).lockless and getattr(ctx.spec("acquire", call.callee), "kind", "") == \
+                "speculative":
             return          # a get on what a lockless read found: speculative-ref-leak's
         n = count or values.count(ctx, call, "ref_count")
         holder = ctx.name_of(call, None) if key == ctx.result_key(call) else key

@@ -14,6 +14,8 @@ this module decides that, once, for every checker overriding ``on_handover``:
   hands it over on one result only), and except the arguments a ``ref_borrow`` entry
   names (used, not kept).  An unknown callee or a
   function pointer takes everything over (precision first).
+* **On one result** (:meth:`Owners.hand_over`): a ``ref_handover`` call
+  (``filemap_add_folio()``) takes the reference over except on the result it names.
 * **Views** (:meth:`Owners.link`): ``folio = grab(page)``, ``page = &folio->page``,
   ``entry = mk_pte(page)`` (a ``CARRIERS`` section) name one object under two names.
 * **Local storage** (:meth:`Owners.store`): a store into a local array not assigned as a
@@ -135,6 +137,16 @@ class Owners:
         self.ended.add(state.origin)
         values.forget(ctx, typ, {state})
 
+    def hand_over(self, ctx: Context, typ: type[Any], ev: Any) -> None:
+        """A call that takes the reference of ``ev.obj`` over on one result only (the
+        ``kept`` of a ``ref_handover`` entry): its states hold from here on only where the
+        result (``result``/``when``, see :mod:`analyzer.engine.values`) says it did not."""
+        self.leave(ctx, ev.call.args)
+        res = ctx.dest.get(id(ev.call)) or ev.result
+        got = {r for _, r in self.held(ctx, typ, [ev.obj] if ev.obj is not None else [])}
+        ctx.rewrite(typ, lambda _, r: replace(r, result=res, when=ev.m.kept) if r in got
+                    else r)
+
     def drop(self, ctx: Context, typ: type[Any], held: Iterable[tuple[Any, Any]],
              n: int | str, says: Callable[[Any], Step]) -> None:
         """``n`` references dropped from each ``(key, state)`` of ``held`` still there: a
@@ -193,16 +205,20 @@ class Owners:
             for r in ctx.states_of(base, typ):
                 ctx.add(target, r, ctx.trail(base, r))
 
-    def store(self, ctx: Context, target: Expr, value: Expr) -> str | None:
-        """``target = value`` into memory: the local whose storage keeps the reference the
-        function's, else None (the value leaves)."""
+    def store(self, ctx: Context, typ: type[Any], target: Expr, value: Expr) -> bool:
+        """``target = value`` into memory: into local storage the ``typ`` states of the
+        value move to the local (still the function's, its ``holder`` now); False: the
+        value leaves for another owner."""
         root = target.base if isinstance(target, (Index, Member)) else None
-        if isinstance(root, Name) and self.owned(root.id) and (
+        if not (isinstance(root, Name) and self.owned(root.id) and (
                 root.id not in self.assigned if isinstance(target, Index) else
-                isinstance(target, Member) and not target.arrow):
-            return root.id
-        self.leave(ctx, [value], direct=True)
-        return None
+                isinstance(target, Member) and not target.arrow)):
+            self.leave(ctx, [value], direct=True)
+            return False
+        for k, r in self.held(ctx, typ, [value], parts=True):
+            ctx.add(root.id, replace(r, holder=root.id), ctx.trail(k, r))
+            values.forget(ctx, typ, {r})
+        return True
 
 
 def receiver(ctx: Context, e: Expr | None) -> str | None:

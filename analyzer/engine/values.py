@@ -70,6 +70,18 @@ def correlate(ctx: Context, typ: type[Any], cond: str, truth: bool) -> None:
         r, conds=r.conds | {(cond, truth)}))
 
 
+def error_test(ctx: Context, typ: type[Any], ev: Any) -> None:
+    """An error test decided on this edge (``IS_ERR(folio)``, ``ev.m.null``: also NULL):
+    on its "no object" edge the tested object holds no ``typ`` state; on the other it is
+    not NULL either, so a path where it was assigned NULL is not this one."""
+    if ev.done:
+        forget(ctx, typ, ctx.states_of(ctx.designated(ev.obj), typ))
+    elif ev.m.null and ev.key is not None:
+        correlate(ctx, typ, ev.key, True)
+        if ctx.must_be(ev.key, Code.FALSE):       # NULL, yet not an error
+            forget(ctx, typ)
+
+
 def error_value(ctx: Context, e: Expr, errors: str) -> bool:
     """``-EFAULT``, a call or name of section ``errors`` (``ERR_PTR(..)``, ``NULL``),
     ``VM_FAULT_OOM | ..``, a variable assigned one; ``err ? err : nr`` only when both are."""
