@@ -5,7 +5,10 @@
 * :mod:`~analyzer.engine.effects` -- outcomes, the normal form of conditions, how
   conditional effects are decided on branch edges;
 * :mod:`~analyzer.engine.fixpoint` -- the CFG walk to a fixpoint and the final
-  reporting pass.
+  reporting pass;
+* :mod:`~analyzer.engine.values` / :mod:`~analyzer.engine.ownership` -- value
+  correlation and the hand-over policy of references (who owns one after a call, a
+  store, an assignment or a return).
 
 A checker is a small state machine (see ``checkers/``): it subscribes to the events of
 the model sections it cares about and reads and writes *typestates* of tracked objects
