@@ -12,8 +12,11 @@ this module decides that, once, for every checker overriding ``on_handover``:
   finds or derives (:func:`effect`: its own event accounts for the object), one modeled
   in a section of ``KEEP`` (it tests, locks, counts, re-reads, asserts, maps the object or
   hands it over on one result only), and except the arguments a ``ref_borrow`` entry
-  names (used, not kept).  An unknown callee or a
-  function pointer takes everything over (precision first).
+  names (used, not kept).  An unknown callee or a function pointer takes everything
+  over (precision first).  ``KEEP`` is wider than the object-neutral sections of
+  ``Escape`` (``ESCAPES = False``): a lock, a test or a carrier *uses* the object.
+* **Ends** (:meth:`Owners.end`, :meth:`Owners.drop`): a put of the right count, a
+  hand-over; the origins some path ends are the references the function manages.
 * **On one result** (:meth:`Owners.hand_over`): a ``ref_handover`` call
   (``filemap_add_folio()``) takes the reference over except on the result it names.
 * **Views** (:meth:`Owners.link`): ``folio = grab(page)``, ``page = &folio->page``,
