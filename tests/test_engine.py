@@ -896,3 +896,85 @@ def test_flag_tests_are_events_and_guard_moves(tmp_path):
     assert got[5].startswith("held") and got[8].startswith("gone")  # moved where it turned clear
     assert got[10] == "start"                   # FOLL_PIN known clear: the guarded move is not made
     assert set(probe.flags_seen) == {"FOLL_PIN:flags:True:True", "FOLL_PIN:flags:False:False"}
+
+
+# ------------------------------------------------------------------ ownership (hand-over)
+HANDOVER_RULES = """
+[acquire.take]
+arg = 0
+kind = "plain"
+[release.drop]
+arg = 0
+[ref_borrow.look]
+[ref_borrow.look_first]
+args = [0]
+[ref_error_test.IS_ERR]
+arg = 0
+"""
+
+
+class HandoverProbe(Checker):
+    """Reports what each call takes the references of (``on_handover``) and, at the exit,
+    the parameters the function borrows (``Owners.borrowed``: never let go, or got a
+    reference of its own on)."""
+
+    rules = (RULE,)
+
+    def on_entry(self, ctx):
+        engine.ownership.start(ctx)
+
+    def on_acquire(self, ctx, ev):
+        engine.ownership.of(ctx).got(engine.ownership.receiver(ctx, ev.obj))
+
+    def on_handover(self, ctx, ev):
+        engine.ownership.of(ctx).leave(ctx, ev.args)
+        ctx.report(RULE, ev.call.span, "took:" + ",".join(ctx.key(a) or "?" for a in ev.args))
+
+    def on_store(self, ctx, target, value, span):
+        engine.ownership.of(ctx).store(ctx, S, target, value)
+
+    def on_exit(self, ctx):
+        fn = ctx.function
+        kept = [fn.params[i] for i in engine.ownership.of(ctx).borrowed()]
+        ctx.report(RULE, fn.span, "borrowed:" + ",".join(kept))
+
+
+@pytest.fixture(scope="module")
+def handover_models(tmp_path_factory):
+    import checkers  # noqa: F401  (the sections ref_borrow, ref_error_test are leak's)
+    path = tmp_path_factory.mktemp("rules") / "handover.toml"
+    path.write_text(HANDOVER_RULES)
+    return load_models([path])
+
+
+def handover(models, body: str, params: str = "struct page *p, struct page *q, struct s *o"):
+    src = f"void f({params})\n{{\n{body}\n}}\n".encode()
+    fn = parse_source("t.c", src, models.iterators()).functions[0]
+    findings, notes = analyze_function(fn, models, [HandoverProbe()])
+    assert not notes
+    return sorted((f.span.line - 2, f.message) for f in findings)
+
+
+@pytest.mark.parametrize("call, took", [
+    ("give(p, q);", "took:p,q"),                # an unknown callee takes everything
+    ("o->ops->put(p);", "took:p"),              # so does a function pointer
+    ("look(p, q);", None),                      # a borrower keeps all it names
+    ("look_first(p, q);", "took:q"),            # ... or the arguments it names
+    ("take(p);", None), ("drop(p);", None),     # a get, a put: their own events
+    ("if (IS_ERR(p)) return;", None),           # a test uses, never keeps
+])
+def test_handover_policy(handover_models, call, took):
+    got = [m for line, m in handover(handover_models, call) if m.startswith("took")]
+    assert got == ([took] if took else [])
+
+
+@pytest.mark.parametrize("body, borrowed", [
+    ("look(p, q);", "p,q,o"),
+    ("give(p);", "q,o"),                        # p leaves through the callee
+    ("o->page = q;", "p,o"),                    # stored through a pointer: q leaves
+    ("struct page *a[2];\na[0] = q;", "p,q,o"), # a local array keeps it the function's
+    ("take(p);\ngive(p);", "p,q,o"),            # its own reference goes, not the caller's
+])
+def test_borrowed_parameters(handover_models, body, borrowed):
+    got = [m for line, m in handover(handover_models, body) if m.startswith("borrowed")]
+    assert got == ["borrowed:" + borrowed]
