@@ -32,10 +32,22 @@ from dataclasses import dataclass
 from enum import Enum
 
 from analyzer.engine import Checker, Context, Event, Origin, Recheck
-from analyzer.ir import Return, Span
+from analyzer.engine.origins import unreferenced_pfns
+from analyzer.ir import Name, Return, Span
 from analyzer.models.core import Acquire, Derive, LocklessRead
+from analyzer.models.schema import ArgSection, option, register
 from analyzer.result import Step
 from analyzer.rule import Rule
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class PfnPage(ArgSection):
+    """calls that map a PFN to its page or folio (pfn_to_page): the page is unheld when
+    the PFN's origin holds nothing (a PFN walk, a stored PFN)"""
+    NAME, ARG_DOC, ESCAPES = "pfn_page", "argument that is the PFN", False
+    online: bool | None = option(bool, doc="maps any PFN, online or not: only needed when "
+                                           "nothing holds the page (pfn_to_online_page)")
 
 
 class Ref(Enum):
@@ -128,7 +140,7 @@ class TryGetChecker(Checker):
     rules = (TRY_GET_WITHOUT_REF,)
 
     # A lockless read, or a re-check after the get, is needed for a finding.
-    starter_sections = ("lockless_read", "reread", "revalidate")
+    starter_sections = ("lockless_read", "reread", "revalidate", "pfn_page")
     precedence = ("lockless_read", "derive", "acquire")
 
     # ------------------------------------------------------------------ hooks
@@ -141,6 +153,16 @@ class TryGetChecker(Checker):
             return            # under a lock, maybe the caller's: precision first
         ctx.set(ev.result, Ref.UNHELD,
                 (Step(ev.span, f"'{ev.key or 'its argument'}' read locklessly by {ev.api}()"),))
+
+    def on_pfn_page(self, ctx: Context, ev: Event[PfnPage]) -> None:
+        """The page of a PFN whose origin holds no reference (an origin fact, the engine's)."""
+        pfn = ev.obj.id if isinstance(ev.obj, Name) else None
+        why = ("pfn_to_online_page() serves any PFN: it is needed only where nothing holds "
+               "the page" if ev.m.online else unreferenced_pfns(ctx.function).get(pfn or ""))
+        if why and ev.result is not None:
+            ctx.add(ev.result, Ref.UNHELD,
+                    (Step(ev.span, f"'{ctx.name_of(ev.call, ev.result)}' = {ev.api}"
+                                   f"({pfn or '...'}): {why}"),))
 
     def on_derive(self, ctx: Context, ev: Event[Derive]) -> None:
         for state in ctx.states(ev.key):

@@ -1,0 +1,77 @@
+"""Origin facts about PFNs: which integer PFNs of a function name a page nobody holds.
+
+A PFN is a number: having it pins nothing.  Whether the page it names is held depends
+on where the number came from.  The PFN of a PTE read under its page-table lock names a
+page the mapping holds, and the PFN of a page the function holds (``page_to_pfn()``,
+``folio_pfn()``) names that page or its subpages.  But a PFN that a scanner walks over
+a range (compaction, memory-failure, page_idle, DAMON, page_owner, memory hotplug) or
+one kept in a struct field and read with ``READ_ONCE()`` (ksm's stable node) names
+whatever page is there now: it may be free, its count zero or frozen.
+
+Flow-insensitive on purpose (a fact about the variable, for every use): a variable is a
+walked PFN when some ``for`` loop of the function initialises it and steps it, from an
+initial value that is not the PFN of an object (``page_to_pfn(page)``); it is a stored
+PFN when it is assigned ``READ_ONCE(p->field)``.
+"""
+from __future__ import annotations
+
+from analyzer.ir import Assign, Call, Decl, ExprStmt, For, Function, Member, Name, Unary, walk
+
+#: Calls whose value is the PFN of an object (held or not, it is that object's).
+OBJECT_PFNS = frozenset({"page_to_pfn", "folio_pfn", "pte_pfn", "pmd_pfn", "pud_pfn"})
+
+WALKED = "the induction variable of a loop over a PFN range: a PFN walk holds no reference"
+STORED = "a PFN read with READ_ONCE() from a struct field: a stored PFN holds no reference"
+
+_last: tuple[Function | None, dict[str, str]] = (None, {})
+
+
+def unreferenced_pfns(fn: Function) -> dict[str, str]:
+    """The variables of ``fn`` that hold a PFN carrying no reference, each with why."""
+    global _last
+    if _last[0] is fn:
+        return _last[1]
+    out: dict[str, str] = {}
+    for node in walk(fn.body):
+        if isinstance(node, For):
+            stepped = _stepped(node)
+            for name, init in _initialised(node):
+                if name in stepped and not _object_pfn(init):
+                    out[name] = WALKED
+        elif isinstance(node, (Assign, Decl)):
+            target = node.target if isinstance(node, Assign) else Name(node.name)
+            value = node.value if isinstance(node, Assign) else node.init
+            if (isinstance(target, Name) and isinstance(value, Call)
+                    and value.callee == "READ_ONCE" and value.args
+                    and isinstance(value.args[0], Member)):
+                out.setdefault(target.id, STORED)
+    _last = (fn, out)
+    return out
+
+
+def _initialised(loop: For) -> list[tuple[str, object]]:
+    out: list[tuple[str, object]] = []
+    for s in loop.init:
+        if isinstance(s, Decl) and s.init is not None:
+            out.append((s.name, s.init))
+        elif isinstance(s, ExprStmt):
+            for e in walk(s.expr):
+                if isinstance(e, Assign) and e.op == "=" and isinstance(e.target, Name):
+                    out.append((e.target.id, e.value))
+    return out
+
+
+def _stepped(loop: For) -> set[str]:
+    out: set[str] = set()
+    for e in walk(loop.step) if loop.step is not None else ():
+        if isinstance(e, Unary) and "++" in e.op and isinstance(e.operand, Name):
+            out.add(e.operand.id)
+        elif isinstance(e, Assign) and e.op == "+=" and isinstance(e.target, Name):
+            out.add(e.target.id)
+    return out
+
+
+def _object_pfn(init: object) -> bool:
+    """The loop starts from the PFN of an object: it walks that object's pages."""
+    return any(isinstance(e, Call) and e.callee in OBJECT_PFNS
+               for e in walk(init))  # type: ignore[arg-type]
