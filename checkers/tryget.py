@@ -32,10 +32,10 @@ from dataclasses import dataclass
 from enum import Enum
 
 from analyzer.engine import Checker, Context, Event, Origin, Recheck
-from analyzer.engine.origins import unreferenced_pfns
-from analyzer.ir import Name, Return, Span
+from analyzer.engine.origins import unreferenced_member, unreferenced_pfns
+from analyzer.ir import Expr, Name, Opaque, Return, Span
 from analyzer.models.core import Acquire, Derive, LocklessRead
-from analyzer.models.schema import ArgSection, option, register
+from analyzer.models.schema import ArgSection, Section, option, register
 from analyzer.result import Step
 from analyzer.rule import Rule
 
@@ -70,6 +70,16 @@ class Plain:
     api: str
     key: str
     params: frozenset[Param]
+
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class UnheldList(Section):
+    """lists whose membership holds no reference, by the field that is their head
+    (a deferred-split queue, hugetlb's lists): their members' count may be zero"""
+    NAME, EVENT, OBJ, ESCAPES = "unheld_list", None, None, False
+    struct: str | None = option(str, doc="the struct the head is a field of")
 
 
 TRY_GET_WITHOUT_REF = Rule(
@@ -140,7 +150,8 @@ class TryGetChecker(Checker):
     rules = (TRY_GET_WITHOUT_REF,)
 
     # A lockless read, or a re-check after the get, is needed for a finding.
-    starter_sections = ("lockless_read", "reread", "revalidate", "pfn_page")
+    starter_sections = ("lockless_read", "reread", "revalidate", "pfn_page",
+                        ("lock", {"kind": "spin"}))
     precedence = ("lockless_read", "derive", "acquire")
 
     # ------------------------------------------------------------------ hooks
@@ -163,6 +174,14 @@ class TryGetChecker(Checker):
             ctx.add(ev.result, Ref.UNHELD,
                     (Step(ev.span, f"'{ctx.name_of(ev.call, ev.result)}' = {ev.api}"
                                    f"({pfn or '...'}): {why}"),))
+
+    def on_assign(self, ctx: Context, target: str, value: Expr, span: Span) -> None:
+        """An iterator's cursor over a list whose membership holds no reference: the lock
+        that pins the list pins membership, not the count."""
+        if isinstance(value, Opaque) and ctx.holds("spin"):
+            why = unreferenced_member(ctx.function, span, ctx.models.names("unheld_list"))
+            if why:
+                ctx.set(target, Ref.UNHELD, (Step(span, f"'{target}' is {why}"),))
 
     def on_derive(self, ctx: Context, ev: Event[Derive]) -> None:
         for state in ctx.states(ev.key):

@@ -15,7 +15,22 @@ PFN when it is assigned ``READ_ONCE(p->field)``.
 """
 from __future__ import annotations
 
-from analyzer.ir import Assign, Call, Decl, ExprStmt, For, Function, Member, Name, Unary, walk
+from analyzer.ir import (
+    AddrOf,
+    Assign,
+    Call,
+    Decl,
+    ExprStmt,
+    For,
+    Function,
+    Index,
+    IterLoop,
+    Member,
+    Name,
+    Span,
+    Unary,
+    walk,
+)
 
 #: Calls whose value is the PFN of an object (held or not, it is that object's).
 OBJECT_PFNS = frozenset({"page_to_pfn", "folio_pfn", "pte_pfn", "pmd_pfn", "pud_pfn"})
@@ -75,3 +90,27 @@ def _object_pfn(init: object) -> bool:
     """The loop starts from the PFN of an object: it walks that object's pages."""
     return any(isinstance(e, Call) and e.callee in OBJECT_PFNS
                for e in walk(init))  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ list members
+MEMBER = ("a member of {head}, a list whose membership holds no reference: the free path "
+          "takes an object off it under the lock once its count is zero")
+
+_loops: tuple[Function | None, dict[tuple[int, int], IterLoop]] = (None, {})
+
+
+def unreferenced_member(fn: Function, span: Span, lists: frozenset[str]) -> str | None:
+    """Why the cursor an iterator macro of ``fn`` assigns at ``span`` designates an
+    object nobody holds: the macro walks a list whose head is the field ``lists`` names
+    (``list_for_each_entry(folio, &queue->split_queue, _deferred_list)``); else None."""
+    global _loops
+    if _loops[0] is not fn:
+        _loops = (fn, {(n.span.line, n.span.col): n for n in walk(fn.body)
+                       if isinstance(n, IterLoop)})
+    loop = _loops[1].get((span.line, span.col))
+    for arg in loop.args if loop is not None else ():
+        head = arg.operand if isinstance(arg, AddrOf) else None
+        head = head.base if isinstance(head, Index) else head
+        if isinstance(head, Member) and head.field in lists:
+            return MEMBER.format(head=f"'{head.field}'")
+    return None
