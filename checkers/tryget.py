@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from analyzer.engine import Checker, Context, Event, Origin, Recheck
-from analyzer.engine.origins import unreferenced_member, unreferenced_pfns
+from analyzer.engine.origins import locks_taken, unreferenced_member, unreferenced_pfns
 from analyzer.ir import Expr, Name, Opaque, Return, Span
 from analyzer.models.core import Acquire, Derive, LocklessRead
 from analyzer.models.schema import ArgSection, Section, option, register
@@ -80,6 +80,15 @@ class UnheldList(Section):
     (a deferred-split queue, hugetlb's lists): their members' count may be zero"""
     NAME, EVENT, OBJ, ESCAPES = "unheld_list", None, None, False
     struct: str | None = option(str, doc="the struct the head is a field of")
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class UnheldTest(ArgSection):
+    """tests that, made under the lock that guards what they test, say the object may be
+    freed under the function (folio_test_hugetlb() under hugetlb_lock): nothing holds it"""
+    NAME, ARG_DOC, ESCAPES = "unheld_test", "argument whose object is tested", False
+    lock: str | None = option(str, required=True, doc="the spinlock, by name")
 
 
 TRY_GET_WITHOUT_REF = Rule(
@@ -150,7 +159,7 @@ class TryGetChecker(Checker):
     rules = (TRY_GET_WITHOUT_REF,)
 
     # A lockless read, or a re-check after the get, is needed for a finding.
-    starter_sections = ("lockless_read", "reread", "revalidate", "pfn_page",
+    starter_sections = ("lockless_read", "reread", "revalidate", "pfn_page", "unheld_test",
                         ("lock", {"kind": "spin"}))
     precedence = ("lockless_read", "derive", "acquire")
 
@@ -182,6 +191,14 @@ class TryGetChecker(Checker):
             why = unreferenced_member(ctx.function, span, ctx.models.names("unheld_list"))
             if why:
                 ctx.set(target, Ref.UNHELD, (Step(span, f"'{target}' is {why}"),))
+
+    def on_unheld_test(self, ctx: Context, ev: Event[UnheldTest]) -> None:
+        """Tested under its lock for a state only a freed object loses: not held."""
+        spin = ctx.models.names("lock", kind="spin")
+        if ev.key and ctx.holds("spin") and ev.m.lock in locks_taken(ctx.function, spin):
+            ctx.add(ev.key, Ref.UNHELD, (Step(ev.span, f"{ev.api}('{ev.key}') under "
+                                         f"{ev.m.lock}: the object may be freed meanwhile, "
+                                         f"so nothing holds it"),))
 
     def on_derive(self, ctx: Context, ev: Event[Derive]) -> None:
         for state in ctx.states(ev.key):

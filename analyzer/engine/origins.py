@@ -114,3 +114,16 @@ def unreferenced_member(fn: Function, span: Span, lists: frozenset[str]) -> str 
         if isinstance(head, Member) and head.field in lists:
             return MEMBER.format(head=f"'{head.field}'")
     return None
+
+
+# ------------------------------------------------------------------ locks by name
+def locks_taken(fn: Function, lockers: frozenset[str]) -> frozenset[str]:
+    """The locks ``fn`` takes with one of the calls ``lockers``, by name: the variable or
+    field of the lock argument (``spin_lock_irq(&hugetlb_lock)`` -> ``hugetlb_lock``)."""
+    out: set[str] = set()
+    for node in walk(fn.body):
+        if isinstance(node, Call) and node.callee in lockers and node.args:
+            lock = node.args[0].operand if isinstance(node.args[0], AddrOf) else node.args[0]
+            if isinstance(lock, (Name, Member)):
+                out.add(lock.id if isinstance(lock, Name) else lock.field)
+    return frozenset(out)
