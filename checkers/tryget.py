@@ -30,12 +30,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from analyzer.engine import Checker, Context, Event, Origin, Recheck
-from analyzer.engine.origins import locks_taken, unreferenced_member, unreferenced_pfns
+from analyzer.engine.origins import (
+    locks_taken,
+    unreferenced_head,
+    unreferenced_member,
+    unreferenced_pfns,
+)
 from analyzer.ir import Expr, Name, Opaque, Return, Span
 from analyzer.models.core import Acquire, Derive, LocklessRead
-from analyzer.models.schema import ArgSection, Section, option, register
+from analyzer.models.schema import ArgSection, Section, arg_section, option, register
 from analyzer.result import Step
 from analyzer.rule import Rule
 
@@ -80,6 +86,10 @@ class UnheldList(Section):
     (a deferred-split queue, hugetlb's lists): their members' count may be zero"""
     NAME, EVENT, OBJ, ESCAPES = "unheld_list", None, None, False
     struct: str | None = option(str, doc="the struct the head is a field of")
+
+ListMember = arg_section("list_member", "calls that yield a member of a list (lru_to_folio): "
+                         "unheld when the list is an unheld_list", escapes=False,
+                         arg_doc="argument that is the list's head")
 
 
 @register
@@ -160,7 +170,7 @@ class TryGetChecker(Checker):
 
     # A lockless read, or a re-check after the get, is needed for a finding.
     starter_sections = ("lockless_read", "reread", "revalidate", "pfn_page", "unheld_test",
-                        ("lock", {"kind": "spin"}))
+                        "list_member", ("lock", {"kind": "spin"}))
     precedence = ("lockless_read", "derive", "acquire")
 
     # ------------------------------------------------------------------ hooks
@@ -187,10 +197,17 @@ class TryGetChecker(Checker):
     def on_assign(self, ctx: Context, target: str, value: Expr, span: Span) -> None:
         """An iterator's cursor over a list whose membership holds no reference: the lock
         that pins the list pins membership, not the count."""
-        if isinstance(value, Opaque) and ctx.holds("spin"):
+        if isinstance(value, Opaque):
             why = unreferenced_member(ctx.function, span, ctx.models.names("unheld_list"))
             if why:
                 ctx.set(target, Ref.UNHELD, (Step(span, f"'{target}' is {why}"),))
+
+    def on_list_member(self, ctx: Context, ev: Event[Any]) -> None:
+        head = ctx.arg(ev.call, ev.m.arg)
+        why = head and unreferenced_head(ctx.function, head, ctx.models.names("unheld_list"))
+        if why and ev.result is not None:
+            what = ctx.name_of(ev.call, ev.result)
+            ctx.add(ev.result, Ref.UNHELD, (Step(ev.span, f"'{what}' from {ev.api}() is {why}"),))
 
     def on_unheld_test(self, ctx: Context, ev: Event[UnheldTest]) -> None:
         """Tested under its lock for a state only a freed object loses: not held."""

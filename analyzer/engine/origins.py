@@ -20,6 +20,7 @@ from analyzer.ir import (
     Assign,
     Call,
     Decl,
+    Expr,
     ExprStmt,
     For,
     Function,
@@ -109,11 +110,33 @@ def unreferenced_member(fn: Function, span: Span, lists: frozenset[str]) -> str 
                        if isinstance(n, IterLoop)})
     loop = _loops[1].get((span.line, span.col))
     for arg in loop.args if loop is not None else ():
-        head = arg.operand if isinstance(arg, AddrOf) else None
-        head = head.base if isinstance(head, Index) else head
-        if isinstance(head, Member) and head.field in lists:
-            return MEMBER.format(head=f"'{head.field}'")
+        why = unreferenced_head(fn, arg, lists)
+        if why:
+            return why
     return None
+
+
+def unreferenced_head(fn: Function, head: Expr, lists: frozenset[str]) -> str | None:
+    """Why ``head`` is the head of a list whose membership holds no reference: it is the
+    address of a field ``lists`` names (``&lruvec->lists[lru]``), or a local variable
+    the function sets to one (flow-insensitively); else None."""
+    field = _head_field(head)
+    if field is None and isinstance(head, Name):
+        for node in walk(fn.body):
+            target = node.target if isinstance(node, Assign) else \
+                Name(node.name) if isinstance(node, Decl) else None
+            value = node.value if isinstance(node, Assign) else \
+                node.init if isinstance(node, Decl) else None
+            if isinstance(target, Name) and target.id == head.id and value is not None:
+                field = field or _head_field(value)
+    return MEMBER.format(head=f"'{field}'") if field in lists else None
+
+
+def _head_field(e: Expr) -> str | None:
+    inner = e.operand if isinstance(e, AddrOf) else None
+    while isinstance(inner, Index):
+        inner = inner.base
+    return inner.field if isinstance(inner, Member) else None
 
 
 # ------------------------------------------------------------------ locks by name
