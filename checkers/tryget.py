@@ -6,25 +6,22 @@ that must not be zero.  On an object found by a lockless read (a PTE read with
 ``ptep_get_lockless()``, a PFN taken from one, an xarray entry looked up under RCU), the
 count may be zero (freed) or frozen to 0, and the get resurrects a freed page.
 
-Tracked: every value and object derived from a lockless read is ``UNHELD``; a successful
-speculative get (or pin) on it, or on an object derived from the same read, makes the
-whole family ``HELD``.  Reported: a ``needs_ref`` get while the object may be ``UNHELD``.
+Tracked: every object found without a reference is ``UNHELD``: by a lockless read, as
+the page of a PFN that holds nothing (a walked PFN range, a stored PFN,
+``pfn_to_online_page()``; the origin facts of :mod:`analyzer.engine.origins`), as a member
+of a list whose membership holds no reference (``unheld_list``: deferred-split queue,
+LRU and hugetlb lists), or tested under hugetlb_lock for still being hugetlb.  A
+parameter the function takes a speculative get on somewhere is ``SPECULATED``: its caller
+holds none.  A successful speculative get on an object, or on one found by the same
+read, makes the family ``HELD``.  Reported: a ``needs_ref`` get on a possibly unheld one.
+Other parameters and call results are assumed held (precision first); an RCU-style
+lookup counts only inside the function's own RCU section, without a spinlock.
 
-Precision first: parameters and objects from any other call are assumed held; an
-RCU-style lookup (``rcu = true`` in the models) counts as lockless only inside an RCU
-read-side section the function itself opened and while it holds no spinlock.
-
-A plain get the function itself re-checks afterwards - the folio against the page it was
-found through (``page_folio(page) == folio``), against its xarray slot, or a page-table
-entry it was given by value against the live one - is reported too: the re-check says
-the object may have changed under the function, so it held no reference (``Plain``
-remembers the get and the parameters the object came from, ``Param``).
-
+A plain get the function re-checks afterwards (``page_folio(page) == folio``, its xarray
+slot, a by-value page-table entry against the live one) is reported too: the re-check
+says the object may have changed, so it held no reference (``Plain``, ``Param``).
 Summary: a function that may return an object found locklessly is, for its callers in
 the same file, a lockless read itself.
-
-Known limits: summaries stay within a file; a lock held by the caller is invisible, so a
-``READ_ONCE(*ptep)`` in a function called under the page-table lock looks lockless.
 """
 from __future__ import annotations
 
@@ -35,6 +32,7 @@ from typing import Any
 from analyzer.engine import Checker, Context, Event, Origin, Recheck
 from analyzer.engine.origins import (
     locks_taken,
+    speculated_params,
     unreferenced_head,
     unreferenced_member,
     unreferenced_pfns,
@@ -58,7 +56,11 @@ class PfnPage(ArgSection):
 
 class Ref(Enum):
     UNHELD = "found locklessly, no reference"
+    SPECULATED = "a parameter the function takes a speculative reference on elsewhere"
     HELD = "reference held"
+
+
+NOT_HELD = (Ref.UNHELD, Ref.SPECULATED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,9 +156,11 @@ if (unlikely(pte_val(pte) != pte_val(ptep_get(ptep)))) {
   the page-table lock looks lockless).
 - RCU-style lookups count as lockless only inside an `rcu_read_lock()` section opened in
   the same function; outside one, only a re-check after the get gives the lookup away.
-- A page found by a PFN walk (`pfn_to_page()`, `pfn_to_online_page()`) or given as a
-  parameter is assumed held, unless the function re-checks it after the get; KVM's pfn
-  helpers (`kvm_try_get_pfn()`) are not modeled as PFN walks.
+- A PFN is unheld only as a loop's induction variable over a range, a `READ_ONCE()` of
+  a struct field, or through `pfn_to_online_page()`; a PFN parameter, and a page given as
+  a parameter, are assumed held unless the function re-checks it after the get or takes
+  a speculative get on it elsewhere (the caller's own lookup is not followed).
+- List members are unheld only for the list heads `unheld_list` names.
 - Paths are joined without correlating conditions: a get guarded by the same condition
   as an earlier speculative get may be reported.
 """,
@@ -177,6 +181,13 @@ class TryGetChecker(Checker):
     def on_entry(self, ctx: Context) -> None:
         for p in ctx.function.params:
             ctx.set(p, Param(p))
+        models = ctx.models
+        spec = {n: m.spec.arg for n in models.names("acquire", kind="speculative")
+                if (m := models.get("acquire", n)) is not None and isinstance(m.spec, Acquire)
+                and m.spec.arg is not None}
+        for p, call in speculated_params(ctx.function, spec, models.names("derive")).items():
+            ctx.add(p, Ref.SPECULATED, (Step(call.span, f"{call.callee}() takes a speculative "
+                                        f"reference on '{p}': its caller holds none"),))
 
     def on_lockless_read(self, ctx: Context, ev: Event[LocklessRead]) -> None:
         if ev.origin is not Origin.LOCKLESS:
@@ -224,7 +235,7 @@ class TryGetChecker(Checker):
             ctx.add(ev.result, state, ctx.trail(ev.key, state) + (step,))
 
     def on_acquire(self, ctx: Context, ev: Event[Acquire]) -> None:
-        if ev.at_call and ev.m.needs_ref and ctx.may_be(ev.key, Ref.UNHELD):
+        if ev.at_call and ev.m.needs_ref and ctx.may_be(ev.key, *NOT_HELD):
             self._report(ctx, ev)
         elif ev.at_call and ev.m.needs_ref and ev.key and not ctx.holds("spin"):
             params = frozenset(ctx.states_of(ev.key, Param))
@@ -263,17 +274,20 @@ class TryGetChecker(Checker):
         for k, states in ctx.tracked():
             if k in keys or (Ref.UNHELD in states and states[Ref.UNHELD][:1] in origins):
                 ctx.replace(k, Ref.UNHELD, Ref.HELD, step)
+                ctx.replace(k, Ref.SPECULATED, Ref.HELD, step)
         for held in keys:
             if held is not None and not ctx.states(held):
                 ctx.set(held, Ref.HELD, (step,))
 
     # ------------------------------------------------------------------ reports
     def _report(self, ctx: Context, ev: Event[Acquire]) -> None:
-        trail = ctx.trail(ev.key, Ref.UNHELD)
+        state = Ref.UNHELD if ctx.may_be(ev.key, Ref.UNHELD) else Ref.SPECULATED
+        trail = ctx.trail(ev.key, state)
         origin = trail[0]
         frozen = "; its count may be zero or frozen" if ev.conditional else ""
-        ctx.report(
-            TRY_GET_WITHOUT_REF, ev.span,
-            f"{ev.api}() on '{ev.key}' that holds no reference (found by the lockless read "
-            f"at line {origin.span.line}){frozen}",
-            trail, (Step(origin.span, "lockless read: " + origin.message),))
+        lockless = "read locklessly" in origin.message
+        why = (f"found by the lockless read at line {origin.span.line}" if lockless else
+               f"line {origin.span.line}: {origin.message}")
+        ctx.report(TRY_GET_WITHOUT_REF, ev.span,
+                   f"{ev.api}() on '{ev.key}' that holds no reference ({why}){frozen}", trail,
+                   (Step(origin.span, ("lockless read: " if lockless else "") + origin.message),))

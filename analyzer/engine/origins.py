@@ -150,3 +150,43 @@ def locks_taken(fn: Function, lockers: frozenset[str]) -> frozenset[str]:
             if isinstance(lock, (Name, Member)):
                 out.add(lock.id if isinstance(lock, Name) else lock.field)
     return frozenset(out)
+
+
+# ------------------------------------------------------------------ own speculative gets
+def speculated_params(fn: Function, speculative: dict[str, int],
+                      derives: frozenset[str]) -> dict[str, Call]:
+    """The parameters of ``fn`` that the function itself takes a speculative reference on
+    somewhere (``speculative``: API -> the argument it references), directly or through a
+    derivation (``derives``: ``page_folio(page)``, or a local set to one): the get says
+    nobody is known to hold the object, so its caller does not.  Each with the call."""
+    params = set(fn.params)
+    local: dict[str, str] = {}
+    for node in walk(fn.body):
+        target = node.target.id if isinstance(node, Assign) and isinstance(node.target, Name) \
+            else node.name if isinstance(node, Decl) else None
+        value = node.value if isinstance(node, Assign) else \
+            node.init if isinstance(node, Decl) else None
+        root = _root(value, derives) if value is not None else None
+        if target is not None and root in params and target not in params:
+            local.setdefault(target, root)
+    out: dict[str, Call] = {}
+    for node in walk(fn.body):
+        if isinstance(node, Call) and node.callee in speculative:
+            index = speculative[node.callee]
+            arg = node.args[index] if index < len(node.args) else None
+            root = _root(arg, derives) if arg is not None else None
+            root = local.get(root or "", root)
+            if root in params:
+                out.setdefault(root, node)
+    return out
+
+
+def _root(e: Expr, derives: frozenset[str]) -> str | None:
+    """The variable ``e`` designates, through derivation calls and ``&x->page``."""
+    while True:
+        if isinstance(e, Call) and e.callee in derives and e.args:
+            e = e.args[0]
+        elif isinstance(e, AddrOf) and isinstance(e.operand, Member):
+            e = e.operand.base
+        else:
+            return e.id if isinstance(e, Name) else None
