@@ -9,9 +9,9 @@ one kept in a struct field and read with ``READ_ONCE()`` (ksm's stable node) nam
 whatever page is there now: it may be free, its count zero or frozen.
 
 Flow-insensitive on purpose (a fact about the variable, for every use): a variable is a
-walked PFN when some ``for`` loop of the function initialises it and steps it, from an
-initial value that is not the PFN of an object (``page_to_pfn(page)``); it is a stored
-PFN when it is assigned ``READ_ONCE(p->field)``.
+walked PFN when some ``for`` loop of the function steps it and the function never sets it
+to the PFN of an object (``page_to_pfn(page)``: walking that object's pages); it is a
+stored PFN when it is assigned ``READ_ONCE(p->field)``.
 """
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ from analyzer.ir import (
     Call,
     Decl,
     Expr,
-    ExprStmt,
     For,
     Function,
     Index,
@@ -48,32 +47,23 @@ def unreferenced_pfns(fn: Function) -> dict[str, str]:
     if _last[0] is fn:
         return _last[1]
     out: dict[str, str] = {}
+    stepped: set[str] = set()
+    of_object: set[str] = set()
     for node in walk(fn.body):
         if isinstance(node, For):
-            stepped = _stepped(node)
-            for name, init in _initialised(node):
-                if name in stepped and not _object_pfn(init):
-                    out[name] = WALKED
+            stepped |= _stepped(node)
         elif isinstance(node, (Assign, Decl)):
             target = node.target if isinstance(node, Assign) else Name(node.name)
             value = node.value if isinstance(node, Assign) else node.init
+            if isinstance(target, Name) and value is not None and _object_pfn(value):
+                of_object.add(target.id)
             if (isinstance(target, Name) and isinstance(value, Call)
                     and value.callee == "READ_ONCE" and value.args
                     and isinstance(value.args[0], Member)):
                 out.setdefault(target.id, STORED)
+    for name in stepped - of_object:
+        out[name] = WALKED
     _last = (fn, out)
-    return out
-
-
-def _initialised(loop: For) -> list[tuple[str, object]]:
-    out: list[tuple[str, object]] = []
-    for s in loop.init:
-        if isinstance(s, Decl) and s.init is not None:
-            out.append((s.name, s.init))
-        elif isinstance(s, ExprStmt):
-            for e in walk(s.expr):
-                if isinstance(e, Assign) and e.op == "=" and isinstance(e.target, Name):
-                    out.append((e.target.id, e.value))
     return out
 
 
