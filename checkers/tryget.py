@@ -216,9 +216,12 @@ class TryGetChecker(Checker):
     def on_list_member(self, ctx: Context, ev: Event[Any]) -> None:
         head = ctx.arg(ev.call, ev.m.arg)
         why = head and unreferenced_head(ctx.function, head, ctx.models.names("unheld_list"))
+        what = ctx.name_of(ev.call, ev.result)
         if why and ev.result is not None:
-            what = ctx.name_of(ev.call, ev.result)
             ctx.add(ev.result, Ref.UNHELD, (Step(ev.span, f"'{what}' from {ev.api}() is {why}"),))
+        elif ctx.may_be(ev.key, Ref.UNHELD):           # the entry of an unheld list node
+            ctx.add(ev.result, Ref.UNHELD, ctx.trail(ev.key, Ref.UNHELD)
+                    + (Step(ev.span, f"'{what}' is the entry of '{ev.key}'"),))
 
     def on_unheld_test(self, ctx: Context, ev: Event[UnheldTest]) -> None:
         """Tested under its lock for a state only a freed object loses: not held."""
