@@ -21,7 +21,8 @@ A plain get the function re-checks afterwards (``page_folio(page) == folio``, it
 slot, a by-value page-table entry against the live one) is reported too: the re-check
 says the object may have changed, so it held no reference (``Plain``, ``Param``).
 Summary: a function that may return an object found locklessly is, for its callers in
-the same file, a lockless read itself.
+the same file, a lockless read itself.  A page taken off the free lists (``owned``) is
+the function's: its count is its to set.
 """
 from __future__ import annotations
 
@@ -29,14 +30,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from analyzer.engine import Checker, Context, Event, Origin, Recheck
-from analyzer.engine.origins import (
-    locks_taken,
-    speculated_params,
-    unreferenced_head,
-    unreferenced_member,
-    unreferenced_pfns,
-)
+from analyzer.engine import Checker, Context, Event, Origin, Recheck, origins
 from analyzer.ir import Expr, Name, Opaque, Return, Span
 from analyzer.models.core import Acquire, Derive, LocklessRead
 from analyzer.models.schema import ArgSection, Section, arg_section, option, register
@@ -80,7 +74,6 @@ class Plain:
     params: frozenset[Param]
 
 
-
 @register
 @dataclass(frozen=True, slots=True)
 class UnheldList(Section):
@@ -89,6 +82,9 @@ class UnheldList(Section):
     NAME, EVENT, OBJ, ESCAPES = "unheld_list", None, None, False
     struct: str | None = option(str, doc="the struct the head is a field of")
 
+Owned = arg_section("owned", "calls after which the function owns the page, taken off the "
+                    "free lists (take_page_off_buddy()): its count is the owner's to set",
+                    escapes=False, conditional=True)
 ListMember = arg_section("list_member", "calls that yield a member of a list (lru_to_folio): "
                          "unheld when the list is an unheld_list", escapes=False,
                          arg_doc="argument that is the list's head")
@@ -181,11 +177,11 @@ class TryGetChecker(Checker):
     def on_entry(self, ctx: Context) -> None:
         for p in ctx.function.params:
             ctx.set(p, Param(p))
-        models = ctx.models
-        spec = {n: m.spec.arg for n in models.names("acquire", kind="speculative")
-                if (m := models.get("acquire", n)) is not None and isinstance(m.spec, Acquire)
+        mods = ctx.models
+        spec = {n: m.spec.arg for n in mods.names("acquire", kind="speculative")
+                if (m := mods.get("acquire", n)) is not None and isinstance(m.spec, Acquire)
                 and m.spec.arg is not None}
-        for p, call in speculated_params(ctx.function, spec, models.names("derive")).items():
+        for p, call in origins.speculated_params(ctx.function, spec, mods.names("derive")).items():
             ctx.add(p, Ref.SPECULATED, (Step(call.span, f"{call.callee}() takes a speculative "
                                         f"reference on '{p}': its caller holds none"),))
 
@@ -199,7 +195,8 @@ class TryGetChecker(Checker):
         """The page of a PFN whose origin holds no reference (an origin fact, the engine's)."""
         pfn = ev.obj.id if isinstance(ev.obj, Name) else None
         why = ("pfn_to_online_page() serves any PFN: it is needed only where nothing holds "
-               "the page" if ev.m.online else unreferenced_pfns(ctx.function).get(pfn or ""))
+               "the page" if ev.m.online else
+               origins.unreferenced_pfns(ctx.function).get(pfn or ""))
         if why and ev.result is not None:
             ctx.add(ev.result, Ref.UNHELD,
                     (Step(ev.span, f"'{ctx.name_of(ev.call, ev.result)}' = {ev.api}"
@@ -208,14 +205,15 @@ class TryGetChecker(Checker):
     def on_assign(self, ctx: Context, target: str, value: Expr, span: Span) -> None:
         """An iterator's cursor over a list whose membership holds no reference: the lock
         that pins the list pins membership, not the count."""
+        lists = ctx.models.names("unheld_list")
         if isinstance(value, Opaque):
-            why = unreferenced_member(ctx.function, span, ctx.models.names("unheld_list"))
-            if why:
+            if why := origins.unreferenced_member(ctx.function, span, lists):
                 ctx.set(target, Ref.UNHELD, (Step(span, f"'{target}' is {why}"),))
 
     def on_list_member(self, ctx: Context, ev: Event[Any]) -> None:
         head = ctx.arg(ev.call, ev.m.arg)
-        why = head and unreferenced_head(ctx.function, head, ctx.models.names("unheld_list"))
+        lists = ctx.models.names("unheld_list")
+        why = head and origins.unreferenced_head(ctx.function, head, lists)
         what = ctx.name_of(ev.call, ev.result)
         if why and ev.result is not None:
             ctx.add(ev.result, Ref.UNHELD, (Step(ev.span, f"'{what}' from {ev.api}() is {why}"),))
@@ -223,10 +221,14 @@ class TryGetChecker(Checker):
             ctx.add(ev.result, Ref.UNHELD, ctx.trail(ev.key, Ref.UNHELD)
                     + (Step(ev.span, f"'{what}' is the entry of '{ev.key}'"),))
 
+    def on_owned(self, ctx: Context, ev: Event[Any]) -> None:
+        for state in NOT_HELD if ev.done else ():
+            ctx.replace(ev.key, state, Ref.HELD, Step(ev.span, f"owned after {ev.api}()"))
+
     def on_unheld_test(self, ctx: Context, ev: Event[UnheldTest]) -> None:
         """Tested under its lock for a state only a freed object loses: not held."""
         spin = ctx.models.names("lock", kind="spin")
-        if ev.key and ctx.holds("spin") and ev.m.lock in locks_taken(ctx.function, spin):
+        if ev.key and ctx.holds("spin") and ev.m.lock in origins.locks_taken(ctx.function, spin):
             ctx.add(ev.key, Ref.UNHELD, (Step(ev.span, f"{ev.api}('{ev.key}') under "
                                          f"{ev.m.lock}: the object may be freed meanwhile, "
                                          f"so nothing holds it"),))
