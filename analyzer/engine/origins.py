@@ -150,15 +150,16 @@ def speculated_params(fn: Function, speculative: dict[str, int],
     derivation (``derives``: ``page_folio(page)``, or a local set to one): the get says
     nobody is known to hold the object, so its caller does not.  Each with the call."""
     params = set(fn.params)
-    local: dict[str, str] = {}
+    roots: dict[str, set[str | None]] = {}
     for node in walk(fn.body):
         target = node.target.id if isinstance(node, Assign) and isinstance(node.target, Name) \
             else node.name if isinstance(node, Decl) else None
         value = node.value if isinstance(node, Assign) else \
             node.init if isinstance(node, Decl) else None
-        root = _root(value, derives) if value is not None else None
-        if target is not None and root in params and target not in params:
-            local.setdefault(target, root)
+        if target is not None and value is not None and target not in params:
+            roots.setdefault(target, set()).add(_root(value, derives))
+    # A local stands for a parameter only if every value it is given derives from it.
+    local = {v: next(iter(r)) for v, r in roots.items() if len(r) == 1 and r <= params}
     out: dict[str, Call] = {}
     for node in walk(fn.body):
         if isinstance(node, Call) and node.callee in speculative:
