@@ -43,7 +43,7 @@ from analyzer.rule import Rule
 class PfnPage(ArgSection):
     """calls that map a PFN to its page or folio (pfn_to_page): the page is unheld when
     the PFN's origin holds nothing (a PFN walk, a stored PFN)"""
-    NAME, ARG_DOC, ESCAPES = "pfn_page", "argument that is the PFN", False
+    NAME, ARG_DOC, KNOWS = "pfn_page", "argument that is the PFN", False
     online: bool | None = option(bool, doc="maps any PFN, online or not: only needed when "
                                            "nothing holds the page (pfn_to_online_page)")
 
@@ -79,14 +79,14 @@ class Plain:
 class UnheldList(Section):
     """lists whose membership holds no reference, by the field that is their head
     (a deferred-split queue, hugetlb's lists): their members' count may be zero"""
-    NAME, EVENT, OBJ, ESCAPES = "unheld_list", None, None, False
+    NAME, EVENT, OBJ, KNOWS = "unheld_list", None, None, False
     struct: str | None = option(str, doc="the struct the head is a field of")
 
 Owned = arg_section("owned", "calls after which the function owns the page, taken off the "
                     "free lists (take_page_off_buddy()): its count is the owner's to set",
-                    escapes=False, conditional=True)
+                    knows=False, conditional=True)
 ListMember = arg_section("list_member", "calls that yield a member of a list (lru_to_folio): "
-                         "unheld when the list is an unheld_list", escapes=False,
+                         "unheld when the list is an unheld_list", knows=False,
                          arg_doc="argument that is the list's head")
 
 
@@ -95,7 +95,7 @@ ListMember = arg_section("list_member", "calls that yield a member of a list (lr
 class UnheldTest(ArgSection):
     """tests that, made under the lock that guards what they test, say the object may be
     freed under the function (folio_test_hugetlb() under hugetlb_lock): nothing holds it"""
-    NAME, ARG_DOC, ESCAPES = "unheld_test", "argument whose object is tested", False
+    NAME, ARG_DOC, KNOWS = "unheld_test", "argument whose object is tested", False
     lock: str | None = option(str, required=True, doc="the spinlock, by name")
 
 
