@@ -6,7 +6,9 @@ the ``.c`` files defining what they call; chosen by :mod:`analyzer.pipeline.tree
 read to a :mod:`~analyzer.summaries.skeleton` (cached by content).  Then:
 
 1. every function whose body names an API a checker starts from, or a function of the
-   tree that does (transitively), is *relevant*: only those can have a summary;
+   tree that does (transitively), is *relevant* to that checker: only those can have a
+   summary, and a checker summarizes only the functions relevant to it (so another
+   checker's starters never change its summaries);
 2. the relevant functions are lowered (only they: the cost of a frontend is lowering),
    their calls resolved as a caller's file resolves them (:mod:`analyzer.summaries.
    table`), and ordered callees first (Tarjan; cycles cut deterministically);
