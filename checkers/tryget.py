@@ -6,41 +6,55 @@ that must not be zero.  On an object found by a lockless read (a PTE read with
 ``ptep_get_lockless()``, a PFN taken from one, an xarray entry looked up under RCU), the
 count may be zero (freed) or frozen to 0, and the get resurrects a freed page.
 
-Tracked: every value and object derived from a lockless read is ``UNHELD``; a successful
-speculative get (or pin) on it, or on an object derived from the same read, makes the
-whole family ``HELD``.  Reported: a ``needs_ref`` get while the object may be ``UNHELD``.
+Tracked: every object found without a reference is ``UNHELD``: by a lockless read, as
+the page of a PFN that holds nothing (a walked PFN range, a stored PFN,
+``pfn_to_online_page()``; the origin facts of :mod:`analyzer.engine.origins`), as a member
+of a list whose membership holds no reference (``unheld_list``: deferred-split queue,
+LRU and hugetlb lists), or tested under hugetlb_lock for still being hugetlb.  A
+parameter the function takes a speculative get on somewhere is ``SPECULATED``: its caller
+holds none.  A successful speculative get on an object, or on one found by the same
+read, makes the family ``HELD``.  Reported: a ``needs_ref`` get on a possibly unheld one.
+Other parameters and call results are assumed held (precision first); an RCU-style
+lookup counts only inside the function's own RCU section, without a spinlock.
 
-Precision first: parameters and objects from any other call are assumed held; an
-RCU-style lookup (``rcu = true`` in the models) counts as lockless only inside an RCU
-read-side section the function itself opened and while it holds no spinlock.
-
-A plain get the function itself re-checks afterwards - the folio against the page it was
-found through (``page_folio(page) == folio``), against its xarray slot, or a page-table
-entry it was given by value against the live one - is reported too: the re-check says
-the object may have changed under the function, so it held no reference (``Plain``
-remembers the get and the parameters the object came from, ``Param``).
-
+A plain get the function re-checks afterwards (``page_folio(page) == folio``, its xarray
+slot, a by-value page-table entry against the live one) is reported too: the re-check
+says the object may have changed, so it held no reference (``Plain``, ``Param``).
 Summary: a function that may return an object found locklessly is, for its callers in
-the same file, a lockless read itself.
-
-Known limits: summaries stay within a file; a lock held by the caller is invisible, so a
-``READ_ONCE(*ptep)`` in a function called under the page-table lock looks lockless.
+the same file, a lockless read itself.  A page taken off the free lists (``owned``) is
+the function's: its count is its to set.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
-from analyzer.engine import Checker, Context, Event, Origin, Recheck
-from analyzer.ir import Return, Span
+from analyzer.engine import Checker, Context, Event, Origin, Recheck, origins
+from analyzer.ir import Expr, Name, Opaque, Return, Span
 from analyzer.models.core import Acquire, Derive, LocklessRead
+from analyzer.models.schema import ArgSection, Section, arg_section, option, register
 from analyzer.result import Step
 from analyzer.rule import Rule
 
 
+@register
+@dataclass(frozen=True, slots=True)
+class PfnPage(ArgSection):
+    """calls that map a PFN to its page or folio (pfn_to_page): the page is unheld when
+    the PFN's origin holds nothing (a PFN walk, a stored PFN)"""
+    NAME, ARG_DOC, KNOWS = "pfn_page", "argument that is the PFN", False
+    online: bool | None = option(bool, doc="maps any PFN, online or not: only needed when "
+                                           "nothing holds the page (pfn_to_online_page)")
+
+
 class Ref(Enum):
     UNHELD = "found locklessly, no reference"
+    SPECULATED = "a parameter the function takes a speculative reference on elsewhere"
     HELD = "reference held"
+
+
+NOT_HELD = (Ref.UNHELD, Ref.SPECULATED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +72,31 @@ class Plain:
     api: str
     key: str
     params: frozenset[Param]
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class UnheldList(Section):
+    """lists whose membership holds no reference, by the field that is their head
+    (a deferred-split queue, hugetlb's lists): their members' count may be zero"""
+    NAME, EVENT, OBJ, KNOWS = "unheld_list", None, None, False
+    struct: str | None = option(str, doc="the struct the head is a field of")
+
+Owned = arg_section("owned", "calls after which the function owns the page, taken off the "
+                    "free lists (take_page_off_buddy()): its count is the owner's to set",
+                    knows=False, conditional=True)
+ListMember = arg_section("list_member", "calls that yield a member of a list (lru_to_folio): "
+                         "unheld when the list is an unheld_list", knows=False,
+                         arg_doc="argument that is the list's head")
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class UnheldTest(ArgSection):
+    """tests that, made under the lock that guards what they test, say the object may be
+    freed under the function (folio_test_hugetlb() under hugetlb_lock): nothing holds it"""
+    NAME, ARG_DOC, KNOWS = "unheld_test", "argument whose object is tested", False
+    lock: str | None = option(str, required=True, doc="the spinlock, by name")
 
 
 TRY_GET_WITHOUT_REF = Rule(
@@ -113,9 +152,11 @@ if (unlikely(pte_val(pte) != pte_val(ptep_get(ptep)))) {
   the page-table lock looks lockless).
 - RCU-style lookups count as lockless only inside an `rcu_read_lock()` section opened in
   the same function; outside one, only a re-check after the get gives the lookup away.
-- A page found by a PFN walk (`pfn_to_page()`, `pfn_to_online_page()`) or given as a
-  parameter is assumed held, unless the function re-checks it after the get; KVM's pfn
-  helpers (`kvm_try_get_pfn()`) are not modeled as PFN walks.
+- A PFN is unheld only as a loop's induction variable over a range, a `READ_ONCE()` of
+  a struct field, or through `pfn_to_online_page()`; a PFN parameter, and a page given as
+  a parameter, are assumed held unless the function re-checks it after the get or takes
+  a speculative get on it elsewhere (the caller's own lookup is not followed).
+- List members are unheld only for the list heads `unheld_list` names.
 - Paths are joined without correlating conditions: a get guarded by the same condition
   as an earlier speculative get may be reported.
 """,
@@ -128,19 +169,69 @@ class TryGetChecker(Checker):
     rules = (TRY_GET_WITHOUT_REF,)
 
     # A lockless read, or a re-check after the get, is needed for a finding.
-    starter_sections = ("lockless_read", "reread", "revalidate")
+    starter_sections = ("lockless_read", "reread", "revalidate", "pfn_page", "unheld_test",
+                        "list_member", ("lock", {"kind": "spin"}))
     precedence = ("lockless_read", "derive", "acquire")
 
     # ------------------------------------------------------------------ hooks
     def on_entry(self, ctx: Context) -> None:
         for p in ctx.function.params:
             ctx.set(p, Param(p))
+        mods = ctx.models
+        spec = {n: m.spec.arg for n in mods.names("acquire", kind="speculative")
+                if (m := mods.get("acquire", n)) is not None and isinstance(m.spec, Acquire)
+                and m.spec.arg is not None}
+        for p, call in origins.speculated_params(ctx.function, spec, mods.names("derive")).items():
+            ctx.add(p, Ref.SPECULATED, (Step(call.span, f"{call.callee}() takes a speculative "
+                                        f"reference on '{p}': its caller holds none"),))
 
     def on_lockless_read(self, ctx: Context, ev: Event[LocklessRead]) -> None:
         if ev.origin is not Origin.LOCKLESS:
             return            # under a lock, maybe the caller's: precision first
         ctx.set(ev.result, Ref.UNHELD,
                 (Step(ev.span, f"'{ev.key or 'its argument'}' read locklessly by {ev.api}()"),))
+
+    def on_pfn_page(self, ctx: Context, ev: Event[PfnPage]) -> None:
+        """The page of a PFN whose origin holds no reference (an origin fact, the engine's)."""
+        pfn = ev.obj.id if isinstance(ev.obj, Name) else None
+        why = ("pfn_to_online_page() serves any PFN: it is needed only where nothing holds "
+               "the page" if ev.m.online else
+               origins.unreferenced_pfns(ctx.function).get(pfn or ""))
+        if why and ev.result is not None:
+            ctx.add(ev.result, Ref.UNHELD,
+                    (Step(ev.span, f"'{ctx.name_of(ev.call, ev.result)}' = {ev.api}"
+                                   f"({pfn or '...'}): {why}"),))
+
+    def on_assign(self, ctx: Context, target: str, value: Expr, span: Span) -> None:
+        """An iterator's cursor over a list whose membership holds no reference: the lock
+        that pins the list pins membership, not the count."""
+        lists = ctx.models.names("unheld_list")
+        if isinstance(value, Opaque):
+            if why := origins.unreferenced_member(ctx.function, span, lists):
+                ctx.set(target, Ref.UNHELD, (Step(span, f"'{target}' is {why}"),))
+
+    def on_list_member(self, ctx: Context, ev: Event[Any]) -> None:
+        head = ctx.arg(ev.call, ev.m.arg)
+        lists = ctx.models.names("unheld_list")
+        why = head and origins.unreferenced_head(ctx.function, head, lists)
+        what = ctx.name_of(ev.call, ev.result)
+        if why and ev.result is not None:
+            ctx.add(ev.result, Ref.UNHELD, (Step(ev.span, f"'{what}' from {ev.api}() is {why}"),))
+        elif ctx.may_be(ev.key, Ref.UNHELD):           # the entry of an unheld list node
+            ctx.add(ev.result, Ref.UNHELD, ctx.trail(ev.key, Ref.UNHELD)
+                    + (Step(ev.span, f"'{what}' is the entry of '{ev.key}'"),))
+
+    def on_owned(self, ctx: Context, ev: Event[Any]) -> None:
+        for state in NOT_HELD if ev.done else ():
+            ctx.replace(ev.key, state, Ref.HELD, Step(ev.span, f"owned after {ev.api}()"))
+
+    def on_unheld_test(self, ctx: Context, ev: Event[UnheldTest]) -> None:
+        """Tested under its lock for a state only a freed object loses: not held."""
+        spin = ctx.models.names("lock", kind="spin")
+        if ev.key and ctx.holds("spin") and ev.m.lock in origins.locks_taken(ctx.function, spin):
+            ctx.add(ev.key, Ref.UNHELD, (Step(ev.span, f"{ev.api}('{ev.key}') under "
+                                         f"{ev.m.lock}: the object may be freed meanwhile, "
+                                         f"so nothing holds it"),))
 
     def on_derive(self, ctx: Context, ev: Event[Derive]) -> None:
         for state in ctx.states(ev.key):
@@ -149,7 +240,7 @@ class TryGetChecker(Checker):
             ctx.add(ev.result, state, ctx.trail(ev.key, state) + (step,))
 
     def on_acquire(self, ctx: Context, ev: Event[Acquire]) -> None:
-        if ev.at_call and ev.m.needs_ref and ctx.may_be(ev.key, Ref.UNHELD):
+        if ev.at_call and ev.m.needs_ref and ctx.may_be(ev.key, *NOT_HELD):
             self._report(ctx, ev)
         elif ev.at_call and ev.m.needs_ref and ev.key and not ctx.holds("spin"):
             params = frozenset(ctx.states_of(ev.key, Param))
@@ -188,17 +279,20 @@ class TryGetChecker(Checker):
         for k, states in ctx.tracked():
             if k in keys or (Ref.UNHELD in states and states[Ref.UNHELD][:1] in origins):
                 ctx.replace(k, Ref.UNHELD, Ref.HELD, step)
+                ctx.replace(k, Ref.SPECULATED, Ref.HELD, step)
         for held in keys:
             if held is not None and not ctx.states(held):
                 ctx.set(held, Ref.HELD, (step,))
 
     # ------------------------------------------------------------------ reports
     def _report(self, ctx: Context, ev: Event[Acquire]) -> None:
-        trail = ctx.trail(ev.key, Ref.UNHELD)
+        state = Ref.UNHELD if ctx.may_be(ev.key, Ref.UNHELD) else Ref.SPECULATED
+        trail = ctx.trail(ev.key, state)
         origin = trail[0]
         frozen = "; its count may be zero or frozen" if ev.conditional else ""
-        ctx.report(
-            TRY_GET_WITHOUT_REF, ev.span,
-            f"{ev.api}() on '{ev.key}' that holds no reference (found by the lockless read "
-            f"at line {origin.span.line}){frozen}",
-            trail, (Step(origin.span, "lockless read: " + origin.message),))
+        lockless = "read locklessly" in origin.message
+        why = (f"found by the lockless read at line {origin.span.line}" if lockless else
+               f"line {origin.span.line}: {origin.message}")
+        ctx.report(TRY_GET_WITHOUT_REF, ev.span,
+                   f"{ev.api}() on '{ev.key}' that holds no reference ({why}){frozen}", trail,
+                   (Step(origin.span, ("lockless read: " if lockless else "") + origin.message),))

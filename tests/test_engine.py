@@ -402,6 +402,38 @@ def test_escape_policy(event_models):
     assert got == {2: ["escape:p:unknown"], 5: ["escape:p:spin_lock"], 6: ["escape:p:None"]}
 
 
+ORIGIN_RULES = """
+[list_member.origin_only]
+arg = 0
+[derive.origin_only]
+from = 0
+"""
+
+
+def test_an_origin_only_section_of_another_checker_leaves_a_call_unknown(tmp_path):
+    """A section one checker declares only to describe an origin (tryget's list_member,
+    ``KNOWS = False``) says nothing about what the callee does to its arguments: to
+    every other checker the call stays unknown -- an escape, ``&x`` forgotten after it,
+    its summary used -- exactly as without the section."""
+    from analyzer.summaries.table import modeled
+
+    path = tmp_path / "origin.toml"
+    path.write_text(ORIGIN_RULES.split("[derive.")[0])
+    models = load_models([path])
+    assert models.get("list_member", "origin_only") is not None
+    body = "mark(p);\norigin_only(p);\nmark(q);\norigin_only(&q);\ncheck(q);"
+    params = "int *p, int *q, int c"
+    for m in (models, load_models()):           # with the section and without it
+        got, _ = run_events(m, body, params)
+        assert got == {2: ["escape:p:origin_only"], 5: ["-"]}
+        assert not modeled(m, "origin_only") and not m.knows("origin_only")
+    # a section that does say (a derivation looks at its argument only): known, neutral
+    path.write_text(ORIGIN_RULES)
+    models = load_models([path])
+    got, _ = run_events(models, body, params)
+    assert got == {5: ["marked"]} and modeled(models, "origin_only")
+
+
 def test_typed_keys_render_and_ride_on_their_paths():
     from analyzer.engine.keys import depends_on, element_owner, root_variable
 

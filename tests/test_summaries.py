@@ -266,3 +266,68 @@ def test_a_skeleton_reads_the_functions_the_frontend_reads():
         wanted = {f.name for f in full[::2]}
         for i, fn in lower_only(str(path), data, iterators, wanted):
             assert fn == full[i], (path, fn.name)
+
+
+PFN_HEADER = """\
+/* a PFN with flag bits, as migrate_pfn() makes them */
+static inline struct page *flagged_pfn_to_page(unsigned long fpfn)
+{
+\treturn pfn_to_page(fpfn >> 6);
+}
+"""
+PFN_USER = """\
+#include <linux/flagged.h>
+
+/* drops the reference of the page each dst[] entry names */
+void finalize_pfns(unsigned long *dst, unsigned long n)
+{
+\tunsigned long i;
+
+\tfor (i = 0; i < n; i++) {
+\t\tstruct page *page = flagged_pfn_to_page(dst[i]);
+
+\t\tput_page(page);
+\t}
+}
+
+int ok_reference_handed_over_by_pfn(int c)
+{
+\tunsigned long dst = 0;
+\tstruct page *page = alloc_page(GFP_KERNEL);
+
+\tif (page)
+\t\tdst = migrate_pfn(page_to_pfn(page));
+\tfinalize_pfns(&dst, 1);
+\tif (c)
+\t\treturn 0;
+\treturn -EBUSY;
+}
+
+int bad_reference_kept(int c)
+{
+\tstruct page *page = alloc_page(GFP_KERNEL);
+
+\tif (!page)
+\t\treturn -ENOMEM;
+\tif (c)
+\t\treturn -EBUSY;
+\tput_page(page);
+\treturn 0;
+}
+"""
+
+
+def test_another_checkers_starter_gives_page_ref_leak_no_summary(tmp_path):
+    """pfn_to_page() starts a try-get-without-ref story (its pfn_page section), none of
+    page-ref-leak's: pass 1 must not summarize flagged_pfn_to_page() for page-ref-leak
+    on that account.  With such a summary ("borrows its PFN"), finalize_pfns() looked
+    like a borrower of dst[] and the caller's page, handed over through its PFN, a leak
+    (6.1/7.2 migrate_device_coherent_page/folio)."""
+    root = tmp_path / "linux"
+    (root / "include" / "linux").mkdir(parents=True)
+    (root / "mm").mkdir()
+    (root / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 0\n")
+    (root / "include" / "linux" / "flagged.h").write_text(PFN_HEADER)
+    (root / "mm" / "m.c").write_text(PFN_USER)
+    got = _findings(_check(root, "--no-cache", "mm/"))
+    assert got == [("page-ref-leak", "bad_reference_kept", 35)]

@@ -18,6 +18,15 @@
   forgotten: it may have changed it.  Whether a call also takes the *reference* of what
   it is given is the hand-over policy of :mod:`analyzer.engine.ownership`
   (``on_handover``).
+* Known callees: a call is known when a model of a section that says what the callee
+  does to its arguments names it (``KNOWS``, the default).  A section one checker
+  declares only to describe an origin (tryget's ``pfn_page``, ``unheld_list``,
+  ``list_member``, ``unheld_test``, ``owned``: ``KNOWS = False``) is told to the checkers
+  that subscribe to it and nothing else: it neither makes the call known nor
+  object-neutral for escape, nor hides the callee's summary (``summaries.table.
+  modeled``), so it never changes another checker's result.  In pass 1 a checker
+  summarizes only functions from which one of its own starters is reachable
+  (``summaries.compute``), for the same reason.
 * Reports are made in one final pass over the fixpoint states, so a finding never
   depends on visiting order; each (rule, span) is reported once.
 * Bounded: a per-function budget of block visits; when exhausted the function is reported
@@ -108,7 +117,7 @@ class _Run:
         self.models = models
         self.ctx = Context(cfg.function, models, checker)
         self.by_id = {b.id: b for b in cfg.blocks}
-        self.known = models.identifiers()
+        self.known = models.identifiers(knowing=True)
         self.subs = checker.subscriptions()
         self.legacy_call = checker.overrides("on_call")
         self.legacy_branch = checker.overrides("on_branch")
@@ -210,7 +219,7 @@ class _Run:
         if self.handover is not None and (ev := self.handover(ctx, call)) is not None:
             self.checker.on_handover(ctx, ev)
         if self.escapes and (call.callee is None or not any(
-                m.spec is not None and not m.spec.ESCAPES for m in models)):
+                m.spec is not None and m.spec.KNOWS and not m.spec.ESCAPES for m in models)):
             for a in call.args:
                 key = ctx.designated(a)
                 if key is not None:

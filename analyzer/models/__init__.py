@@ -149,18 +149,28 @@ class Models:
             for name, m in self.by_section.get("iterator", {}).items()
         }
 
-    def identifiers(self) -> frozenset[str]:
-        """Every API name any model mentions (for cheap pre-filters)."""
-        got = self._names_cache.get("*")
+    def identifiers(self, knowing: bool = False) -> frozenset[str]:
+        """Every API name any model mentions (for cheap pre-filters); ``knowing``: only
+        those of sections that say what the callee does to its arguments (``KNOWS``,
+        :mod:`analyzer.models.schema`): the calls the engine treats as known."""
+        tag = "*known" if knowing else "*"
+        got = self._names_cache.get(tag)
         if got is not None:
             return got
         out: set[str] = set()
+        kinds = sections()
         for section, table in self.by_section.items():
+            if knowing and not getattr(kinds.get(section), "KNOWS", True):
+                continue
             out.update(table)
             if section == "iterator":
                 out.update(m.get("step") for m in table.values() if m.get("step"))
-        self._names_cache["*"] = frozenset(out)
-        return self._names_cache["*"]
+        self._names_cache[tag] = frozenset(out)
+        return self._names_cache[tag]
+
+    def knows(self, api: str | None) -> bool:
+        """Whether some model of ``api`` says what the callee does to its arguments."""
+        return api is not None and api in self.identifiers(knowing=True)
 
     def fingerprint(self) -> str:
         """A stable digest of every fact, for cache keys."""

@@ -18,6 +18,11 @@ A section says what its entries mean to the engine::
   only the edge where it did not happen is told (``arch_make_folio_accessible()``).
 * ``ESCAPES = False``: passing an object to such a call is no escape (a get, a put, a
   derivation only look at the object).
+* ``KNOWS = False``: an entry says nothing about what the callee does to its arguments
+  (it describes where an object comes from, or what a list's membership means, for the
+  checker that declares the section): it does not make the call *known* to the engine
+  (escape, forgetting ``&x`` after an unknown callee) nor keep the callee's summary
+  from being used.  Only the sections' own checker hears about such calls.
 * ``CARRIER``/``SUBMITTED_BY``: the event is deferred to the submission of a carrier (a
   page added to a bio is told when the bio is submitted; ``Event.attached`` is the step
   where it was added).
@@ -65,6 +70,7 @@ class Section:
     OBJ: ClassVar[str | None] = "arg"
     ASSUMED: ClassVar[bool] = False
     ESCAPES: ClassVar[bool] = True
+    KNOWS: ClassVar[bool] = True
     OWNER: ClassVar[str] = "core"
     #: A field naming an argument that *carries* the object to a later submission
     #: (``bio_add_page(bio, page)``): where the entry sets it, the event is told not at
@@ -108,11 +114,12 @@ class ArgSection(Section):
 
 def arg_section(name: str, doc: str, event: str | None = "", escapes: bool = True,
                 arg_doc: str = "", conditional: bool = False,
-                required: bool = True, assumed: bool = False) -> type[ArgSection]:
+                required: bool = True, assumed: bool = False,
+                knows: bool = True) -> type[ArgSection]:
     """Declare and register an :class:`ArgSection` in one line (``conditional``: with a
     ``when`` key; ``required=False``: ``arg`` may be left out)."""
     ns: dict[str, Any] = {"NAME": name, "EVENT": event, "ESCAPES": escapes, "ASSUMED": assumed,
-                          "__doc__": doc, "__module__": _caller_module()}
+                          "KNOWS": knows, "__doc__": doc, "__module__": _caller_module()}
     extra: list[tuple[str, Any, Any]] = []
     if conditional:
         extra.append(("when", str, when_key()))

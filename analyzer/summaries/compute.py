@@ -6,7 +6,9 @@ the ``.c`` files defining what they call; chosen by :mod:`analyzer.pipeline.tree
 read to a :mod:`~analyzer.summaries.skeleton` (cached by content).  Then:
 
 1. every function whose body names an API a checker starts from, or a function of the
-   tree that does (transitively), is *relevant*: only those can have a summary;
+   tree that does (transitively), is *relevant* to that checker: only those can have a
+   summary, and a checker summarizes only the functions relevant to it (so another
+   checker's starters never change its summaries);
 2. the relevant functions are lowered (only they: the cost of a frontend is lowering),
    their calls resolved as a caller's file resolves them (:mod:`analyzer.summaries.
    table`), and ordered callees first (Tarjan; cycles cut deterministically);
@@ -78,18 +80,21 @@ class Job:
     key: str                          # of the cached facts
     names: frozenset[str]             # what the function calls
     given: tuple[Model, ...]          # the facts its overlay holds for those names
+    mask: int                         # the checkers that analyze it (bit i: checkers[i])
 
 
-#: One function to analyze: (lowered, the facts its overlay holds, its calls).
-Work = tuple[Function | bytes | None, tuple[Model, ...], frozenset[str]]
+#: One function to analyze: (lowered, the facts its overlay holds, its calls, the
+#: checkers that analyze it as a bit mask over the run's checkers).
+Work = tuple[Function | bytes | None, tuple[Model, ...], frozenset[str], int]
 #: Analyze functions none of which calls another: each one's summarized facts.
 Analyze = Callable[[Sequence[Work]], list[tuple[Model, ...]]]
 
 
 def analyze_one(models: Models, checkers: Sequence[Checker], work: Work
                 ) -> tuple[Model, ...]:
-    """A function's facts, analyzed with a fresh overlay holding ``given``."""
-    got, given, names = work
+    """A function's facts, analyzed with a fresh overlay holding ``given`` by the checkers
+    of the work's mask (those from which one of their starters is reachable)."""
+    got, given, names, mask = work
     fn = _function(got)
     if fn is None:
         return ()
@@ -97,7 +102,8 @@ def analyze_one(models: Models, checkers: Sequence[Checker], work: Work
     for m in given:
         ov.add_summary(m)
     try:
-        return tuple(analyze_function_full(fn, ov, checkers, None, names).summaries)
+        mine = [c for i, c in enumerate(checkers) if mask >> i & 1]
+        return tuple(analyze_function_full(fn, ov, mine, None, names).summaries)
     except Exception:                    # pass 2 reports it, with the file
         return ()
 
@@ -159,8 +165,14 @@ def compute(files: Sequence[FileInfo], lower: Lower, models: Models,
 
     # ---- 1. callees first, over the skeletons' identifiers (an over-approximation of
     # the calls: every call is an identifier of the body, so the order holds for them)
-    starters = starter_names(models, checkers)
-    seeds = [starters is None or not starters.isdisjoint(sk.tokens) for sk in skel]
+    # Per checker (bit i of a mask: checkers[i]): a checker can summarize only a function
+    # from which one of its own starters is reachable, so what it summarizes never
+    # depends on another checker's sections (a tryget starter such as pfn_to_page() must
+    # not give page-ref-leak a summary of every helper naming it).
+    mine = [starter_names(models, [c]) for c in checkers]
+    seed_mask = [sum(1 << i for i, st in enumerate(mine)
+                     if st is None or not st.isdisjoint(sk.tokens)) for sk in skel]
+    seeds = [bool(m) for m in seed_mask]
     callees: list[list[int]] = [sorted(w for w in targets(v, skel[v].tokens) if w != v)
                                 for v in range(n)]
     # only a function that names a starter, or calls (transitively) one that does, can
@@ -169,14 +181,15 @@ def compute(files: Sequence[FileInfo], lower: Lower, models: Models,
     for v in range(n):
         for w in callees[v]:
             callers[w].append(v)
-    potential = list(seeds)
+    mask = list(seed_mask)
     work = [v for v in range(n) if seeds[v]]
     while work:
         w = work.pop()
         for v in callers[w]:
-            if not potential[v]:
-                potential[v] = True
+            if mask[w] & ~mask[v]:
+                mask[v] |= mask[w]
                 work.append(v)
+    potential = [bool(m) for m in mask]
     for v in range(n):
         if potential[v]:
             callees[v] = [w for w in callees[v] if potential[w]]
@@ -270,12 +283,12 @@ def compute(files: Sequence[FileInfo], lower: Lower, models: Models,
             note(fi, when, got)
             if got:
                 deps.append((name, _facts_digest(got)))
-        key = hashlib.sha256(repr((salt, files[fi].digest, node_idx[v], skel[v].name, deps))
-                             .encode()).hexdigest()
+        key = hashlib.sha256(repr((salt, files[fi].digest, node_idx[v], skel[v].name, deps,
+                                   mask[v])).encode()).hexdigest()
         mine_added = added.get(fi, {})
         given = tuple(m for name in sorted(names)
                       for _, m in mine_added.get(name, {}).values())
-        return Job(key, names, given)
+        return Job(key, names, given, mask[v])
 
     def commit(v: int, out: tuple[Model, ...], when: int) -> bool:
         before = facts.get(v, ())
@@ -293,7 +306,8 @@ def compute(files: Sequence[FileInfo], lower: Lower, models: Models,
             if vs[i] not in lowered:
                 missing.setdefault(node_file[vs[i]], []).append(vs[i])
         lower_files(sorted(missing.items()))
-        work = [(lowered.get(vs[i]), jobs[i].given, jobs[i].names) for i in todo]
+        work = [(lowered.get(vs[i]), jobs[i].given, jobs[i].names, jobs[i].mask)
+                for i in todo]
         outs = (analyze or analyze_here(models, checkers))(
             [w for w in work if w[0] is not None])
         it = iter(outs)

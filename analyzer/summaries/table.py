@@ -195,5 +195,7 @@ def crosses(m: Model) -> bool:
 
 
 def modeled(base: Models, name: str) -> bool:
-    """Whether a rule file models ``name`` in some section (then its summary is unused)."""
-    return bool(base.of(name))
+    """Whether a rule file models what ``name`` does to its arguments (a section that
+    ``KNOWS``; then its summary is unused).  An origin-only section of one checker
+    (``pfn_page``) leaves the summary to every checker."""
+    return base.knows(name)
