@@ -157,7 +157,7 @@ def test_waves_analyzed_in_parallel_give_the_table_of_one_process(tmp_path, monk
     from analyzer.pipeline import tree as tree_mod
     from tests.conftest import FIXTURES
 
-    monkeypatch.setattr(tree_mod._Waves, "MIN_PARALLEL", 1)
+    monkeypatch.setattr(tree_mod, "WAVE_MIN_PARALLEL", 1)
     root = _tree(tmp_path / "linux", False)
     for paths, roots in (([str(p) for p in sorted(FIXTURES.rglob("*.c"))], []),
                          (_files(root), [str(root)])):
