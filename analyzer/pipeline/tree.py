@@ -282,6 +282,8 @@ class Pass1:
         todo = self.files.unknown(paths)
         if self.jobs < 2 or len(todo) <= 8:
             return                          # read one by one where they are needed
+        # (the first use of the helpers in a run with files to read: forked now, while
+        # this process is small; a warm run forks none)
         got = self._map(_scan_of, todo, 8, max(1, min(64, len(todo) // (self.jobs * 8))))
         for p, g in zip(todo, got):
             if g is None:
@@ -447,8 +449,6 @@ class Pass1:
         find the tree and its architecture).  ``shadow``: copy -> the file of the tree it
         stands for (``--diff``'s files at REV, ``check-patch``'s patched files): the
         tree's version is not read, the copy is read where it would be."""
-        if self.jobs > 1 and len(paths) > 8:
-            self._helpers()               # forked now, while this process is small
         sources = sorted({os.path.realpath(p) for p in paths})
         shadow = {os.path.realpath(c): os.path.realpath(t)
                   for c, t in (shadow or {}).items()}
