@@ -145,10 +145,24 @@ def _range(entry: dict, where: str, line: int, source: str, text: str
     return bounds[0], bounds[1]
 
 
+_HEADER_BEFORE = re.compile(r"[ \t]*\[\[?[ \t]*")
+_HEADER_AFTER = re.compile(r"[ \t]*\]")
+
+
 def _header_lines(text: str, section: str, api: str) -> list[int]:
-    """Line of each ``[section.api]`` / ``[[section.api]]`` header, in order."""
-    pat = re.compile(r"^[ \t]*\[\[?[ \t]*" + re.escape(f"{section}.{api}") + r"[ \t]*\]", re.M)
-    return [text.count("\n", 0, m.start()) + 1 for m in pat.finditer(text)]
+    """Line of each ``[section.api]`` / ``[[section.api]]`` header, in order (blanks
+    allowed around the name and before the bracket), found by ``str.find``: a regular
+    expression compiled per model cost most of loading the rules."""
+    needle = f"{section}.{api}"
+    out: list[int] = []
+    at = text.find(needle) if needle else -1
+    while at >= 0:
+        start = text.rfind("\n", 0, at) + 1
+        if (_HEADER_BEFORE.fullmatch(text, start, at)
+                and _HEADER_AFTER.match(text, at + len(needle))):
+            out.append(text.count("\n", 0, start) + 1)
+        at = text.find(needle, at + 1)
+    return out
 
 
 def _key_line(text: str, key: str, start: int) -> int:

@@ -211,8 +211,8 @@ def measure_rusage(cmd: list[str], cwd: Path, env: dict) -> dict:
     """measure(), plus the largest process's peak RSS (bytes) from RUSAGE_CHILDREN."""
     with tempfile.NamedTemporaryFile("r", suffix=".rusage") as out:
         m = measure([sys.executable, "-c", _RUSAGE_WRAPPER, out.name, *cmd], cwd, env)
-        maxrss, _cpu = out.read().split()
-    m["maxrss"] = int(maxrss) * 1024                 # Linux: KiB
+        got = out.read().split()                     # empty: the wrapper was killed
+    m["maxrss"] = int(got[0]) * 1024 if got else 0   # Linux: KiB
     return m
 
 

@@ -157,7 +157,7 @@ def test_waves_analyzed_in_parallel_give_the_table_of_one_process(tmp_path, monk
     from analyzer.pipeline import tree as tree_mod
     from tests.conftest import FIXTURES
 
-    monkeypatch.setattr(tree_mod._Waves, "MIN_PARALLEL", 1)
+    monkeypatch.setattr(tree_mod, "WAVE_MIN_PARALLEL", 1)
     root = _tree(tmp_path / "linux", False)
     for paths, roots in (([str(p) for p in sorted(FIXTURES.rglob("*.c"))], []),
                          (_files(root), [str(root)])):
@@ -193,3 +193,60 @@ def test_a_warm_run_reads_only_the_stamps_and_an_edit_recomputes(tmp_path):
     assert '"wrap_twice"' not in edited
     (root / "drivers" / "a" / "a.c").write_text(WRAP)
     assert run()[1] == cold
+
+
+def test_pass1_apart_returns_its_value_raises_its_error_and_keeps_its_state(tmp_path):
+    """``apart`` runs pass 1 in a forked child: the value (the table) comes back, an
+    error is raised here as itself, and what the child built stays in the child."""
+    from analyzer.errors import ToolError
+    from analyzer.pipeline.tree import apart
+
+    held: list[int] = []
+
+    def grow() -> int:
+        held.extend(range(1000))
+        return len(held)
+
+    assert apart(grow) == 1000 and held == []
+
+    def fail() -> None:
+        raise ToolError("no tree here")
+
+    with pytest.raises(ToolError, match="no tree here"):
+        apart(fail)
+    root = _tree(tmp_path / "linux", False)
+    here = Pass1(Options(), jobs=1).summarize(_files(root), [str(root)]).table.dump()
+    there = apart(lambda: Pass1(Options(), jobs=1).summarize(_files(root), [str(root)]).table)
+    assert there.dump() == here
+
+
+def test_one_read_per_file_and_seeds_lowered_with_the_skeleton_change_nothing(tmp_path,
+                                                                              monkeypatch):
+    """-j 2 reads each file once in the helpers (digest, includes, identifiers) and
+    lowers the functions naming a starter from the skeleton's parse; -j 1 reads and
+    parses where each is needed: the same state, the same table."""
+    root = _tree(tmp_path / "linux", True)
+    for i in range(12):                    # enough files for the helpers
+        (root / "drivers" / "a" / f"w{i}.c").write_text(WRAP.replace("wrap_", f"w{i}_"))
+    one = Pass1(Options(), jobs=1)
+    a = one.summarize(_files(root), [str(root)])
+    calls: list[tuple[str, list]] = []
+    real = Pass1._map
+
+    def spy(self, fn, items, serial, chunksize):
+        calls.append((fn.__name__, [x[0] if isinstance(x, tuple) else x for x in items]))
+        return real(self, fn, items, serial, chunksize)
+
+    monkeypatch.setattr(Pass1, "_map", spy)
+    two = Pass1(Options(), jobs=2)
+    b = two.summarize(_files(root), [str(root)])
+    lowered = [p for name, items in calls if name == "_lower_of" for p in items]
+    assert any(name == "_scan_of" for name, _ in calls)
+    assert a.table.dump() == b.table.dump() and a.stats == b.stats
+    assert one.state.stamps == two.state.stamps
+    for d in {d for _, d in one.state.stamps.values()}:
+        assert one.state.includes.get(d) == two.state.includes.get(d)
+        assert list(one.state.idents[d]) == list(two.state.idents[d])
+    # every seed came with its skeleton: nothing lowered in this process afterwards
+    # (the callers of a file with facts are lowered when needed, in the helpers)
+    assert str(root / "mm" / "submit.c") not in lowered

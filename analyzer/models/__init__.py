@@ -190,12 +190,22 @@ def _line_of(text: str, *needles: str, start: int = 0) -> int:
     for _ in range(max(start - 1, 0)):
         offset = text.find("\n", offset) + 1
     for needle in needles:
-        tail = r"(?!\w)" if needle[-1:].isalnum() or needle.endswith("_") else ""
-        pat = re.compile(r"^[ \t]*" + re.escape(needle) + tail, re.M)
-        m = pat.search(text, offset)
-        if m:
-            return text.count("\n", 0, m.start()) + 1
+        # ``^[ \t]*needle(?!\w)`` (the lookahead for a needle ending in a word character)
+        # found by ``str.find``: a regular expression compiled per model cost most of
+        # loading the rules
+        tail = needle[-1:].isalnum() or needle.endswith("_")
+        at = text.find(needle, offset) if needle else -1
+        while at >= 0:
+            line = text.rfind("\n", 0, at) + 1
+            end = at + len(needle)
+            if (line >= offset and not text[line:at].strip(" \t")
+                    and not (tail and end < len(text) and _WORD.match(text, end))):
+                return text.count("\n", 0, line) + 1
+            at = text.find(needle, at + 1)
     return 0
+
+
+_WORD = re.compile(r"\w")
 
 
 def _check_value(key: str, spec: Key, value: Any) -> str | None:

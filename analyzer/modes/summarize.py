@@ -17,7 +17,7 @@ from analyzer.modes.settings import Settings
 from analyzer.pipeline.cache import default_dir
 from analyzer.pipeline.discover import discover
 from analyzer.pipeline.options import Loaded, Options
-from analyzer.pipeline.tree import Pass1, tree_root
+from analyzer.pipeline.tree import Pass1, apart, tree_root
 from analyzer.summaries.table import SummaryFileError, SummaryTable
 
 
@@ -33,10 +33,13 @@ def cache_dir() -> Path:
 
 def compute(paths: Sequence[str], files: Sequence[str], options: Options, loaded: Loaded,
             jobs: int, cache_dir: Path | None) -> SummaryTable:
-    p1 = Pass1(options, loaded, jobs, cache_dir)
-    result = p1.summarize(files, paths)
-    p1.save()
-    return result.table
+    def pass1() -> SummaryTable:
+        p1 = Pass1(options, loaded, jobs, cache_dir)
+        result = p1.summarize(files, paths)
+        p1.save()
+        return result.table
+
+    return apart(pass1)            # pass 1's structures never reach this process
 
 
 def sides(root: str, now: Sequence[str], before: Sequence[str], shadow: dict[str, str],
@@ -44,10 +47,13 @@ def sides(root: str, now: Sequence[str], before: Sequence[str], shadow: dict[str
     """The options of a comparison's two sides (``--diff``, ``check-patch``), each with
     its own tree-wide summaries: ``now`` in the tree as it is, ``before`` (copies, see
     ``shadow``: copy -> the tree's file) standing for the tree's versions of them."""
-    p1 = Pass1(options, loaded, jobs, cache_dir())
-    table_now = p1.summarize(now, [root]).table
-    table_before = p1.summarize(before, [root], shadow).table
-    p1.save()
+    def pass1() -> tuple[SummaryTable, SummaryTable]:
+        p1 = Pass1(options, loaded, jobs, cache_dir())
+        tables = p1.summarize(now, [root]).table, p1.summarize(before, [root], shadow).table
+        p1.save()
+        return tables
+
+    table_now, table_before = apart(pass1)
     return replace(options, summaries=table_now), replace(options, summaries=table_before)
 
 

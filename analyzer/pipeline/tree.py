@@ -30,7 +30,7 @@ import sys
 import tempfile
 import zlib
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -50,10 +50,10 @@ from analyzer.summaries.compute import (
     compute,
     starter_names,
 )
-from analyzer.summaries.skeleton import FnSkeleton, lower_only, skeleton
+from analyzer.summaries.skeleton import FnSkeleton, lower_only, skeleton_and_seeds
 from analyzer.summaries.table import SummaryTable
 
-STATE_FORMAT = "kref-lint-pass1-3"
+STATE_FORMAT = "kref-lint-pass1-4"
 MAX_BYTES = 16 * 1024 * 1024
 
 _INCLUDE = re.compile(rb'^[ \t]*#[ \t]*include[ \t]*([<"])([^>"\n]+)[>"]', re.M)
@@ -62,7 +62,10 @@ _BODY = re.compile(rb"^\{", re.M)
 _HEAD_NAME = re.compile(rb"([A-Za-z_][A-Za-z0-9_]*)\s*\($")
 #: an identifier a ``(`` follows: every call a skeleton records, and every function
 #: definition (``name(``, ``MACRO(``), is one -- except across a comment (below)
-_CALLISH = re.compile(rb"(?<![A-Za-z0-9_])([A-Za-z_][A-Za-z0-9_]*)[ \t\n\r\f\v\\]*\(")
+# (``\b`` before a word character is the lookbehind ``(?<!\w)``, bytes ``\s`` is
+# ``[ \t\n\r\f\v]``; possessive on 3.11+: nothing to backtrack into, half the time)
+_CALLISH = re.compile(rb"\b([A-Za-z_]\w*+)[\s\\]*+\(" if sys.version_info >= (3, 11)
+                      else rb"\b([A-Za-z_]\w*)\b[\s\\]*\(")
 _COMMENT_PAREN = re.compile(rb"\*/[ \t\n\r\f\v\\]*\(")
 
 
@@ -163,6 +166,20 @@ class _Files:
         self.state.stamps[path] = (stamp, d)
         return d
 
+    def unknown(self, paths: Sequence[str]) -> list[str]:
+        """The paths whose stamp is not the one kept (to be read)."""
+        out = []
+        for path in paths:
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            hit = self.state.stamps.get(path)
+            if hit is None or hit[0] != (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
+                                         st.st_ctime_ns):
+                out.append(path)
+        return out
+
     def read(self, path: str) -> bytes | None:
         try:
             return read_source(path, MAX_BYTES)
@@ -200,6 +217,11 @@ class Pass1:
                            if cache_dir is not None else None)
         self.state = self._load()
         self._back: Back | None = None
+        self._pool: Any = None
+        self._starters: frozenset[str] | None = None
+        #: path -> (the indexes of its functions naming a starter, those functions
+        #: lowered): read with its skeleton, until compute() asks for them
+        self._prelowered: dict[str, tuple[frozenset[int], dict[int, Function | bytes]]] = {}
         self.files = _Files(self.state)
 
     # -- persistence: State in one file, Back in another (read when needed)
@@ -253,13 +275,29 @@ class Pass1:
             raise
 
     # -- the files
+    def _scan(self, paths: Sequence[str]) -> None:
+        """Read each file of ``paths`` not known by its stamp once, in the helpers: its
+        digest, ``#include`` lines and identifiers (what :meth:`_Files.digest`,
+        :meth:`_includes` and :meth:`_ident_hashes` would each read it for)."""
+        todo = self.files.unknown(paths)
+        if self.jobs < 2 or len(todo) <= 8:
+            return                          # read one by one where they are needed
+        # (the first use of the helpers in a run with files to read: forked now, while
+        # this process is small; a warm run forks none)
+        got = self._map(_scan_of, todo, 8, max(1, min(64, len(todo) // (self.jobs * 8))))
+        for p, g in zip(todo, got):
+            if g is None:
+                continue
+            stamp, d, includes, idents = g
+            self.state.stamps[p] = (stamp, d)
+            self.state.includes.setdefault(d, includes)
+            self.state.idents.setdefault(d, idents)
+
     def _includes(self, path: str, digest: str) -> tuple[tuple[bool, str], ...]:
         got = self.state.includes.get(digest)
         if got is None:
             data = self.files.read(path) or b""
-            got = tuple((m.group(1) == b'"', m.group(2).decode("utf-8", "replace").strip())
-                        for m in _INCLUDE.finditer(data))
-            self.state.includes[digest] = got
+            got = self.state.includes[digest] = _includes_in(data)
         return got
 
     def _headers(self, root: str, arch: str, sources: list[str],
@@ -305,12 +343,8 @@ class Pass1:
                  starters: frozenset[str] | None) -> dict[str, tuple]:
         """Each file's :func:`_index_of` (in the pool for those not cached)."""
         todo = [p for p in paths if digests[p] not in self.state.index]
-        if self.jobs > 1 and len(todo) > 8:
-            with get_context("fork").Pool(self.jobs, initializer=_child) as pool:
-                got = pool.map(_index_of, [(p, starters) for p in todo],
-                               chunksize=max(1, len(todo) // (self.jobs * 8)))
-        else:
-            got = [_index_of((p, starters)) for p in todo]
+        got = self._map(_index_of, [(p, starters) for p in todo], 8,
+                        max(1, len(todo) // (self.jobs * 8)))
         for p, g in zip(todo, got):
             self.state.index[digests[p]] = g
         return {p: self.state.index[digests[p]] for p in paths}
@@ -333,31 +367,84 @@ class Pass1:
         if not todo:
             return
         iterators = self.loaded.models.iterators()
-        if self.jobs > 1 and len(todo) > 8:
-            with get_context("fork").Pool(self.jobs, initializer=_child) as pool:
-                got = pool.map(_skeleton_of, [(p, iterators) for p in todo],
-                               chunksize=max(1, len(todo) // (self.jobs * 8)))
-        else:
-            got = [_skeleton_of((p, iterators)) for p in todo]
-        for p, sk in zip(todo, got):
+        got = self._map(_skeleton_of, [(p, iterators, self._starters) for p in todo], 8,
+                        max(1, len(todo) // (self.jobs * 8)))
+        for p, (sk, seeds) in zip(todo, got):
+            if seeds[0]:                  # what compute() lowers of this file first
+                self._prelowered[p] = seeds
             # one string object per name across the tree (the pool hands copies back)
             self.back.skeletons[digests[p]] = tuple(
                 FnSkeleton(sys.intern(x.name), x.static,
-                           frozenset(sys.intern(t) for t in x.tokens)) for x in sk)
+                           tuple(sys.intern(t) for t in x.tokens)) for x in sk)
 
     def _lower(self, batch: Sequence[tuple[FileInfo, Sequence[int]]]
                ) -> list[dict[int, Function | bytes]]:
         iterators = self.loaded.models.iterators()
-        jobs = [(f.path, tuple(ix), frozenset(f.functions[i].name for i in ix), iterators)
-                for f, ix in batch]
-        if self.jobs > 1 and len(jobs) > 4:
-            with get_context("fork").Pool(self.jobs, initializer=_child) as pool:
-                return pool.map(_lower_of, jobs, chunksize=1)
-        return [_lower_of(j) for j in jobs]
+        out: list[dict[int, Function | bytes]] = [{} for _ in batch]
+        jobs, where = [], []
+        for k, (f, ix) in enumerate(batch):
+            pre = self._prelowered.pop(f.path, None)
+            if pre is not None and pre[0] == frozenset(ix):
+                out[k] = pre[1]           # lowered with its skeleton, from that parse
+                continue
+            jobs.append((f.path, tuple(ix), frozenset(f.functions[i].name for i in ix),
+                         iterators))
+            where.append(k)
+        for k, got in zip(where, self._map(_lower_of, jobs, 4, 1)):
+            out[k] = got
+        return out
+
+    # -- the helper processes
+    def _helpers(self) -> Any:
+        """The pool of helper processes (``jobs`` of them), forked once per pass: a fork
+        copies the page tables of what this process holds, and every helper's resident
+        size starts at it -- forked before the pass's structures exist, they stay small."""
+        if self._pool is None:
+            global _ANALYSIS
+            _ANALYSIS = (self.loaded.models, self.loaded.checkers)
+            self._pool = get_context("fork").Pool(self.jobs, initializer=_child)
+        return self._pool
+
+    def _map(self, fn: Callable[[Any], Any], items: Sequence[Any], serial: int,
+             chunksize: int) -> list:
+        """``[fn(x) for x in items]``, in the helpers when there are more than
+        ``serial`` items."""
+        if self.jobs > 1 and len(items) > serial:
+            return self._helpers().map(fn, items, chunksize=chunksize)
+        return [fn(x) for x in items]
+
+    def _waves(self, works: Sequence[Work]) -> list:
+        """Pass 1's waves of functions (none calls another), analyzed in the helpers."""
+        models, checkers = self.loaded.models, self.loaded.checkers
+        if self.jobs < 2 or len(works) < WAVE_MIN_PARALLEL:
+            return [analyze_one(models, checkers, w) for w in works]
+        return self._helpers().map(_analyze_work, works,
+                                   chunksize=max(1, min(32, len(works) // (self.jobs * 4))))
+
+    def close(self, kill: bool = False) -> None:
+        if self._pool is not None:
+            if kill:
+                self._pool.terminate()
+            else:
+                self._pool.close()
+            self._pool.join()
+            self._pool = None
 
     # -- the pass
     def summarize(self, paths: Sequence[str], roots: Sequence[str] = (),
                   shadow: Mapping[str, str] | None = None) -> Pass1Result:
+        """See :meth:`_summarize`; the helper processes live as long as the call."""
+        try:
+            return self._summarize(paths, roots, shadow)
+        except BaseException:
+            self.close(kill=True)         # interrupted: the helpers stop now
+            raise
+        finally:
+            self._prelowered.clear()
+            self.close()
+
+    def _summarize(self, paths: Sequence[str], roots: Sequence[str] = (),
+                   shadow: Mapping[str, str] | None = None) -> Pass1Result:
         """Pass 1 for the analyzed files ``paths`` (``roots``: the paths as given, to
         find the tree and its architecture).  ``shadow``: copy -> the file of the tree it
         stands for (``--diff``'s files at REV, ``check-patch``'s patched files): the
@@ -366,16 +453,18 @@ class Pass1:
         shadow = {os.path.realpath(c): os.path.realpath(t)
                   for c, t in (shadow or {}).items()}
         root = tree_root(list(roots) or sources)
+        self._scan([p for p in sources if p not in shadow.values()])
         digests: dict[str, str] = dict.fromkeys(shadow.values(), "")   # never read
         universe = [p for p in sources if self._digest_into(p, digests)]
-        starters = starter_names(self.loaded.models, self.loaded.checkers)
+        starters = self._starters = starter_names(self.loaded.models, self.loaded.checkers)
         if root is not None:
             arch = arch_of(root, list(roots) or sources)
             headers = [h for h in self._headers(root, arch, universe, shadow)
                        if self._digest_into(h, digests)]
             universe += headers
-            api = [p for p in self._api_files(root, arch)
-                   if p not in digests and self._digest_into(p, digests)]
+            api = [p for p in self._api_files(root, arch) if p not in digests]
+            self._scan(api)
+            api = [p for p in api if self._digest_into(p, digests)]
         else:
             arch, api = "", []
             root = os.path.commonpath(sources) if sources else ""
@@ -397,12 +486,8 @@ class Pass1:
         infos = [FileInfo(p, os.path.relpath(p, root) if root else p, digests[p],
                           not p.endswith(".c"), self.back.skeletons[digests[p]])
                  for p in relevant]
-        waves = _Waves(self.loaded, self.jobs)
-        try:
-            defs, stats = compute(infos, self._lower, self.loaded.models,
-                                  self.loaded.checkers, self.back.cache, self.salt, waves)
-        finally:
-            waves.close()
+        defs, stats = compute(infos, self._lower, self.loaded.models, self.loaded.checkers,
+                              self.back.cache, self.salt, self._waves)
         stats.files = len(universe)
         stats.relevant_files = len(relevant)
         checked = self._checked(root or "", sources, digests, universe)
@@ -480,18 +565,14 @@ class Pass1:
                 for s in self.back.skeletons[digests[p]]:
                     for t in s.tokens:
                         callers.setdefault(t, []).append(s.name)
-                    if s.name not in names and not s.tokens.isdisjoint(names):
+                    if s.name not in names and not names.isdisjoint(s.tokens):
                         frontier.append(s.name)
         return [files[i] for i in sorted(chosen)]
 
     def _ident_hashes(self, paths: list[str], digests: dict[str, str]) -> None:
         todo = [p for p in paths if digests[p] not in self.state.idents]
-        if self.jobs > 1 and len(todo) > 8:
-            with get_context("fork").Pool(self.jobs, initializer=_child) as pool:
-                got = pool.map(_idents_of, todo,
-                               chunksize=max(1, min(64, len(todo) // (self.jobs * 8))))
-        else:
-            got = [_idents_of(p) for p in todo]
+        got = self._map(_idents_of, todo, 8,
+                        max(1, min(64, len(todo) // (self.jobs * 8))))
         for p, g in zip(todo, got):
             self.state.idents[digests[p]] = g
 
@@ -542,41 +623,14 @@ class Pass1:
         out: set[str] = set()
         for p in paths:
             for s in self.back.skeletons[digests[p]]:
-                out |= s.tokens
+                out.update(s.tokens)
         return out
 
 
 #: The models and checkers of the pass-1 analysis helpers (set before they are forked).
 _ANALYSIS: tuple | None = None
-
-
-class _Waves:
-    """Pass 1's waves of functions (none calls another) analyzed in a pool of helper
-    processes, forked once on the first wave large enough to be worth it."""
-
-    MIN_PARALLEL = 8
-
-    def __init__(self, loaded: Loaded, jobs: int):
-        self.loaded = loaded
-        self.jobs = jobs
-        self.pool: Any = None
-
-    def __call__(self, works: Sequence[Work]) -> list:
-        models, checkers = self.loaded.models, self.loaded.checkers
-        if self.jobs < 2 or len(works) < self.MIN_PARALLEL:
-            return [analyze_one(models, checkers, w) for w in works]
-        if self.pool is None:
-            global _ANALYSIS
-            _ANALYSIS = (models, checkers)
-            self.pool = get_context("fork").Pool(self.jobs, initializer=_child)
-        return self.pool.map(_analyze_work, works,
-                             chunksize=max(1, min(32, len(works) // (self.jobs * 4))))
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.close()
-            self.pool.join()
-            self.pool = None
+#: A wave of fewer functions is analyzed in this process.
+WAVE_MIN_PARALLEL = 8
 
 
 def _analyze_work(work: Work):
@@ -626,6 +680,23 @@ def _index_of(job) -> tuple[tuple[str, bool, bool], ...]:
     return tuple(out)
 
 
+def _scan_of(path: str) -> tuple | None:
+    """(stamp, digest, includes, identifiers) of ``path`` from one read (None: it cannot
+    be read); see :meth:`Pass1._scan`."""
+    try:
+        st = os.stat(path)
+        data = read_source(path, MAX_BYTES)
+    except OSError:
+        return None
+    return ((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns),
+            hashlib.sha256(data).hexdigest(), _includes_in(data), _idents_in(data))
+
+
+def _includes_in(data: bytes) -> tuple[tuple[bool, str], ...]:
+    return tuple((m.group(1) == b'"', m.group(2).decode("utf-8", "replace").strip())
+                 for m in _INCLUDE.finditer(data))
+
+
 def _idents_of(path: str) -> array:
     """The sorted CRC-32s of the identifiers of ``path`` a ``(`` follows (of all its
     identifiers when a comment stands before a ``(``)."""
@@ -633,17 +704,25 @@ def _idents_of(path: str) -> array:
         data = read_source(path, MAX_BYTES)
     except OSError:
         return array("I")
+    return _idents_in(data)
+
+
+def _idents_in(data: bytes) -> array:
     found = (_IDENT if _COMMENT_PAREN.search(data) else _CALLISH).findall(data)
     return array("I", sorted({zlib.crc32(x) for x in set(found)}))
 
 
-def _skeleton_of(job) -> tuple[FnSkeleton, ...]:
-    path, iterators = job
+def _skeleton_of(job) -> tuple[tuple[FnSkeleton, ...],
+                                 tuple[frozenset[int], dict[int, Function | bytes]]]:
+    """A file's skeleton, and its functions naming a starter lowered as
+    :func:`_lower_of` gives them (their indexes, and the functions)."""
+    path, iterators, starters = job
     try:
         data = read_source(path, MAX_BYTES)
-        return skeleton(path, data, iterators)
+        skels, seeds, fns = skeleton_and_seeds(path, data, iterators, starters)
     except Exception:                   # pass 2 reports a file it cannot read or parse
-        return ()
+        return (), (frozenset(), {})
+    return skels, (seeds, {i: _packed(fn) for i, fn in fns or () if i in seeds})
 
 
 def _lower_of(job) -> dict[int, Function | bytes]:
@@ -655,5 +734,63 @@ def _lower_of(job) -> dict[int, Function | bytes]:
     except Exception:
         return {}
     wanted = set(indexes)
-    return {i: zlib.compress(pickle.dumps(fn, pickle.HIGHEST_PROTOCOL), 1)
-            for i, fn in fns if i in wanted}
+    return {i: _packed(fn) for i, fn in fns if i in wanted}
+
+
+def _packed(fn: Function) -> bytes:
+    return zlib.compress(pickle.dumps(fn, pickle.HIGHEST_PROTOCOL), 1)
+
+
+def apart(fn: Callable[[], Any]) -> Any:
+    """``fn()`` in a child process forked now, its result (pickled) returned here, its
+    exception raised here: what pass 1 builds to compute its table (skeletons, the call
+    graph, its state) lives and dies with the child, so that this process -- and the
+    pass-2 workers it forks afterwards -- hold the table only."""
+    if not hasattr(os, "fork"):
+        return fn()
+    ctx = get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_apart_main, args=(fn, send))
+    proc.start()
+    send.close()
+    try:
+        try:
+            kind, value = recv.recv()
+        except EOFError:
+            proc.join()
+            raise RuntimeError(f"pass 1's process died (exit status {proc.exitcode})"
+                               ) from None
+        proc.join()
+    finally:
+        recv.close()
+        if proc.is_alive():             # interrupted here: the child goes too
+            proc.terminate()
+            proc.join()
+    if kind == "error":
+        raise value
+    return value
+
+
+def _apart_main(fn: Callable[[], Any], send: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)      # the parent handles ^C
+    for signum in (signal.SIGTERM, signal.SIGHUP):     # (the parent's way to stop it)
+        signal.signal(signum, _stop)
+    try:
+        got: tuple = ("ok", fn())
+    except BaseException as exc:          # raised again in the parent
+        got = ("error", exc)
+    try:
+        try:
+            send.send(got)
+        except OSError:
+            raise
+        except Exception as exc:          # an exception that does not pickle
+            send.send(("error", RuntimeError(f"{type(got[1]).__name__}: {got[1]}; {exc}")))
+        send.close()
+    except OSError:                       # the parent is gone
+        pass
+
+
+def _stop(signum: int, _frame: Any) -> None:
+    signal.signal(signum, signal.SIG_IGN)
+    raise SystemExit(128 + signum)        # through the pass's cleanup (its helpers)

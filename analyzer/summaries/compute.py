@@ -155,10 +155,10 @@ def compute(files: Sequence[FileInfo], lower: Lower, models: Models,
     stats.functions = n
     defined = frozenset(visible) | frozenset(k for o in own for k in o)
 
-    def targets(v: int, names: frozenset[str]) -> list[int]:
+    def targets(v: int, names: tuple[str, ...]) -> list[int]:
         fo = own[node_file[v]]
         out: list[int] = []
-        for name in names & defined:
+        for name in defined.intersection(names):
             mine = fo.get(name)
             out.extend(mine if mine is not None else visible.get(name, ()))
         return out

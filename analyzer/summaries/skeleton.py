@@ -37,11 +37,13 @@ def _calls_query() -> tree_sitter.Query:
 @dataclass(frozen=True, slots=True)
 class FnSkeleton:
     """One function definition and the names it calls (a superset of the lowered
-    function's calls: also those in code the lowering drops, such as ``sizeof``)."""
+    function's calls: also those in code the lowering drops, such as ``sizeof``), each
+    once, in the order of their first call: a tuple, a quarter of a frozenset's size
+    (pass 1 holds the skeletons of every file that matters: a whole tree's)."""
 
     name: str
     static: bool
-    tokens: frozenset[str]
+    tokens: tuple[str, ...]
 
 
 class _Reader(_FileLowerer):
@@ -69,7 +71,7 @@ class _Reader(_FileLowerer):
                 start, end = min(start, part.start_byte), max(end, part.end_byte)
         lo, hi = bisect_left(self.starts, start), bisect_left(self.starts, end)
         self.skeletons.append(FnSkeleton(
-            name, static, frozenset(c[1] for c in self.calls[lo:hi])))
+            name, static, tuple(dict.fromkeys(c[1] for c in self.calls[lo:hi]))))
         if name in self.lower:
             return super()._function(node, name, params, body, span, static, loose, damaged)
         sp = span or self.span(node)
@@ -78,6 +80,15 @@ class _Reader(_FileLowerer):
 
 def _read(path: str, data: bytes, iterators: Mapping[str, IteratorModel],
           lower: Collection[str]) -> tuple[list[FnSkeleton], list[Function]]:
+    return _walk(_parse(path, data, iterators), lower)
+
+
+#: A file prepared and parsed once, walked as often as needed (each walk by a fresh
+#: reader: the same functions as a fresh parse gives).
+_Parsed = tuple
+
+
+def _parse(path: str, data: bytes, iterators: Mapping[str, IteratorModel]) -> _Parsed:
     prepared, loops = _prepare(data, iterators)
     tree = _parser().parse(prepared)
     nodes = tree_sitter.QueryCursor(_calls_query()).captures(tree.root_node).get("f", [])
@@ -89,6 +100,11 @@ def _read(path: str, data: bytes, iterators: Mapping[str, IteratorModel],
         if step:
             calls.append((at, sys.intern(step)))
     calls.sort()
+    return path, data, iterators, loops, prepared, tree, calls
+
+
+def _walk(parsed: _Parsed, lower: Collection[str]) -> tuple[list[FnSkeleton], list[Function]]:
+    path, data, iterators, loops, prepared, tree, calls = parsed
     reader = _Reader(path, data, iterators, loops, prepared, lower=lower, calls=calls)
     functions = reader.source_file(tree.root_node).functions
     return reader.skeletons, list(functions)
@@ -98,6 +114,28 @@ def skeleton(path: str, data: bytes,
              iterators: Mapping[str, IteratorModel]) -> tuple[FnSkeleton, ...]:
     """Every function ``data`` defines, in file order; no body lowered."""
     return tuple(_read(path, data, iterators, ())[0])
+
+
+def skeleton_and_seeds(path: str, data: bytes, iterators: Mapping[str, IteratorModel],
+                       starters: frozenset[str] | None
+                       ) -> tuple[tuple[FnSkeleton, ...], frozenset[int],
+                                  list[tuple[int, Function]] | None]:
+    """:func:`skeleton`; the indexes of its functions naming a starter (every function:
+    ``starters`` None), the *seeds*; and what :func:`lower_only` gives for the seeds'
+    names (None: it raised) -- from one parse (pass 1 lowers the seeds first).  Raises
+    what :func:`skeleton` raises."""
+    parsed = _parse(path, data, iterators)
+    skels = tuple(_walk(parsed, ())[0])
+    seeds = frozenset(i for i, s in enumerate(skels)
+                      if starters is None or not starters.isdisjoint(s.tokens))
+    if not seeds:
+        return skels, seeds, []
+    names = frozenset(skels[i].name for i in seeds)
+    try:
+        functions = _walk(parsed, names)[1]
+    except Exception:
+        return skels, seeds, None
+    return skels, seeds, [(i, fn) for i, fn in enumerate(functions) if fn.name in names]
 
 
 def lower_only(path: str, data: bytes, iterators: Mapping[str, IteratorModel],
