@@ -19,10 +19,11 @@ or unpublish of its own "tears down without sync" (``teardown`` with the chain i
 ``trail``), one that leaves an entry unpublished at its exit "unpublishes", one that waits
 "syncs".  A call applies them in that order: teardown check, sync, unpublish.
 
+A page table of a private address space (``[private]``: ``mm_alloc()``, never attached,
+in a variable or in a member every store of which in the file is one) has no walkers.
+
 Known limits: summaries stay within a file; unpublish and teardown are matched by kind,
-not by object (a free of an unrelated, never-published table after an unpublish is
-reported); a sync on one path of a callee counts as a sync; the caller's locks and waits
-are invisible.
+not by object; a sync on one path of a callee counts; the caller's waits are invisible.
 """
 from __future__ import annotations
 
@@ -31,8 +32,9 @@ from enum import Enum
 from typing import ClassVar
 
 from analyzer.engine import Checker, Context, Event, Ghost, Key, Tag, Trail
-from analyzer.ir import Expr, Index
-from analyzer.models.schema import Section, option, register
+from analyzer.engine.stores import made_by
+from analyzer.ir import Expr, Index, Name
+from analyzer.models.schema import Section, arg_section, option, register
 from analyzer.result import Step
 from analyzer.rule import Rule
 
@@ -53,6 +55,8 @@ class Teardown(Section):
                                       "precede it in this function")
     arg: int | None = option(int, doc="argument naming what is freed: an element of a "
                                    "batch (tables[i]) was queued for a deferred free")
+    mm: int | None = option(int, doc="argument naming the mm whose page table it frees: "
+                                  "none of a private mm (see [private])")
     via: str | None = option(str, doc="summaries: the teardown API the call chain ends in")
     trail: tuple[Step, ...] | None = option(tuple, doc="summaries: the steps down to it (not "
                                                     "for rule files)")
@@ -79,6 +83,13 @@ class Unpublish(Section):
                                    "it ends the story")
     via: str | None = option(str, doc="summaries: the unpublish API the chain ends in")
     trail: tuple[Step, ...] | None = option(tuple, doc="summaries: the steps down to it")
+
+arg_section("private", "allocators of an address space no task runs (mm_alloc()): until "
+            "it is attached, no lockless walker is in its page tables", event=None,
+            escapes=False, required=False)
+arg_section("attach", "calls that make a task run on an address space (kthread_use_mm())",
+            event=None, escapes=False)
+
 
 @register
 @dataclass(frozen=True, slots=True)
@@ -156,8 +167,8 @@ pte_free(mm, pmd_pgtable(_pmd));
     limits="""
 - Unpublish and teardown are matched by kind (memmap, page table), not by object: the
   free of a never-published table (an error path freeing a preallocated one) after an
-  unrelated unpublish is reported; a mm that no task ever runs (debug_vm_pgtable) has no
-  walkers but is reported too.
+  unrelated unpublish is reported.  The tables of a private `mm_alloc()` mm no task runs
+  (debug_vm_pgtable's) are not; its members are matched by name, not struct type.
 - Branch conditions are not understood: device-private ZONE_DEVICE memory, never mapped
   by present PTEs and so never reached by GUP-fast, is reported like the other types.
 - Summaries stay within a file: an unpublish in one file and the teardown in another
@@ -188,7 +199,8 @@ class HotplugChecker(Checker):
                 ctx.set(ctx.ghost("entry", _kind(m)), Walk.FRESH)
 
     def on_teardown(self, ctx: Context, ev: Event[Teardown]) -> None:
-        if ev.m.deferred:
+        mm = ctx.arg(ev.call, ev.m.mm)
+        if ev.m.deferred or _private(ctx, mm):
             return
         kind, via, chain = _kind(ev.m), ev.m.via, ev.m.trail or ()
         step = Step(ev.span, f"{ev.api}() tears down the {kind}" if not chain else
@@ -205,7 +217,10 @@ class HotplugChecker(Checker):
             self._report(ctx, ev, kind, step, pending)
         if ctx.may_be(ctx.ghost("entry", kind), Walk.FRESH):
             # Summary: this function tears down before any sync or unpublish of its own.
-            ctx.summarize("teardown", what=kind, via=via or ev.api, trail=(step, *chain))
+            params = ctx.function.params
+            ctx.summarize("teardown", what=kind, via=via or ev.api, trail=(step, *chain),
+                          **({"mm": params.index(mm.id)} if isinstance(mm, Name)
+                             and mm.id in params else {}))
 
     def on_sync(self, ctx: Context, ev: Event[Sync]) -> None:
         ctx.set(ctx.ghost("synced"), Walk.SYNCED)
@@ -264,6 +279,14 @@ def _unpublished(k: Key) -> str | None:
     """The kind of an unpublished entry's key (it rides on the entry's access path, so
     that reassigning or advancing it, ``pmd++``, ends the story)."""
     return k.arg if isinstance(k, Tag) and k.name == "unpublished" else None
+
+
+def _private(ctx: Context, mm: Expr | None) -> bool:
+    """``mm`` is a private address space (mm_alloc()) never handed to a task."""
+    got = made_by(ctx, mm)
+    private = ctx.models.names("private")
+    return got is not None and got[0] <= private and not (
+        got[1] & (ctx.models.names("attach") | {"="}))
 
 
 def _deferred(ctx: Context, e: Expr | None) -> bool:

@@ -174,3 +174,19 @@ class Flag(Section):
     NAME: ClassVar[str] = "flag"
     EVENT: ClassVar[str | None] = None
     OBJ: ClassVar[str | None] = None
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class Stored(Section):
+    """what the analyzed file stores into a struct member, by member name (``"->mm"``):
+    a file-wide fact the pipeline derives (analyzer/engine/stores.py), not for rule files"""
+
+    NAME: ClassVar[str] = "stored"
+    EVENT: ClassVar[str | None] = None
+    OBJ: ClassVar[str | None] = None
+    ESCAPES: ClassVar[bool] = False
+    from_: tuple[str, ...] | None = option(list, toml="from", doc="the callees whose results "
+                                           "are stored (\"\": another value)")
+    passed: tuple[str, ...] | None = option(list, doc="the callees the member's value is "
+                                            "passed to")

@@ -1,0 +1,97 @@
+"""What a file stores into struct members, by member name: a file-wide fact for the
+checkers of any of its functions (``init_args()`` sets ``args->mm = mm_alloc()``;
+``destroy_args()`` frees the page tables of ``args->mm``, and neither calls the other).
+
+Mechanics only: for each member ``F`` that some function of the file assigns
+(``x->F = ...``, ``x.F = ...``), the callees whose results are stored (directly, or
+through a local variable every assignment of which is a call of that callee) and, when
+a stored value is anything else (a parameter, an expression), ``""``.  NULL stores are
+left out: they store no object.  Also the callees the member's value is passed to
+(``kthread_use_mm(x->F)``; ``"="``: copied into another place), so that a checker can tell an object handed on from one
+kept.  The pipeline adds the facts to the file's model overlay as ``[stored."->F"]``.
+
+Known limits: members are matched by name, not by struct type; a store through a
+pointer to the member (``*pp = v``) or by ``memcpy()`` is not seen.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from analyzer.engine.effects import ZERO_LITERALS
+from analyzer.engine.keys import strip
+from analyzer.ir import Assign, Call, Decl, Expr, Function, Literal, Member, Name, walk
+from analyzer.models import Model
+
+if TYPE_CHECKING:
+    from analyzer.engine.api import Context
+
+
+def _origin(value: Expr, calls_of: dict[str, set[str]]) -> str | None:
+    """The callee whose result ``value`` is, "" for any other value, None for NULL."""
+    if isinstance(value, (Literal, Name)) and (value.text if isinstance(value, Literal)
+                                               else value.id) in ZERO_LITERALS:
+        return None
+    if isinstance(value, Call):
+        return value.callee or ""
+    if isinstance(value, Name):
+        got = calls_of.get(value.id, {""})
+        return next(iter(got)) if len(got) == 1 else ""
+    return ""
+
+
+def member_stores(functions: Iterable[Function],
+                  transparent: frozenset[str] = frozenset()) -> list[Model]:
+    """The ``[stored."->F"]`` facts of a file's functions (see the module docstring)."""
+    stored: dict[str, set[str]] = {}
+    passed: dict[str, set[str]] = {}
+    for fn in functions:
+        calls_of: dict[str, set[str]] = {p: {""} for p in fn.params}
+        nodes = list(walk(fn.body))
+        for n in nodes:                     # what each local variable is assigned
+            if isinstance(n, Decl) and n.init is not None:
+                target, value = n.name, strip(n.init, transparent)
+            elif isinstance(n, Assign) and isinstance(t := strip(n.target, transparent),
+                                                      Name):
+                target, value = t.id, strip(n.value, transparent)
+            else:
+                continue
+            calls_of.setdefault(target, set()).add(
+                (value.callee or "") if isinstance(value, Call) else "")
+        for n in nodes:
+            if isinstance(n, Assign) and isinstance(t := strip(n.target, transparent),
+                                                    Member):
+                got = _origin(strip(n.value, transparent), calls_of) if n.op == "=" else ""
+                if got is not None:
+                    stored.setdefault(t.field, set()).add(got)
+                if isinstance(v := strip(n.value, transparent), Member):
+                    passed.setdefault(v.field, set()).add("=")   # copied elsewhere
+            elif isinstance(n, Call) and n.callee:
+                for a in n.args:
+                    if isinstance(a := strip(a, transparent), Member):
+                        passed.setdefault(a.field, set()).add(n.callee)
+    return [Model.make("stored", f"->{f}", {"from": tuple(sorted(stored[f])),
+                                           "passed": tuple(sorted(passed.get(f, ())))})
+            for f in sorted(stored)]
+
+
+def made_by(ctx: Context, e: Expr | None) -> tuple[frozenset[str], frozenset[str]] | None:
+    """Where the value of ``e`` comes from and where it goes: the callees whose results it
+    holds, and those it is handed to (``"="``: copied into another place), or None when
+    that is unknown.  A variable bound to one call on every path here (its hand-offs: the
+    calls of this function it is passed to); a member every store of which in this file
+    is a call (its hand-offs: the file's)."""
+    e = ctx.strip(e) if e is not None else None
+    if isinstance(e, Name) and (call := ctx.bound(e)) is not None and call.callee:
+        handed = {n.callee or "" for n in walk(ctx.function.body) if isinstance(n, Call)
+                  and any(isinstance(a := ctx.strip(x), Name) and a.id == e.id
+                          for x in n.args)}
+        handed |= {"=" for n in walk(ctx.function.body) if isinstance(n, Assign)
+                   and isinstance(v := ctx.strip(n.value), Name) and v.id == e.id}
+        return frozenset({call.callee}), frozenset(handed)
+    if isinstance(e, Member):
+        m = ctx.models.get("stored", f"->{e.field}")
+        made = frozenset(m.get("from") or ()) if m is not None else frozenset()
+        if made and "" not in made:
+            return made, frozenset(m.get("passed") or ()) if m is not None else frozenset()
+    return None
