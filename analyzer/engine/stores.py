@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from analyzer.engine.effects import ZERO_LITERALS
 from analyzer.engine.keys import strip
-from analyzer.ir import Assign, Call, Decl, Expr, Function, Literal, Member, Name, walk
+from analyzer.ir import AddrOf, Assign, Call, Decl, Expr, Function, Literal, Member, Name, walk
 from analyzer.models import Model
 
 if TYPE_CHECKING:
@@ -95,3 +95,60 @@ def made_by(ctx: Context, e: Expr | None) -> tuple[frozenset[str], frozenset[str
         if made and "" not in made:
             return made, frozenset(m.get("passed") or ()) if m is not None else frozenset()
     return None
+
+
+def caller_context(functions: Iterable[Function]) -> list[Model]:
+    """``[callers.f]`` for each static function ``f`` of the file that is only ever called
+    (never used as a value, a callback): ``before`` = the calls that every caller makes
+    before every call of ``f`` (earlier in the caller's text; with, transitively, what the
+    file's functions so called call themselves).  A caller-side fact for a bottom-up
+    analysis: ``memunmap_pages()`` kills and waits for the pgmap's percpu_ref before it
+    calls ``pageunmap_range()``."""
+    fns = list(functions)
+    calls: dict[str, set[str]] = {}
+    sites: dict[str, list[tuple[Function, Call]]] = {}
+    taken: set[str] = set()
+    for fn in fns:
+        for n in walk(fn.body):
+            if isinstance(n, Call) and n.callee:
+                calls.setdefault(fn.name, set()).add(n.callee)
+                sites.setdefault(n.callee, []).append((fn, n))
+            elif isinstance(n, Name):
+                taken.add(n.id)
+
+    def closure(names: set[str]) -> set[str]:
+        out, todo = set(names), list(names)
+        while todo:
+            for c in calls.get(todo.pop(), ()):
+                if c not in out:
+                    out.add(c)
+                    todo.append(c)
+        return out
+
+    facts = []
+    for fn in fns:
+        if not fn.static or fn.name in taken or not sites.get(fn.name):
+            continue
+        common: set[str] | None = None
+        for caller, site in sites[fn.name]:
+            at = (site.span.line, site.span.col)
+            got = closure({n.callee for n in walk(caller.body) if isinstance(n, Call)
+                           and n.callee and (n.span.line, n.span.col) < at})
+            common = got if common is None else common & got
+        if common:
+            facts.append(Model.make("callers", fn.name, {"before": tuple(sorted(common))}))
+    return facts
+
+
+def made_only_by(ctx: Context, e: Expr | None, makers: frozenset[str],
+                 handoffs: frozenset[str]) -> bool:
+    """``e`` holds a result of ``makers`` only, never handed to ``handoffs`` nor copied
+    elsewhere (see :func:`made_by`)."""
+    got = made_by(ctx, e)
+    return got is not None and got[0] <= makers and not got[1] & (handoffs | {"="})
+
+
+def owner(ctx: Context, e: Expr | None) -> str | None:
+    """The access path of the object ``e`` is a member of (``&pgmap->done``: pgmap)."""
+    e = e.operand if isinstance(e, AddrOf) else e
+    return ctx.key(e.base if isinstance(e, Member) else e)

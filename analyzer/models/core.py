@@ -190,3 +190,17 @@ class Stored(Section):
                                            "are stored (\"\": another value)")
     passed: tuple[str, ...] | None = option(list, doc="the callees the member's value is "
                                             "passed to")
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class Callers(Section):
+    """what every caller of a static function of the analyzed file calls before calling
+    it: a file-wide fact the pipeline derives (analyzer/engine/stores.py), not for rule
+    files"""
+
+    NAME: ClassVar[str] = "callers"
+    EVENT: ClassVar[str | None] = None
+    OBJ: ClassVar[str | None] = None
+    ESCAPES: ClassVar[bool] = False
+    before: tuple[str, ...] | None = option(list, doc="the calls made before every call")

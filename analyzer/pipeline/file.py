@@ -15,7 +15,7 @@ from dataclasses import replace
 from functools import cached_property
 
 from analyzer.engine import analyze_function_full
-from analyzer.engine.stores import member_stores
+from analyzer.engine.stores import caller_context, member_stores
 from analyzer.frontend import clang, treesitter
 from analyzer.pipeline.discover import FileTooLarge, NotRegularFile, read_source
 from analyzer.pipeline.options import FileTask, Loaded
@@ -136,8 +136,9 @@ class Analyzer(Loaded):
         functions = list(source.functions) + [f for h in headers for f in h.functions]
         found: list[Finding] = []
         order = bottom_up(functions, models)
-        for fact in member_stores(functions, models.names("transparent")):
-            models.add_summary(fact)             # file-wide: what members are set to
+        for fact in [*member_stores(functions, models.names("transparent")),
+                     *caller_context(functions)]:
+            models.add_summary(fact)        # file-wide: members' values, callers' calls
         table = self.options.summaries
         if table is not None:        # what the tree says of the functions called here
             own = {fn.name for fn in functions}
