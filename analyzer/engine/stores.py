@@ -18,9 +18,25 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from analyzer.engine.effects import ZERO_LITERALS
-from analyzer.engine.keys import strip
-from analyzer.ir import AddrOf, Assign, Call, Decl, Expr, Function, Literal, Member, Name, walk
+from analyzer.engine.effects import ZERO_LITERALS, Test
+from analyzer.engine.keys import Ghost, strip
+from analyzer.ir import (
+    AddrOf,
+    Assign,
+    Binary,
+    Call,
+    Compound,
+    Decl,
+    Expr,
+    Function,
+    If,
+    Literal,
+    Member,
+    Name,
+    Return,
+    Unary,
+    walk,
+)
 from analyzer.models import Model
 
 if TYPE_CHECKING:
@@ -152,3 +168,54 @@ def owner(ctx: Context, e: Expr | None) -> str | None:
     """The access path of the object ``e`` is a member of (``&pgmap->done``: pgmap)."""
     e = e.operand if isinstance(e, AddrOf) else e
     return ctx.key(e.base if isinstance(e, Member) else e)
+
+
+def null_guards(functions: Iterable[Function]) -> list[Model]:
+    """``[null_without.f] arg = p`` for each function of the file that returns NULL
+    whenever its parameter ``p`` is NULL: ``if (!p) return NULL;`` before any other
+    return, ``p`` never assigned (squashfs_get_cache_page(): no mapping, no page)."""
+    facts = []
+    for fn in functions:
+        assigned = {t.id for n in walk(fn.body) if isinstance(n, Assign)
+                    and isinstance(t := n.target, Name)}
+        for st in fn.body.stmts:
+            if isinstance(st, If) and st.else_ is None:
+                p, then = _null_test(st.cond), st.then
+                if isinstance(then, Compound) and len(then.stmts) == 1:
+                    then = then.stmts[0]
+                if p in fn.params and p not in assigned and isinstance(then, Return) \
+                        and then.value is not None and _origin(then.value, {}) is None:
+                    facts.append(Model.make("null_without", fn.name,
+                                            {"arg": fn.params.index(p)}))
+                    break
+            if any(isinstance(n, Return) for n in walk(st)):
+                break
+    return facts
+
+
+def _null_test(cond: Expr) -> str | None:
+    """``p`` of ``!p`` or ``p == NULL``."""
+    if isinstance(cond, Unary) and cond.op == "!" and isinstance(cond.operand, Name):
+        return cond.operand.id
+    if isinstance(cond, Binary) and cond.op == "==" and isinstance(cond.left, Name) and \
+            _origin(cond.right, {}) is None:
+        return cond.left.id
+    return None
+
+
+def guard(ctx: Context, key: str | None, call: Call, api: str) -> None:
+    """``key`` got its state from ``call``, which yields nothing when its argument that
+    ``[null_without]`` names is NULL: remember that argument as the state's guard."""
+    m = ctx.models.get("null_without", api)
+    var = ctx.key(ctx.arg(call, m.get("arg"))) if m is not None else None
+    key = ctx.dest.get(id(call)) or key         # the variable the result is stored in
+    if var is not None and key is not None:
+        ctx.add(Ghost("guarded", var), key)
+
+
+def unguarded(ctx: Context, test: Test) -> list[str]:
+    """The keys whose guard (see :func:`guard`) is NULL on this edge: what they got from
+    the guarded call they cannot hold here (one flag decides both where a page comes from
+    and what is done with it).  Limit: a guard reassigned in between is not seen."""
+    var = ctx.key(test.subject) if test.true is False else None
+    return sorted(ctx.states(Ghost("guarded", var))) if var is not None else []

@@ -204,3 +204,16 @@ class Callers(Section):
     OBJ: ClassVar[str | None] = None
     ESCAPES: ClassVar[bool] = False
     before: tuple[str, ...] | None = option(list, doc="the calls made before every call")
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class NullWithout(Section):
+    """functions of the analyzed file that return NULL when an argument is NULL
+    (``if (!mapping) return NULL;``): derived by the pipeline, not for rule files"""
+
+    NAME: ClassVar[str] = "null_without"
+    EVENT: ClassVar[str | None] = None
+    OBJ: ClassVar[str | None] = None
+    ESCAPES: ClassVar[bool] = False
+    arg: int | None = option(int, doc="the argument")
