@@ -192,7 +192,7 @@ class HotplugChecker(Checker):
             for m in ctx.models.entries(section):
                 ctx.set(ctx.ghost("entry", _kind(m)), Walk.FRESH)
         # Every caller waited before the call: a sync, or a percpu_ref kill and wait.
-        c = ctx.models.get("callers", ctx.function.name)
+        c = ctx.models.fact("callers", ctx.function.name)
         seen = set(c.get("before") or ()) if c is not None else set()
         if seen & ctx.models.names("sync"):
             ctx.set(ctx.ghost("synced"), Walk.SYNCED)

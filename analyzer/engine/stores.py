@@ -106,7 +106,7 @@ def made_by(ctx: Context, e: Expr | None) -> tuple[frozenset[str], frozenset[str
                    and isinstance(v := ctx.strip(n.value), Name) and v.id == e.id}
         return frozenset({call.callee}), frozenset(handed)
     if isinstance(e, Member):
-        m = ctx.models.get("stored", f"->{e.field}")
+        m = ctx.models.fact("stored", f"->{e.field}")
         made = frozenset(m.get("from") or ()) if m is not None else frozenset()
         if made and "" not in made:
             return made, frozenset(m.get("passed") or ()) if m is not None else frozenset()
@@ -206,7 +206,7 @@ def _null_test(cond: Expr) -> str | None:
 def guard(ctx: Context, key: str | None, call: Call, api: str) -> None:
     """``key`` got its state from ``call``, which yields nothing when its argument that
     ``[null_without]`` names is NULL: remember that argument as the state's guard."""
-    m = ctx.models.get("null_without", api)
+    m = ctx.models.fact("null_without", api)
     var = ctx.key(ctx.arg(call, m.get("arg"))) if m is not None else None
     key = ctx.dest.get(id(call)) or key         # the variable the result is stored in
     if var is not None and key is not None:

@@ -138,7 +138,7 @@ class Analyzer(Loaded):
         order = bottom_up(functions, models)
         for fact in [*member_stores(functions, models.names("transparent")),
                      *caller_context(functions), *null_guards(functions)]:
-            models.add_summary(fact)        # file-wide: members' values, callers' calls
+            models.derived[(fact.section, fact.api)] = fact   # file-wide, not models
         table = self.options.summaries
         if table is not None:        # what the tree says of the functions called here
             own = {fn.name for fn in functions}
