@@ -1,17 +1,22 @@
-"""What a file stores into struct members, by member name: a file-wide fact for the
-checkers of any of its functions (``init_args()`` sets ``args->mm = mm_alloc()``;
-``destroy_args()`` frees the page tables of ``args->mm``, and neither calls the other).
+"""File-wide facts from the text of the analyzed file, for the checkers of any of its
+functions (the file is analyzed bottom-up, one function at a time, so what a sibling or a
+caller does is otherwise invisible).  The pipeline puts them in ``Models.derived`` (read
+with ``Models.fact()``): they are not models of a call.
 
-Mechanics only: for each member ``F`` that some function of the file assigns
-(``x->F = ...``, ``x.F = ...``), the callees whose results are stored (directly, or
-through a local variable every assignment of which is a call of that callee) and, when
-a stored value is anything else (a parameter, an expression), ``""``.  NULL stores are
-left out: they store no object.  Also the callees the member's value is passed to
-(``kthread_use_mm(x->F)``; ``"="``: copied into another place), so that a checker can tell an object handed on from one
-kept.  The pipeline adds the facts to the file's model overlay as ``[stored."->F"]``.
+* ``[stored."->F"]`` (:func:`member_stores`): what the file stores into members named
+  ``F`` (``x->F = ...``, ``x.F = ...``): the callees whose results are stored (directly,
+  or through a local variable every assignment of which is a call of that callee), ``""``
+  for any other value; NULL stores are left out.  Also the callees the member's value is
+  passed to (``kthread_use_mm(x->F)``; ``"="``: copied into another place).
+  ``init_args()`` sets ``args->mm = mm_alloc()``, ``destroy_args()`` frees the page
+  tables of ``args->mm``, and neither calls the other.
+* ``[callers.f]`` (:func:`caller_context`): what every caller of a static function calls
+  before calling it.
+* ``[null_without.f]`` (:func:`null_guards`): ``f`` returns NULL when an argument is NULL.
 
-Known limits: members are matched by name, not by struct type; a store through a
-pointer to the member (``*pp = v``) or by ``memcpy()`` is not seen.
+Known limits: members are matched by name, not by struct type; a store through a pointer
+to the member (``*pp = v``) or by ``memcpy()`` is not seen; a caller's calls are ordered by
+their place in its text, not by its paths.
 """
 from __future__ import annotations
 
