@@ -8,7 +8,11 @@ For every kernel corpus version asked for, an independent site scanner
 places where correct code does what a rule demands; each operator removes exactly that
 one thing; the mutant is analyzed *in the tree's context* by the installed ``kref-lint``
 console script, as a black box (``--format sarif --no-cache``).  A site is caught when
-the mutated function gets the rule's finding and the unmutated one has none.
+the mutated function gets the rule's finding and the unmutated one has none -- or when a
+new finding of the rule in another function of the file has a code flow that *starts* at
+the mutated function's summary, i.e. exists only because of the mutation (``JUDGED``: the
+mutated function now returns an object it judged exclusive without freezing it, and its
+caller's use of that judgement is what racy-refcount-check reports).
 
 Mutants never touch the corpus: each batch runs in a private overlay of the tree (a
 temporary directory mirroring it with symlinks, where only the files under analysis are
@@ -295,6 +299,13 @@ class Run:
     rules: set[str] = field(default_factory=set)
     error: str = ""
     seconds: float = 0.0
+    #: per file: (rule, function, message of the code flow's first step) of each finding
+    origins: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+
+
+#: The first code-flow step of a finding reported in a caller because the called function
+#: returns an object it judged exclusive with an unfrozen count (checkers/refcheck.py).
+JUDGED = "{}() returns it unfrozen"
 
 
 def run_kref_lint(root: Path, files: list[str], frontend: str, jobs: int,
@@ -323,6 +334,9 @@ def run_kref_lint(root: Path, files: list[str], frontend: str, jobs: int,
         uri = loc["physicalLocation"]["artifactLocation"]["uri"]
         fn = (loc.get("logicalLocations") or [{}])[0].get("name", "")
         run.findings[uri][(res["ruleId"], fn)] += 1
+        flow = ((res.get("codeFlows") or [{}])[0].get("threadFlows") or [{}])[0]
+        first = (flow.get("locations") or [{}])[0].get("location", {})
+        run.origins[uri][(res["ruleId"], fn, first.get("message", {}).get("text", ""))] += 1
     for inv in sarif.get("invocations", []):
         for n in inv.get("toolExecutionNotifications", []):
             kind = n["descriptor"]["id"].split("/", 1)[-1]
@@ -455,6 +469,17 @@ def _known_limit(site: Site) -> str:
     return ""
 
 
+def _through_summary(s: Site, base: Run, run: Run) -> str:
+    """A caller with a new finding of the site's rules whose code flow starts at the
+    mutated function's judged return (see ``JUDGED``), or ""."""
+    before = base.origins.get(s.file, Counter())
+    for (rule, fn, first), n in sorted(run.origins.get(s.file, Counter()).items()):
+        if rule in s.rules and fn != s.function and first == JUDGED.format(s.function) \
+                and n > before.get((rule, fn, first), 0):
+            return fn
+    return ""
+
+
 def _judge(out: Outcome, base: Run, run: Run, original: bytes, mutant: bytes) -> None:
     s = out.site
     rules = set(s.rules)
@@ -477,6 +502,8 @@ def _judge(out: Outcome, base: Run, run: Run, original: bytes, mutant: bytes) ->
         out.detail = f"{already[0]} already reported in {s.function}() before the mutation"
     elif in_fn:
         out.caught = True
+    elif via := _through_summary(s, base, run):
+        out.caught, out.detail = True, f"reported in {via}() through {s.function}()'s summary"
     else:
         damage = _parse_damage(original, mutant, s)
         new_errors = [ln for k, ln, _ in run.notes.get(s.file, []) if k == "parse-error"]

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, ClassVar
 
-from analyzer.engine import Checker, Context, Effect, Event, Move, Trail
+from analyzer.engine import Checker, Context, Effect, Event, Move, Test, Trail
 from analyzer.engine.keys import element_owner, root_variable
+from analyzer.engine.stores import guard, unguarded
 from analyzer.ir import Call, Return
 from analyzer.models.schema import ArgSection, Section, arg_section, option, register, when_key
 from analyzer.result import Step
@@ -153,25 +154,21 @@ accessible (`arch_make_folio_accessible()`), keeping (1) until the I/O.
 - *accessible*: the hook's success edge (0), `folio_start_writeback()`, the FOLL_PIN GUP
   family (`pin_user_pages*()`, `iov_iter_extract_pages()`), the CPU touching a held page
   (`folio_address()`, `kmap*()`: the s390 fault handler exports it);
-- *I/O*: `bio_add_page()`/`bio_add_folio()` (checked at `submit_bio*()`), bvecs,
-  `sg_set_page()`, skb page frags;
+- *I/O*: `bio_add_{page,folio}()` (at `submit_bio*()`), bvecs, sg lists, skb frags;
 - *possibly secure*: FOLL_GET GUP and `iov_iter_get_pages*()` pages, page-cache lookups,
   pipe-buffer pages, pages the function sets writeback on or makes accessible; never the
   kernel's own allocations, PMD/PUD leaves, folios seen not uptodate.
 Reported: I/O on a pending page never made accessible, accessible before pending, the
 marker dropped before the I/O, I/O where the hook failed; a helper returning with
-writeback set, or a page made accessible too early; a GUP provider handing a PTE's page
-it grabbed back (`pages[]`, returned) not made accessible on the FOLL_PIN path.
+writeback set or a page accessible too early; a GUP provider handing back a PTE's page
+it grabbed (`pages[]`, returned) not made accessible on the FOLL_PIN path.
 """,
     why="""
-On s390 protected virtualization a device must not touch a page in the "secure" state.
-Every path that starts I/O on a page a guest may share first marks it pending (an extra
-reference or PG_writeback make the conversion to secure fail), then calls
-`arch_make_folio_accessible()`, then starts the I/O, and drops the marker after it.
-Accessible *before* the marker races with the guest, which may touch the page and have
-KVM import it again; dropping the marker early reopens the window; I/O after a failed
-hook hands a secure page to the device.  The hook is called by
-`__folio_start_writeback()` and by GUP for FOLL_PIN, whose callers rely on it.
+On s390 protected virtualization a device must not touch a "secure" page. I/O on a page
+a guest may share: mark it pending (a reference or PG_writeback make the conversion to
+secure fail), `arch_make_folio_accessible()`, the I/O, then drop the marker. Accessible
+*before* the marker races with the guest (KVM may import it again); dropping the marker
+early reopens the window; I/O after a failed hook hands a secure page to the device.
 """,
     example="""
 npages = get_user_pages_fast(addr, n, FOLL_WRITE, pages);   /* FOLL_GET */
@@ -186,16 +183,14 @@ if (arch_make_folio_accessible(folio))
         goto put;
 """,
     limits="""
-- Pages of unknown origin (parameters, fields) are assumed made accessible by the caller,
-  unless the function itself sets their writeback or makes them accessible.
-- A bio is followed only within the function that submits it; a reference dropped right
-  after an asynchronous `submit_bio()` is not reported.
-- `pages[i]` takes the array's state until that element changes; bvecs, scatterlists and
-  skb frags count as I/O even when consumed by a CPU copy.
-- Conditions are not correlated: a flag deciding both where a page comes from and whether
-  it is read (`squashfs_bio_read()`) is reported.
-- A release ends the pending marker even with a second reference held (except
-  `partial` releases); summaries stay within a file.
+- Pages of unknown origin (parameters, fields) are the caller's to make accessible.
+- A bio is followed only within the function that submits it (a put right after an
+  asynchronous `submit_bio()` is not reported).
+- `pages[i]` takes the array's state until that element changes; bvecs, sg lists, skb
+  frags are I/O even when a CPU copy consumes them.
+- Conditions are correlated only in one shape: a pointer whose NULL makes the page's
+  source yield nothing (`if (!mapping) return NULL;`) and is tested before the I/O.
+- A release ends the pending marker even with a second reference held (but `partial`).
 """,
     precision="high",
     tags=("correctness", "security", "s390", "mm"),
@@ -243,6 +238,11 @@ class AccessibleChecker(Checker):
         if ev.done and key is not None and not (ev.m.field and ctx.states(key)):
             ctx.set(key, S.ACCESSIBLE if ev.m.accessible else S.PENDING,
                     (Step(ev.span, f"possibly secure page from {ev.api}()"),))
+            guard(ctx, key, ev.call, ev.api)       # the source yields nothing without it
+
+    def on_branch(self, ctx: Context, test: Test) -> None:
+        for key in unguarded(ctx, test):           # one flag decides source and I/O
+            ctx.discard(key, S.PENDING)
 
     def on_io_start(self, ctx: Context, ev: Event[IoStart]) -> None:
         # Told at the I/O: this call, or the submission of the bio the page was added to.

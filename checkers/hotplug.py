@@ -8,9 +8,9 @@ the walkers already inside (an RCU grace period, an IPI) before freeing it (the
 *teardown*).  The models name the three kinds of calls and what each is about
 (``what``: memmap, page table); a sync waits for every kind.
 
-Tracked, per function: each unpublished entry (keyed on the entry's access path, so that
-``pmd++`` or reassigning the entry ends its story) is ``UNPUBLISHED`` until a sync;
-the ghost ``entry KIND`` records whether this function has synced or unpublished KIND yet.
+Tracked, per function: each unpublished entry (keyed on its access path: ``pmd++`` ends
+its story) is ``UNPUBLISHED`` until a sync; the ghost ``entry KIND`` says whether this
+function has synced or unpublished KIND yet.
 Reported: a teardown of KIND reachable while an entry of KIND may be ``UNPUBLISHED`` --
 once per unpublish, at the function that owns the unpublish step.
 
@@ -19,10 +19,9 @@ or unpublish of its own "tears down without sync" (``teardown`` with the chain i
 ``trail``), one that leaves an entry unpublished at its exit "unpublishes", one that waits
 "syncs".  A call applies them in that order: teardown check, sync, unpublish.
 
-Known limits: summaries stay within a file; unpublish and teardown are matched by kind,
-not by object (a free of an unrelated, never-published table after an unpublish is
-reported); a sync on one path of a callee counts as a sync; the caller's locks and waits
-are invisible.
+No walker is in the tables of a private mm (``[private]`` mm_alloc(), never attached);
+the callers' waits (``[callers]``) count, so does a percpu_ref kill-and-wait for the memmap.
+Known limits: see ``limits`` below.
 """
 from __future__ import annotations
 
@@ -31,8 +30,9 @@ from enum import Enum
 from typing import ClassVar
 
 from analyzer.engine import Checker, Context, Event, Ghost, Key, Tag, Trail
-from analyzer.ir import Expr, Index
-from analyzer.models.schema import Section, option, register
+from analyzer.engine.stores import made_only_by, owner
+from analyzer.ir import Expr, Index, Name
+from analyzer.models.schema import Section, arg_section, option, register
 from analyzer.result import Step
 from analyzer.rule import Rule
 
@@ -46,16 +46,15 @@ class Teardown(Section):
     NAME: ClassVar[str] = "teardown"
     OBJ: ClassVar[str | None] = None
     what: str | None = option(str, doc="what is freed (memmap, page table)")
-    deferred: bool | None = option(bool, doc="frees only after a grace period or IPI itself "
-                                          "(tlb_remove_table): needs no sync")
-    unpublished: bool | None = option(bool, doc="what it frees was hidden by the caller "
-                                      "(a zap list, a remapped vmemmap): a sync must "
-                                      "precede it in this function")
+    deferred: bool | None = option(bool, doc="frees after a grace period itself: no sync")
+    unpublished: bool | None = option(bool, doc="what it frees the caller hid (a zap list, "
+                                      "a remapped vmemmap): a sync must precede it")
     arg: int | None = option(int, doc="argument naming what is freed: an element of a "
                                    "batch (tables[i]) was queued for a deferred free")
+    mm: int | None = option(int, doc="argument naming the mm whose page table it frees: "
+                                  "none of a private mm (see [private])")
     via: str | None = option(str, doc="summaries: the teardown API the call chain ends in")
-    trail: tuple[Step, ...] | None = option(tuple, doc="summaries: the steps down to it (not "
-                                                    "for rule files)")
+    trail: tuple[Step, ...] | None = option(tuple, doc="summaries: the steps down to it")
 
 
 @register
@@ -75,16 +74,25 @@ class Unpublish(Section):
 
     NAME: ClassVar[str] = "unpublish"
     what: str | None = option(str, doc="what becomes unreachable for new walkers")
-    arg: int | None = option(int, doc="argument naming the cleared entry (pmd); reassigning "
-                                   "it ends the story")
+    arg: int | None = option(int, doc="argument naming the cleared entry (pmd)")
     via: str | None = option(str, doc="summaries: the unpublish API the chain ends in")
     trail: tuple[Step, ...] | None = option(tuple, doc="summaries: the steps down to it")
+
+arg_section("private", "allocators of an address space no task runs (mm_alloc()): until "
+            "it is attached, no lockless walker is in its page tables", event=None,
+            escapes=False, required=False)
+arg_section("ref_kill", "kills a percpu_ref: its tryget_live() fails from then on",
+            escapes=False)
+arg_section("ref_wait", "waits for the release of a killed percpu_ref (the completion its "
+            "release callback completes)", escapes=False)
+arg_section("attach", "calls that make a task run on an address space (kthread_use_mm())",
+            event=None, escapes=False)
+
 
 @register
 @dataclass(frozen=True, slots=True)
 class Container(Section):
-    """container_of()-style recovery of an object from its member (an RCU callback's
-    rcu_head: the object was queued for a deferred free)"""
+    """container_of(): an object from its member (an RCU callback's rcu_head)"""
 
     NAME: ClassVar[str] = "container"
     EVENT: ClassVar[str | None] = None
@@ -107,19 +115,19 @@ HOTPLUG_TEARDOWN_UNSYNCED = Rule(
     summary="memmap or page table freed after being unpublished without waiting for "
             "lockless walkers",
     what="""
-Finds a memmap or page-table teardown (`arch_remove_memory()`, `__remove_pages()`,
-`vmemmap_free()`, `pte_free()`, `pmd_free()`, ...) reachable on some path after the step
-that unpublished it (`remove_pfn_range_from_zone()`, `pmd_clear()`, `pud_clear()`,
-`pmdp_collapse_flush()`, ...) with no synchronization against lockless walkers in
-between (`synchronize_rcu()`, `tlb_remove_table_sync_one()`, an IPI broadcast). The
-unpublish and the teardown may sit in different functions of the file: the finding is
-reported once, in the function that owns the unpublish step, and its code flow follows
-the calls down to the teardown. For page tables a sync placed *before* the unpublish does
-not count; for the memmap a sync anywhere before the teardown does (the pages stopped
-being mapped long before: seed 002's `synchronize_rcu()` after `mem_hotplug_begin()`).
-Teardowns of what the *caller* unpublished (`kvm_mmu_free_shadow_page()` on a zap list,
-`__tlb_remove_table()`, HugeTLB `vmemmap_remap_free()`/`vmemmap_remap_alloc()`) need a
-sync (`kvm_flush_remote_tlbs()` for KVM) before them in the function, on some path.
+Finds a memmap or page-table teardown (`arch_remove_memory()`, `vmemmap_free()`,
+`pte_free()`, `pmd_free()`, a deposit, ...) reachable after the step that unpublished it
+(`remove_pfn_range_from_zone()`, `pmd_clear()`, `pmdp_collapse_flush()`, ...) with no
+sync against lockless walkers in between (`synchronize_rcu()`,
+`tlb_remove_table_sync_one()`, an IPI). The two may sit in different functions of the
+file: reported once, where the unpublish is, the code flow following the calls down.
+For page tables a sync *before* the unpublish does not count; for the memmap a sync
+anywhere before the teardown does (seed 002's `synchronize_rcu()` after
+`mem_hotplug_begin()`), in the function or in every caller of a static one, and so does
+a percpu_ref kill then wait for its release (`memunmap_pages()`: GUP-fast's devmap path
+must hold the pgmap reference). Teardowns of what the *caller* unpublished
+(`kvm_mmu_free_shadow_page()`, `__tlb_remove_table()`, HugeTLB `vmemmap_remap_free()`)
+need a sync (`kvm_flush_remote_tlbs()` for KVM) before them, on some path.
 """,
     why="""
 GUP-fast (and other lockless walkers) walk the page tables and dereference `struct page`
@@ -137,11 +145,9 @@ or an IPI that cannot be delivered until they re-enable interrupts.
     pte = ptep_get_lockless(ptep)          /* reads freed memory */
     folio = try_grab_folio_fast(pte_page(pte))  /* refcount of a random struct page */
 
-With `synchronize_rcu()` or `tlb_remove_table_sync_one()` between the two steps, CPU 1
-cannot free the table until CPU 0 re-enables interrupts, i.e. has left the walk. The
-same holds for the memmap: `arch_remove_memory()` frees the `struct page` array that a
-walker may be about to `folio_try_get()` (seed: "how is that synchronised against memory
-hotplug?", the ZONE_DEVICE `memunmap_pages() -> pageunmap_range()` path).
+With `synchronize_rcu()` or `tlb_remove_table_sync_one()` in between, CPU 1 cannot free
+the table until CPU 0 has left the walk. Likewise `arch_remove_memory()` frees the
+`struct page` array a walker may be about to `folio_try_get()` (seed 002).
 """,
     example="""
 _pmd = pmdp_collapse_flush(vma, addr, pmd);    /* walkers may still be in the table */
@@ -156,20 +162,19 @@ pte_free(mm, pmd_pgtable(_pmd));
     limits="""
 - Unpublish and teardown are matched by kind (memmap, page table), not by object: the
   free of a never-published table (an error path freeing a preallocated one) after an
-  unrelated unpublish is reported; a mm that no task ever runs (debug_vm_pgtable) has no
-  walkers but is reported too.
+  unrelated unpublish is reported.  The tables of a private `mm_alloc()` mm no task runs
+  (debug_vm_pgtable's) are not; its members are matched by name, not struct type.
 - Branch conditions are not understood: device-private ZONE_DEVICE memory, never mapped
   by present PTEs and so never reached by GUP-fast, is reported like the other types.
 - Summaries stay within a file: an unpublish in one file and the teardown in another
   (offline_pages() then, much later, try_remove_memory()) is not seen.
-- A callee that syncs on some path counts as syncing; a wait done by the caller of the
-  function that tears down is not seen (a sync under a flag the caller clears counts).
-- A table taken from a batch (`batch->tables[i]`) is taken as freed by the batch's RCU
-  callback; a percpu_ref kill-and-wait (memunmap_pages()) is not a sync yet.
-- Kernel page tables (`pte_free_kernel()`) are not modeled: GUP-fast walks user page
-  tables only.
-- `mem_hotplug_begin()` is a lock, not an unpublish step: hot-add error paths that remove
-  memory nobody could reach would be reported otherwise.
+- A callee that syncs on some path counts; a caller's wait is seen for a static function
+  when every caller calls it after the wait (in text order, the ref and the completion
+  not matched by object there). A percpu_ref kill-and-wait counts for the memmap only
+  while GUP-fast holds get_dev_pagemap() for every such page (until 6.0).
+- A table taken from a batch (`batch->tables[i]`) is taken as freed by its RCU callback.
+- Kernel page tables (`pte_free_kernel()`) are not modeled: GUP-fast walks user ones.
+- `mem_hotplug_begin()` is a lock, not an unpublish step (hot-add error paths).
 """,
     precision="medium",
     tags=("correctness", "memory-hotplug", "page-tables", "mm"),
@@ -186,17 +191,34 @@ class HotplugChecker(Checker):
         for section in ("teardown", "unpublish"):
             for m in ctx.models.entries(section):
                 ctx.set(ctx.ghost("entry", _kind(m)), Walk.FRESH)
+        # Every caller waited before the call: a sync, or a percpu_ref kill and wait.
+        c = ctx.models.fact("callers", ctx.function.name)
+        seen = set(c.get("before") or ()) if c is not None else set()
+        if seen & ctx.models.names("sync"):
+            ctx.set(ctx.ghost("synced"), Walk.SYNCED)
+        if seen & ctx.models.names("ref_kill") and seen & ctx.models.names("ref_wait"):
+            ctx.set(ctx.ghost("quiesced"), Walk.SYNCED)
+
+    def on_ref_kill(self, ctx: Context, ev: Event[Section]) -> None:
+        ctx.set(ctx.ghost("killed", owner(ctx, ev.obj) or ""), Walk.SYNCED)
+
+    def on_ref_wait(self, ctx: Context, ev: Event[Section]) -> None:
+        if ctx.may_be(ctx.ghost("killed", owner(ctx, ev.obj) or ""), Walk.SYNCED):
+            ctx.set(ctx.ghost("quiesced"), Walk.SYNCED)
 
     def on_teardown(self, ctx: Context, ev: Event[Teardown]) -> None:
-        if ev.m.deferred:
+        mm = ctx.arg(ev.call, ev.m.mm)
+        if ev.m.deferred or made_only_by(ctx, mm, ctx.models.names("private"),
+                                         ctx.models.names("attach")):
             return
         kind, via, chain = _kind(ev.m), ev.m.via, ev.m.trail or ()
         step = Step(ev.span, f"{ev.api}() tears down the {kind}" if not chain else
                     f"{ev.api}() tears down the {kind} without a sync")
         pending = [(k, s[Walk.UNPUBLISHED]) for k, s in ctx.tracked()
                    if _unpublished(k) == kind and Walk.UNPUBLISHED in s]
-        if kind == "memmap" and ctx.may_be(ctx.ghost("synced"), Walk.SYNCED):
-            pending = []                # a sync anywhere before a memmap teardown counts
+        if kind == "memmap" and ctx.may_be(ctx.ghost("synced"), Walk.SYNCED) | ctx.may_be(
+                ctx.ghost("quiesced"), Walk.SYNCED):    # anywhere before the teardown
+            pending = []
         if ev.m.unpublished and not chain and not ctx.may_be(ctx.ghost("synced"),
                                                              Walk.SYNCED) \
                 and not _deferred(ctx, ctx.arg(ev.call, ev.m.arg)):
@@ -205,7 +227,10 @@ class HotplugChecker(Checker):
             self._report(ctx, ev, kind, step, pending)
         if ctx.may_be(ctx.ghost("entry", kind), Walk.FRESH):
             # Summary: this function tears down before any sync or unpublish of its own.
-            ctx.summarize("teardown", what=kind, via=via or ev.api, trail=(step, *chain))
+            params = ctx.function.params
+            ctx.summarize("teardown", what=kind, via=via or ev.api, trail=(step, *chain),
+                          **({"mm": params.index(mm.id)} if isinstance(mm, Name)
+                             and mm.id in params else {}))
 
     def on_sync(self, ctx: Context, ev: Event[Sync]) -> None:
         ctx.set(ctx.ghost("synced"), Walk.SYNCED)

@@ -87,9 +87,20 @@ class Models:
     files: list[str] = field(default_factory=list)
     _names_cache: dict[Any, Any] = field(default_factory=dict, repr=False)
 
+    #: File-wide facts the pipeline derives from the analyzed file's text
+    #: (analyzer/engine/stores.py: ``stored``, ``callers``, ``null_without``), by (section,
+    #: name): looked up by the checkers that want them, never models of a call (no event,
+    #: no effect on escape, pre-filters or the set of known APIs).
+    derived: dict[tuple[str, str], Model] = field(default_factory=dict)
+
     def overlay(self) -> Models:
         """A copy whose additions (function summaries) leave this one untouched."""
-        return Models({k: dict(v) for k, v in self.by_section.items()}, list(self.files))
+        return Models({k: dict(v) for k, v in self.by_section.items()}, list(self.files),
+                      derived=dict(self.derived))
+
+    def fact(self, section: str, name: str | None) -> Model | None:
+        """A file-wide derived fact (see ``derived``)."""
+        return self.derived.get((section, name)) if name is not None else None
 
     def add_summary(self, m: Model) -> bool:
         """Add a summarized fact unless a rule file already models that API there."""

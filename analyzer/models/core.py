@@ -174,3 +174,4 @@ class Flag(Section):
     NAME: ClassVar[str] = "flag"
     EVENT: ClassVar[str | None] = None
     OBJ: ClassVar[str | None] = None
+
