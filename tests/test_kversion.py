@@ -286,3 +286,14 @@ def test_rules_apis_lists_the_versions_and_marks_the_variant_used():
     assert newest[1].startswith("* ") and any(" get_page " in x for x in r.stdout.splitlines())
     r = run_cli("rules", "--apis", "--kernel-version", "x")
     assert r.returncode == 2 and r.stderr.startswith("kref-lint: error: --kernel-version")
+
+
+def test_shmem_get_folio_s_out_parameter_moves_with_the_version():
+    """page-ref-leak: the folio shmem_get_folio() references is at index 2 up to 6.11 and at
+    index 3 from 6.12 (write_end came before it).  Each shape is a leak with its own
+    version's models (tests/test_fixtures.py checks the lines); the 6.1 shape read with
+    6.12's models gives nothing (index 3 is the sgp enumerator)."""
+    leak = ("bad_shmem_read_poisoned", "page-ref-leak")
+    assert leak in findings_of("leak_6_1.c", "6.1")
+    assert leak not in findings_of("leak_6_1.c", "6.12")
+    assert leak in findings_of("../leak/shmem.c", "6.12")
