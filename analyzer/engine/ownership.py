@@ -42,7 +42,7 @@ from typing import Any
 from analyzer.engine import values
 from analyzer.engine.api import Context, Handover
 from analyzer.engine.keys import is_computed, root_variable
-from analyzer.ir import AddrOf, Call, Expr, Index, Member, Name, Opaque, walk
+from analyzer.ir import AddrOf, Call, Expr, Index, Literal, Member, Name, Opaque, walk
 from analyzer.result import Step
 
 #: What a call does to references, in this order (:func:`effect`): a put, a get, a source
@@ -226,8 +226,9 @@ class Owners:
 
 def receiver(ctx: Context, e: Expr | None) -> str | None:
     """The object a get or a source's argument gives a reference to: tracked, else its
-    object (``&folio->page`` is ``folio``)."""
-    if e is None:
+    object (``&folio->page`` is ``folio``).  A constant receives nothing (a call read
+    with another version's argument order: ``0`` where the out-parameter was)."""
+    if e is None or isinstance(e, Literal):
         return None
     return ctx.designated(e, derive=True) or ctx.object_of(
         e.operand if isinstance(e, AddrOf) and isinstance(e.operand, Name) else e)
