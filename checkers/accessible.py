@@ -15,8 +15,8 @@ from analyzer.result import Step
 from analyzer.rule import Rule
 
 # ------------------------------------------------------------------ model sections
-MakeAccessible = arg_section("make_accessible", "arch_make_{page,folio}_accessible() and "
-                             "wrappers (0 = success)", conditional=True, assumed=True)
+MakeAccessible = arg_section("make_accessible", "arch_make_*_accessible() and wrappers (0 = "
+                             "success)", conditional=True, assumed=True, hands_over=False)
 IoSubmit = arg_section("io_submit", "calls that submit a bio: I/O starts on its pages",
                        arg_doc="the carrier whose pages I/O starts on")
 NotSecure = arg_section("not_secure", "tests after which a page cannot be secure (a folio "

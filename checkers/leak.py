@@ -159,7 +159,7 @@ class LeakChecker(Checker):
         elif ctx.place(ev.obj) not in ctx.function.params:
             out = ctx.dest.get(id(call)) or ev.result     # else the caller's array owns it
             self._take(ctx, ownership.receiver(ctx, ev.obj), call, out if m.counted
-                       else 1 if isinstance(ev.obj, AddrOf) else "?", out, m.when)
+                       else 1 if isinstance(ev.obj, AddrOf) else "?", out, ev.pending)
 
     def on_ref_handover(self, ctx: Context, ev: Event[RefHandover]) -> None:
         ownership.of(ctx).hand_over(ctx, Ref, ev)   # held only where the result says so

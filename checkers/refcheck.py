@@ -16,7 +16,8 @@ from analyzer.result import Step
 from analyzer.rule import Rule
 
 # ------------------------------------------------------------------ model sections
-Warn = arg_section("warn", "WARN_ON()-style assertions", arg_doc="the asserted condition")
+Warn = arg_section("warn", "WARN_ON()-style assertions", arg_doc="the asserted condition",
+                   hands_over=False)
 SetRefcount = arg_section("set_refcount", "calls that overwrite a reference count", "exclusive")
 Unfreeze = arg_section("unfreeze", "refcount unfreezes")    # after: the write sees the freeze
 ExclusiveAction = arg_section("exclusive_action", "actions that assume no other reference "
@@ -266,8 +267,7 @@ class RefcheckChecker(Checker):
             return
         for m in ctx.models.of(call.callee):
             if isinstance(m.spec, (RefcountRead, Freeze)):
-                extra = {"when": m.spec.when} if isinstance(m.spec, Freeze) else {}  # type: ignore[attr-defined]
-                ctx.summarize_param(m.section, ctx.key(ctx.arg(call, m.spec.arg)), **extra)
+                ctx.summarize_param(m.section, ctx.key(ctx.arg(call, m.spec.arg)), like=m.spec)
 
     # ------------------------------------------------------------------ states
     def _decide(self, ctx: Context, e: Binary, true: bool) -> None:

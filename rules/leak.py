@@ -31,7 +31,8 @@ RefRelease = arg_section("ref_release", "drops of references beyond the shared `
                          "(arrays, batches, pfns)", arg_doc="argument whose reference(s) it drops")
 RefCount = arg_section("ref_count", "the count argument of counted gets and puts "
                        "(folio_ref_add, folio_put_refs)", arg_doc="argument giving how many "
-                       "references an acquire, ref_source or release takes/drops")
+                       "references an acquire, ref_source or release takes/drops",
+                       hands_over=False)
 
 
 @register
@@ -50,6 +51,7 @@ class RefHandover(Section):
     """calls that take a reference over on one result and leave it the caller's on the
     other (filemap_add_folio: in the page cache on 0, still the caller's on an error)"""
     NAME: ClassVar[str] = "ref_handover"
+    HANDS_OVER: ClassVar[bool] = False
     arg: int | None = option(int, required=True)
     kept: str = option(str, required=True, choices=WHEN,
                        doc="the result on which the caller still holds the reference")
@@ -60,6 +62,7 @@ class RefHandover(Section):
 class RefErrorTest(Section):
     """tests after which a result holds no object (IS_ERR, is_error_pfn)"""
     NAME: ClassVar[str] = "ref_error_test"
+    HANDS_OVER: ClassVar[bool] = False
     arg: int | None = option(int, required=True)
     when: str = when_key("result meaning 'no object'")
     null: bool | None = option(bool, doc="NULL is 'no object' too (IS_ERR_OR_NULL)")
@@ -70,6 +73,7 @@ class RefErrorTest(Section):
 class RefErrorValue(Section):
     """return values that signal failure (ERR_PTR, VM_FAULT_OOM)"""
     NAME: ClassVar[str] = "ref_error_value"
+    HANDS_OVER: ClassVar[bool] = False
     OBJ: ClassVar[str | None] = None
 
 
@@ -78,6 +82,7 @@ class RefErrorValue(Section):
 class RefCarrier(Section):
     """values that map an object (mk_pte): installing them hands it over"""
     NAME: ClassVar[str] = "ref_carrier"
+    HANDS_OVER: ClassVar[bool] = False
     OBJ: ClassVar[str | None] = "from_"
     from_: int | None = option(int, required=True, toml="from",
                                doc="argument whose object the result maps")

@@ -147,6 +147,14 @@ class Event(Generic[M]):
     def conditional(self) -> bool:
         return self.m.conditional()
 
+    @property
+    def pending(self) -> str:
+        """The result value on which the effect holds while it is still undecided: the
+        entry's ``when`` at the call, ``always`` on the edge that decided it.  A state made
+        at the call keeps it with the variable of the result (:mod:`analyzer.engine.values`
+        decides it where that variable is tested)."""
+        return "always" if self.edge else self.m.holds_on()
+
 
 @dataclass(frozen=True, slots=True)
 class Move:
@@ -911,10 +919,14 @@ class Context:
         self.summarize(section, when=when if truth else _OTHER_TRUTH.get(when, "nonzero"),
                        **values)
 
-    def summarize_param(self, section: str, key: Key | None, **values: Any) -> None:
+    def summarize_param(self, section: str, key: Key | None, like: Any = None,
+                        **values: Any) -> None:
         """:meth:`summarize` a fact about the parameter ``key`` (``arg`` = its index);
-        nothing when ``key`` is no parameter."""
+        nothing when ``key`` is no parameter.  ``like``: the model entry whose effect the
+        function passes on (a conditional one's ``when`` with it)."""
         params = self.function.params
+        if like is not None and like.conditional():
+            values.setdefault("when", like.holds_on())
         if isinstance(key, str) and key in params:
             self.summarize(section, arg=params.index(key), **values)
 

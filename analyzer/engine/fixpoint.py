@@ -343,7 +343,7 @@ class _Run:
             name = spec.event() if spec is not None else None
             if name is None or name not in self.subs or not spec.conditional():
                 continue
-            when = getattr(spec, "when", "always")
+            when = spec.holds_on()
             holds = effect_holds(when, test.outcome)
             if (holds and spec.ASSUMED) or not (holds or effect_fails(when, test.outcome)):
                 continue

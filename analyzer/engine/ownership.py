@@ -10,10 +10,10 @@ this module decides that, once, for every checker overriding ``on_handover``:
   references of what its arguments name (the object itself, not what another call
   computes from it: ``f(folio_nr_pages(p))`` keeps ``p``), except a call that puts, gets,
   finds or derives (:func:`effect`: its own event accounts for the object), one modeled
-  in a section of ``KEEP`` (it tests, locks, counts, re-reads, asserts, maps the object or
-  hands it over on one result only), and except the arguments a ``ref_borrow`` entry
+  in a section declared ``HANDS_OVER = False`` (it tests, locks, counts, re-reads, asserts,
+  maps the object or hands it over on one result only), and except the arguments a ``ref_borrow`` entry
   names (used, not kept).  An unknown callee or a function pointer takes everything
-  over (precision first).  ``KEEP`` is wider than the object-neutral sections of
+  over (precision first).  ``HANDS_OVER = False`` is wider than the object-neutral sections of
   ``Escape`` (``ESCAPES = False``): a lock, a test or a carrier *uses* the object.
 * **Ends** (:meth:`Owners.end`, :meth:`Owners.drop`): a put of the right count, a
   hand-over; the origins some path ends are the references the function manages.
@@ -43,17 +43,13 @@ from analyzer.engine import values
 from analyzer.engine.api import Context, Handover
 from analyzer.engine.keys import is_computed, root_variable
 from analyzer.ir import AddrOf, Call, Expr, Index, Literal, Member, Name, Opaque, walk
+from analyzer.models import sections
 from analyzer.result import Step
 
 #: What a call does to references, in this order (:func:`effect`): a put, a get, a source
 #: (a lookup, an allocation, GUP), a derivation.  Its own event accounts for the object.
 PUTS = ("release", "ref_release")
 EFFECTS = (*PUTS, "acquire", "ref_source", "derive")
-#: Sections whose calls use an object, or make a value of it, and never take its reference
-#: over: tests, locks, count reads, re-reads, assertions, error values, try-gets, ...
-KEEP = ("transparent", "lock", "unlock", "refcount_read", "derive", "reread", "ref_error_test",
-        "revalidate", "warn", "acquire", "ref_count", "make_accessible", "lockless_read",
-        "ref_carrier", "ref_handover", "ref_error_value")
 BORROW = "ref_borrow"            # calls that use (some) arguments without keeping them
 CARRIERS = ("ref_carrier",)      # values made of an object besides derivations
 
@@ -74,7 +70,9 @@ def effect(ctx: Context, call: Call) -> str | None:
 
 def handover(ctx: Context, call: Call) -> Handover | None:
     """What ``call`` may take the references of (see the policy); None: nothing."""
-    if effect(ctx, call) is not None or any(ctx.models.get(s, call.callee) for s in KEEP):
+    if effect(ctx, call) is not None or any(
+            (typ := sections().get(m.section)) is not None and not typ.HANDS_OVER
+            for m in ctx.models.of(call.callee)):
         return None
     borrow = ctx.models.get(BORROW, call.callee)
     kept = range(len(call.args)) if borrow is None or borrow.spec.args is None \

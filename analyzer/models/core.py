@@ -18,6 +18,7 @@ class Transparent(Section):
     """wrappers whose value is one argument's (likely, unlikely)"""
 
     NAME: ClassVar[str] = "transparent"
+    HANDS_OVER: ClassVar[bool] = False
     EVENT: ClassVar[str | None] = None
     ESCAPES: ClassVar[bool] = False
     arg: int | None = option(int, required=True, doc="argument whose value the call yields")
@@ -55,6 +56,7 @@ class LocklessRead(Section):
     """reads of a pointer or entry without a lock or reference"""
 
     NAME: ClassVar[str] = "lockless_read"
+    HANDS_OVER: ClassVar[bool] = False
     ESCAPES: ClassVar[bool] = False
     arg: int | None = option(int, doc="argument read through (the source to re-check)",
                           default=0)
@@ -73,6 +75,7 @@ class Reread(Section):
     """re-reads of a source for revalidation (ptep_get, xas_reload)"""
 
     NAME: ClassVar[str] = "reread"
+    HANDS_OVER: ClassVar[bool] = False
     EVENT: ClassVar[str | None] = None
     ESCAPES: ClassVar[bool] = False
     arg: int | None = option(int, required=True, doc="argument re-read (the source)")
@@ -84,6 +87,7 @@ class Derive(Section):
     """results designating an object derived from an argument (pte_page)"""
 
     NAME: ClassVar[str] = "derive"
+    HANDS_OVER: ClassVar[bool] = False
     OBJ: ClassVar[str | None] = "from_"
     ESCAPES: ClassVar[bool] = False
     from_: int | None = option(int, required=True, toml="from",
@@ -100,6 +104,7 @@ class Acquire(Section):
     """calls that take a reference (plain, speculative, pin)"""
 
     NAME: ClassVar[str] = "acquire"
+    HANDS_OVER: ClassVar[bool] = False
     ESCAPES: ClassVar[bool] = False
     arg: int | None = option(int, required=True, doc="argument whose object gains a reference")
     kind: str = option(str, required=True, choices=ACQUIRE_KINDS, default="plain")
@@ -128,6 +133,7 @@ class Lock(Section):
     """calls that take a lock (spin) or enter an RCU read-side section"""
 
     NAME: ClassVar[str] = "lock"
+    HANDS_OVER: ClassVar[bool] = False
     kind: str = option(str, required=True, choices=LOCK_KINDS, default="spin")
     when: str = when_key()
     arg: int | None = option(int, doc="argument locked, for an object lock (folio_lock)")
@@ -139,6 +145,7 @@ class Unlock(Section):
     """calls that release them"""
 
     NAME: ClassVar[str] = "unlock"
+    HANDS_OVER: ClassVar[bool] = False
     kind: str = option(str, required=True, choices=LOCK_KINDS, default="spin")
     arg: int | None = option(int)
 
@@ -149,6 +156,7 @@ class Revalidate(Section):
     """calls (or summarized helpers) that re-check a lockless source"""
 
     NAME: ClassVar[str] = "revalidate"
+    HANDS_OVER: ClassVar[bool] = False
     EVENT: ClassVar[str | None] = None      # the engine tells on_recheck (a Recheck)
     ESCAPES: ClassVar[bool] = False
     arg: int | None = option(int, required=True, doc="argument whose source it re-checks")
@@ -161,6 +169,7 @@ class RefcountRead(Section):
     """reads of an exact reference count"""
 
     NAME: ClassVar[str] = "refcount_read"
+    HANDS_OVER: ClassVar[bool] = False
     EVENT: ClassVar[str | None] = None      # queried: Context.count_read()
     ESCAPES: ClassVar[bool] = False
     arg: int | None = option(int, required=True, doc="argument whose count it returns")

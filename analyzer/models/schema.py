@@ -23,6 +23,10 @@ A section says what its entries mean to the engine::
   checker that declares the section): it does not make the call *known* to the engine
   (escape, forgetting ``&x`` after an unknown callee) nor keep the callee's summary
   from being used.  Only the sections' own checker hears about such calls.
+* ``HANDS_OVER = False``: a call of such a section uses its arguments without taking their
+  references over (a test, a lock, a count read, an assertion, a try-get: the hand-over
+  policy of :mod:`analyzer.engine.ownership`).  Wider than ``ESCAPES = False``: a lock or a
+  test *uses* the object, so it escapes, but keeps no reference of it.
 * ``CARRIER``/``SUBMITTED_BY``: the event is deferred to the submission of a carrier (a
   page added to a bio is told when the bio is submitted; ``Event.attached`` is the step
   where it was added).
@@ -71,6 +75,7 @@ class Section:
     ASSUMED: ClassVar[bool] = False
     ESCAPES: ClassVar[bool] = True
     KNOWS: ClassVar[bool] = True
+    HANDS_OVER: ClassVar[bool] = True
     OWNER: ClassVar[str] = "core"
     #: A field naming an argument that *carries* the object to a later submission
     #: (``bio_add_page(bio, page)``): where the entry sets it, the event is told not at
@@ -100,8 +105,14 @@ class Section:
                   for k, v in values.items() if k in by_toml}
         return cls(**kwargs)
 
+    def holds_on(self) -> str:
+        """The return value on which the entry's effect holds (its ``when``; ``always``
+        for a section without one)."""
+        when: str = getattr(self, "when", "always")
+        return when
+
     def conditional(self) -> bool:
-        return getattr(self, "when", "always") != "always"
+        return self.holds_on() != "always"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,11 +126,11 @@ class ArgSection(Section):
 def arg_section(name: str, doc: str, event: str | None = "", escapes: bool = True,
                 arg_doc: str = "", conditional: bool = False,
                 required: bool = True, assumed: bool = False,
-                knows: bool = True) -> type[ArgSection]:
+                knows: bool = True, hands_over: bool = True) -> type[ArgSection]:
     """Declare and register an :class:`ArgSection` in one line (``conditional``: with a
     ``when`` key; ``required=False``: ``arg`` may be left out)."""
     ns: dict[str, Any] = {"NAME": name, "EVENT": event, "ESCAPES": escapes, "ASSUMED": assumed,
-                          "KNOWS": knows, "__doc__": doc, "__module__": _caller_module()}
+                          "KNOWS": knows, "HANDS_OVER": hands_over, "__doc__": doc, "__module__": _caller_module()}
     extra: list[tuple[str, Any, Any]] = []
     if conditional:
         extra.append(("when", str, when_key()))
