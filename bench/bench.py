@@ -2,10 +2,11 @@
 """kref-lint benchmark on the real kernel corpus (not a test: run it and read the table).
 
 Side by side, in one run, on the TUs of mm/ and virt/kvm/ in the corpus that
-scripts/kernel-corpus sets up (compile_commands.json):
+scripts/kernel-corpus sets up (the ones its compile_commands.json lists: what the
+configuration builds):
 
-  (a) clang -fsyntax-only over the same TUs, same flags, same parallelism: the floor
-  (b) kref-lint --frontend clang, cold cache
+  (a) clang -fsyntax-only over those TUs, same flags, same parallelism: the floor
+  (b) kref-lint --frontend clang over the same TUs, cold cache
   (c) the same, warm cache
   (d) after touching one .c file (mm/gup.c)
   (e) after touching include/linux/mm.h
@@ -48,6 +49,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -117,17 +119,29 @@ def measure(cmd: list[str], cwd: Path, env: dict | None = None) -> dict:
             "stdout": out, "stderr": err}
 
 
+#: What the clang and tree-sitter scenarios analyze (the floor: its TUs).
+PATHS = ("mm/", "virt/kvm/")
+
+
+def built(tree: Path) -> list[dict]:
+    """The compile database's entries of the TUs under ``PATHS`` (what the configuration
+    builds: clang mode is given exactly these, a file it does not build has no flags)."""
+    entries = json.loads((tree / "compile_commands.json").read_text())
+    return [e for e in entries if os.path.relpath(
+        os.path.join(e["directory"], e["file"]), tree).startswith(PATHS)]
+
+
 def floor(tree: Path, jobs: int) -> dict:
-    """clang -fsyntax-only over every TU of the compile database, `jobs` at a time."""
+    """clang -fsyntax-only over the TUs of :func:`built`, `jobs` at a time, each with its
+    own arguments."""
     clang = shutil.which("clang") or next(
         (shutil.which(f"clang-{v}") for v in range(20, 13, -1) if shutil.which(f"clang-{v}")),
         None)
     if clang is None:
         raise SystemExit("bench: no clang binary for the floor; apt-get install clang")
-    entries = json.loads((tree / "compile_commands.json").read_text())
     cmds = []
-    for e in entries:
-        argv = e.get("arguments") or e["command"].split()
+    for e in built(tree):
+        argv = e.get("arguments") or shlex.split(e["command"])   # -DKBUILD_MODNAME='"kvm"'
         args = clean_command(argv, e["directory"], e["file"])
         cmds.append([clang, "-fsyntax-only", "-w", *args, e["file"]])
     rejected = _rejected_by(cmds[0], tree)
@@ -380,7 +394,8 @@ def main() -> int:
                      f"dropped for this clang: {' '.join(fl['rejected']) or 'nothing'}"))
     with tempfile.TemporaryDirectory() as cache:
         cenv = {**env, "KREF_LINT_CACHE_DIR": cache}
-        clang_cmd = kref + ["--frontend", "clang", "mm/", "virt/kvm/"]
+        clang_cmd = kref + ["--frontend", "clang", *sorted(
+            os.path.relpath(os.path.join(e["directory"], e["file"]), tree) for e in built(tree))]
         for label in ("(b) clang mode, cold cache", "(c) clang mode, warm cache"):
             rows.append((label, measure(clang_cmd, tree, cenv), ""))
         if not args.no_touch:
@@ -392,7 +407,7 @@ def main() -> int:
                              ""))
     with tempfile.TemporaryDirectory() as cache:
         tenv = {**env, "KREF_LINT_CACHE_DIR": cache}
-        ts_cmd = kref + ["--frontend", "treesitter", "mm/", "virt/kvm/"]
+        ts_cmd = kref + ["--frontend", "treesitter", *PATHS]
         rows.append(("(f) tree-sitter mode, cold", measure(ts_cmd, tree, tenv), ""))
         rows.append(("(f) tree-sitter mode, warm", measure(ts_cmd, tree, tenv), ""))
     table = ["| scenario | wall s | CPU s | peak MiB | wall / floor | notes |",
