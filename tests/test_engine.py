@@ -935,6 +935,11 @@ HANDOVER_RULES = """
 [acquire.take]
 arg = 0
 kind = "plain"
+[lock.lock_obj]
+kind = "spin"
+arg = 0
+[io_start.start_io]
+arg = 0
 [release.drop]
 arg = 0
 [ref_borrow.look]
@@ -994,6 +999,8 @@ def handover(models, body: str, params: str = "struct page *p, struct page *q, s
     ("look_first(p, q);", "took:q"),            # ... or the arguments it names
     ("take(p);", None), ("drop(p);", None),     # a get, a put: their own events
     ("if (IS_ERR(p)) return;", None),           # a test uses, never keeps
+    ("lock_obj(p);", None),                     # a HANDS_OVER = False section: uses it
+    ("start_io(p);", "took:p"),                 # any other section: may keep it
 ])
 def test_handover_policy(handover_models, call, took):
     got = [m for line, m in handover(handover_models, call) if m.startswith("took")]
