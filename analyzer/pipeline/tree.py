@@ -44,10 +44,12 @@ from analyzer.pipeline.discover import read_source
 from analyzer.pipeline.options import FileTask, Loaded, Options
 from analyzer.summaries.compute import (
     FileInfo,
+    Packed,
     Pass1Cache,
     Pass1Stats,
     Work,
     analyze_one,
+    called_by,
     compute,
     starter_names,
 )
@@ -222,7 +224,7 @@ class Pass1:
         self._starters: frozenset[str] | None = None
         #: path -> (the indexes of its functions naming a starter, those functions
         #: lowered): read with its skeleton, until compute() asks for them
-        self._prelowered: dict[str, tuple[frozenset[int], dict[int, Function | bytes]]] = {}
+        self._prelowered: dict[str, tuple[frozenset[int], dict[int, Function | Packed]]] = {}
         self.files = _Files(self.state)
 
     # -- persistence: State in one file, Back in another (read when needed)
@@ -368,7 +370,9 @@ class Pass1:
         if not todo:
             return
         iterators = self.loaded.models.iterators()
-        got = self._map(_skeleton_of, [(p, iterators, self._starters) for p in todo], 8,
+        transparent = self.loaded.models.names("transparent")
+        got = self._map(_skeleton_of, [(p, iterators, self._starters, transparent)
+                                       for p in todo], 8,
                         max(1, len(todo) // (self.jobs * 8)))
         for p, (sk, seeds) in zip(todo, got):
             if seeds[0]:                  # what compute() lowers of this file first
@@ -379,9 +383,10 @@ class Pass1:
                            tuple(sys.intern(t) for t in x.tokens)) for x in sk)
 
     def _lower(self, batch: Sequence[tuple[FileInfo, Sequence[int]]]
-               ) -> list[dict[int, Function | bytes]]:
+               ) -> list[dict[int, Function | Packed]]:
         iterators = self.loaded.models.iterators()
-        out: list[dict[int, Function | bytes]] = [{} for _ in batch]
+        transparent = self.loaded.models.names("transparent")
+        out: list[dict[int, Function | Packed]] = [{} for _ in batch]
         jobs, where = [], []
         for k, (f, ix) in enumerate(batch):
             pre = self._prelowered.pop(f.path, None)
@@ -389,7 +394,7 @@ class Pass1:
                 out[k] = pre[1]           # lowered with its skeleton, from that parse
                 continue
             jobs.append((f.path, tuple(ix), frozenset(f.functions[i].name for i in ix),
-                         iterators))
+                         iterators, transparent))
             where.append(k)
         for k, got in zip(where, self._map(_lower_of, jobs, 4, 1)):
             out[k] = got
@@ -800,32 +805,35 @@ def _idents_in(data: bytes) -> array:
 
 
 def _skeleton_of(job) -> tuple[tuple[FnSkeleton, ...],
-                                 tuple[frozenset[int], dict[int, Function | bytes]]]:
+                                 tuple[frozenset[int], dict[int, Function | Packed]]]:
     """A file's skeleton, and its functions naming a starter lowered as
     :func:`_lower_of` gives them (their indexes, and the functions)."""
-    path, iterators, starters = job
+    path, iterators, starters, transparent = job
     try:
         data = read_source(path, MAX_BYTES)
         skels, seeds, fns = skeleton_and_seeds(path, data, iterators, starters)
     except Exception:                   # pass 2 reports a file it cannot read or parse
         return (), (frozenset(), {})
-    return skels, (seeds, {i: _packed(fn) for i, fn in fns or () if i in seeds})
+    return skels, (seeds, {i: _packed(fn, transparent) for i, fn in fns or ()
+                           if i in seeds})
 
 
-def _lower_of(job) -> dict[int, Function | bytes]:
+def _lower_of(job) -> dict[int, Function | Packed]:
     """The functions asked for, lowered; each pickled and compressed (a tenth of its
-    objects' size: pass 1 holds the lowered functions until it analyzes them)."""
-    path, indexes, names, iterators = job
+    objects' size: pass 1 holds the lowered functions until it analyzes them), with
+    its calls (computed here, in the helper that has the function at hand)."""
+    path, indexes, names, iterators, transparent = job
     try:
         fns = lower_only(path, read_source(path, MAX_BYTES), iterators, names)
     except Exception:
         return {}
     wanted = set(indexes)
-    return {i: _packed(fn) for i, fn in fns if i in wanted}
+    return {i: _packed(fn, transparent) for i, fn in fns if i in wanted}
 
 
-def _packed(fn: Function) -> bytes:
-    return zlib.compress(pickle.dumps(fn, pickle.HIGHEST_PROTOCOL), 1)
+def _packed(fn: Function, transparent: frozenset[str]) -> Packed:
+    return (zlib.compress(pickle.dumps(fn, pickle.HIGHEST_PROTOCOL), 1),
+            called_by(fn, transparent))
 
 
 def apart(fn: Callable[[], Any]) -> Any:
