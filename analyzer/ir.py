@@ -14,6 +14,7 @@ frontend.  All nodes are frozen, hashable dataclasses.
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -424,3 +425,26 @@ class CFG:
             for e in b.succs:
                 out[e.target].append(b.id)
         return out
+
+
+def _fast_pickling() -> None:
+    """Pickle the frozen slotted classes above as their constructor called with their
+    fields' values (the names read once here): the state methods ``dataclasses``
+    writes call ``fields()`` on every object, which made pickling most of the cost of
+    handing lowered functions between processes (pass 1).  The same objects come back."""
+    for cls in list(globals().values()):
+        if not (isinstance(cls, type) and cls.__module__ == __name__
+                and dataclasses.is_dataclass(cls) and "__slots__" in vars(cls)):
+            continue
+        fs = dataclasses.fields(cls)
+        if len(fs) < 2 or not all(f.init for f in fs):
+            continue
+        get = operator.attrgetter(*(f.name for f in fs))
+
+        def reduce(self, _cls=cls, _get=get) -> tuple:
+            return _cls, _get(self)
+
+        cls.__reduce__ = reduce  # type: ignore[method-assign]
+
+
+_fast_pickling()

@@ -250,3 +250,81 @@ def test_one_read_per_file_and_seeds_lowered_with_the_skeleton_change_nothing(tm
     # every seed came with its skeleton: nothing lowered in this process afterwards
     # (the callers of a file with facts are lowered when needed, in the helpers)
     assert str(root / "mm" / "submit.c") not in lowered
+
+
+STATIC_WRAP = """\
+static int local_submit(struct bio *bio, struct page *page)
+{
+\treturn helper_submit(bio, page);
+}
+
+int a_entry(struct bio *bio, struct page *page)
+{
+\treturn local_submit(bio, page);
+}
+"""
+# another file's static function of the same name (unrelated), and its caller
+SAME_NAME = """\
+static int local_submit(int x)
+{
+\treturn x * 2;
+}
+
+int x_user(int x)
+{
+\treturn local_submit(x);
+}
+"""
+CALLS_X_USER = """\
+int z_caller(int x)
+{
+\treturn x_user(x) + 1;
+}
+"""
+CALLS_A_ENTRY = """\
+int y_caller(struct bio *bio, struct page *page)
+{
+\treturn a_entry(bio, page);
+}
+"""
+
+
+def test_a_static_name_stays_in_its_file_and_a_visible_one_crosses(tmp_path, monkeypatch):
+    """A static function naming a starter gives its file's callers facts, but its name
+    pulls in no other file: x.c's own static ``local_submit`` is another function (its
+    caller x_user can have no fact), so z.c, which calls x_user, is never read; x.c is
+    read for its definition row of ``local_submit`` only.  The non-static a_entry that
+    calls it crosses files: y.c is read.  The table is the one of reading every file."""
+    from analyzer.pipeline import tree as tree_mod
+
+    root = tmp_path / "linux"
+    (root / "include" / "linux").mkdir(parents=True)
+    (root / "mm").mkdir()
+    (root / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 12\nSUBLEVEL = 0\n")
+    (root / "mm" / "submit.c").write_text(SUBMIT)
+    for d, text in (("a", STATIC_WRAP), ("x", SAME_NAME), ("z", CALLS_X_USER),
+                    ("y", CALLS_A_ENTRY)):
+        (root / "drivers" / d).mkdir(parents=True)
+        (root / "drivers" / d / f"{d}.c").write_text(text)
+    parsed: list[str] = []
+    real = tree_mod._skeleton_of
+
+    def spy(job):
+        parsed.append(job[0])
+        return real(job)
+
+    monkeypatch.setattr(tree_mod, "_skeleton_of", spy)
+    p1 = Pass1(Options(), jobs=1)
+    lean = p1.summarize(_files(root), [str(root)])
+    monkeypatch.undo()
+    full, full_stats = _summarize(root, True, monkeypatch)
+    assert lean.table.dump() == full
+    rel = {str(Path(p).relative_to(root)) for p in parsed}
+    assert rel == {"mm/submit.c", "drivers/a/a.c", "drivers/y/y.c", "drivers/x/x.c"}
+    assert lean.stats.relevant_files == 3 < full_stats.relevant_files == 5  # type: ignore
+    rows = [(d[0], d[1], bool(d[4])) for d in json.loads(full)["definitions"]]
+    assert ("local_submit", "drivers/a/a.c", True) in rows
+    assert ("local_submit", "drivers/x/x.c", False) in rows       # the row x.c is read for
+    assert ("a_entry", "drivers/a/a.c", True) in rows and ("y_caller", "drivers/y/y.c",
+                                                           True) in rows
+    assert not any(r[0] in ("x_user", "z_caller") for r in rows)

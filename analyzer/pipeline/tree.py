@@ -28,6 +28,7 @@ import re
 import signal
 import sys
 import tempfile
+import time
 import zlib
 from array import array
 from collections.abc import Callable, Mapping, Sequence
@@ -43,15 +44,17 @@ from analyzer.pipeline.discover import read_source
 from analyzer.pipeline.options import FileTask, Loaded, Options
 from analyzer.summaries.compute import (
     FileInfo,
+    Packed,
     Pass1Cache,
     Pass1Stats,
     Work,
     analyze_one,
+    called_by,
     compute,
     starter_names,
 )
 from analyzer.summaries.skeleton import FnSkeleton, lower_only, skeleton_and_seeds
-from analyzer.summaries.table import SummaryTable
+from analyzer.summaries.table import Definition, SummaryTable
 
 STATE_FORMAT = "kref-lint-pass1-4"
 MAX_BYTES = 16 * 1024 * 1024
@@ -221,7 +224,7 @@ class Pass1:
         self._starters: frozenset[str] | None = None
         #: path -> (the indexes of its functions naming a starter, those functions
         #: lowered): read with its skeleton, until compute() asks for them
-        self._prelowered: dict[str, tuple[frozenset[int], dict[int, Function | bytes]]] = {}
+        self._prelowered: dict[str, tuple[frozenset[int], dict[int, Function | Packed]]] = {}
         self.files = _Files(self.state)
 
     # -- persistence: State in one file, Back in another (read when needed)
@@ -367,7 +370,9 @@ class Pass1:
         if not todo:
             return
         iterators = self.loaded.models.iterators()
-        got = self._map(_skeleton_of, [(p, iterators, self._starters) for p in todo], 8,
+        transparent = self.loaded.models.names("transparent")
+        got = self._map(_skeleton_of, [(p, iterators, self._starters, transparent)
+                                       for p in todo], 8,
                         max(1, len(todo) // (self.jobs * 8)))
         for p, (sk, seeds) in zip(todo, got):
             if seeds[0]:                  # what compute() lowers of this file first
@@ -378,9 +383,10 @@ class Pass1:
                            tuple(sys.intern(t) for t in x.tokens)) for x in sk)
 
     def _lower(self, batch: Sequence[tuple[FileInfo, Sequence[int]]]
-               ) -> list[dict[int, Function | bytes]]:
+               ) -> list[dict[int, Function | Packed]]:
         iterators = self.loaded.models.iterators()
-        out: list[dict[int, Function | bytes]] = [{} for _ in batch]
+        transparent = self.loaded.models.names("transparent")
+        out: list[dict[int, Function | Packed]] = [{} for _ in batch]
         jobs, where = [], []
         for k, (f, ix) in enumerate(batch):
             pre = self._prelowered.pop(f.path, None)
@@ -388,11 +394,29 @@ class Pass1:
                 out[k] = pre[1]           # lowered with its skeleton, from that parse
                 continue
             jobs.append((f.path, tuple(ix), frozenset(f.functions[i].name for i in ix),
-                         iterators))
+                         iterators, transparent))
             where.append(k)
         for k, got in zip(where, self._map(_lower_of, jobs, 4, 1)):
             out[k] = got
         return out
+
+    def _stage(self, what: str) -> None:
+        """KREF_LINT_DEBUG: each stage's end, with the CPU seconds so far of this
+        process and of its helpers (live ones read from /proc), and the wall."""
+        if not os.environ.get("KREF_LINT_DEBUG"):
+            return
+        t = os.times()
+        helpers = t.children_user + t.children_system
+        tick = os.sysconf("SC_CLK_TCK")
+        for proc in getattr(self._pool, "_pool", ()):
+            try:
+                with open(f"/proc/{proc.pid}/stat", "rb") as fh:
+                    fields = fh.read().rsplit(b")", 1)[1].split()
+                helpers += (int(fields[11]) + int(fields[12])) / tick
+            except (OSError, IndexError, ValueError):
+                pass
+        print(f"kref-lint: pass 1: {what}: CPU {t.user + t.system:.1f} s + helpers "
+              f"{helpers:.1f} s, wall {time.monotonic():.1f}", file=sys.stderr, flush=True)
 
     # -- the helper processes
     def _helpers(self) -> Any:
@@ -453,7 +477,9 @@ class Pass1:
         shadow = {os.path.realpath(c): os.path.realpath(t)
                   for c, t in (shadow or {}).items()}
         root = tree_root(list(roots) or sources)
+        self._stage("start")
         self._scan([p for p in sources if p not in shadow.values()])
+        self._stage(f"scan of {len(sources)} analyzed files")
         digests: dict[str, str] = dict.fromkeys(shadow.values(), "")   # never read
         universe = [p for p in sources if self._digest_into(p, digests)]
         starters = self._starters = starter_names(self.loaded.models, self.loaded.checkers)
@@ -465,6 +491,7 @@ class Pass1:
             api = [p for p in self._api_files(root, arch) if p not in digests]
             self._scan(api)
             api = [p for p in api if self._digest_into(p, digests)]
+            self._stage(f"{len(headers)} headers, {len(api)} API files")
         else:
             arch, api = "", []
             root = os.path.commonpath(sources) if sources else ""
@@ -481,13 +508,18 @@ class Pass1:
                                stats, universe)
         if api:                          # (a whole tree has them all among its files)
             self._api_definers(universe, api, digests, starters)
+            self._stage("API definers")
         relevant = self._relevant(universe, digests, starters)
         self._skeletons(relevant, digests)
+        self._stage(f"closure: {len(relevant)} of {len(universe)} files")
         infos = [FileInfo(p, os.path.relpath(p, root) if root else p, digests[p],
                           not p.endswith(".c"), self.back.skeletons[digests[p]])
                  for p in relevant]
         defs, stats = compute(infos, self._lower, self.loaded.models, self.loaded.checkers,
                               self.back.cache, self.salt, self._waves)
+        self._stage(f"compute: {stats.analyzed} functions analyzed")
+        defs = self._all_rows(defs, universe, relevant, digests, root or "")
+        self._stage(f"rows: {len(defs)} definitions")
         stats.files = len(universe)
         stats.relevant_files = len(relevant)
         checked = self._checked(root or "", sources, digests, universe)
@@ -524,12 +556,20 @@ class Pass1:
 
     def _relevant(self, files: list[str], digests: dict[str, str],
                   starters: frozenset[str] | None) -> list[str]:
-        """The files of ``files`` pass 1 must read (in their order): those naming a
-        name that may have a fact -- a starter, or a function of such a file naming
-        one, transitively (by name: a superset of what the call graph resolves) --
-        found by the files' identifiers (:data:`_CALLISH`), without parsing the others.
-        A function that can have a fact, and every definition of its name, are in
-        these files: the summaries are those of all of ``files``."""
+        """The files of ``files`` pass 1 must read (in their order): those holding a
+        function that may have a fact -- one naming a starter, or a function naming
+        such a function where that call may reach it -- found by the files'
+        identifiers (:data:`_CALLISH`), without parsing the others.
+
+        A call reaches a definition of its own file, or one another file may see (a
+        header's, a non-``static`` one of a ``.c`` file): so the names spread across
+        files only through those, and a ``static`` function's name stays in its file
+        (another file's call of that name reaches another function).  Every function
+        that can have a fact, and every visible definition of its name (where a
+        caller's resolution looks), are in these files (by name: a superset of what
+        the call graph resolves); the summaries are those of all of ``files``, but for
+        the rows of other files' definitions of the names with facts
+        (:meth:`_all_rows`)."""
         if starters is None:
             return list(files)
         self._ident_hashes(files, digests)
@@ -537,11 +577,28 @@ class Pass1:
         for macro, it in self.loaded.models.iterators().items():
             if it.step:
                 steps.setdefault(it.step, []).append(macro)
-        names: set[str] = set()
-        callers: dict[str, list[str]] = {}      # token -> chosen functions naming it
+        names: set[str] = set()                  # visible names that may have a fact
+        #: token -> the functions of the chosen files naming it, as (file, index)
+        callers: dict[str, list[tuple[int, int]]] = {}
+        local: dict[int, dict[str, list[int]]] = {}     # file -> token -> its functions
+        skels: dict[int, tuple[FnSkeleton, ...]] = {}
+        marked: set[tuple[int, int]] = set()
         chosen: set[int] = set()
         pending = list(range(len(files)))
         frontier = sorted(starters)
+
+        def mark(fi: int, si: int) -> None:
+            work = [(fi, si)]
+            while work:
+                at = work.pop()
+                if at in marked:
+                    continue
+                marked.add(at)
+                s = skels[at[0]][at[1]]
+                if not s.static or not files[at[0]].endswith(".c"):
+                    frontier.append(s.name)      # visible: across files
+                work.extend((at[0], j) for j in local[at[0]].get(s.name, ()))
+
         while frontier:
             fresh: list[str] = []
             while frontier:                      # the closure over what is read
@@ -550,7 +607,8 @@ class Pass1:
                     continue
                 names.add(n)
                 fresh.append(n)
-                frontier.extend(c for c in callers.get(n, ()) if c not in names)
+                for fi, si in callers.get(n, ()):
+                    mark(fi, si)
             want = {zlib.crc32(m.encode()) for n in fresh for m in (n, *steps.get(n, ()))}
             hit = [i for i in pending
                    if not want.isdisjoint(self.state.idents[digests[files[i]]])]
@@ -559,15 +617,49 @@ class Pass1:
             chosen.update(hit)
             hit_set = set(hit)
             pending = [i for i in pending if i not in hit_set]
-            new = [files[i] for i in hit]
-            self._skeletons(new, digests)
-            for p in new:
-                for s in self.back.skeletons[digests[p]]:
+            self._skeletons([files[i] for i in hit], digests)
+            for fi in hit:
+                sk = skels[fi] = self.back.skeletons[digests[files[fi]]]
+                mine = local[fi] = {}
+                for si, s in enumerate(sk):
                     for t in s.tokens:
-                        callers.setdefault(t, []).append(s.name)
-                    if s.name not in names and not names.isdisjoint(s.tokens):
-                        frontier.append(s.name)
+                        callers.setdefault(t, []).append((fi, si))
+                        mine.setdefault(t, []).append(si)
+            for fi in hit:
+                for si, s in enumerate(skels[fi]):
+                    if not names.isdisjoint(s.tokens):
+                        mark(fi, si)
         return [files[i] for i in sorted(chosen)]
+
+    def _all_rows(self, defs: list[Definition], files: list[str], relevant: list[str],
+                  digests: dict[str, str], root: str) -> list[Definition]:
+        """``defs`` (what :func:`compute` gives for ``relevant``) with the rows of every
+        definition of a name with facts in the other files of ``files``, in the order
+        compute() over all of ``files`` gives them: the definitions of a name of a
+        ``static`` function with facts, elsewhere (they have none: a function that can
+        have a fact is in ``relevant``; and no caller there reaches them)."""
+        named = {d.name for d in defs if d.facts}
+        if not named:
+            return defs
+        chosen = set(relevant)
+        want = {zlib.crc32(n.encode()) for n in named}
+        extra = [p for p in files if p not in chosen
+                 and not want.isdisjoint(self.state.idents[digests[p]])]
+        self._skeletons(extra, digests)
+        rows = [(s.name, p, s.static) for p in extra
+                for s in self.back.skeletons[digests[p]] if s.name in named]
+        if not rows:
+            return defs
+        by_file: dict[str, list[Definition]] = {}
+        for d in defs:
+            by_file.setdefault(d.file, []).append(d)
+        for name, p, static in rows:
+            rel = os.path.relpath(p, root) if root else p
+            by_file.setdefault(rel, []).append(
+                Definition(name, rel, static, not p.endswith(".c"), ()))
+        have = chosen | {p for _, p, _ in rows}
+        return [d for p in files if p in have
+                for d in by_file.get(os.path.relpath(p, root) if root else p, ())]
 
     def _ident_hashes(self, paths: list[str], digests: dict[str, str]) -> None:
         todo = [p for p in paths if digests[p] not in self.state.idents]
@@ -713,32 +805,35 @@ def _idents_in(data: bytes) -> array:
 
 
 def _skeleton_of(job) -> tuple[tuple[FnSkeleton, ...],
-                                 tuple[frozenset[int], dict[int, Function | bytes]]]:
+                                 tuple[frozenset[int], dict[int, Function | Packed]]]:
     """A file's skeleton, and its functions naming a starter lowered as
     :func:`_lower_of` gives them (their indexes, and the functions)."""
-    path, iterators, starters = job
+    path, iterators, starters, transparent = job
     try:
         data = read_source(path, MAX_BYTES)
         skels, seeds, fns = skeleton_and_seeds(path, data, iterators, starters)
     except Exception:                   # pass 2 reports a file it cannot read or parse
         return (), (frozenset(), {})
-    return skels, (seeds, {i: _packed(fn) for i, fn in fns or () if i in seeds})
+    return skels, (seeds, {i: _packed(fn, transparent) for i, fn in fns or ()
+                           if i in seeds})
 
 
-def _lower_of(job) -> dict[int, Function | bytes]:
+def _lower_of(job) -> dict[int, Function | Packed]:
     """The functions asked for, lowered; each pickled and compressed (a tenth of its
-    objects' size: pass 1 holds the lowered functions until it analyzes them)."""
-    path, indexes, names, iterators = job
+    objects' size: pass 1 holds the lowered functions until it analyzes them), with
+    its calls (computed here, in the helper that has the function at hand)."""
+    path, indexes, names, iterators, transparent = job
     try:
         fns = lower_only(path, read_source(path, MAX_BYTES), iterators, names)
     except Exception:
         return {}
     wanted = set(indexes)
-    return {i: _packed(fn) for i, fn in fns if i in wanted}
+    return {i: _packed(fn, transparent) for i, fn in fns if i in wanted}
 
 
-def _packed(fn: Function) -> bytes:
-    return zlib.compress(pickle.dumps(fn, pickle.HIGHEST_PROTOCOL), 1)
+def _packed(fn: Function, transparent: frozenset[str]) -> Packed:
+    return (zlib.compress(pickle.dumps(fn, pickle.HIGHEST_PROTOCOL), 1),
+            called_by(fn, transparent))
 
 
 def apart(fn: Callable[[], Any]) -> Any:

@@ -65,10 +65,18 @@ class Pass1Stats:
     with_facts: int = 0
 
 
+#: A lowered function pickled and zlib-compressed (held so until it is analyzed), with
+#: what it calls (:func:`called_by`: computed where it was lowered).
+Packed = tuple[bytes, frozenset[str]]
 #: Lower, for each (file, indexes) given, those functions of the file: index -> Function,
-#: or the Function pickled and zlib-compressed (held so until it is analyzed).
+#: or :data:`Packed`.
 Lower = Callable[[Sequence[tuple[FileInfo, Sequence[int]]]],
-                 list[dict[int, Function | bytes]]]
+                 list[dict[int, Function | Packed]]]
+
+
+def called_by(fn: Function, transparent: frozenset[str]) -> frozenset[str]:
+    """The names a lowered function calls, as its analysis sees them."""
+    return called_names(build_cfg(fn, transparent))
 
 
 def _function(got: Function | bytes | None) -> Function | None:
@@ -213,10 +221,13 @@ def compute(files: Sequence[FileInfo], lower: Lower, models: Models,
             stats.lowered += len(fns)
             for v in vs:
                 one = fns.get(node_idx[v])
-                lowered[v] = one
-                fn = _function(one)
-                cache.calls[(files[fi].digest, node_idx[v])] = (
-                    called_names(build_cfg(fn, transparent)) if fn else frozenset())
+                if isinstance(one, tuple):
+                    lowered[v], names = one
+                else:
+                    lowered[v] = one
+                    fn = _function(one)
+                    names = called_by(fn, transparent) if fn else frozenset()
+                cache.calls[(files[fi].digest, node_idx[v])] = names
 
     def calls_of(v: int) -> frozenset[str]:
         got = calls.get(v)
