@@ -31,30 +31,21 @@ from enum import Enum
 from typing import Any
 
 from analyzer.engine import Checker, Context, Event, Origin, Recheck, origins
+from analyzer.engine.origins import PfnPage, UnheldTest
 from analyzer.ir import Expr, Name, Opaque, Return, Span
 from analyzer.models.core import Acquire, Derive, LocklessRead
-from analyzer.models.schema import ArgSection, Section, arg_section, option, register
 from analyzer.result import Step
 from analyzer.rule import Rule
-
-
-@register
-@dataclass(frozen=True, slots=True)
-class PfnPage(ArgSection):
-    """calls that map a PFN to its page or folio (pfn_to_page): the page is unheld when
-    the PFN's origin holds nothing (a PFN walk, a stored PFN)"""
-    NAME, ARG_DOC, KNOWS = "pfn_page", "argument that is the PFN", False
-    online: bool | None = option(bool, doc="maps any PFN, online or not: only needed when "
-                                           "nothing holds the page (pfn_to_online_page)")
 
 
 class Ref(Enum):
     UNHELD = "found locklessly, no reference"
     SPECULATED = "a parameter the function takes a speculative reference on elsewhere"
+    PASSED = "a parameter some caller passes without a reference"
     HELD = "reference held"
 
 
-NOT_HELD = (Ref.UNHELD, Ref.SPECULATED)
+NOT_HELD = (Ref.UNHELD, Ref.SPECULATED, Ref.PASSED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,31 +63,6 @@ class Plain:
     api: str
     key: str
     params: frozenset[Param]
-
-
-@register
-@dataclass(frozen=True, slots=True)
-class UnheldList(Section):
-    """lists whose membership holds no reference, by the field that is their head
-    (a deferred-split queue, hugetlb's lists): their members' count may be zero"""
-    NAME, EVENT, OBJ, KNOWS = "unheld_list", None, None, False
-    struct: str | None = option(str, doc="the struct the head is a field of")
-
-Owned = arg_section("owned", "calls after which the function owns the page, taken off the "
-                    "free lists (take_page_off_buddy()): its count is the owner's to set",
-                    knows=False, conditional=True)
-ListMember = arg_section("list_member", "calls that yield a member of a list (lru_to_folio): "
-                         "unheld when the list is an unheld_list", knows=False,
-                         arg_doc="argument that is the list's head")
-
-
-@register
-@dataclass(frozen=True, slots=True)
-class UnheldTest(ArgSection):
-    """tests that, made under the lock that guards what they test, say the object may be
-    freed under the function (folio_test_hugetlb() under hugetlb_lock): nothing holds it"""
-    NAME, ARG_DOC, KNOWS = "unheld_test", "argument whose object is tested", False
-    lock: str | None = option(str, required=True, doc="the spinlock, by name")
 
 
 TRY_GET_WITHOUT_REF = Rule(
@@ -171,12 +137,18 @@ class TryGetChecker(Checker):
     # A lockless read, or a re-check after the get, is needed for a finding.
     starter_sections = ("lockless_read", "reread", "revalidate", "pfn_page", "unheld_test",
                         "list_member", ("lock", {"kind": "spin"}))
+    fact_sections = ("unheld_args",)          # origins.unheld_args: callers pass it unheld
     precedence = ("lockless_read", "derive", "acquire")
 
     # ------------------------------------------------------------------ hooks
     def on_entry(self, ctx: Context) -> None:
-        for p in ctx.function.params:
+        params = ctx.function.params
+        for p in params:
             ctx.set(p, Param(p))
+        fact = ctx.models.fact("unheld_args", ctx.function.name)
+        for i, why, line, col in fact.get("args", ()) if fact is not None else ():
+            span = Span(ctx.function.span.file, line, col, line, col)
+            ctx.add(params[i], Ref.PASSED, (Step(span, why),))
         mods = ctx.models
         spec = {n: m.spec.arg for n in mods.names("acquire", kind="speculative")
                 if (m := mods.get("acquire", n)) is not None and isinstance(m.spec, Acquire)
@@ -195,9 +167,11 @@ class TryGetChecker(Checker):
         """The page of a PFN whose origin holds no reference (an origin fact, the engine's)."""
         pfn = ev.obj.id if isinstance(ev.obj, Name) else None
         why = ("pfn_to_online_page() serves any PFN: it is needed only where nothing holds "
-               "the page" if ev.m.online else
-               origins.unreferenced_pfns(ctx.function).get(pfn or ""))
-        if why and ev.result is not None:
+               "the page" if ev.m.online else origins.unreferenced_pfns(
+                   ctx.function, origins.pfnmap_calls(ctx.models)).get(pfn or ""))
+        if not why and pfn is not None:     # as unheld as the PFN (passed so by a caller)
+            self.on_derive(ctx, ev)  # type: ignore[arg-type]
+        elif why and ev.result is not None:
             ctx.add(ev.result, Ref.UNHELD,
                     (Step(ev.span, f"'{ctx.name_of(ev.call, ev.result)}' = {ev.api}"
                                    f"({pfn or '...'}): {why}"),))
@@ -286,7 +260,7 @@ class TryGetChecker(Checker):
 
     # ------------------------------------------------------------------ reports
     def _report(self, ctx: Context, ev: Event[Acquire]) -> None:
-        state = Ref.UNHELD if ctx.may_be(ev.key, Ref.UNHELD) else Ref.SPECULATED
+        state = next(s for s in NOT_HELD if ctx.may_be(ev.key, s))
         trail = ctx.trail(ev.key, state)
         origin = trail[0]
         frozen = "; its count may be zero or frozen" if ev.conditional else ""

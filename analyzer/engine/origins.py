@@ -15,11 +15,15 @@ stored PFN when it is assigned ``READ_ONCE(p->field)``.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+
 from analyzer.ir import (
     AddrOf,
     Assign,
     Call,
     Decl,
+    Deref,
     Expr,
     For,
     Function,
@@ -31,24 +35,79 @@ from analyzer.ir import (
     Unary,
     walk,
 )
+from analyzer.models import Model, Models
+from analyzer.models.schema import ArgSection, Section, arg_section, option, register
+
+
+# ------------------------------------------------------------------ their sections
+# (try-get-without-ref's, rules/tryget.toml): origin-only, none makes a call known.
+@register
+@dataclass(frozen=True, slots=True)
+class PfnPage(ArgSection):
+    """calls that map a PFN to its page or folio (pfn_to_page): the page is unheld when
+    the PFN's origin holds nothing (a PFN walk, a stored PFN)"""
+    NAME, ARG_DOC, KNOWS = "pfn_page", "argument that is the PFN", False
+    online: bool | None = option(bool, doc="maps any PFN, online or not: only needed when "
+                                           "nothing holds the page (pfn_to_online_page)")
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class UnheldList(Section):
+    """lists whose membership holds no reference, by the field that is their head
+    (a deferred-split queue, hugetlb's lists): their members' count may be zero"""
+    NAME, EVENT, OBJ, KNOWS = "unheld_list", None, None, False
+    struct: str | None = option(str, doc="the struct the head is a field of")
+
+Owned = arg_section("owned", "calls after which the function owns the page, taken off the "
+                    "free lists (take_page_off_buddy()): its count is the owner's to set",
+                    knows=False, conditional=True)
+PfnMap = arg_section("pfnmap", "calls that find the PFN of a PFNMAP/IO mapping, which "
+                     "carries no reference (follow_pte())", knows=False,
+                     arg_doc="argument the PFN's source is stored through")
+ListMember = arg_section("list_member", "calls that yield a member of a list (lru_to_folio): "
+                         "unheld when the list is an unheld_list", knows=False,
+                         arg_doc="argument that is the list's head")
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class UnheldTest(ArgSection):
+    """tests that, made under the lock that guards what they test, say the object may be
+    freed under the function (folio_test_hugetlb() under hugetlb_lock): nothing holds it"""
+    NAME, ARG_DOC, KNOWS = "unheld_test", "argument whose object is tested", False
+    lock: str | None = option(str, required=True, doc="the spinlock, by name")
+
 
 #: Calls whose value is the PFN of an object (held or not, it is that object's).
 OBJECT_PFNS = frozenset({"page_to_pfn", "folio_pfn", "pte_pfn", "pmd_pfn", "pud_pfn"})
 
 WALKED = "the induction variable of a loop over a PFN range: a PFN walk holds no reference"
 STORED = "a PFN read with READ_ONCE() from a struct field: a stored PFN holds no reference"
+PFNMAP = ("the PFN of a PFNMAP/IO mapping found by {api}(): such a PFN carries no reference "
+          "even under the page-table lock")
 
-_last: tuple[Function | None, dict[str, str]] = (None, {})
+_last: tuple[Function | None, object, dict[str, str]] = (None, None, {})
 
 
-def unreferenced_pfns(fn: Function) -> dict[str, str]:
-    """The variables of ``fn`` that hold a PFN carrying no reference, each with why."""
+def pfnmap_calls(models: Models) -> dict[str, int]:
+    """The ``pfnmap`` entries: API -> the argument it fills in (``&ptep``, ``&args``)."""
+    return {n: m.get("arg", 0) for n in models.names("pfnmap")
+            if (m := models.get("pfnmap", n)) is not None}
+
+
+def unreferenced_pfns(fn: Function, pfnmap: dict[str, int] | None = None) -> dict[str, str]:
+    """The variables of ``fn`` that hold a PFN carrying no reference, each with why;
+    ``pfnmap`` (:func:`pfnmap_calls`) names the calls that find a PFNMAP/IO mapping's PFN:
+    ``pfn = pte_pfn(*ptep)`` after ``follow_pte(.., &ptep, ..)``, ``pfn = args.pfn``
+    after ``follow_pfnmap_start(&args)``."""
     global _last
-    if _last[0] is fn:
-        return _last[1]
+    if _last[0] is fn and _last[1] == pfnmap:
+        return _last[2]
     out: dict[str, str] = {}
     stepped: set[str] = set()
     of_object: set[str] = set()
+    filled = _filled(fn, pfnmap or {})
     for node in walk(fn.body):
         if isinstance(node, For):
             stepped |= _stepped(node)
@@ -61,10 +120,38 @@ def unreferenced_pfns(fn: Function) -> dict[str, str]:
                     and value.callee == "READ_ONCE" and value.args
                     and isinstance(value.args[0], Member)):
                 out.setdefault(target.id, STORED)
+            if isinstance(target, Name) and value is not None and (
+                    api := _of_filled(value, filled)):
+                out.setdefault(target.id, PFNMAP.format(api=api))
     for name in stepped - of_object:
         out[name] = WALKED
-    _last = (fn, out)
+    _last = (fn, pfnmap, out)
     return out
+
+
+def _filled(fn: Function, pfnmap: dict[str, int]) -> dict[str, str]:
+    """The variables ``fn`` passes by address to a ``pfnmap`` call: variable -> the call."""
+    out: dict[str, str] = {}
+    for node in walk(fn.body) if pfnmap else ():
+        if isinstance(node, Call) and node.callee in pfnmap \
+                and pfnmap[node.callee] < len(node.args):
+            arg = node.args[pfnmap[node.callee]]
+            if isinstance(arg, AddrOf) and isinstance(arg.operand, Name):
+                out[arg.operand.id] = node.callee
+    return out
+
+
+def _of_filled(value: Expr, filled: dict[str, str]) -> str | None:
+    """The pfnmap call whose result ``value`` reads: ``args.pfn``, ``pte_pfn(*ptep)``."""
+    if isinstance(value, Member) and value.field == "pfn" and isinstance(value.base, Name):
+        return filled.get(value.base.id)
+    if isinstance(value, Call) and value.callee == "pte_pfn" and value.args:
+        inner = value.args[0]
+        if isinstance(inner, Call) and inner.callee == "ptep_get" and inner.args:
+            inner = inner.args[0]
+        inner = inner.operand if isinstance(inner, Deref) else inner
+        return filled.get(inner.id) if isinstance(inner, Name) else None
+    return None
 
 
 def _stepped(loop: For) -> set[str]:
@@ -181,3 +268,116 @@ def _root(e: Expr, derives: frozenset[str]) -> str | None:
             e = e.operand.base
         else:
             return e.id if isinstance(e, Name) else None
+
+
+# ------------------------------------------------------------------ callers' unheld objects
+CALLER = "{caller}() passes '{arg}' here: {why}"
+
+
+def unheld_args(functions: Iterable[Function], models: Models) -> list[Model]:
+    """``[unheld_args.f]`` for each function ``f`` of the file that some caller in the
+    file passes, as argument ``arg``, an object or PFN the caller holds no reference to:
+    ``args`` = ((index, why, line, column of the call), ...).  A caller-side fact for a bottom-up analysis:
+    ``scan_folios()`` hands ``isolate_folio()`` a member of an LRU list, ``unpoison_
+    memory()`` hands ``get_hwpoison_page()`` the page of any online PFN.
+
+    Flow-insensitive in the caller, precision first: a variable is unheld when every
+    value it is given is unheld (the page of an unheld PFN, a member of an unheld_list,
+    an iterator's cursor over one, a derivation of such, a parameter some caller passes
+    unheld), and the caller takes no reference on it anywhere (a get before the call
+    would hold it).  Transitive over the file's calls (to a fixpoint)."""
+    fns = [f for f in functions if f.body is not None]
+    by_name = {f.name: f for f in fns}
+    derives = models.names("derive") | OBJECT_PFNS
+    gets = models.names("acquire")
+    pfn_pages = models.names("pfn_page")
+    online = models.names("pfn_page", online=True)
+    members = models.names("list_member")
+    lists = models.names("unheld_list")
+    pfnmap = pfnmap_calls(models)
+    found: dict[str, dict[int, tuple[str, int, int]]] = {}
+    changed = True
+    while changed:
+        changed = False
+        for caller in fns:
+            unheld = _unheld_locals(caller, found.get(caller.name, {}), derives, pfnmap,
+                                    pfn_pages, online, members, lists)
+            held = _first_gets(caller, derives, gets)     # a get before the call holds it
+            for node in walk(caller.body):
+                callee = by_name.get(node.callee or "") if isinstance(node, Call) else None
+                if callee is None or not isinstance(node, Call):
+                    continue
+                for i, arg in enumerate(node.args[:len(callee.params)]):
+                    root = _root(arg, derives)
+                    at = (node.span.line, node.span.col)
+                    if root in unheld and held.get(root, at) >= at \
+                            and i not in found.get(callee.name, {}):
+                        why = CALLER.format(caller=caller.name, arg=root, why=unheld[root])
+                        found.setdefault(callee.name, {})[i] = (why, *at)
+                        changed = True
+    return [Model.make("unheld_args", name, {"args": tuple((i, *v) for i, v in sorted(args.items()))})
+            for name, args in sorted(found.items())]
+
+
+def _unheld_locals(fn: Function, params: dict[int, tuple[str, int, int]], derives: frozenset[str],
+                   pfnmap: dict[str, int], pfn_pages: frozenset[str], online: frozenset[str],
+                   members: frozenset[str], lists: frozenset[str]) -> dict[str, str]:
+    """The variables of ``fn`` that designate, for every value they are given, an object
+    or PFN ``fn`` holds no reference to, each with why (see :func:`unheld_args`)."""
+    # every value a variable is given: an expression, or why an iterator's cursor is
+    # unheld ("" for a cursor over another list); a parameter starts with its caller's
+    values: dict[str, list[Expr | str]] = {
+        fn.params[i]: [f"its caller passes it unheld (line {ln}): {w}"]
+        for i, (w, ln, _) in params.items() if i < len(fn.params)}
+    for node in walk(fn.body):
+        if isinstance(node, (Assign, Decl)):
+            target = node.target if isinstance(node, Assign) else Name(node.name)
+            value = node.value if isinstance(node, Assign) else node.init
+            if isinstance(target, Name) and value is not None:
+                values.setdefault(target.id, []).append(value)
+        elif isinstance(node, IterLoop) and isinstance(node.cursor, Name):
+            why = next((w for a in node.args if (w := unreferenced_head(fn, a, lists))), "")
+            values.setdefault(node.cursor.id, []).append(why)
+    out: dict[str, str] = dict(unreferenced_pfns(fn, pfnmap))
+    for _ in range(3):                      # derivations of derivations
+        for var, vals in values.items():
+            if var in out:
+                continue
+            whys = [v if isinstance(v, str) else
+                    _unheld_value(fn, v, out, derives, pfn_pages, online, members, lists)
+                    for v in vals]
+            if whys and all(whys):
+                out[var] = whys[0] or ""
+    return out
+
+
+def _first_gets(fn: Function, derives: frozenset[str],
+                gets: frozenset[str]) -> dict[str, tuple[int, int]]:
+    """Where ``fn`` first takes a reference on each variable (a get of any kind on it or
+    on a derivation of it), by place in its text."""
+    out: dict[str, tuple[int, int]] = {}
+    for node in walk(fn.body):
+        if isinstance(node, Call) and node.callee in gets:
+            at = (node.span.line, node.span.col)
+            for a in node.args:
+                if (r := _root(a, derives)) is not None and at < out.get(r, (1 << 30, 0)):
+                    out[r] = at
+    return out
+
+
+def _unheld_value(fn: Function, value: Expr | None, unheld: dict[str, str],
+                  derives: frozenset[str], pfn_pages: frozenset[str], online: frozenset[str],
+                  members: frozenset[str], lists: frozenset[str]) -> str | None:
+    if value is None or not isinstance(value, Call):
+        root = _root(value, derives) if value is not None else None
+        return unheld.get(root or "")
+    if value.callee in online:
+        return "the page of pfn_to_online_page(), which serves any online PFN"
+    if value.callee in members and value.args:
+        why = unreferenced_head(fn, value.args[0], lists)
+        if why:
+            return why
+    if value.callee in pfn_pages | derives and value.args:
+        root = _root(value.args[0], derives)
+        return unheld.get(root or "")
+    return None
