@@ -167,7 +167,7 @@ class TryGetChecker(Checker):
         """The page of a PFN whose origin holds no reference (an origin fact, the engine's)."""
         pfn = ev.obj.id if isinstance(ev.obj, Name) else None
         why = ("pfn_to_online_page() serves any PFN: it is needed only where nothing holds "
-               "the page" if ev.m.online else origins.unreferenced_pfns(
+               "the page" if ev.m.online else ev.m.always or origins.unreferenced_pfns(
                    ctx.function, origins.pfnmap_calls(ctx.models)).get(pfn or ""))
         if not why and pfn is not None:     # as unheld as the PFN (passed so by a caller)
             self.on_derive(ctx, ev)  # type: ignore[arg-type]

@@ -10,7 +10,8 @@ whatever page is there now: it may be free, its count zero or frozen.
 
 Flow-insensitive on purpose (a fact about the variable, for every use): a variable is a
 walked PFN when some ``for`` loop of the function steps it and the function never sets it
-to the PFN of an object (``page_to_pfn(page)``: walking that object's pages); it is a
+to the PFN of an object (``page_to_pfn(page)``: walking that object's pages) other than
+to skip ahead inside the loop's body; it is a
 stored PFN when it is assigned ``READ_ONCE(p->field)``.
 """
 from __future__ import annotations
@@ -49,6 +50,9 @@ class PfnPage(ArgSection):
     NAME, ARG_DOC, KNOWS = "pfn_page", "argument that is the PFN", False
     online: bool | None = option(bool, doc="maps any PFN, online or not: only needed when "
                                            "nothing holds the page (pfn_to_online_page)")
+    always: str | None = option(str, doc="why the page is unheld whatever the PFN's origin "
+                                         "(a migration entry's page: migration freezes its "
+                                         "count)")
 
 
 @register
@@ -108,13 +112,18 @@ def unreferenced_pfns(fn: Function, pfnmap: dict[str, int] | None = None) -> dic
     stepped: set[str] = set()
     of_object: set[str] = set()
     filled = _filled(fn, pfnmap or {})
+    # a skip ahead in a walk's body (past a compound page: pfn = page_to_pfn(head) + n - 1)
+    # does not make the walk one over that object's pages
+    skips = {(id(n), v) for loop in walk(fn.body) if isinstance(loop, For)
+             for v in _stepped(loop) for n in walk(loop.body)}
     for node in walk(fn.body):
         if isinstance(node, For):
             stepped |= _stepped(node)
         elif isinstance(node, (Assign, Decl)):
             target = node.target if isinstance(node, Assign) else Name(node.name)
             value = node.value if isinstance(node, Assign) else node.init
-            if isinstance(target, Name) and value is not None and _object_pfn(value):
+            if isinstance(target, Name) and value is not None and _object_pfn(value) \
+                    and (id(node), target.id) not in skips:
                 of_object.add(target.id)
             if (isinstance(target, Name) and isinstance(value, Call)
                     and value.callee == "READ_ONCE" and value.args
