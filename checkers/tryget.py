@@ -32,7 +32,7 @@ from typing import Any
 
 from analyzer.engine import Checker, Context, Event, Origin, Recheck, origins
 from analyzer.engine.origins import PfnPage, UnheldTest
-from analyzer.ir import Expr, Name, Opaque, Return, Span
+from analyzer.ir import Binary, Expr, Name, Opaque, Return, Span
 from analyzer.models.core import Acquire, Derive, LocklessRead
 from analyzer.result import Step
 from analyzer.rule import Rule
@@ -42,10 +42,11 @@ class Ref(Enum):
     UNHELD = "found locklessly, no reference"
     SPECULATED = "a parameter the function takes a speculative reference on elsewhere"
     PASSED = "a parameter some caller passes without a reference"
+    SNAPSHOT = "of a page-table entry some caller read locklessly (not under a spinlock)"
     HELD = "reference held"
 
 
-NOT_HELD = (Ref.UNHELD, Ref.SPECULATED, Ref.PASSED)
+NOT_HELD = (Ref.UNHELD, Ref.SPECULATED, Ref.PASSED, Ref.SNAPSHOT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,9 +147,9 @@ class TryGetChecker(Checker):
         for p in params:
             ctx.set(p, Param(p))
         fact = ctx.models.fact("unheld_args", ctx.function.name)
-        for i, why, line, col in fact.get("args", ()) if fact is not None else ():
+        for i, why, snap, line, col in fact.get("args", ()) if fact is not None else ():
             span = Span(ctx.function.span.file, line, col, line, col)
-            ctx.add(params[i], Ref.PASSED, (Step(span, why),))
+            ctx.add(params[i], Ref.SNAPSHOT if snap else Ref.PASSED, (Step(span, why),))
         mods = ctx.models
         spec = {n: m.spec.arg for n in mods.names("acquire", kind="speculative")
                 if (m := mods.get("acquire", n)) is not None and isinstance(m.spec, Acquire)
@@ -183,6 +184,12 @@ class TryGetChecker(Checker):
         if isinstance(value, Opaque):
             if why := origins.unreferenced_member(ctx.function, span, lists):
                 ctx.set(target, Ref.UNHELD, (Step(span, f"'{target}' is {why}"),))
+        elif isinstance(value, Binary) and value.op in ("+", "-"):  # pmd_page(orig) + i
+            base = ctx.key(value.left)
+            for state in NOT_HELD if base != target else ():
+                if ctx.may_be(base, state):
+                    ctx.add(target, state, ctx.trail(base, state)
+                            + (Step(span, f"'{target}' is a page of '{base}'"),))
 
     def on_list_member(self, ctx: Context, ev: Event[Any]) -> None:
         head = ctx.arg(ev.call, ev.m.arg)
@@ -214,7 +221,8 @@ class TryGetChecker(Checker):
             ctx.add(ev.result, state, ctx.trail(ev.key, state) + (step,))
 
     def on_acquire(self, ctx: Context, ev: Event[Acquire]) -> None:
-        if ev.at_call and ev.m.needs_ref and ctx.may_be(ev.key, *NOT_HELD):
+        spin = ctx.holds("spin")        # the entry re-checked under its lock pins the page
+        if ev.at_call and ev.m.needs_ref and ctx.may_be(ev.key, *NOT_HELD[:3 if spin else 4]):
             self._report(ctx, ev)
         elif ev.at_call and ev.m.needs_ref and ev.key and not ctx.holds("spin"):
             params = frozenset(ctx.states_of(ev.key, Param))

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from analyzer.ir import (
     AddrOf,
     Assign,
+    Binary,
     Call,
     Decl,
     Deref,
@@ -281,63 +282,91 @@ def _root(e: Expr, derives: frozenset[str]) -> str | None:
 
 # ------------------------------------------------------------------ callers' unheld objects
 CALLER = "{caller}() passes '{arg}' here: {why}"
+SNAPSHOT = ("a page-table entry read locklessly by {api}(): a snapshot, whose page may be "
+            "freed meanwhile")
+
+
+@dataclass(frozen=True, slots=True)
+class _Vocab:
+    """The model names the caller-side facts read."""
+
+    derives: frozenset[str]
+    gets: frozenset[str]
+    pfn_pages: frozenset[str]
+    online: frozenset[str]
+    members: frozenset[str]
+    lists: frozenset[str]
+    snapshots: frozenset[str]
+    pfnmap: dict[str, int]
+
+    @staticmethod
+    def of(models: Models) -> _Vocab:
+        # the explicitly lockless reads of an entry's value (ptep_get_lockless()): not
+        # READ_ONCE() or an RCU lookup, which callers under a lock make too
+        plain = frozenset(n for n in models.names("lockless_read", value=True)
+                          if (m := models.get("lockless_read", n)) is not None
+                          and not m.get("rcu") and not m.get("deref_only"))
+        return _Vocab(models.names("derive") | OBJECT_PFNS, models.names("acquire"),
+                      models.names("pfn_page"), models.names("pfn_page", online=True),
+                      models.names("list_member"), models.names("unheld_list"), plain,
+                      pfnmap_calls(models))
+
+
+#: Why a caller's variable is unheld, and whether it is a snapshot of a page-table entry
+#: (whose page a callee may pin under the page-table lock after re-checking the entry).
+Why = tuple[str, bool]
 
 
 def unheld_args(functions: Iterable[Function], models: Models) -> list[Model]:
     """``[unheld_args.f]`` for each function ``f`` of the file that some caller in the
-    file passes, as argument ``arg``, an object or PFN the caller holds no reference to:
-    ``args`` = ((index, why, line, column of the call), ...).  A caller-side fact for a bottom-up analysis:
-    ``scan_folios()`` hands ``isolate_folio()`` a member of an LRU list, ``unpoison_
-    memory()`` hands ``get_hwpoison_page()`` the page of any online PFN.
+    file passes, as an argument, an object, PFN or page-table entry the caller holds no
+    reference to: ``args`` = ((index, why, snapshot, line, column of the call), ...).  A
+    caller-side fact for a bottom-up analysis: ``scan_folios()`` hands ``isolate_folio()``
+    a member of an LRU list, ``unpoison_memory()`` hands ``get_hwpoison_page()`` the page
+    of any online PFN, GUP-fast hands its leaf handlers the entry it read locklessly.
 
     Flow-insensitive in the caller, precision first: a variable is unheld when every
     value it is given is unheld (the page of an unheld PFN, a member of an unheld_list,
-    an iterator's cursor over one, a derivation of such, a parameter some caller passes
-    unheld), and the caller takes no reference on it anywhere (a get before the call
-    would hold it).  Transitive over the file's calls (to a fixpoint)."""
+    an iterator's cursor over one, a lockless snapshot, a derivation of such, a parameter
+    some caller passes unheld), and the caller takes no reference on it before the call.
+    Transitive over the file's calls (to a fixpoint)."""
     fns = [f for f in functions if f.body is not None]
     by_name = {f.name: f for f in fns}
-    derives = models.names("derive") | OBJECT_PFNS
-    gets = models.names("acquire")
-    pfn_pages = models.names("pfn_page")
-    online = models.names("pfn_page", online=True)
-    members = models.names("list_member")
-    lists = models.names("unheld_list")
-    pfnmap = pfnmap_calls(models)
-    found: dict[str, dict[int, tuple[str, int, int]]] = {}
+    vocab = _Vocab.of(models)
+    found: dict[str, dict[int, tuple[str, bool, int, int]]] = {}
     changed = True
     while changed:
         changed = False
         for caller in fns:
-            unheld = _unheld_locals(caller, found.get(caller.name, {}), derives, pfnmap,
-                                    pfn_pages, online, members, lists)
-            held = _first_gets(caller, derives, gets)     # a get before the call holds it
+            unheld = _unheld_locals(caller, found.get(caller.name, {}), vocab)
+            held = _first_gets(caller, vocab)     # a get before the call holds it
             for node in walk(caller.body):
                 callee = by_name.get(node.callee or "") if isinstance(node, Call) else None
                 if callee is None or not isinstance(node, Call):
                     continue
                 for i, arg in enumerate(node.args[:len(callee.params)]):
-                    root = _root(arg, derives)
+                    root = _root(arg, vocab.derives)
                     at = (node.span.line, node.span.col)
                     if root in unheld and held.get(root, at) >= at \
                             and i not in found.get(callee.name, {}):
-                        why = CALLER.format(caller=caller.name, arg=root, why=unheld[root])
-                        found.setdefault(callee.name, {})[i] = (why, *at)
+                        why, snap = unheld[root]
+                        found.setdefault(callee.name, {})[i] = (
+                            CALLER.format(caller=caller.name, arg=root, why=why), snap, *at)
                         changed = True
-    return [Model.make("unheld_args", name, {"args": tuple((i, *v) for i, v in sorted(args.items()))})
+    return [Model.make("unheld_args", name,
+                       {"args": tuple((i, *v) for i, v in sorted(args.items()))})
             for name, args in sorted(found.items())]
 
 
-def _unheld_locals(fn: Function, params: dict[int, tuple[str, int, int]], derives: frozenset[str],
-                   pfnmap: dict[str, int], pfn_pages: frozenset[str], online: frozenset[str],
-                   members: frozenset[str], lists: frozenset[str]) -> dict[str, str]:
-    """The variables of ``fn`` that designate, for every value they are given, an object
-    or PFN ``fn`` holds no reference to, each with why (see :func:`unheld_args`)."""
-    # every value a variable is given: an expression, or why an iterator's cursor is
-    # unheld ("" for a cursor over another list); a parameter starts with its caller's
-    values: dict[str, list[Expr | str]] = {
-        fn.params[i]: [f"its caller passes it unheld (line {ln}): {w}"]
-        for i, (w, ln, _) in params.items() if i < len(fn.params)}
+def _unheld_locals(fn: Function, params: dict[int, tuple[str, bool, int, int]],
+                   vocab: _Vocab) -> dict[str, Why]:
+    """The variables of ``fn`` that designate, for every value they are given, an object,
+    PFN or entry ``fn`` holds no reference to, each with why (see :func:`unheld_args`)."""
+    # every value a variable is given: an expression, or why it is unheld (a parameter,
+    # an iterator's cursor: "" for a cursor over another list)
+    values: dict[str, list[Expr | Why]] = {
+        fn.params[i]: [(f"its caller passes it unheld (line {ln}): {w}", snap)]
+        for i, (w, snap, ln, _) in params.items() if i < len(fn.params)}
     for node in walk(fn.body):
         if isinstance(node, (Assign, Decl)):
             target = node.target if isinstance(node, Assign) else Name(node.name)
@@ -345,48 +374,49 @@ def _unheld_locals(fn: Function, params: dict[int, tuple[str, int, int]], derive
             if isinstance(target, Name) and value is not None:
                 values.setdefault(target.id, []).append(value)
         elif isinstance(node, IterLoop) and isinstance(node.cursor, Name):
-            why = next((w for a in node.args if (w := unreferenced_head(fn, a, lists))), "")
-            values.setdefault(node.cursor.id, []).append(why)
-    out: dict[str, str] = dict(unreferenced_pfns(fn, pfnmap))
+            why = next((w for a in node.args if (w := unreferenced_head(fn, a, vocab.lists))),
+                       "")
+            values.setdefault(node.cursor.id, []).append((why, False))
+    out: dict[str, Why] = {v: (w, False) for v, w in unreferenced_pfns(fn, vocab.pfnmap).items()}
     for _ in range(3):                      # derivations of derivations
         for var, vals in values.items():
             if var in out:
                 continue
-            whys = [v if isinstance(v, str) else
-                    _unheld_value(fn, v, out, derives, pfn_pages, online, members, lists)
+            whys = [v if isinstance(v, tuple) else _unheld_value(fn, v, out, vocab)
                     for v in vals]
-            if whys and all(whys):
-                out[var] = whys[0] or ""
+            if whys and all(w is not None and w[0] for w in whys):
+                out[var] = whys[0]  # type: ignore[assignment]
     return out
 
 
-def _first_gets(fn: Function, derives: frozenset[str],
-                gets: frozenset[str]) -> dict[str, tuple[int, int]]:
+def _first_gets(fn: Function, vocab: _Vocab) -> dict[str, tuple[int, int]]:
     """Where ``fn`` first takes a reference on each variable (a get of any kind on it or
     on a derivation of it), by place in its text."""
     out: dict[str, tuple[int, int]] = {}
     for node in walk(fn.body):
-        if isinstance(node, Call) and node.callee in gets:
+        if isinstance(node, Call) and node.callee in vocab.gets:
             at = (node.span.line, node.span.col)
             for a in node.args:
-                if (r := _root(a, derives)) is not None and at < out.get(r, (1 << 30, 0)):
+                r = _root(a, vocab.derives)
+                if r is not None and at < out.get(r, (1 << 30, 0)):
                     out[r] = at
     return out
 
 
-def _unheld_value(fn: Function, value: Expr | None, unheld: dict[str, str],
-                  derives: frozenset[str], pfn_pages: frozenset[str], online: frozenset[str],
-                  members: frozenset[str], lists: frozenset[str]) -> str | None:
-    if value is None or not isinstance(value, Call):
-        root = _root(value, derives) if value is not None else None
-        return unheld.get(root or "")
-    if value.callee in online:
-        return "the page of pfn_to_online_page(), which serves any online PFN"
-    if value.callee in members and value.args:
-        why = unreferenced_head(fn, value.args[0], lists)
+def _unheld_value(fn: Function, value: Expr, unheld: dict[str, Why],
+                  vocab: _Vocab) -> Why | None:
+    while isinstance(value, Binary) and value.op in ("+", "-"):     # pmd_page(e) + i
+        value = value.left
+    if not isinstance(value, Call):
+        return unheld.get(_root(value, vocab.derives) or "")
+    if value.callee in vocab.online:
+        return "the page of pfn_to_online_page(), which serves any online PFN", False
+    if value.callee in vocab.snapshots:
+        return SNAPSHOT.format(api=value.callee), True
+    if value.callee in vocab.members and value.args:
+        why = unreferenced_head(fn, value.args[0], vocab.lists)
         if why:
-            return why
-    if value.callee in pfn_pages | derives and value.args:
-        root = _root(value.args[0], derives)
-        return unheld.get(root or "")
+            return why, False
+    if value.callee in vocab.pfn_pages | vocab.derives and value.args:
+        return _unheld_value(fn, value.args[0], unheld, vocab)
     return None
