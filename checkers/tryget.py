@@ -159,8 +159,10 @@ class TryGetChecker(Checker):
                                         f"reference on '{p}': its caller holds none"),))
 
     def on_lockless_read(self, ctx: Context, ev: Event[LocklessRead]) -> None:
-        if ev.origin is not Origin.LOCKLESS:
-            return            # under a lock, maybe the caller's: precision first
+        if ev.origin is not Origin.LOCKLESS:    # under a lock, maybe the caller's:
+            if ev.m.value and ev.key:           # only a re-check after a get tells
+                ctx.add(ev.result, Param(f"*{ev.key}"))
+            return
         ctx.set(ev.result, Ref.UNHELD,
                 (Step(ev.span, f"'{ev.key or 'its argument'}' read locklessly by {ev.api}()"),))
 
