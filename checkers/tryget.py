@@ -224,13 +224,28 @@ class TryGetChecker(Checker):
 
     def on_acquire(self, ctx: Context, ev: Event[Acquire]) -> None:
         spin = ctx.holds("spin")        # the entry re-checked under its lock pins the page
+        params = frozenset(ctx.states_of(ev.key, Param))
+        if ev.at_call and ev.m.needs_ref and not spin and not ctx.may_be(ev.key, Ref.HELD):
+            for p in params:                # callers: a plain get of their object
+                ctx.summarize_param("plain_get", p.name)
         if ev.at_call and ev.m.needs_ref and ctx.may_be(ev.key, *NOT_HELD[:3 if spin else 4]):
             self._report(ctx, ev)
-        elif ev.at_call and ev.m.needs_ref and ev.key and not ctx.holds("spin"):
-            params = frozenset(ctx.states_of(ev.key, Param))
+        elif ev.at_call and ev.m.needs_ref and ev.key and not spin:
             ctx.add(ev.key, Plain(ev.span, ev.api, ev.key, params))
         if ev.done:
             self._hold(ctx, ev)
+
+    def on_plain_get(self, ctx: Context, ev: Event[Any]) -> None:
+        """A call of a function that takes a plain get on what it is given (summary); a
+        static one of the file is told its callers pass it unheld and reports it itself."""
+        fact = ctx.models.fact("unheld_args", ev.api)
+        if (fact is not None and fact.get("static")) or not ev.key:
+            return
+        why = origins.unreferenced_pfns(ctx.function, origins.pfnmap_calls(ctx.models))
+        if ev.key in why:                   # a PFN that holds nothing
+            ctx.add(ev.key, Ref.UNHELD, (Step(ev.span, f"'{ev.key}' is {why[ev.key]}"),))
+        if ev.at_call and ctx.may_be(ev.key, *NOT_HELD[:3 if ctx.holds("spin") else 4]):
+            self._report(ctx, ev)
 
     def on_recheck(self, ctx: Context, ev: Recheck) -> None:
         """Re-checked where it was found: a plain get before it had no reference."""

@@ -70,6 +70,9 @@ Owned = arg_section("owned", "calls after which the function owns the page, take
 PfnMap = arg_section("pfnmap", "calls that find the PFN of a PFNMAP/IO mapping, which "
                      "carries no reference (follow_pte())", knows=False,
                      arg_doc="argument the PFN's source is stored through")
+PlainGet = arg_section("plain_get", "functions that take a plain get (needs_ref) on the "
+                       "object of an argument without a reference of their own: a summary",
+                       knows=False)
 ListMember = arg_section("list_member", "calls that yield a member of a list (lru_to_folio): "
                          "unheld when the list is an unheld_list", knows=False,
                          arg_doc="argument that is the list's head")
@@ -298,6 +301,7 @@ class _Vocab:
     lists: frozenset[str]
     snapshots: frozenset[str]
     pfnmap: dict[str, int]
+    owned: frozenset[str]
 
     @staticmethod
     def of(models: Models) -> _Vocab:
@@ -309,7 +313,7 @@ class _Vocab:
         return _Vocab(models.names("derive") | OBJECT_PFNS, models.names("acquire"),
                       models.names("pfn_page"), models.names("pfn_page", online=True),
                       models.names("list_member"), models.names("unheld_list"), plain,
-                      pfnmap_calls(models))
+                      pfnmap_calls(models), models.names("owned"))
 
 
 #: Why a caller's variable is unheld, and whether it is a snapshot of a page-table entry
@@ -334,6 +338,11 @@ def unheld_args(functions: Iterable[Function], models: Models) -> list[Model]:
     by_name = {f.name: f for f in fns}
     vocab = _Vocab.of(models)
     found: dict[str, dict[int, tuple[str, bool, int, int]]] = {}
+    # a function that takes what it is given off the free lists (take_page_off_buddy())
+    # handles unheld pages itself: its counts are its own to set
+    owning = {(f.name, i) for f in fns for n in walk(f.body)
+              if isinstance(n, Call) and n.callee in vocab.owned
+              for i, p in enumerate(f.params) if any(_root(a, vocab.derives) == p for a in n.args)}
     changed = True
     while changed:
         changed = False
@@ -348,13 +357,15 @@ def unheld_args(functions: Iterable[Function], models: Models) -> list[Model]:
                     root = _root(arg, vocab.derives)
                     at = (node.span.line, node.span.col)
                     if root in unheld and held.get(root, at) >= at \
-                            and i not in found.get(callee.name, {}):
+                            and i not in found.get(callee.name, {}) \
+                            and (callee.name, i) not in owning:
                         why, snap = unheld[root]
                         found.setdefault(callee.name, {})[i] = (
                             CALLER.format(caller=caller.name, arg=root, why=why), snap, *at)
                         changed = True
     return [Model.make("unheld_args", name,
-                       {"args": tuple((i, *v) for i, v in sorted(args.items()))})
+                       {"args": tuple((i, *v) for i, v in sorted(args.items())),
+                        "static": by_name[name].static})
             for name, args in sorted(found.items())]
 
 
