@@ -67,9 +67,10 @@ class UnheldList(Section):
 Owned = arg_section("owned", "calls after which the function owns the page, taken off the "
                     "free lists (take_page_off_buddy()): its count is the owner's to set",
                     knows=False, conditional=True)
-PfnMap = arg_section("pfnmap", "calls that find the PFN of a PFNMAP/IO mapping, which "
-                     "carries no reference (follow_pte())", knows=False,
-                     arg_doc="argument the PFN's source is stored through")
+PfnMap = arg_section("pfnmap", "calls that find a PFN which carries no reference: of a "
+                     "PFNMAP/IO mapping (follow_pte()), or returned in an entry read without "
+                     "a lock (swap_table_get())", knows=False, required=False,
+                     arg_doc="argument the PFN's source is stored through (none: returned)")
 PlainGet = arg_section("plain_get", "functions that take a plain get (needs_ref) on the "
                        "object of an argument without a reference of their own: a summary",
                        knows=False)
@@ -95,16 +96,21 @@ STORED = "a PFN read with READ_ONCE() from a struct field: a stored PFN holds no
 PFNMAP = ("the PFN of a PFNMAP/IO mapping found by {api}(): such a PFN carries no reference "
           "even under the page-table lock")
 
+RETURNED = ("an entry {api}() read without a lock: the PFN it encodes carries no "
+            "reference")
+
 _last: tuple[Function | None, object, dict[str, str]] = (None, None, {})
 
 
-def pfnmap_calls(models: Models) -> dict[str, int]:
-    """The ``pfnmap`` entries: API -> the argument it fills in (``&ptep``, ``&args``)."""
-    return {n: m.get("arg", 0) for n in models.names("pfnmap")
+def pfnmap_calls(models: Models) -> dict[str, int | None]:
+    """The ``pfnmap`` entries: API -> the argument it fills in (``&ptep``, ``&args``), None
+    for an entry it returns."""
+    return {n: m.get("arg") for n in models.names("pfnmap")
             if (m := models.get("pfnmap", n)) is not None}
 
 
-def unreferenced_pfns(fn: Function, pfnmap: dict[str, int] | None = None) -> dict[str, str]:
+def unreferenced_pfns(fn: Function, pfnmap: dict[str, int | None] | None = None
+                      ) -> dict[str, str]:
     """The variables of ``fn`` that hold a PFN carrying no reference, each with why;
     ``pfnmap`` (:func:`pfnmap_calls`) names the calls that find a PFNMAP/IO mapping's PFN:
     ``pfn = pte_pfn(*ptep)`` after ``follow_pte(.., &ptep, ..)``, ``pfn = args.pfn``
@@ -136,21 +142,24 @@ def unreferenced_pfns(fn: Function, pfnmap: dict[str, int] | None = None) -> dic
             if isinstance(target, Name) and value is not None and (
                     api := _of_filled(value, filled)):
                 out.setdefault(target.id, PFNMAP.format(api=api))
+            if isinstance(target, Name) and isinstance(value, Call) and pfnmap \
+                    and value.callee in pfnmap and pfnmap[value.callee] is None:
+                out.setdefault(target.id, RETURNED.format(api=value.callee))
     for name in stepped - of_object:
         out[name] = WALKED
     _last = (fn, pfnmap, out)
     return out
 
 
-def _filled(fn: Function, pfnmap: dict[str, int]) -> dict[str, str]:
+def _filled(fn: Function, pfnmap: dict[str, int | None]) -> dict[str, str]:
     """The variables ``fn`` passes by address to a ``pfnmap`` call: variable -> the call."""
     out: dict[str, str] = {}
     for node in walk(fn.body) if pfnmap else ():
-        if isinstance(node, Call) and node.callee in pfnmap \
-                and pfnmap[node.callee] < len(node.args):
-            arg = node.args[pfnmap[node.callee]]
+        index = pfnmap.get(node.callee or "") if isinstance(node, Call) else None
+        if isinstance(node, Call) and index is not None and index < len(node.args):
+            arg = node.args[index]
             if isinstance(arg, AddrOf) and isinstance(arg.operand, Name):
-                out[arg.operand.id] = node.callee
+                out[arg.operand.id] = node.callee or ""
     return out
 
 
@@ -300,7 +309,7 @@ class _Vocab:
     members: frozenset[str]
     lists: frozenset[str]
     snapshots: frozenset[str]
-    pfnmap: dict[str, int]
+    pfnmap: dict[str, int | None]
     owned: frozenset[str]
 
     @staticmethod
