@@ -120,9 +120,10 @@ if (unlikely(pte_val(pte) != pte_val(ptep_get(ptep)))) {
 - RCU-style lookups count as lockless only inside an `rcu_read_lock()` section opened in
   the same function; outside one, only a re-check after the get gives the lookup away.
 - A PFN is unheld only as a loop's induction variable over a range, a `READ_ONCE()` of
-  a struct field, or through `pfn_to_online_page()`; a PFN parameter, and a page given as
-  a parameter, are assumed held unless the function re-checks it after the get or takes
-  a speculative get on it elsewhere (the caller's own lookup is not followed).
+  a struct field, a PFNMAP PFN or through `pfn_to_online_page()`; a parameter is assumed
+  held unless some caller in the same file passes it unheld, the function re-checks it
+  after the get or takes a speculative get on it elsewhere (callers in other files, and
+  objects passed inside a struct such as `vmf->page`, are not followed).
 - List members are unheld only for the list heads `unheld_list` names.
 - Paths are joined without correlating conditions: a get guarded by the same condition
   as an earlier speculative get may be reported.
