@@ -347,11 +347,7 @@ def unheld_args(functions: Iterable[Function], models: Models) -> list[Model]:
     by_name = {f.name: f for f in fns}
     vocab = _Vocab.of(models)
     found: dict[str, dict[int, tuple[str, bool, int, int]]] = {}
-    # a function that takes what it is given off the free lists (take_page_off_buddy())
-    # handles unheld pages itself: its counts are its own to set
-    owning = {(f.name, i) for f in fns for n in walk(f.body)
-              if isinstance(n, Call) and n.callee in vocab.owned
-              for i, p in enumerate(f.params) if any(_root(a, vocab.derives) == p for a in n.args)}
+    owning = _owning(fns, vocab)
     changed = True
     while changed:
         changed = False
@@ -376,6 +372,31 @@ def unheld_args(functions: Iterable[Function], models: Models) -> list[Model]:
                        {"args": tuple((i, *v) for i, v in sorted(args.items())),
                         "static": by_name[name].static})
             for name, args in sorted(found.items())]
+
+
+def _owning(fns: list[Function], vocab: _Vocab) -> set[tuple[str, int]]:
+    """(function, parameter index) for the parameters a function of the file takes off
+    the free lists (take_page_off_buddy()), itself or through a function of the file that
+    does: it handles unheld pages itself, their counts are its own to set."""
+    out: set[tuple[str, int]] = set()
+    index = {f.name: i for i, f in enumerate(fns)}
+    changed = True
+    while changed:
+        changed = False
+        for f in fns:
+            for n in walk(f.body):
+                if not isinstance(n, Call) or n.callee is None:
+                    continue
+                callee = fns[index[n.callee]] if n.callee in index else None
+                for j, a in enumerate(n.args):
+                    if n.callee not in vocab.owned and (
+                            callee is None or (callee.name, j) not in out):
+                        continue
+                    root = _root(a, vocab.derives)
+                    if root in f.params and (f.name, f.params.index(root)) not in out:
+                        out.add((f.name, f.params.index(root)))
+                        changed = True
+    return out
 
 
 def _unheld_locals(fn: Function, params: dict[int, tuple[str, bool, int, int]],
