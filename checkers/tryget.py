@@ -237,8 +237,7 @@ class TryGetChecker(Checker):
             self._hold(ctx, ev)
 
     def on_plain_get(self, ctx: Context, ev: Event[Any]) -> None:
-        """A call of a function that takes a plain get on what it is given (summary); a
-        static one of the file is told its callers pass it unheld and reports it itself."""
+        """A call of a function that plain-gets what it is given (a static one reports it)."""
         fact = ctx.models.fact("unheld_args", ev.api)
         if (fact is not None and fact.get("static")) or not ev.key:
             return
@@ -286,6 +285,9 @@ class TryGetChecker(Checker):
 
     # ------------------------------------------------------------------ reports
     def _report(self, ctx: Context, ev: Event[Acquire]) -> None:
+        if ev.key in origins.asserted_counted(ctx.function, ctx.models.names("warn"),
+                                              ctx.models.names("refcount_read")):
+            return              # a count the function asserts nonzero is held (its word)
         state = next(s for s in NOT_HELD if ctx.may_be(ev.key, s))
         trail = ctx.trail(ev.key, state)
         origin = trail[0]

@@ -31,6 +31,7 @@ from analyzer.ir import (
     Function,
     Index,
     IterLoop,
+    Literal,
     Member,
     Name,
     Span,
@@ -90,6 +91,9 @@ class UnheldTest(ArgSection):
 
 #: Calls whose value is the PFN of an object (held or not, it is that object's).
 OBJECT_PFNS = frozenset({"page_to_pfn", "folio_pfn", "pte_pfn", "pmd_pfn", "pud_pfn"})
+#: Calls whose value is the first page of an object the caller has (its own memory):
+#: a pointer stepped from one walks that object's pages.
+OBJECT_PAGES = frozenset({"virt_to_page", "virt_to_head_page"})
 
 WALKED = "the induction variable of a loop over a PFN range: a PFN walk holds no reference"
 STORED = "a PFN read with READ_ONCE() from a struct field: a stored PFN holds no reference"
@@ -187,9 +191,32 @@ def _stepped(loop: For) -> set[str]:
 
 
 def _object_pfn(init: object) -> bool:
-    """The loop starts from the PFN of an object: it walks that object's pages."""
-    return any(isinstance(e, Call) and e.callee in OBJECT_PFNS
+    """The loop starts from the PFN (or page) of an object: it walks that object's pages."""
+    return any(isinstance(e, Call) and e.callee in OBJECT_PFNS | OBJECT_PAGES
                for e in walk(init))  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ asserted counts
+def asserted_counted(fn: Function, warns: frozenset[str],
+                     reads: frozenset[str]) -> frozenset[str]:
+    """The variables whose count ``fn`` asserts is not zero (``VM_BUG_ON_PAGE(
+    !page_count(page), page)``: ``warns`` the assertions, ``reads`` the count reads): the
+    function states that a reference is held on them, whatever their origin."""
+    out: set[str] = set()
+    for node in walk(fn.body):
+        if isinstance(node, Call) and node.callee in warns and node.args:
+            cond = node.args[0]
+            if isinstance(cond, Unary) and cond.op == "!":
+                cond = cond.operand
+            elif isinstance(cond, Binary) and cond.op in ("==", "<=") and \
+                    isinstance(cond.right, Literal) and cond.right.text == "0":
+                cond = cond.left
+            else:
+                continue
+            if isinstance(cond, Call) and cond.callee in reads and cond.args \
+                    and isinstance(cond.args[0], Name):
+                out.add(cond.args[0].id)
+    return frozenset(out)
 
 
 # ------------------------------------------------------------------ list members
