@@ -189,8 +189,8 @@ class TryGetChecker(Checker):
                 ctx.set(target, Ref.UNHELD, (Step(span, f"'{target}' is {why}"),))
         elif isinstance(value, Binary) and value.op in ("+", "-"):  # pmd_page(orig) + i
             base = ctx.key(value.left)
-            for state in NOT_HELD if base != target else ():
-                if ctx.may_be(base, state):
+            for state in ctx.states(base) if base != target else ():
+                if state in NOT_HELD or isinstance(state, Param):
                     ctx.add(target, state, ctx.trail(base, state)
                             + (Step(span, f"'{target}' is a page of '{base}'"),))
 

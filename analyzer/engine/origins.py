@@ -321,7 +321,7 @@ def _root(e: Expr, derives: frozenset[str]) -> str | None:
 
 # ------------------------------------------------------------------ callers' unheld objects
 CALLER = "{caller}() passes '{arg}' here: {why}"
-SNAPSHOT = ("a page-table entry read locklessly by {api}(): a snapshot, whose page may be "
+SNAPSHOT = ("a page-table entry read without a lock by {api}(): a snapshot, whose page may be "
             "freed meanwhile")
 
 
