@@ -7,22 +7,19 @@ that must not be zero.  On an object found by a lockless read (a PTE read with
 count may be zero (freed) or frozen to 0, and the get resurrects a freed page.
 
 Tracked: every object found without a reference is ``UNHELD``: by a lockless read, as
-the page of a PFN that holds nothing (a walked PFN range, a stored PFN,
-``pfn_to_online_page()``; the origin facts of :mod:`analyzer.engine.origins`), as a member
-of a list whose membership holds no reference (``unheld_list``: deferred-split queue,
-LRU and hugetlb lists), or tested under hugetlb_lock for still being hugetlb.  A
-parameter the function takes a speculative get on somewhere is ``SPECULATED``: its caller
-holds none.  A successful speculative get on an object, or on one found by the same
-read, makes the family ``HELD``.  Reported: a ``needs_ref`` get on a possibly unheld one.
-Other parameters and call results are assumed held (precision first); an RCU-style
-lookup counts only inside the function's own RCU section, without a spinlock.
+the page of a PFN that holds nothing, as a member of an unheld list, or tested under
+hugetlb_lock for still being hugetlb (the origin facts of :mod:`analyzer.engine.origins`).
+A parameter is ``SPECULATED`` when the function takes a speculative get on it elsewhere,
+``PASSED`` (``SNAPSHOT``: a page-table entry) when some caller of the file passes it
+unheld.  A successful speculative get on an object, or on one found by the same read,
+makes the family ``HELD``.  Reported: a ``needs_ref`` get on a possibly unheld one.
+Other parameters and call results are assumed held (precision first).
 
 A plain get the function re-checks afterwards (``page_folio(page) == folio``, its xarray
-slot, a by-value page-table entry against the live one) is reported too: the re-check
-says the object may have changed, so it held no reference (``Plain``, ``Param``).
-Summary: a function that may return an object found locklessly is, for its callers in
-the same file, a lockless read itself.  A page taken off the free lists (``owned``) is
-the function's: its count is its to set.
+slot, a page-table entry against the live one) is reported too: the re-check says the
+object may have changed (``Plain``, ``Param``).  Summaries: a function that may return
+an object found locklessly is a lockless read; one that plain-gets its parameter's
+object is a ``plain_get``.  A page taken off the free lists (``owned``) is the function's.
 """
 from __future__ import annotations
 
@@ -32,7 +29,7 @@ from typing import Any
 
 from analyzer.engine import Checker, Context, Event, Origin, Recheck, origins
 from analyzer.engine.origins import PfnPage, UnheldTest
-from analyzer.ir import Binary, Expr, Name, Opaque, Return, Span
+from analyzer.ir import Binary, Call, Expr, Name, Opaque, Return, Span
 from analyzer.models.core import Acquire, Derive, LocklessRead
 from analyzer.result import Step
 from analyzer.rule import Rule
@@ -51,9 +48,7 @@ NOT_HELD = (Ref.UNHELD, Ref.SPECULATED, Ref.PASSED, Ref.SNAPSHOT)
 
 @dataclass(frozen=True, slots=True)
 class Param:
-    """Derived from this parameter."""
-
-    name: str
+    name: str                   # derived from this parameter (or entry read through it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,18 +176,22 @@ class TryGetChecker(Checker):
                                    f"({pfn or '...'}): {why}"),))
 
     def on_assign(self, ctx: Context, target: str, value: Expr, span: Span) -> None:
-        """An iterator's cursor over a list whose membership holds no reference: the lock
-        that pins the list pins membership, not the count."""
+        """An iterator's cursor over an unheld list (its lock pins membership, not the
+        count); a part of an object: a subpage (``pmd_page(orig) + i``), the container
+        of an embedded node (``container_of()``)."""
         lists = ctx.models.names("unheld_list")
         if isinstance(value, Opaque):
             if why := origins.unreferenced_member(ctx.function, span, lists):
                 ctx.set(target, Ref.UNHELD, (Step(span, f"'{target}' is {why}"),))
-        elif isinstance(value, Binary) and value.op in ("+", "-"):  # pmd_page(orig) + i
-            base = ctx.key(value.left)
-            for state in ctx.states(base) if base != target else ():
-                if state in NOT_HELD or isinstance(state, Param):
-                    ctx.add(target, state, ctx.trail(base, state)
-                            + (Step(span, f"'{target}' is a page of '{base}'"),))
+            return
+        whole = value.left if isinstance(value, Binary) and value.op in ("+", "-") else \
+            value.args[0] if isinstance(value, Call) and value.args and \
+            value.callee in ctx.models.names("container") else None
+        base = ctx.key(whole)
+        for state in ctx.states(base) if base != target else ():
+            if state in NOT_HELD or isinstance(state, Param):
+                ctx.add(target, state, ctx.trail(base, state)
+                        + (Step(span, f"'{target}' is a part of '{base}'"),))
 
     def on_list_member(self, ctx: Context, ev: Event[Any]) -> None:
         head = ctx.arg(ev.call, ev.m.arg)
@@ -201,9 +200,10 @@ class TryGetChecker(Checker):
         what = ctx.name_of(ev.call, ev.result)
         if why and ev.result is not None:
             ctx.add(ev.result, Ref.UNHELD, (Step(ev.span, f"'{what}' from {ev.api}() is {why}"),))
-        elif ctx.may_be(ev.key, Ref.UNHELD):           # the entry of an unheld list node
-            ctx.add(ev.result, Ref.UNHELD, ctx.trail(ev.key, Ref.UNHELD)
-                    + (Step(ev.span, f"'{what}' is the entry of '{ev.key}'"),))
+        for state in () if why else NOT_HELD:          # the entry of an unheld list node
+            if ctx.may_be(ev.key, state):
+                ctx.add(ev.result, state, ctx.trail(ev.key, state)
+                        + (Step(ev.span, f"'{what}' is the entry of '{ev.key}'"),))
 
     def on_owned(self, ctx: Context, ev: Event[Any]) -> None:
         for state in NOT_HELD if ev.done else ():

@@ -75,6 +75,10 @@ PfnMap = arg_section("pfnmap", "calls that find a PFN which carries no reference
 PlainGet = arg_section("plain_get", "functions that take a plain get (needs_ref) on the "
                        "object of an argument without a reference of their own: a summary",
                        knows=False)
+ListWalk = arg_section("list_walk", "walks of a list that call back a function with each "
+                       "item as its first argument (list_lru_walk()): the callback is handed "
+                       "an unheld item when the list (the first argument) is an unheld_list",
+                       knows=False, arg_doc="argument that is the callback")
 ListMember = arg_section("list_member", "calls that yield a member of a list (lru_to_folio): "
                          "unheld when the list is an unheld_list", knows=False,
                          arg_doc="argument that is the list's head")
@@ -259,10 +263,12 @@ def unreferenced_head(fn: Function, head: Expr, lists: frozenset[str]) -> str | 
 
 
 def _head_field(e: Expr) -> str | None:
+    """The field (or global: ``&deferred_split_lru``) whose address ``e`` is."""
     inner = e.operand if isinstance(e, AddrOf) else None
     while isinstance(inner, Index):
         inner = inner.base
-    return inner.field if isinstance(inner, Member) else None
+    return inner.field if isinstance(inner, Member) else \
+        inner.id if isinstance(inner, Name) else None
 
 
 # ------------------------------------------------------------------ locks by name
@@ -338,6 +344,7 @@ class _Vocab:
     snapshots: frozenset[str]
     pfnmap: dict[str, int | None]
     owned: frozenset[str]
+    walks: dict[str, int]
 
     @staticmethod
     def of(models: Models) -> _Vocab:
@@ -349,7 +356,9 @@ class _Vocab:
         return _Vocab(models.names("derive") | OBJECT_PFNS, models.names("acquire"),
                       models.names("pfn_page"), models.names("pfn_page", online=True),
                       models.names("list_member"), models.names("unheld_list"), plain,
-                      pfnmap_calls(models), models.names("owned"))
+                      pfnmap_calls(models), models.names("owned"),
+                      {n: m.get("arg", 0) for n in models.names("list_walk")
+                       if (m := models.get("list_walk", n)) is not None})
 
 
 #: Why a caller's variable is unheld, and whether it is a snapshot of a page-table entry
@@ -382,6 +391,8 @@ def unheld_args(functions: Iterable[Function], models: Models) -> list[Model]:
             unheld = _unheld_locals(caller, found.get(caller.name, {}), vocab)
             held = _first_gets(caller, vocab)     # a get before the call holds it
             for node in walk(caller.body):
+                if isinstance(node, Call) and node.callee in vocab.walks:
+                    changed |= _walk_callback(caller, node, by_name, vocab, found)
                 callee = by_name.get(node.callee or "") if isinstance(node, Call) else None
                 if callee is None or not isinstance(node, Call):
                     continue
@@ -399,6 +410,22 @@ def unheld_args(functions: Iterable[Function], models: Models) -> list[Model]:
                        {"args": tuple((i, *v) for i, v in sorted(args.items())),
                         "static": by_name[name].static})
             for name, args in sorted(found.items())]
+
+
+def _walk_callback(caller: Function, call: Call, by_name: dict[str, Function],
+                   vocab: _Vocab, found: dict[str, dict[int, tuple[str, bool, int, int]]]
+                   ) -> bool:
+    """A list walk of an unheld list hands its callback (a function of the file) each
+    item unheld, as its first argument: record it; whether it is new."""
+    index = vocab.walks[call.callee or ""]
+    cb = call.args[index] if index < len(call.args) else None
+    why = call.args and unreferenced_head(caller, call.args[0], vocab.lists)
+    if not why or not isinstance(cb, Name) or cb.id not in by_name or 0 in found.get(cb.id, {}):
+        return False
+    found.setdefault(cb.id, {})[0] = (f"{caller.name}() has {call.callee}() hand it the items "
+                                      f"of the list: each is {why}", False,
+                                      call.span.line, call.span.col)
+    return True
 
 
 def _owning(fns: list[Function], vocab: _Vocab) -> set[tuple[str, int]]:
