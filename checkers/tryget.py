@@ -7,22 +7,19 @@ that must not be zero.  On an object found by a lockless read (a PTE read with
 count may be zero (freed) or frozen to 0, and the get resurrects a freed page.
 
 Tracked: every object found without a reference is ``UNHELD``: by a lockless read, as
-the page of a PFN that holds nothing (a walked PFN range, a stored PFN,
-``pfn_to_online_page()``; the origin facts of :mod:`analyzer.engine.origins`), as a member
-of a list whose membership holds no reference (``unheld_list``: deferred-split queue,
-LRU and hugetlb lists), or tested under hugetlb_lock for still being hugetlb.  A
-parameter the function takes a speculative get on somewhere is ``SPECULATED``: its caller
-holds none.  A successful speculative get on an object, or on one found by the same
-read, makes the family ``HELD``.  Reported: a ``needs_ref`` get on a possibly unheld one.
-Other parameters and call results are assumed held (precision first); an RCU-style
-lookup counts only inside the function's own RCU section, without a spinlock.
+the page of a PFN that holds nothing, as a member of an unheld list, or tested under
+hugetlb_lock for still being hugetlb (the origin facts of :mod:`analyzer.engine.origins`).
+A parameter is ``SPECULATED`` when the function takes a speculative get on it elsewhere,
+``PASSED`` (``SNAPSHOT``: a page-table entry) when some caller of the file passes it
+unheld.  A successful speculative get on an object, or on one found by the same read,
+makes the family ``HELD``.  Reported: a ``needs_ref`` get on a possibly unheld one.
+Other parameters and call results are assumed held (precision first).
 
 A plain get the function re-checks afterwards (``page_folio(page) == folio``, its xarray
-slot, a by-value page-table entry against the live one) is reported too: the re-check
-says the object may have changed, so it held no reference (``Plain``, ``Param``).
-Summary: a function that may return an object found locklessly is, for its callers in
-the same file, a lockless read itself.  A page taken off the free lists (``owned``) is
-the function's: its count is its to set.
+slot, a page-table entry against the live one) is reported too: the re-check says the
+object may have changed (``Plain``, ``Param``).  Summaries: a function that may return
+an object found locklessly is a lockless read; one that plain-gets its parameter's
+object is a ``plain_get``.  A page taken off the free lists (``owned``) is the function's.
 """
 from __future__ import annotations
 
@@ -31,37 +28,27 @@ from enum import Enum
 from typing import Any
 
 from analyzer.engine import Checker, Context, Event, Origin, Recheck, origins
-from analyzer.ir import Expr, Name, Opaque, Return, Span
+from analyzer.engine.origins import PfnPage, UnheldTest
+from analyzer.ir import Binary, Call, Expr, Name, Opaque, Return, Span
 from analyzer.models.core import Acquire, Derive, LocklessRead
-from analyzer.models.schema import ArgSection, Section, arg_section, option, register
 from analyzer.result import Step
 from analyzer.rule import Rule
-
-
-@register
-@dataclass(frozen=True, slots=True)
-class PfnPage(ArgSection):
-    """calls that map a PFN to its page or folio (pfn_to_page): the page is unheld when
-    the PFN's origin holds nothing (a PFN walk, a stored PFN)"""
-    NAME, ARG_DOC, KNOWS = "pfn_page", "argument that is the PFN", False
-    online: bool | None = option(bool, doc="maps any PFN, online or not: only needed when "
-                                           "nothing holds the page (pfn_to_online_page)")
 
 
 class Ref(Enum):
     UNHELD = "found locklessly, no reference"
     SPECULATED = "a parameter the function takes a speculative reference on elsewhere"
+    PASSED = "a parameter some caller passes without a reference"
+    SNAPSHOT = "of a page-table entry some caller read locklessly (not under a spinlock)"
     HELD = "reference held"
 
 
-NOT_HELD = (Ref.UNHELD, Ref.SPECULATED)
+NOT_HELD = (Ref.UNHELD, Ref.SPECULATED, Ref.PASSED, Ref.SNAPSHOT)
 
 
 @dataclass(frozen=True, slots=True)
 class Param:
-    """Derived from this parameter."""
-
-    name: str
+    name: str                   # derived from this parameter (or entry read through it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,31 +59,6 @@ class Plain:
     api: str
     key: str
     params: frozenset[Param]
-
-
-@register
-@dataclass(frozen=True, slots=True)
-class UnheldList(Section):
-    """lists whose membership holds no reference, by the field that is their head
-    (a deferred-split queue, hugetlb's lists): their members' count may be zero"""
-    NAME, EVENT, OBJ, KNOWS = "unheld_list", None, None, False
-    struct: str | None = option(str, doc="the struct the head is a field of")
-
-Owned = arg_section("owned", "calls after which the function owns the page, taken off the "
-                    "free lists (take_page_off_buddy()): its count is the owner's to set",
-                    knows=False, conditional=True)
-ListMember = arg_section("list_member", "calls that yield a member of a list (lru_to_folio): "
-                         "unheld when the list is an unheld_list", knows=False,
-                         arg_doc="argument that is the list's head")
-
-
-@register
-@dataclass(frozen=True, slots=True)
-class UnheldTest(ArgSection):
-    """tests that, made under the lock that guards what they test, say the object may be
-    freed under the function (folio_test_hugetlb() under hugetlb_lock): nothing holds it"""
-    NAME, ARG_DOC, KNOWS = "unheld_test", "argument whose object is tested", False
-    lock: str | None = option(str, required=True, doc="the spinlock, by name")
 
 
 TRY_GET_WITHOUT_REF = Rule(
@@ -153,9 +115,10 @@ if (unlikely(pte_val(pte) != pte_val(ptep_get(ptep)))) {
 - RCU-style lookups count as lockless only inside an `rcu_read_lock()` section opened in
   the same function; outside one, only a re-check after the get gives the lookup away.
 - A PFN is unheld only as a loop's induction variable over a range, a `READ_ONCE()` of
-  a struct field, or through `pfn_to_online_page()`; a PFN parameter, and a page given as
-  a parameter, are assumed held unless the function re-checks it after the get or takes
-  a speculative get on it elsewhere (the caller's own lookup is not followed).
+  a struct field, a PFNMAP PFN or through `pfn_to_online_page()`; a parameter is assumed
+  held unless some caller in the same file passes it unheld, the function re-checks it
+  after the get or takes a speculative get on it elsewhere (callers in other files, and
+  objects passed inside a struct such as `vmf->page`, are not followed).
 - List members are unheld only for the list heads `unheld_list` names.
 - Paths are joined without correlating conditions: a get guarded by the same condition
   as an earlier speculative get may be reported.
@@ -171,12 +134,18 @@ class TryGetChecker(Checker):
     # A lockless read, or a re-check after the get, is needed for a finding.
     starter_sections = ("lockless_read", "reread", "revalidate", "pfn_page", "unheld_test",
                         "list_member", ("lock", {"kind": "spin"}))
+    fact_sections = ("unheld_args",)          # origins.unheld_args: callers pass it unheld
     precedence = ("lockless_read", "derive", "acquire")
 
     # ------------------------------------------------------------------ hooks
     def on_entry(self, ctx: Context) -> None:
-        for p in ctx.function.params:
+        params = ctx.function.params
+        for p in params:
             ctx.set(p, Param(p))
+        fact = ctx.models.fact("unheld_args", ctx.function.name)
+        for i, why, snap, line, col in fact.get("args", ()) if fact is not None else ():
+            span = Span(ctx.function.span.file, line, col, line, col)
+            ctx.add(params[i], Ref.SNAPSHOT if snap else Ref.PASSED, (Step(span, why),))
         mods = ctx.models
         spec = {n: m.spec.arg for n in mods.names("acquire", kind="speculative")
                 if (m := mods.get("acquire", n)) is not None and isinstance(m.spec, Acquire)
@@ -186,8 +155,10 @@ class TryGetChecker(Checker):
                                         f"reference on '{p}': its caller holds none"),))
 
     def on_lockless_read(self, ctx: Context, ev: Event[LocklessRead]) -> None:
-        if ev.origin is not Origin.LOCKLESS:
-            return            # under a lock, maybe the caller's: precision first
+        if ev.origin is not Origin.LOCKLESS:    # under a lock, maybe the caller's:
+            if ev.m.value and ev.key:           # only a re-check after a get tells
+                ctx.add(ev.result, Param(f"*{ev.key}"))
+            return
         ctx.set(ev.result, Ref.UNHELD,
                 (Step(ev.span, f"'{ev.key or 'its argument'}' read locklessly by {ev.api}()"),))
 
@@ -195,20 +166,32 @@ class TryGetChecker(Checker):
         """The page of a PFN whose origin holds no reference (an origin fact, the engine's)."""
         pfn = ev.obj.id if isinstance(ev.obj, Name) else None
         why = ("pfn_to_online_page() serves any PFN: it is needed only where nothing holds "
-               "the page" if ev.m.online else
-               origins.unreferenced_pfns(ctx.function).get(pfn or ""))
-        if why and ev.result is not None:
+               "the page" if ev.m.online else ev.m.always or origins.unreferenced_pfns(
+                   ctx.function, origins.pfnmap_calls(ctx.models)).get(pfn or ""))
+        if not why and pfn is not None:     # as unheld as the PFN (passed so by a caller)
+            self.on_derive(ctx, ev)  # type: ignore[arg-type]
+        elif why and ev.result is not None:
             ctx.add(ev.result, Ref.UNHELD,
                     (Step(ev.span, f"'{ctx.name_of(ev.call, ev.result)}' = {ev.api}"
                                    f"({pfn or '...'}): {why}"),))
 
     def on_assign(self, ctx: Context, target: str, value: Expr, span: Span) -> None:
-        """An iterator's cursor over a list whose membership holds no reference: the lock
-        that pins the list pins membership, not the count."""
+        """An iterator's cursor over an unheld list (its lock pins membership, not the
+        count); a part of an object: a subpage (``pmd_page(orig) + i``), the container
+        of an embedded node (``container_of()``)."""
         lists = ctx.models.names("unheld_list")
         if isinstance(value, Opaque):
             if why := origins.unreferenced_member(ctx.function, span, lists):
                 ctx.set(target, Ref.UNHELD, (Step(span, f"'{target}' is {why}"),))
+            return
+        whole = value.left if isinstance(value, Binary) and value.op in ("+", "-") else \
+            value.args[0] if isinstance(value, Call) and value.args and \
+            value.callee in ctx.models.names("container") else None
+        base = ctx.key(whole)
+        for state in ctx.states(base) if base != target else ():
+            if state in NOT_HELD or isinstance(state, Param):
+                ctx.add(target, state, ctx.trail(base, state)
+                        + (Step(span, f"'{target}' is a part of '{base}'"),))
 
     def on_list_member(self, ctx: Context, ev: Event[Any]) -> None:
         head = ctx.arg(ev.call, ev.m.arg)
@@ -217,9 +200,10 @@ class TryGetChecker(Checker):
         what = ctx.name_of(ev.call, ev.result)
         if why and ev.result is not None:
             ctx.add(ev.result, Ref.UNHELD, (Step(ev.span, f"'{what}' from {ev.api}() is {why}"),))
-        elif ctx.may_be(ev.key, Ref.UNHELD):           # the entry of an unheld list node
-            ctx.add(ev.result, Ref.UNHELD, ctx.trail(ev.key, Ref.UNHELD)
-                    + (Step(ev.span, f"'{what}' is the entry of '{ev.key}'"),))
+        for state in () if why else NOT_HELD:          # the entry of an unheld list node
+            if ctx.may_be(ev.key, state):
+                ctx.add(ev.result, state, ctx.trail(ev.key, state)
+                        + (Step(ev.span, f"'{what}' is the entry of '{ev.key}'"),))
 
     def on_owned(self, ctx: Context, ev: Event[Any]) -> None:
         for state in NOT_HELD if ev.done else ():
@@ -240,13 +224,28 @@ class TryGetChecker(Checker):
             ctx.add(ev.result, state, ctx.trail(ev.key, state) + (step,))
 
     def on_acquire(self, ctx: Context, ev: Event[Acquire]) -> None:
-        if ev.at_call and ev.m.needs_ref and ctx.may_be(ev.key, *NOT_HELD):
+        spin = ctx.holds("spin")        # the entry re-checked under its lock pins the page
+        params = frozenset(ctx.states_of(ev.key, Param))
+        if ev.at_call and ev.m.needs_ref and not spin and not ctx.may_be(ev.key, Ref.HELD):
+            for p in params:                # callers: a plain get of their object
+                ctx.summarize_param("plain_get", p.name)
+        if ev.at_call and ev.m.needs_ref and ctx.may_be(ev.key, *NOT_HELD[:3 if spin else 4]):
             self._report(ctx, ev)
-        elif ev.at_call and ev.m.needs_ref and ev.key and not ctx.holds("spin"):
-            params = frozenset(ctx.states_of(ev.key, Param))
+        elif ev.at_call and ev.m.needs_ref and ev.key and not spin:
             ctx.add(ev.key, Plain(ev.span, ev.api, ev.key, params))
         if ev.done:
             self._hold(ctx, ev)
+
+    def on_plain_get(self, ctx: Context, ev: Event[Any]) -> None:
+        """A call of a function that plain-gets what it is given (a static one reports it)."""
+        fact = ctx.models.fact("unheld_args", ev.api)
+        if (fact is not None and fact.get("static")) or not ev.key:
+            return
+        why = origins.unreferenced_pfns(ctx.function, origins.pfnmap_calls(ctx.models))
+        if ev.key in why:                   # a PFN that holds nothing
+            ctx.add(ev.key, Ref.UNHELD, (Step(ev.span, f"'{ev.key}' is {why[ev.key]}"),))
+        if ev.at_call and ctx.may_be(ev.key, *NOT_HELD[:3 if ctx.holds("spin") else 4]):
+            self._report(ctx, ev)
 
     def on_recheck(self, ctx: Context, ev: Recheck) -> None:
         """Re-checked where it was found: a plain get before it had no reference."""
@@ -286,7 +285,10 @@ class TryGetChecker(Checker):
 
     # ------------------------------------------------------------------ reports
     def _report(self, ctx: Context, ev: Event[Acquire]) -> None:
-        state = Ref.UNHELD if ctx.may_be(ev.key, Ref.UNHELD) else Ref.SPECULATED
+        if ev.key in origins.asserted_counted(ctx.function, ctx.models.names("warn"),
+                                              ctx.models.names("refcount_read")):
+            return              # a count the function asserts nonzero is held (its word)
+        state = next(s for s in NOT_HELD if ctx.may_be(ev.key, s))
         trail = ctx.trail(ev.key, state)
         origin = trail[0]
         frozen = "; its count may be zero or frozen" if ev.conditional else ""

@@ -320,6 +320,9 @@ class Checker:
     #: Sections whose APIs make a function worth walking for its summaries alone (a
     #: helper that drops or re-checks what its caller found), in the same forms.
     summary_sections: tuple[str | tuple[str, dict[str, Any]], ...] = ()
+    #: Sections of the file-wide derived facts (``Models.derived``) whose fact about a
+    #: function makes it worth walking too (a parameter its callers pass unheld).
+    fact_sections: tuple[str, ...] = ()
 
     def starters(self, models: Models) -> frozenset[str] | None:
         """The API names that start this checker's stories; None: no filter."""
@@ -327,10 +330,11 @@ class Checker:
             return None
         return _names(models, self.starter_sections)
 
-    def wants(self, names: frozenset[str], models: Models) -> bool:
+    def wants(self, names: frozenset[str], models: Models, fn: str | None = None) -> bool:
         starters = self.starters(models)
-        return starters is None or bool(names & (starters | _names(models,
-                                                                   self.summary_sections)))
+        return starters is None or bool(names & (starters | _names(
+            models, self.summary_sections))) or any(models.fact(s, fn)
+                                                     for s in self.fact_sections)
 
     def subscriptions(self) -> frozenset[str]:
         """The events this checker has an ``on_<event>`` hook for."""

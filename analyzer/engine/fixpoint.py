@@ -564,7 +564,7 @@ def analyze_function_full(fn: Function, models: Models, checkers: Iterable[Check
     cfg = cfg or build_cfg(fn, models.names("transparent"))
     names = called_names(cfg) if names is None else names
     for checker in checkers:
-        if not checker.wants(names, models):
+        if not checker.wants(names, models, fn.name):
             continue
         run = _Run(cfg, models, checker)
         problem = run.run()

@@ -15,6 +15,7 @@ from dataclasses import replace
 from functools import cached_property
 
 from analyzer.engine import analyze_function_full
+from analyzer.engine.origins import unheld_args
 from analyzer.engine.stores import caller_context, member_stores, null_guards
 from analyzer.frontend import clang, treesitter
 from analyzer.pipeline.discover import FileTooLarge, NotRegularFile, read_source
@@ -137,7 +138,8 @@ class Analyzer(Loaded):
         found: list[Finding] = []
         order = bottom_up(functions, models)
         for fact in [*member_stores(functions, models.names("transparent")),
-                     *caller_context(functions), *null_guards(functions)]:
+                     *caller_context(functions), *null_guards(functions),
+                     *unheld_args(functions, models)]:
             models.derived[(fact.section, fact.api)] = fact   # file-wide, not models
         table = self.options.summaries
         if table is not None:        # what the tree says of the functions called here
