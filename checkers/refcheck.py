@@ -186,9 +186,10 @@ class RefcheckChecker(Checker):
             self._report_racy(ctx, ev, key)
             ctx.replace(key, Ref.DECIDED, Ref.REPORTED)
             ctx.replace(root, Ref.DECIDED, Ref.REPORTED)
-        elif isinstance(ev.m, SetRefcount) and ctx.may_be(key, Ref.HELD) \
-                and not ctx.may_be(key, Ref.FROZEN, Ref.EXCLUDED, Ref.REPORTED):
-            trail = ctx.trail(key, Ref.HELD)     # a blind write on a live count
+        elif isinstance(ev.m, SetRefcount) and ctx.may_be(live := ctx.designated(
+                ev.obj, elements=True) or key, Ref.HELD) and not ctx.may_be(
+                key, Ref.FROZEN, Ref.EXCLUDED, Ref.REPORTED):
+            trail = ctx.trail(live, Ref.HELD)    # a blind write on a live count (pages[i])
             ctx.report(RACY_REFCOUNT_CHECK, ev.span, f"{ev.api}() overwrites the count of "
                        f"'{key}', which is not frozen: a speculative reference taken on it "
                        "is lost", trail, trail[:1])
@@ -219,6 +220,8 @@ class RefcheckChecker(Checker):
     def on_ref_source(self, ctx: Context, ev: Event[Any]) -> None:
         if ev.at_call and ev.m.arg is None:   # allocated, in the page cache, pinned
             self.on_acquire(ctx, ev)
+        elif ev.m.arg is not None and ev.done and (key := ctx.place(ev.obj)) is not None:
+            ctx.set(key, Ref.HELD, (Step(ev.span, f"'{key}' filled in by {ev.api}()"),))
 
     def on_freeze(self, ctx: Context, ev: Event[ArgSection]) -> None:
         if ev.done:
