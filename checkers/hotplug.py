@@ -11,8 +11,9 @@ the walkers already inside (an RCU grace period, an IPI) before freeing it (the
 Tracked, per function: each unpublished entry (keyed on its access path: ``pmd++`` ends
 its story) is ``UNPUBLISHED`` until a sync; the ghost ``entry KIND`` says whether this
 function has synced or unpublished KIND yet.
-Reported: a teardown of KIND reachable while an entry of KIND may be ``UNPUBLISHED`` --
-once per unpublish, at the function that owns the unpublish step.
+Reported: a teardown of KIND reachable while an entry of KIND (a page table: the one that
+pointed to it, ``engine.tables``) may be ``UNPUBLISHED``, once, where the unpublish is;
+not a memmap no walker reaches (an ``[unwalked]`` pgmap type tested on the path).
 
 Summaries carry the story up the call graph: a function that tears down before any sync
 or unpublish of its own "tears down without sync" (``teardown`` with the chain in
@@ -29,9 +30,10 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import ClassVar
 
-from analyzer.engine import Checker, Context, Event, Ghost, Key, Tag, Trail
+from analyzer.engine import Checker, Context, Event, FlagTest, Ghost, Key, Tag, Trail
 from analyzer.engine.stores import made_only_by, owner
-from analyzer.ir import Expr, Index, Name
+from analyzer.engine.tables import deferred, remember, table_entry
+from analyzer.ir import Expr, Name, Span
 from analyzer.models.schema import Section, arg_section, option, register
 from analyzer.result import Step
 from analyzer.rule import Rule
@@ -49,8 +51,11 @@ class Teardown(Section):
     deferred: bool | None = option(bool, doc="frees after a grace period itself: no sync")
     unpublished: bool | None = option(bool, doc="what it frees the caller hid (a zap list, "
                                       "a remapped vmemmap): a sync must precede it")
-    arg: int | None = option(int, doc="argument naming what is freed: an element of a "
-                                   "batch (tables[i]) was queued for a deferred free")
+    arg: int | None = option(int, doc="argument naming what is freed: a page table is "
+                             "matched with the entry cleared (engine.tables); an element "
+                             "of a batch (tables[i]) was queued for a deferred free")
+    entry: int | None = option(int, doc="summaries: argument naming the entry whose table "
+                               "it frees")
     mm: int | None = option(int, doc="argument naming the mm whose page table it frees: "
                                   "none of a private mm (see [private])")
     via: str | None = option(str, doc="summaries: the teardown API the call chain ends in")
@@ -87,18 +92,11 @@ arg_section("ref_wait", "waits for the release of a killed percpu_ref (the compl
             "release callback completes)", escapes=False)
 arg_section("attach", "calls that make a task run on an address space (kthread_use_mm())",
             event=None, escapes=False)
+arg_section("unwalked", "memory types (value [flag]s of pgmap->type) whose memmap no "
+            "lockless walker reaches", event=None, escapes=False, required=False)
 
 
-@register
-@dataclass(frozen=True, slots=True)
-class Container(Section):
-    """container_of(): an object from its member (an RCU callback's rcu_head)"""
-
-    NAME: ClassVar[str] = "container"
-    EVENT: ClassVar[str | None] = None
-    OBJ: ClassVar[str | None] = None
-    ESCAPES: ClassVar[bool] = False
-    member: int | None = option(int, required=True, doc="argument naming the member")
+PAGE_TABLE = "page table"          # matched by object: the entry that pointed to it
 
 
 class Walk(Enum):
@@ -160,12 +158,11 @@ pte_free(mm, pmd_pgtable(_pmd));
 /* or let RCU free it: pte_free_defer(mm, pmd_pgtable(_pmd)); */
 """,
     limits="""
-- Unpublish and teardown are matched by kind (memmap, page table), not by object: the
-  free of a never-published table (an error path freeing a preallocated one) after an
-  unrelated unpublish is reported.  The tables of a private `mm_alloc()` mm no task runs
-  (debug_vm_pgtable's) are not; its members are matched by name, not struct type.
-- Branch conditions are not understood: device-private ZONE_DEVICE memory, never mapped
-  by present PTEs and so never reached by GUP-fast, is reported like the other types.
+- A page table is matched with the cleared entry that pointed to it; a table whose entry
+  is unknown (a parameter of a function that is no helper of the caller) is matched with
+  none.  A private `mm_alloc()` mm's members are matched by name, not struct type.
+- The pgmap whose type was tested (`[unwalked]`: device-private) is not matched with the
+  one whose memmap is freed.
 - Summaries stay within a file: an unpublish in one file and the teardown in another
   (offline_pages() then, much later, try_remove_memory()) is not seen.
 - A callee that syncs on some path counts; a caller's wait is seen for a static function
@@ -206,31 +203,43 @@ class HotplugChecker(Checker):
         if ctx.may_be(ctx.ghost("killed", owner(ctx, ev.obj) or ""), Walk.SYNCED):
             ctx.set(ctx.ghost("quiesced"), Walk.SYNCED)
 
+    def on_flag(self, ctx: Context, ev: FlagTest) -> None:
+        if ev.flag in ctx.models.names("unwalked"):  # pgmap->type == MEMORY_DEVICE_PRIVATE
+            ctx.set(ctx.ghost("unwalked"), Walk.SYNCED if ev.set else Walk.FRESH)
+
+    def on_assign(self, ctx: Context, target: str, value: Expr, span: Span) -> None:
+        remember(ctx, target, value, ("unpublish",))   # pgtable = pmd_pgtable(_pmd)
+
     def on_teardown(self, ctx: Context, ev: Event[Teardown]) -> None:
-        mm = ctx.arg(ev.call, ev.m.mm)
+        mm, kind = ctx.arg(ev.call, ev.m.mm), _kind(ev.m)
         if ev.m.deferred or made_only_by(ctx, mm, ctx.models.names("private"),
-                                         ctx.models.names("attach")):
+                                         ctx.models.names("attach")) or (
+                kind == "memmap" and ctx.must_be(ctx.ghost("unwalked"), Walk.SYNCED)):
             return
-        kind, via, chain = _kind(ev.m), ev.m.via, ev.m.trail or ()
+        via, chain, table = ev.m.via, ev.m.trail or (), ctx.arg(ev.call, ev.m.arg)
+        entry = table_entry(ctx, table, ("unpublish",)) or ctx.place(
+            ctx.arg(ev.call, ev.m.entry))
         step = Step(ev.span, f"{ev.api}() tears down the {kind}" if not chain else
                     f"{ev.api}() tears down the {kind} without a sync")
-        pending = [(k, s[Walk.UNPUBLISHED]) for k, s in ctx.tracked()
-                   if _unpublished(k) == kind and Walk.UNPUBLISHED in s]
+        pending = [(k, s[Walk.UNPUBLISHED]) for k, s in ctx.tracked()   # a page table: the
+                   if _unpublished(k) == kind and Walk.UNPUBLISHED in s  # one its entry held
+                   and (kind != PAGE_TABLE or getattr(k, "path", None) == entry)]
         if kind == "memmap" and ctx.may_be(ctx.ghost("synced"), Walk.SYNCED) | ctx.may_be(
                 ctx.ghost("quiesced"), Walk.SYNCED):    # anywhere before the teardown
             pending = []
         if ev.m.unpublished and not chain and not ctx.may_be(ctx.ghost("synced"),
                                                              Walk.SYNCED) \
-                and not _deferred(ctx, ctx.arg(ev.call, ev.m.arg)):
+                and not deferred(ctx, table):
             pending = [(Tag(f"<{ev.api}()>", "unpublished", kind), ())]
         if pending:
             self._report(ctx, ev, kind, step, pending)
         if ctx.may_be(ctx.ghost("entry", kind), Walk.FRESH):
             # Summary: this function tears down before any sync or unpublish of its own.
             params = ctx.function.params
+            named = {"mm": mm.id if isinstance(mm, Name) else None, "entry": entry,
+                     "arg": table.id if isinstance(table, Name) else None}
             ctx.summarize("teardown", what=kind, via=via or ev.api, trail=(step, *chain),
-                          **({"mm": params.index(mm.id)} if isinstance(mm, Name)
-                             and mm.id in params else {}))
+                          **{k: params.index(v) for k, v in named.items() if v in params})
 
     def on_sync(self, ctx: Context, ev: Event[Sync]) -> None:
         ctx.set(ctx.ghost("synced"), Walk.SYNCED)
@@ -243,7 +252,7 @@ class HotplugChecker(Checker):
 
     def on_unpublish(self, ctx: Context, ev: Event[Unpublish]) -> None:
         kind = _kind(ev.m)
-        entry = ev.key if ev.m.arg is not None else None
+        entry = ctx.place(ctx.arg(ev.call, ev.m.arg))
         what = (f"{ev.api}() unpublished '{entry}'" if entry is not None
                 else f"{ev.api}() unpublished the {kind}")
         step = Step(ev.span, what)
@@ -289,12 +298,3 @@ def _unpublished(k: Key) -> str | None:
     """The kind of an unpublished entry's key (it rides on the entry's access path, so
     that reassigning or advancing it, ``pmd++``, ends the story)."""
     return k.arg if isinstance(k, Tag) and k.name == "unpublished" else None
-
-
-def _deferred(ctx: Context, e: Expr | None) -> bool:
-    """A table already queued for a deferred free: an element of a batch (``tables[i]``), or
-    what an RCU callback recovers from its rcu_head (``container_of(head, T, rcu)``)."""
-    b = ctx.bound(e)
-    m = ctx.models.get("container", b.callee) if b is not None else None
-    return isinstance(e, Index) or (m is not None and b is not None and "rcu" in (
-        ctx.key(ctx.arg(b, m.get("member"))) or ""))

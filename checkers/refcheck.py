@@ -3,40 +3,18 @@
 count reads, freezes, exclusive actions, exclusions (also: freezes it on some path)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
 from analyzer.engine import NONZERO, ZERO, Attached, Checker, Context, Event, Test
 from analyzer.engine.effects import COMPARE, count_trip, int_literal, oriented
-from analyzer.ir import Binary, Call, Return
+from analyzer.engine.origins import iterated
+from analyzer.ir import Binary, Call, Expr, Return, Span
 from analyzer.models.core import Derive, LocklessRead, RefcountRead
-from analyzer.models.schema import ArgSection, arg_section, option, register
+from analyzer.models.schema import ArgSection
 from analyzer.result import Step
 from analyzer.rule import Rule
-
-# ------------------------------------------------------------------ model sections
-Warn = arg_section("warn", "WARN_ON()-style assertions", arg_doc="the asserted condition",
-                   hands_over=False)
-SetRefcount = arg_section("set_refcount", "calls that overwrite a reference count", "exclusive")
-Unfreeze = arg_section("unfreeze", "refcount unfreezes")    # after: the write sees the freeze
-ExclusiveAction = arg_section("exclusive_action", "actions that assume no other reference "
-                              "can exist", "exclusive", arg_doc="argument assumed to have "
-                              "no other reference")
-Freeze = arg_section("freeze", "refcount freezes (ref_freeze: succeeds only at the expected "
-                     "count)", conditional=True)
-Exclusion = arg_section("exclusion", "calls that exclude speculative references",
-                        arg_doc="argument it excludes speculative references on", required=False)
-JudgedReturn = arg_section("judged_return", "functions returning an object judged exclusive by an "
-                           "unfrozen exact count (hugetlb allocation)", required=False)
-
-
-@register
-@dataclass(frozen=True, slots=True)
-class Collect(ArgSection):
-    """calls that put an object into a batch or list (that a batch free then frees)"""
-    NAME = "collect"
-    carrier: int | None = option(int, required=True, doc="argument receiving the object")
+from rules.refcheck import Collect, Freeze, SetRefcount
 
 
 class Ref(Enum):
@@ -193,6 +171,10 @@ class RefcheckChecker(Checker):
         if key is not None and batch is not None and ctx.may_be(key, Ref.DECIDED):
             ctx.set(Attached(batch, key), Ref.DECIDED, ctx.trail(key, Ref.DECIDED))
 
+    def on_assign(self, ctx: Context, target: str, value: Expr, span: Span) -> None:
+        for k in iterated(ctx, value, span):     # a list's cursor: one of what it collected
+            ctx.inherit(target, k)
+
     def on_exclusive(self, ctx: Context, ev: Event[ArgSection]) -> None:
         key, root = ctx.object_of(ev.obj), ctx.object_of(ev.obj, True)
         for k, _ in ctx.tracked():              # a batch free frees what it collected
@@ -204,9 +186,10 @@ class RefcheckChecker(Checker):
             self._report_racy(ctx, ev, key)
             ctx.replace(key, Ref.DECIDED, Ref.REPORTED)
             ctx.replace(root, Ref.DECIDED, Ref.REPORTED)
-        elif isinstance(ev.m, SetRefcount) and ctx.may_be(key, Ref.HELD) \
-                and not ctx.may_be(key, Ref.FROZEN, Ref.EXCLUDED, Ref.REPORTED):
-            trail = ctx.trail(key, Ref.HELD)     # a blind write on a live count
+        elif isinstance(ev.m, SetRefcount) and ctx.may_be(live := ctx.designated(
+                ev.obj, elements=True) or key, Ref.HELD) and not ctx.may_be(
+                key, Ref.FROZEN, Ref.EXCLUDED, Ref.REPORTED):
+            trail = ctx.trail(live, Ref.HELD)    # a blind write on a live count (pages[i])
             ctx.report(RACY_REFCOUNT_CHECK, ev.span, f"{ev.api}() overwrites the count of "
                        f"'{key}', which is not frozen: a speculative reference taken on it "
                        "is lost", trail, trail[:1])
@@ -237,6 +220,8 @@ class RefcheckChecker(Checker):
     def on_ref_source(self, ctx: Context, ev: Event[Any]) -> None:
         if ev.at_call and ev.m.arg is None:   # allocated, in the page cache, pinned
             self.on_acquire(ctx, ev)
+        elif ev.m.arg is not None and ev.done and (key := ctx.place(ev.obj)) is not None:
+            ctx.set(key, Ref.HELD, (Step(ev.span, f"'{key}' filled in by {ev.api}()"),))
 
     def on_freeze(self, ctx: Context, ev: Event[ArgSection]) -> None:
         if ev.done:

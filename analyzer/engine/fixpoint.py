@@ -125,6 +125,7 @@ class _Run:
         self.handover = ownership.handover if checker.overrides("on_handover") else None
         self.flags = models.names("flag") if checker.overrides("on_flag") \
             or checker.flag_moves else frozenset()
+        self.values = models.names("flag", value=True)
         self.returned: list[frozenset[Any]] = []      # final pass: states of returned values
         # Deferred events: submitting section -> the carried sections this checker hears.
         self.submits: dict[str, list[str]] = {}
@@ -377,13 +378,16 @@ class _Run:
                     self.checker.on_recheck(self.ctx, Recheck(src, equal, cmp.span, first))
 
     def _flag(self, test: Test) -> None:
-        """``x & FLAG`` tested: the flag's bit of ``x`` is known on this edge."""
+        """``x & FLAG`` tested: the flag's bit of ``x`` is known on this edge; ``x == V``
+        for a value flag (``value = true``): whether ``x`` is ``V``."""
         e = test.subject
-        if not isinstance(e, ir.Binary) or e.op != "&" or test.outcome not in (NONZERO, ZERO):
+        if not isinstance(e, ir.Binary) or e.op not in ("&", "==") \
+                or test.outcome not in (NONZERO, ZERO):
             return
         for flag, other in ((e.right, e.left), (e.left, e.right)):
             flag = self.ctx.strip(flag)
-            if isinstance(flag, Name) and flag.id in self.flags:
+            if isinstance(flag, Name) and flag.id in self.flags \
+                    and (e.op == "==") is (flag.id in self.values):
                 known = test.outcome == NONZERO
                 self.ctx.set(Ghost("flag", flag.id), Held.YES if known else Held.NO)
                 if (mv := self.checker.flag_moves.get((flag.id, known))) is not None:

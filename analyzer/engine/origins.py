@@ -18,7 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from analyzer.engine.keys import Attached
 from analyzer.ir import (
     AddrOf,
     Assign,
@@ -34,6 +36,7 @@ from analyzer.ir import (
     Literal,
     Member,
     Name,
+    Opaque,
     Span,
     Unary,
     walk,
@@ -92,6 +95,9 @@ class UnheldTest(ArgSection):
     NAME, ARG_DOC, KNOWS = "unheld_test", "argument whose object is tested", False
     lock: str | None = option(str, required=True, doc="the spinlock, by name")
 
+
+if TYPE_CHECKING:
+    from analyzer.engine.api import Context
 
 #: Calls whose value is the PFN of an object (held or not, it is that object's).
 OBJECT_PFNS = frozenset({"page_to_pfn", "folio_pfn", "pte_pfn", "pmd_pfn", "pud_pfn"})
@@ -230,15 +236,29 @@ MEMBER = ("a member of {head}, a list whose membership holds no reference: the f
 _loops: tuple[Function | None, dict[tuple[int, int], IterLoop]] = (None, {})
 
 
-def unreferenced_member(fn: Function, span: Span, lists: frozenset[str]) -> str | None:
-    """Why the cursor an iterator macro of ``fn`` assigns at ``span`` designates an
-    object nobody holds: the macro walks a list whose head is the field ``lists`` names
-    (``list_for_each_entry(folio, &queue->split_queue, _deferred_list)``); else None."""
+def loop_at(fn: Function, span: Span) -> IterLoop | None:
+    """The iterator macro of ``fn`` that assigns its cursor at ``span``."""
     global _loops
     if _loops[0] is not fn:
         _loops = (fn, {(n.span.line, n.span.col): n for n in walk(fn.body)
                        if isinstance(n, IterLoop)})
-    loop = _loops[1].get((span.line, span.col))
+    return _loops[1].get((span.line, span.col))
+
+
+def iterated(ctx: Context, value: Expr, span: Span) -> list[Attached]:
+    """``cursor = value`` at ``span`` is an iterator macro's step over a list: the objects
+    attached to that list's head (``Attached(head, obj)``, e.g. collected into it with
+    ``list_add_tail(&page->lru, &pagelist)``), one of which the cursor now is."""
+    loop = loop_at(ctx.function, span) if isinstance(value, Opaque) else None
+    heads = {ctx.place(a) for a in loop.args if a != loop.cursor} if loop else set()
+    return [k for k, _ in ctx.tracked() if isinstance(k, Attached) and k.carrier in heads]
+
+
+def unreferenced_member(fn: Function, span: Span, lists: frozenset[str]) -> str | None:
+    """Why the cursor an iterator macro of ``fn`` assigns at ``span`` designates an
+    object nobody holds: the macro walks a list whose head is the field ``lists`` names
+    (``list_for_each_entry(folio, &queue->split_queue, _deferred_list)``); else None."""
+    loop = loop_at(fn, span)
     for arg in loop.args if loop is not None else ():
         why = unreferenced_head(fn, arg, lists)
         if why:

@@ -183,4 +183,6 @@ class Flag(Section):
     NAME: ClassVar[str] = "flag"
     EVENT: ClassVar[str | None] = None
     OBJ: ClassVar[str | None] = None
+    value: bool | None = option(bool, doc="a value, not a bit (an enumerator): tested with "
+                                "``==`` (``pgmap->type == MEMORY_DEVICE_PRIVATE``)")
 
