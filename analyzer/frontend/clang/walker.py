@@ -595,11 +595,15 @@ class _Walker(Lowering):
         if macro or f != self.fp or not (fs <= off <= fe):
             return self.span(v)
         data = self.t.data
-        while True:                    # the declarator, as tree-sitter spans it: ``*page``
+        # The declarator, as tree-sitter spans it: ``*page``.  libclang's extent of a
+        # declarator after a comma (``*page, *tmp``) starts at its name, so the stars are
+        # looked for before the extent too (in a declaration only a type, ``,`` or ``(``
+        # precedes them: a ``*`` there is the declarator's).
+        while True:
             p = off
-            while p > fs and data[p - 1] in b" \t\n":
+            while p > 0 and data[p - 1] in b" \t\n":
                 p -= 1
-            if p > fs and data[p - 1] == 42:
+            if p > 0 and data[p - 1] == 42:
                 off = p - 1
                 continue
             break
