@@ -393,7 +393,7 @@ def main() -> int:
                      f"{fl['tus']} TUs, {fl['rc']} failed, {Path(fl['clang']).name}; "
                      f"dropped for this clang: {' '.join(fl['rejected']) or 'nothing'}"))
     with tempfile.TemporaryDirectory() as cache:
-        cenv = {**env, "KREF_LINT_CACHE_DIR": cache}
+        cenv = {**env, "KREF_LINT_CACHE_DIR": os.path.join(cache, "results")}  # pass1/ beside
         clang_cmd = kref + ["--frontend", "clang", *sorted(
             os.path.relpath(os.path.join(e["directory"], e["file"]), tree) for e in built(tree))]
         for label in ("(b) clang mode, cold cache", "(c) clang mode, warm cache"):
@@ -406,7 +406,7 @@ def main() -> int:
                 rows.append(("(e) include/linux/mm.h touched", measure(clang_cmd, tree, cenv),
                              ""))
     with tempfile.TemporaryDirectory() as cache:
-        tenv = {**env, "KREF_LINT_CACHE_DIR": cache}
+        tenv = {**env, "KREF_LINT_CACHE_DIR": os.path.join(cache, "results")}
         ts_cmd = kref + ["--frontend", "treesitter", *PATHS]
         rows.append(("(f) tree-sitter mode, cold", measure(ts_cmd, tree, tenv), ""))
         rows.append(("(f) tree-sitter mode, warm", measure(ts_cmd, tree, tenv), ""))
