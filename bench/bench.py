@@ -393,7 +393,7 @@ def main() -> int:
                      f"{fl['tus']} TUs, {fl['rc']} failed, {Path(fl['clang']).name}; "
                      f"dropped for this clang: {' '.join(fl['rejected']) or 'nothing'}"))
     with tempfile.TemporaryDirectory() as cache:
-        cenv = {**env, "KREF_LINT_CACHE_DIR": os.path.join(cache, "results")}  # pass1/ beside
+        cenv = {**env, "KREF_LINT_CACHE_DIR": os.path.join(cache, "results")}  # its pass1/ inside
         clang_cmd = kref + ["--frontend", "clang", *sorted(
             os.path.relpath(os.path.join(e["directory"], e["file"]), tree) for e in built(tree))]
         for label in ("(b) clang mode, cold cache", "(c) clang mode, warm cache"):

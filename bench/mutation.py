@@ -14,6 +14,11 @@ the mutated function's summary, i.e. exists only because of the mutation (``JUDG
 mutated function now returns an object it judged exclusive without freezing it, and its
 caller's use of that judgement is what racy-refcount-check reports).
 
+A few sites' mutants are correct code (the kernel itself does it that way elsewhere):
+tests/data/mutation-not-bugs.toml names them with the kernel reason.  They are not in the
+recall denominator; the benchmark runs them all the same (even in a ``--limit`` subset)
+and checks the opposite: a finding on such a mutant is a *false alarm*.
+
 Mutants never touch the corpus: each batch runs in a private overlay of the tree (a
 temporary directory mirroring it with symlinks, where only the files under analysis are
 regular files), at the file's real path, so includes, the tree root and the kernel
@@ -52,6 +57,13 @@ sys.path.insert(0, str(REPO))
 from bench import csyntax as cs  # noqa: E402 (after the sys.path fix above)
 from bench import mutation_sites as ms  # noqa: E402 (after the sys.path fix above)
 from bench.mutation_sites import OPERATORS, Site  # noqa: E402 (after the sys.path fix above)
+
+try:
+    import tomllib
+except ModuleNotFoundError:          # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+NOT_BUGS = REPO / "tests" / "data" / "mutation-not-bugs.toml"
 
 # Miss reasons, in the order they are decided.
 REASONS = (
@@ -105,6 +117,57 @@ KNOWN_LIMITS: tuple[tuple[str, str, str], ...] = (
     ("error-put", "stored:address", ("an address computed from the page stored in a "
      "longer-lived object owns it (page-ref-leak)")),
 )
+
+
+
+
+@dataclass(frozen=True)
+class NotBug:
+    """A site whose mutant is correct code (see tests/data/mutation-not-bugs.toml)."""
+    operator: str
+    file: str
+    function: str
+    kernels: tuple[str, ...]
+    reason: str
+    evidence: str
+
+    def names(self, site: Site) -> bool:
+        return (site.operator, site.file, site.function) == (self.operator, self.file,
+                                                              self.function)
+
+
+def load_not_bugs(path: Path = NOT_BUGS) -> list[NotBug]:
+    """The entries of ``path``, checked: known operator, every field given."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise SystemExit(f"mutation: {path}: {e}") from None
+    out = []
+    for i, e in enumerate(data.get("site", []), 1):
+        keys = {"operator", "file", "function", "kernels", "reason", "evidence"}
+        if set(e) != keys or not all(e[k] for k in keys) or e["operator"] not in OPERATORS:
+            raise SystemExit(f"mutation: {path.name}: entry {i} needs exactly "
+                             f"{', '.join(sorted(keys))} (a known operator, none empty)")
+        out.append(NotBug(e["operator"], e["file"], e["function"], tuple(e["kernels"]),
+                          " ".join(e["reason"].split()), e["evidence"]))
+    return out
+
+
+def not_bug_reasons(sites: list[Site], version: str, operators: Iterable[str],
+                    entries: list[NotBug]) -> dict[str, str]:
+    """Site id -> why its mutant is correct code, for ``version``'s scan of
+    ``operators``; an entry naming no site of a kernel it lists is an error."""
+    out: dict[str, str] = {}
+    ops = set(operators)
+    for e in entries:
+        if version not in e.kernels or e.operator not in ops:
+            continue
+        hit = [s for s in sites if e.names(s)]
+        if not hit:
+            raise SystemExit(f"mutation: {NOT_BUGS.name}: {e.operator} {e.file} "
+                             f"{e.function}() names no site on {version} (stale entry)")
+        out.update((s.id, e.reason) for s in hit)
+    return out
 
 
 # --------------------------------------------------------------------------------------
@@ -357,6 +420,12 @@ class Outcome:
     reason: str = ""
     detail: str = ""
     also: list[str] = field(default_factory=list)   # other rules the function gained
+    not_bug: str = ""             # the mutant is correct code: why (NOT_BUGS)
+
+    @property
+    def false_alarm(self) -> bool:
+        """The rule reports a mutant that is correct code."""
+        return bool(self.not_bug) and self.caught
 
     def as_json(self) -> dict:
         s = dataclasses.asdict(self.site)
@@ -364,7 +433,8 @@ class Outcome:
             s.pop(k)
         s["features"] = sorted(self.site.features)
         s.update(id=self.site.id, caught=self.caught, reason=self.reason,
-                 detail=self.detail, also=self.also)
+                 detail=self.detail, also=self.also, not_bug=self.not_bug,
+                 false_alarm=self.false_alarm)
         return s
 
 
@@ -531,14 +601,17 @@ def _judge(out: Outcome, base: Run, run: Run, original: bytes, mutant: bytes) ->
 def summarize(outcomes: list[Outcome]) -> dict[str, dict]:
     table: dict[str, dict] = {}
     for op in OPERATORS:
-        mine = [o for o in outcomes if o.site.operator == op]
-        if not mine:
+        every = [o for o in outcomes if o.site.operator == op]
+        mine = [o for o in every if not o.not_bug]       # the recall's denominator
+        if not every:
             continue
         caught = sum(o.caught for o in mine)
         table[op] = {"rule": ms.EXPECTED_RULES[op], "sites": len(mine), "caught": caught,
-                     "recall": round(caught / len(mine), 4),
+                     "recall": round(caught / len(mine), 4) if mine else 1.0,
                      "unmutated_reported": sum(o.reason == "unmutated-already-reported"
-                                               for o in mine)}
+                                               for o in every),
+                     "not_bugs": len(every) - len(mine),
+                     "false_alarms": sum(o.false_alarm for o in every)}
     return table
 
 
@@ -558,7 +631,7 @@ def text_report(results: dict) -> str:
         lines.append(row)
     for v in versions:
         data = results["versions"][v]
-        misses = [o for o in data["sites"] if not o["caught"]]
+        misses = [o for o in data["sites"] if not o["caught"] and not o.get("not_bug")]
         lines.append("")
         lines.append(f"kernel {v} ({data['tree']}, {data['frontend']}): {len(misses)} missed "
                      f"of {len(data['sites'])}, {data['seconds']:.0f}s "
@@ -572,6 +645,14 @@ def text_report(results: dict) -> str:
                 extra = f" -- {o['detail']}" if o["detail"] else ""
                 lines.append(f"    {_label(o)} {o['file']}:{o['line']} {o['function']}(): "
                              f"{o['what'][:70]}{extra}")
+        correct = [o for o in data["sites"] if o.get("not_bug")]
+        if correct:
+            lines.append(f"  mutant is correct code, not counted ({len(correct)}; the rule "
+                         "must stay silent):")
+            for o in correct:
+                verdict = "FALSE ALARM" if o["false_alarm"] else "silent"
+                lines.append(f"    {_label(o)} {o['file']}:{o['line']} {o['function']}(): "
+                             f"{o['what'][:70]} -- {verdict}: {o['not_bug']}")
     return "\n".join(lines)
 
 
@@ -602,6 +683,9 @@ def markdown_report(results: dict) -> str:
                 "| site | function | code | mutation | result |", "|---|---|---|---|---|"]
         for o in data["sites"]:
             res = "caught" if o["caught"] else f"**{o['reason']}** {o['detail']}"
+            if o.get("not_bug"):
+                res = (f"**FALSE ALARM** on correct code ({o['not_bug']})" if o["false_alarm"]
+                       else f"silent, right: the mutant is correct code ({o['not_bug']})")
             if o["also"]:
                 res += f" (also: {', '.join(o['also'])})"
             code = o["what"][:80].replace("|", "\\|")
@@ -628,10 +712,15 @@ def run_version(version: str, tree: Path, operators: list[str], limit: int, fron
         if not quiet:
             print(f"mutation {version}: {msg}", file=sys.stderr, flush=True)
 
-    sites = limit_sites(scan(tree, operators), limit)
+    every = scan(tree, operators)
+    correct = not_bug_reasons(every, version, operators, load_not_bugs())
+    keep = {s.id for s in limit_sites([s for s in every if s.id not in correct], limit)}
+    sites = [s for s in every if s.id in keep or s.id in correct]   # all correct ones
     progress(f"{len(sites)} sites in {time.monotonic() - start:.1f}s "
              f"({', '.join(f'{op} {n}' for op, n in Counter(s.operator for s in sites).items())})")
     outcomes, stats = evaluate(tree, sites, frontend, jobs, progress)
+    for o in outcomes:
+        o.not_bug = correct.get(o.site.id, "")
     return {"tree": str(tree), "frontend": frontend, "table": summarize(outcomes),
             "sites": [o.as_json() for o in outcomes], "stats": stats,
             "seconds": round(time.monotonic() - start, 1)}
@@ -679,8 +768,11 @@ def main(argv: list[str] | None = None) -> int:
         trees = {v: corpus_tree(v, stage) for v in versions}
     if args.list_sites:
         for v, tree in trees.items():
-            for s in limit_sites(scan(tree, operators), args.limit):
-                print(f"{v} {s.id}: {s.what[:100]} -> {s.mutation} {sorted(s.features)}")
+            every = scan(tree, operators)
+            correct = not_bug_reasons(every, v, operators, load_not_bugs())
+            for s in limit_sites(every, args.limit):
+                tag = " (mutant is correct code)" if s.id in correct else ""
+                print(f"{v} {s.id}: {s.what[:100]} -> {s.mutation} {sorted(s.features)}{tag}")
                 if args.show_diff:
                     print(diff(tree, s))
         return 0

@@ -3,8 +3,9 @@ subset that tests/data/mutation-thresholds.toml names, on the 6.12 corpus (every
 and on each older kernel the toml has a table for, for the operators that table names
 (5.10, the oldest LTS: the speculative, accessible and error-put ones; 6.1: sync, freeze).
 Per operator, the scanner still finds its sites and the rule still notices at least the recorded share
-of the mutants; the unmutated code is clean at every site; every mutant parses and the
-analyzer never fails on one."""
+of the mutants; the unmutated code is clean at every site; the rule stays silent on the
+mutants that are correct code (tests/data/mutation-not-bugs.toml); every mutant parses and
+the analyzer never fails on one."""
 from __future__ import annotations
 
 import json
@@ -13,6 +14,7 @@ import sys
 
 import pytest
 
+from bench.mutation import load_not_bugs
 from bench.mutation_sites import OPERATORS
 from tests.conftest import REPO, corpus_tree
 
@@ -96,6 +98,19 @@ def test_unmutated_code_is_clean_at_every_site(version, ratchet, tmp_path_factor
     dirty = [f"{o['id']}: {o['detail']}" for o in bench["sites"]
              if o["reason"] == "unmutated-already-reported"]
     assert dirty == []
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_no_false_alarm_on_a_mutant_that_is_correct_code(version, ratchet, tmp_path_factory):
+    """tests/data/mutation-not-bugs.toml: the rule stays silent where the mutant is what
+    the kernel itself does (those sites are run even in the subset)."""
+    bench = run_benchmark(version, ratchet, tmp_path_factory)
+    alarms = [f"{o['id']}: {o['not_bug']}" for o in bench["sites"] if o["false_alarm"]]
+    assert alarms == []
+    listed = {(e.operator, e.file, e.function) for e in load_not_bugs()
+              if version in e.kernels and e.operator in ratchet[version]["recall"]}
+    assert {(o["operator"], o["file"], o["function"]) for o in bench["sites"]
+            if o["not_bug"]} == listed
 
 
 def test_every_mutant_parses_and_is_analyzed(benchmark):

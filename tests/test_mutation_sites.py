@@ -3,6 +3,7 @@ site scanner finds what correct code does, each operator changes exactly that, a
 overlay never writes into the tree it mirrors."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import textwrap
 
@@ -354,3 +355,65 @@ def test_error_put_needs_an_error_and_the_function_s_own_reference():
     # 'if (retry)' is a retry, not an error; old_page's reference is the caller's even
     # though new_page (allocated here) is later assigned from it
     assert _sites(ERROR_PUT_NEGATIVES, "error-put") == []
+
+
+# ---- sites whose mutant is correct code (tests/data/mutation-not-bugs.toml)
+
+def test_the_not_bug_table_is_well_formed_and_names_each_kernel_reason():
+    entries = bm.load_not_bugs()
+    assert entries, "the shipped table is read"
+    for e in entries:
+        assert e.operator in ms.OPERATORS and e.kernels and e.file.endswith(".c")
+        assert len(e.reason.split()) >= 10 and e.evidence      # a kernel reason, not a tag
+
+
+def test_a_malformed_not_bug_entry_is_an_error(tmp_path):
+    bad = tmp_path / "nb.toml"
+    bad.write_text('[[site]]\noperator = "plain-get"\nfile = "mm/x.c"\nfunction = "f"\n'
+                   'kernels = ["6.12"]\nreason = ""\nevidence = "e"\n')
+    with pytest.raises(SystemExit, match="entry 1 needs"):
+        bm.load_not_bugs(bad)
+
+
+PRESENT_PTE = """
+static struct page *handle_present(struct vm_area_struct *vma, unsigned long addr,
+				   pte_t ptent)
+{
+	struct page *page = vm_normal_page(vma, addr, ptent);
+
+	if (!page)
+		return NULL;
+	if (!get_page_unless_zero(page))
+		return NULL;
+	return page;
+}
+"""
+
+
+def _not_bug(kernels=("6.12",), function="handle_present") -> bm.NotBug:
+    return bm.NotBug("plain-get", "mm/sample.c", function, kernels, "mapped under the PTL",
+                     "elsewhere the kernel takes get_page() here")
+
+
+def test_a_not_bug_entry_takes_its_site_out_of_the_recall_and_a_finding_there_is_a_false_alarm():
+    sites = _sites(PRESENT_PTE, "plain-get")
+    assert len(sites) == 1
+    reasons = bm.not_bug_reasons(sites, "6.12", ["plain-get"], [_not_bug()])
+    assert reasons == {sites[0].id: "mapped under the PTL"}
+    assert bm.not_bug_reasons(sites, "5.10", ["plain-get"], [_not_bug()]) == {}
+    assert bm.not_bug_reasons(sites, "6.12", ["recheck"], [_not_bug()]) == {}
+    silent = bm.Outcome(sites[0], caught=False, reason="no-finding", not_bug="why")
+    row = bm.summarize([silent])["plain-get"]
+    assert (row["sites"], row["not_bugs"], row["false_alarms"]) == (0, 1, 0)
+    alarm = bm.Outcome(sites[0], caught=True, not_bug="why")
+    real = bm.Outcome(dataclasses.replace(sites[0], line=99), caught=False)
+    row = bm.summarize([alarm, real])["plain-get"]
+    assert (row["sites"], row["caught"], row["recall"]) == (1, 0, 0.0)
+    assert (row["not_bugs"], row["false_alarms"]) == (1, 1)
+    assert alarm.as_json()["false_alarm"] and not real.as_json()["false_alarm"]
+
+
+def test_a_stale_not_bug_entry_stops_the_benchmark():
+    sites = _sites(PRESENT_PTE, "plain-get")
+    with pytest.raises(SystemExit, match=r"names no site on 6\.12"):
+        bm.not_bug_reasons(sites, "6.12", ["plain-get"], [_not_bug(function="gone")])

@@ -122,6 +122,8 @@ def test_a_cached_result_is_invalidated_when_a_summary_it_used_changes(files, tm
     # a change to the helper that keeps its summary keeps the finding
     (files / "helper.c").write_text(HELPER.replace("and submits it", "then submits it"))
     assert _findings(_check(files, ".", env=env)) == want
+    # pass 1's cache is inside KREF_LINT_CACHE_DIR, not beside it (shared by every run)
+    assert (tmp_path / "cache" / "pass1").is_dir() and not (tmp_path / "pass1").exists()
 
 
 def _merge(tmp_path, texts, name):

@@ -90,8 +90,9 @@ def entry_value(ctx: Context, e: Expr | None, cleared: tuple[str, ...] = ()) -> 
     e = ctx.strip(e) if e is not None else None
     if isinstance(e, Name):
         return _one(ctx, Tag(e.id, VALUE))
-    if isinstance(e, Call) and (m := next((ctx.spec(s, e.callee) for s in cleared
-                                           if ctx.spec(s, e.callee) is not None), None)):
+    if isinstance(e, Call) and (m := next((got for s in cleared
+                                           if (got := ctx.spec(s, e.callee)) is not None),
+                                          None)):
         return ctx.place(ctx.arg(e, getattr(m, "arg", None)))
     src = ctx.reread_source(e) if e is not None else None
     return src.key if src is not None and not src.membership else None

@@ -26,9 +26,13 @@ class SummariesError(ToolError):
 
 
 def cache_dir() -> Path:
-    """Pass 1's cache: ``pass1/`` next to the result cache (by content, hence kept also
-    when ``--no-cache`` bypasses the results)."""
-    return default_dir().parent / "pass1"
+    """Pass 1's cache (by content, hence kept also when ``--no-cache`` bypasses the
+    results): ``~/.cache/kref-lint/pass1`` beside the default result cache, and
+    ``pass1/`` inside a ``KREF_LINT_CACHE_DIR`` (beside it, a cache directory under /tmp
+    would put it in /tmp/pass1, shared with every other run; the result cache's entries
+    are two-hex-digit directories, so the name cannot collide)."""
+    env = os.environ.get("KREF_LINT_CACHE_DIR")
+    return Path(env) / "pass1" if env else default_dir().parent / "pass1"
 
 
 def compute(paths: Sequence[str], files: Sequence[str], options: Options, loaded: Loaded,
