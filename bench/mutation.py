@@ -633,8 +633,9 @@ def text_report(results: dict) -> str:
         data = results["versions"][v]
         misses = [o for o in data["sites"] if not o["caught"] and not o.get("not_bug")]
         lines.append("")
+        real = [o for o in data["sites"] if not o.get("not_bug")]
         lines.append(f"kernel {v} ({data['tree']}, {data['frontend']}): {len(misses)} missed "
-                     f"of {len(data['sites'])}, {data['seconds']:.0f}s "
+                     f"of {len(real)}, {data['seconds']:.0f}s "
                      f"({data['stats']['invocations']} kref-lint runs)")
         for reason in REASONS:
             group = [o for o in misses if o["reason"] == reason]
