@@ -654,6 +654,8 @@ class Pass1:
             hit_set = set(hit)
             pending = [i for i in pending if i not in hit_set]
             self._skeletons([files[i] for i in hit], digests)
+            self._stage(f"closure: {len(chosen)} files, {len(names)} names, "
+                        f"{len(marked)} functions")
             for fi in hit:
                 sk = skels[fi] = self.back.skeletons[digests[files[fi]]]
                 mine = local[fi] = {}
