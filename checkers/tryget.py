@@ -64,8 +64,7 @@ class Plain:
 TRY_GET_WITHOUT_REF = Rule(
     id="try-get-without-ref",
     name="TryGetWithoutRef",
-    summary="get_page()/folio_get()/try_get_page() on a page the function holds no "
-            "reference to",
+    summary="get_page()/folio_get()/try_get_page() on a page the function holds no reference to",
     what="""
 Finds a plain reference get (`get_page()`, `folio_get()`, `try_get_page()`,
 `folio_ref_inc()`, the pins `try_grab_folio()` (6.10+) and `try_grab_page()`, ...) applied
@@ -130,10 +129,11 @@ if (unlikely(pte_val(pte) != pte_val(ptep_get(ptep)))) {
 
 class TryGetChecker(Checker):
     rules = (TRY_GET_WITHOUT_REF,)
-
-    # A lockless read, or a re-check after the get, is needed for a finding.
+    # A finding needs a lockless read or a re-check; a summary a get or an unheld object.
     starter_sections = ("lockless_read", "reread", "revalidate", "pfn_page", "unheld_test",
                         "list_member", ("lock", {"kind": "spin"}))
+    summary_starters = ("lockless_read", "pfn_page", "unheld_test", "list_member", "acquire",
+                        "plain_get", ("iterator", {"over": "unheld_list"}))
     fact_sections = ("unheld_args",)          # origins.unheld_args: callers pass it unheld
     precedence = ("lockless_read", "derive", "acquire")
 

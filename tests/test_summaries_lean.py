@@ -328,3 +328,71 @@ def test_a_static_name_stays_in_its_file_and_a_visible_one_crosses(tmp_path, mon
     assert ("a_entry", "drivers/a/a.c", True) in rows and ("y_caller", "drivers/y/y.c",
                                                            True) in rows
     assert not any(r[0] in ("x_user", "z_caller") for r in rows)
+
+
+LOCKED = """\
+int locked_count(struct counter *c)
+{
+\tspin_lock(&c->lock);
+\tc->n++;
+\tspin_unlock(&c->lock);
+\treturn c->n;
+}
+"""
+LOCKED_USER = """\
+int count_user(struct counter *c)
+{
+\treturn locked_count(c);
+}
+"""
+LOCKED_GET = """\
+int take_after_unlock(struct counter *c, struct page *page)
+{
+\tspin_lock(&c->lock);
+\tc->n++;
+\tspin_unlock(&c->lock);
+\tget_page(page);
+\treturn 0;
+}
+"""
+
+
+def test_a_story_starter_that_begins_no_summary_is_not_walked_in_pass_1(tmp_path,
+                                                                          monkeypatch):
+    """spin_lock() starts try-get-without-ref's stories (it decides a finding) but never
+    one of its summaries: a function naming only it is not analyzed in pass 1, and its
+    callers' files are not read; a get after the lock still gives its plain_get fact, and
+    a real summary source (an I/O start) is still analyzed.  Reading every file gives
+    the same table."""
+    from analyzer.pipeline import tree as tree_mod
+    from analyzer.summaries.compute import _function
+
+    root = _tree(tmp_path / "linux", False)
+    (root / "mm" / "locked.c").write_text(LOCKED)
+    (root / "mm" / "get.c").write_text(LOCKED_GET)
+    (root / "drivers" / "f").mkdir()
+    (root / "drivers" / "f" / "f.c").write_text(LOCKED_USER)
+    analyzed: list[str] = []
+    real = tree_mod.analyze_one
+
+    def spy(models, checkers, work):
+        fn = _function(work[0])
+        analyzed.append(fn.name if fn is not None else "")
+        return real(models, checkers, work)
+
+    monkeypatch.setattr(tree_mod, "analyze_one", spy)
+    p1 = Pass1(Options(), jobs=1)
+    lean = p1.summarize(_files(root), [str(root)])
+    assert "locked_count" not in analyzed and "count_user" not in analyzed
+    assert {"helper_submit", "take_after_unlock"} <= set(analyzed)
+    # submit.c, a.c, b.c (the I/O start and its wrappers), get.c; not locked.c nor f.c
+    read = lean.stats.relevant_files                           # type: ignore[attr-defined]
+    assert read == 4 and lean.stats.files == 9                 # type: ignore[attr-defined]
+    facts = {d[0]: d for d in json.loads(lean.table.dump())["definitions"]}
+    assert "plain_get" in repr(facts["take_after_unlock"])
+    assert "locked_count" not in facts
+    analyzed.clear()
+    monkeypatch.setattr(Pass1, "_relevant", lambda self, files, d, s: list(files))
+    full = Pass1(Options(), jobs=1).summarize(_files(root), [str(root)])
+    assert full.table.dump() == lean.table.dump()
+    assert "locked_count" not in analyzed

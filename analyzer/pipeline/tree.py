@@ -43,6 +43,7 @@ from analyzer.pipeline.cache import code_digest
 from analyzer.pipeline.discover import read_source
 from analyzer.pipeline.options import FileTask, Loaded, Options
 from analyzer.summaries.compute import (
+    FactStarters,
     FileInfo,
     Packed,
     Pass1Cache,
@@ -51,6 +52,7 @@ from analyzer.summaries.compute import (
     analyze_one,
     called_by,
     compute,
+    pass1_starters,
     starter_names,
 )
 from analyzer.summaries.skeleton import FnSkeleton, lower_only, skeleton_and_seeds
@@ -221,7 +223,9 @@ class Pass1:
         self.state = self._load()
         self._back: Back | None = None
         self._pool: Any = None
-        self._starters: frozenset[str] | None = None
+        self._starters: FactStarters | None = None
+        #: digest -> the words of ``_starters`` the file's text names
+        self._words: dict[str, frozenset[str]] = {}
         #: path -> (the indexes of its functions naming a starter, those functions
         #: lowered): read with its skeleton, until compute() asks for them
         self._prelowered: dict[str, tuple[frozenset[int], dict[int, Function | Packed]]] = {}
@@ -482,7 +486,8 @@ class Pass1:
         self._stage(f"scan of {len(sources)} analyzed files")
         digests: dict[str, str] = dict.fromkeys(shadow.values(), "")   # never read
         universe = [p for p in sources if self._digest_into(p, digests)]
-        starters = self._starters = starter_names(self.loaded.models, self.loaded.checkers)
+        starters = starter_names(self.loaded.models, self.loaded.checkers)
+        self._starters = pass1_starters(self.loaded.models, self.loaded.checkers)
         if root is not None:
             arch = arch_of(root, list(roots) or sources)
             headers = [h for h in self._headers(root, arch, universe, shadow)
@@ -509,11 +514,12 @@ class Pass1:
         if api:                          # (a whole tree has them all among its files)
             self._api_definers(universe, api, digests, starters)
             self._stage("API definers")
-        relevant = self._relevant(universe, digests, starters)
+        relevant = self._relevant(universe, digests, self._starters)
         self._skeletons(relevant, digests)
         self._stage(f"closure: {len(relevant)} of {len(universe)} files")
         infos = [FileInfo(p, os.path.relpath(p, root) if root else p, digests[p],
-                          not p.endswith(".c"), self.back.skeletons[digests[p]])
+                          not p.endswith(".c"), self.back.skeletons[digests[p]],
+                          self._words_of(p, digests))
                  for p in relevant]
         defs, stats = compute(infos, self._lower, self.loaded.models, self.loaded.checkers,
                               self.back.cache, self.salt, self._waves)
@@ -554,10 +560,33 @@ class Pass1:
                 wanted = (wanted | self._tokens(new, digests)) - defined
                 added = True
 
+    def _text_words(self, path: str, digests: dict[str, str]) -> frozenset[str]:
+        """The words of the run's :class:`FactStarters` the text of ``path`` names."""
+        d = digests[path]
+        got = self._words.get(d)
+        if got is None:
+            words = self._starters.words if self._starters is not None else frozenset()
+            try:
+                got = _words_in(read_source(path, MAX_BYTES), words)
+            except OSError:
+                got = frozenset()
+            self._words[d] = got
+        return got
+
+    def _words_of(self, path: str, digests: dict[str, str]) -> frozenset[str]:
+        """:meth:`_text_words` of a file where one of its functions names an iterator
+        macro of the starters (elsewhere the words decide nothing)."""
+        st = self._starters
+        if st is None or not st.words or all(
+                st.loops.isdisjoint(s.tokens) for s in self.back.skeletons[digests[path]]):
+            return frozenset()
+        return self._text_words(path, digests)
+
     def _relevant(self, files: list[str], digests: dict[str, str],
-                  starters: frozenset[str] | None) -> list[str]:
+                  starters: FactStarters | None) -> list[str]:
         """The files of ``files`` pass 1 must read (in their order): those holding a
-        function that may have a fact -- one naming a starter, or a function naming
+        function that may have a fact -- one naming a summary starter
+        (:func:`~analyzer.summaries.compute.fact_starters`), or a function naming
         such a function where that call may reach it -- found by the files'
         identifiers (:data:`_CALLISH`), without parsing the others.
 
@@ -585,7 +614,14 @@ class Pass1:
         marked: set[tuple[int, int]] = set()
         chosen: set[int] = set()
         pending = list(range(len(files)))
-        frontier = sorted(starters)
+        frontier = sorted(starters.names)
+        # files where an iterator macro starts a summary (their text names a word)
+        cond: set[int] = set()
+        if starters.loops and starters.words:
+            loops = {zlib.crc32(m.encode()) for m in starters.loops}
+            cond = {i for i in pending
+                    if not loops.isdisjoint(self.state.idents[digests[files[i]]])
+                    and self._text_words(files[i], digests)}
 
         def mark(fi: int, si: int) -> None:
             work = [(fi, si)]
@@ -611,13 +647,15 @@ class Pass1:
                     mark(fi, si)
             want = {zlib.crc32(m.encode()) for n in fresh for m in (n, *steps.get(n, ()))}
             hit = [i for i in pending
-                   if not want.isdisjoint(self.state.idents[digests[files[i]]])]
+                   if i in cond or not want.isdisjoint(self.state.idents[digests[files[i]]])]
             if not hit:
                 break
             chosen.update(hit)
             hit_set = set(hit)
             pending = [i for i in pending if i not in hit_set]
             self._skeletons([files[i] for i in hit], digests)
+            self._stage(f"closure: {len(chosen)} files, {len(names)} names, "
+                        f"{len(marked)} functions")
             for fi in hit:
                 sk = skels[fi] = self.back.skeletons[digests[files[fi]]]
                 mine = local[fi] = {}
@@ -627,7 +665,8 @@ class Pass1:
                         mine.setdefault(t, []).append(si)
             for fi in hit:
                 for si, s in enumerate(skels[fi]):
-                    if not names.isdisjoint(s.tokens):
+                    if not names.isdisjoint(s.tokens) or (
+                            fi in cond and not starters.loops.isdisjoint(s.tokens)):
                         mark(fi, si)
         return [files[i] for i in sorted(chosen)]
 
@@ -789,6 +828,20 @@ def _includes_in(data: bytes) -> tuple[tuple[bool, str], ...]:
                  for m in _INCLUDE.finditer(data))
 
 
+_WORDS: dict[frozenset[str], re.Pattern[bytes]] = {}
+
+
+def _words_in(data: bytes, words: frozenset[str]) -> frozenset[str]:
+    """Which of ``words`` (identifiers) ``data`` names."""
+    if not words:
+        return frozenset()
+    rx = _WORDS.get(words)
+    if rx is None:
+        rx = _WORDS[words] = re.compile(
+            rb"\b(" + b"|".join(re.escape(w.encode()) for w in sorted(words)) + rb")\b")
+    return frozenset(m.decode() for m in set(rx.findall(data)))
+
+
 def _idents_of(path: str) -> array:
     """The sorted CRC-32s of the identifiers of ``path`` a ``(`` follows (of all its
     identifiers when a comment stands before a ``(``)."""
@@ -811,7 +864,9 @@ def _skeleton_of(job) -> tuple[tuple[FnSkeleton, ...],
     path, iterators, starters, transparent = job
     try:
         data = read_source(path, MAX_BYTES)
-        skels, seeds, fns = skeleton_and_seeds(path, data, iterators, starters)
+        names = None if starters is None else starters.names | (
+            starters.loops if _words_in(data, starters.words) else frozenset())
+        skels, seeds, fns = skeleton_and_seeds(path, data, iterators, names)
     except Exception:                   # pass 2 reports a file it cannot read or parse
         return (), (frozenset(), {})
     return skels, (seeds, {i: _packed(fn, transparent) for i, fn in fns or ()

@@ -44,6 +44,8 @@ class FileInfo:
     digest: str                     # of its content
     header: bool
     functions: tuple[FnSkeleton, ...]
+    #: Of the words of the run's :class:`FactStarters` (``words``), those its text names.
+    words: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -132,6 +134,70 @@ def starter_names(models: Models, checkers: Sequence[Checker]) -> frozenset[str]
     return frozenset(out)
 
 
+@dataclass(frozen=True, slots=True)
+class FactStarters:
+    """What a function's body must name (itself or through what it calls) for a checker
+    to write any summary there, in pass 1 (:func:`fact_starters`): one of ``names``, or
+    one of the iterator macros ``loops`` in a file whose text names one of ``words``."""
+
+    names: frozenset[str]
+    loops: frozenset[str] = frozenset()
+    words: frozenset[str] = frozenset()
+
+    def named_by(self, tokens: Sequence[str], words: frozenset[str]) -> bool:
+        return not self.names.isdisjoint(tokens) or (
+            not words.isdisjoint(self.words) and not self.loops.isdisjoint(tokens))
+
+    def __or__(self, other: FactStarters) -> FactStarters:
+        return FactStarters(self.names | other.names, self.loops | other.loops,
+                            self.words | other.words)
+
+
+def fact_starters(models: Models, checker: Checker) -> FactStarters | None:
+    """What can begin a summary of ``checker`` (None: anything can).
+
+    A checker's ``summary_starters`` (its starter sections when it declares none) are
+    the sections whose calls can begin any summary it writes -- a fact about a parameter
+    or a result, local or not -- and ``("iterator", {"over": S})`` the iterator macros of
+    a file naming an entry of section ``S`` (a cursor over such a list).  Pass 1 analyzes
+    a function with a checker only when one of those is reachable from it; the story
+    starters, which pass 2 walks from, may be many more (a lock, a re-read: they decide a
+    finding, never a summary).  Exact: pass 1 analyzes a function with a checker where its
+    story starters are reachable and it ``wants`` the function (its body names a starter
+    or a callee with a fact in a starter section); the checker's docstring says why it
+    writes no summary in a function from which none of its summary starters is
+    reachable, so that the facts are those of the story starters'."""
+    sections = getattr(type(checker), "summary_starters", None)
+    if sections is None:
+        names = checker.starters(models)
+        if names is None:
+            return None
+        plain: tuple = ()
+    else:
+        plain = tuple(s for s in sections if not (isinstance(s, tuple) and s[0] == "iterator"))
+        names = frozenset().union(*(models.names(s) if isinstance(s, str) else
+                                    models.names(s[0], **s[1]) for s in plain))
+    loops: frozenset[str] = frozenset()
+    words: frozenset[str] = frozenset()
+    for s in sections or ():
+        if isinstance(s, tuple) and s[0] == "iterator":
+            loops = frozenset(models.iterators())
+            words |= models.names(s[1]["over"])
+    iterators = models.iterators().items()
+    return FactStarters(names | {n for n, it in iterators if it.step in names}, loops, words)
+
+
+def pass1_starters(models: Models, checkers: Sequence[Checker]) -> FactStarters | None:
+    """The union of the checkers' :func:`fact_starters` (None: a checker cannot say)."""
+    out = FactStarters(frozenset())
+    for c in checkers:
+        mine = fact_starters(models, c)
+        if mine is None:
+            return None
+        out |= mine
+    return out
+
+
 def _facts_digest(facts: Sequence[Model]) -> str:
     return hashlib.sha256(repr(sorted((m.section, repr(m.values)) for m in facts))
                           .encode()).hexdigest()[:16]
@@ -174,13 +240,14 @@ def compute(files: Sequence[FileInfo], lower: Lower, models: Models,
     # ---- 1. callees first, over the skeletons' identifiers (an over-approximation of
     # the calls: every call is an identifier of the body, so the order holds for them)
     # Per checker (bit i of a mask: checkers[i]): a checker can summarize only a function
-    # from which one of its own starters is reachable, so what it summarizes never
-    # depends on another checker's sections (a tryget starter such as pfn_to_page() must
-    # not give page-ref-leak a summary of every helper naming it).
-    mine = [starter_names(models, [c]) for c in checkers]
+    # from which one of its own summary starters is reachable (fact_starters), so what it
+    # summarizes never depends on another checker's sections (a tryget starter such as
+    # pfn_to_page() must not give page-ref-leak a summary of every helper naming it).
+    mine = [fact_starters(models, c) for c in checkers]
     seed_mask = [sum(1 << i for i, st in enumerate(mine)
-                     if st is None or not st.isdisjoint(sk.tokens)) for sk in skel]
-    seeds = [bool(m) for m in seed_mask]
+                     if st is None or st.named_by(sk.tokens, files[node_file[v]].words))
+                 for v, sk in enumerate(skel)]
+    first = [bool(m) for m in seed_mask]         # lowered at once
     callees: list[list[int]] = [sorted(w for w in targets(v, skel[v].tokens) if w != v)
                                 for v in range(n)]
     # only a function that names a starter, or calls (transitively) one that does, can
@@ -190,7 +257,7 @@ def compute(files: Sequence[FileInfo], lower: Lower, models: Models,
         for w in callees[v]:
             callers[w].append(v)
     mask = list(seed_mask)
-    work = [v for v in range(n) if seeds[v]]
+    work = [v for v in range(n) if first[v]]
     while work:
         w = work.pop()
         for v in callers[w]:
@@ -198,6 +265,11 @@ def compute(files: Sequence[FileInfo], lower: Lower, models: Models,
                 mask[v] |= mask[w]
                 work.append(v)
     potential = [bool(m) for m in mask]
+    # a function naming a story starter of any checker is analyzed (by the checkers of
+    # its mask that want it) even if none of its callees has a fact, as pass 2 would
+    story = starter_names(models, checkers)
+    seeds = [potential[v] and (story is None or not story.isdisjoint(skel[v].tokens))
+             for v in range(n)]
     for v in range(n):
         if potential[v]:
             callees[v] = [w for w in callees[v] if potential[w]]
@@ -243,7 +315,7 @@ def compute(files: Sequence[FileInfo], lower: Lower, models: Models,
         return got
 
     facts: dict[int, tuple[Model, ...]] = {}
-    lower_files([(fi, [v for v in vs if seeds[v]
+    lower_files([(fi, [v for v in vs if first[v]
                        and (files[fi].digest, node_idx[v]) not in cache.calls])
                  for fi, vs in sorted(by_file.items())])
 
