@@ -409,7 +409,8 @@ _ENGINE_HOOKS = frozenset({"entry", "call", "assign", "branch", "return", "exit"
 class Context:
     """What a checker sees of the engine during one hook call."""
 
-    def __init__(self, fn: Function, models: Models, checker: Checker):
+    def __init__(self, fn: Function, models: Models, checker: Checker,
+                 keys: dict[int, tuple[Expr, str | None]] | None = None):
         self.function = fn
         self.models = models
         self.checker = checker
@@ -418,7 +419,9 @@ class Context:
         self.reporting = False
         self.findings: dict[tuple[str, str, int, int], Finding] = {}
         self.dest: dict[int, str | None] = {}   # id(call) -> variable it is assigned to
-        self._keys: dict[int, tuple[Expr, str | None]] = {}   # id(expr) -> (expr, path)
+        # id(expr) -> (expr, path): shared by the runs of one function's checkers (a
+        # path depends on the expression and the transparent wrappers only)
+        self._keys: dict[int, tuple[Expr, str | None]] = {} if keys is None else keys
         self.summaries: dict[tuple[str, tuple[tuple[str, Any], ...]], Model] = {}
         #: A checker's own per-run state (one function, one checker), e.g. what the
         #: final pass has reported so far; empty at every run's start.
@@ -679,7 +682,11 @@ class Context:
         so the result's states still move into the variable it is assigned to."""
         key = self.key(call)
         if key is None and call.callee is not None and call.callee not in self.transparent:
+            hit = self._keys.get(~id(call))         # the temporary's name, made once
+            if hit is not None and hit[0] is call:
+                return hit[1]
             key = f"{call.callee}(...)@{call.span.line}:{call.span.col}"
+            self._keys[~id(call)] = (call, key)
         return key
 
     def arg(self, call: Call, index: int | None) -> Expr | None:
@@ -767,10 +774,15 @@ class Context:
         """Forget ``key`` and every key riding on it (``key->x``, ``*key``, tags)."""
         if key is None:
             return
-        for k in [k for k in self.facts.objs if depends_on(k, key)]:
-            del self.facts.objs[k]
-        for v in [v for v in self.facts.bind if v == key]:
-            del self.facts.bind[v]
+        objs = self.facts.objs
+        if objs:
+            # a path through ``key`` spells it: the substring test rejects the others
+            dead = [k for k in objs if (not isinstance(k, str) or not isinstance(key, str)
+                                        or key in k) and depends_on(k, key)]
+            for k in dead:
+                del objs[k]
+        if key in self.facts.bind:
+            del self.facts.bind[key]
 
     def tracked(self) -> Iterable[tuple[Key, dict[Any, Trail]]]:
         return list(self.facts.objs.items())

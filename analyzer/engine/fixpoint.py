@@ -111,11 +111,12 @@ def called_names(fn_cfg: CFG) -> frozenset[str]:
 
 
 class _Run:
-    def __init__(self, cfg: CFG, models: Models, checker: Checker):
+    def __init__(self, cfg: CFG, models: Models, checker: Checker,
+                 keys: dict[int, Any] | None = None):
         self.cfg = cfg
         self.checker = checker
         self.models = models
-        self.ctx = Context(cfg.function, models, checker)
+        self.ctx = Context(cfg.function, models, checker, keys)
         self.by_id = {b.id: b for b in cfg.blocks}
         self.known = models.identifiers(knowing=True)
         self.subs = checker.subscriptions()
@@ -135,6 +136,24 @@ class _Run:
         self.rechecks = checker.overrides("on_recheck")
         self.compares = checker.overrides("on_compare") or self.rechecks
         self.losses = checker.overrides("on_lost")
+        # What a callee's models say, looked up once per run (the models do not change
+        # during one): callee -> (its models, those told at the call, whether an argument
+        # escapes to it, those decided on an edge)
+        self._callees: dict[str | None, tuple[tuple[Model, ...], tuple[Model, ...], bool,
+                                              tuple[Model, ...]]] = {}
+        self._handovers: dict[int, tuple[Call, Any]] = {}     # id(call) -> its Handover
+
+    def _callee(self, callee: str | None) -> tuple[tuple[Model, ...], tuple[Model, ...],
+                                                    bool, tuple[Model, ...]]:
+        got = self._callees.get(callee)
+        if got is None:
+            models = self.models.of(callee)
+            escapes = callee is None or not any(
+                m.spec is not None and m.spec.KNOWS and not m.spec.ESCAPES for m in models)
+            got = self._callees[callee] = (
+                models, self._told(models, self.checker.precedence), escapes,
+                self._told(models, self.checker.edge_precedence))
+        return got
 
     # -- events
     def eval(self, e: Expr | Return) -> None:
@@ -204,7 +223,7 @@ class _Run:
         result = ctx.result_key(call)
         if result is not None and call.callee not in ctx.transparent:
             ctx.kill(result)
-        models = self.models.of(call.callee)
+        models, told, escapes, _ = self._callee(call.callee)
         for m in models:
             if (out := self._out(m, call)) is not None:
                 self._overwrite(out, call.span)
@@ -213,14 +232,17 @@ class _Run:
                 ctx.set(Ghost("lock", m.get("kind")), Held.YES)
             elif m.section == "unlock":
                 ctx.set(Ghost("lock", m.get("kind")), Held.NO)
-        for m in self._told(models, self.checker.precedence):
+        for m in told:
             self._dispatch(m, call, result)
         if self.legacy_call:
             self.checker.on_call(ctx, call, result)
-        if self.handover is not None and (ev := self.handover(ctx, call)) is not None:
-            self.checker.on_handover(ctx, ev)
-        if self.escapes and (call.callee is None or not any(
-                m.spec is not None and m.spec.KNOWS and not m.spec.ESCAPES for m in models)):
+        if self.handover is not None:
+            hit = self._handovers.get(id(call))
+            if hit is None or hit[0] is not call:   # what the call may take: the models'
+                hit = self._handovers[id(call)] = (call, self.handover(ctx, call))
+            if hit[1] is not None:
+                self.checker.on_handover(ctx, hit[1])
+        if self.escapes and escapes:
             for a in call.args:
                 key = ctx.designated(a)
                 if key is not None:
@@ -337,7 +359,7 @@ class _Run:
         call = test.subject
         if not isinstance(call, Call):
             return
-        for m in self._told(self.models.of(call.callee), self.checker.edge_precedence):
+        for m in self._callee(call.callee)[3]:
             spec = m.spec
             if self.rechecks and isinstance(spec, Revalidate):
                 self._recheck(call, spec, test)
@@ -518,8 +540,9 @@ class _Run:
         if block.cond is not None:
             self.eval(block.cond)
         after = ctx.facts
-        for edge in block.succs:
-            facts = after.copy()
+        last = len(block.succs) - 1
+        for i, edge in enumerate(block.succs):
+            facts = after.copy() if i < last else after     # the last edge takes it over
             if block.cond is not None and isinstance(edge.label, bool):
                 ctx.facts = facts
                 test = branch_test(block.cond, edge.label, ctx.transparent, facts.bind)
@@ -567,10 +590,11 @@ def analyze_function_full(fn: Function, models: Models, checkers: Iterable[Check
     summaries: list[Model] = []
     cfg = cfg or build_cfg(fn, models.names("transparent"))
     names = called_names(cfg) if names is None else names
+    keys: dict[int, Any] = {}           # the access paths, for every checker's run
     for checker in checkers:
         if not checker.wants(names, models, fn.name):
             continue
-        run = _Run(cfg, models, checker)
+        run = _Run(cfg, models, checker, keys)
         problem = run.run()
         if problem:
             notes.append(Notification(problem, fn.file, fn.span.line, "warning", "budget"))
