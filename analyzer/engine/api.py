@@ -18,7 +18,7 @@ against the older, untyped API).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -257,19 +257,23 @@ class Facts:
     def merge(self, other: Facts) -> bool:
         """Union ``other`` into self; True when something new arrived."""
         changed = False
+        objs = self.objs
         for key, states in other.objs.items():
-            mine = self.objs.get(key)
+            mine = objs.get(key)
             if mine is None:
-                self.objs[key] = states
+                objs[key] = states
                 changed = True
+                continue
+            if mine is states:                  # shared since a copy: nothing new
                 continue
             new = {s: t for s, t in states.items() if s not in mine}
             if new:
-                self.objs[key] = {**mine, **new}
+                objs[key] = {**mine, **new}
                 changed = True
-        for var in list(self.bind):
-            if other.bind.get(var) != self.bind[var]:
-                del self.bind[var]
+        bind, theirs = self.bind, other.bind
+        for var in list(bind):
+            if (got := theirs.get(var)) is not bind[var] and got != bind[var]:
+                del bind[var]
                 changed = True
         return changed
 
@@ -332,9 +336,9 @@ class Checker:
 
     def wants(self, names: frozenset[str], models: Models, fn: str | None = None) -> bool:
         starters = self.starters(models)
-        return starters is None or bool(names & (starters | _names(
-            models, self.summary_sections))) or any(models.fact(s, fn)
-                                                     for s in self.fact_sections)
+        return starters is None or not names.isdisjoint(starters) or not names.isdisjoint(
+            _names(models, self.summary_sections)) or any(models.fact(s, fn)
+                                                          for s in self.fact_sections)
 
     def subscriptions(self) -> frozenset[str]:
         """The events this checker has an ``on_<event>`` hook for."""
@@ -397,8 +401,7 @@ class Checker:
 
 def _names(models: Models, sections: tuple[str | tuple[str, dict[str, Any]], ...]
            ) -> frozenset[str]:
-    return frozenset().union(*(models.names(s) if isinstance(s, str) else
-                               models.names(s[0], **s[1]) for s in sections))
+    return models.union(sections)
 
 
 _ENGINE_HOOKS = frozenset({"entry", "call", "assign", "branch", "return", "exit", "deref",
@@ -406,12 +409,26 @@ _ENGINE_HOOKS = frozenset({"entry", "call", "assign", "branch", "return", "exit"
                            "flag"})
 
 
+@dataclass
+class FunctionMemo:
+    """What the runs of one function's checkers share (with the same models): what
+    depends on the function's IR alone, made once.  By expression id, the expression
+    held with it (so that the id stays that expression's)."""
+
+    keys: dict[int, tuple[Expr, str | None]] = field(default_factory=dict)  # access paths
+    plans: dict[int, tuple[Any, Any]] = field(default_factory=dict)     # the engine's
+    normals: dict[tuple[int, bool], tuple[Expr, tuple[Expr, str]]] = field(
+        default_factory=dict)                 # a branch condition's normal form per edge
+    declared: frozenset[str] | None = None
+
+
 class Context:
     """What a checker sees of the engine during one hook call."""
 
     def __init__(self, fn: Function, models: Models, checker: Checker,
-                 keys: dict[int, tuple[Expr, str | None]] | None = None):
+                 memo: FunctionMemo | None = None):
         self.function = fn
+        self.memo = memo or FunctionMemo()
         self.models = models
         self.checker = checker
         self.transparent = models.names("transparent")
@@ -419,9 +436,7 @@ class Context:
         self.reporting = False
         self.findings: dict[tuple[str, str, int, int], Finding] = {}
         self.dest: dict[int, str | None] = {}   # id(call) -> variable it is assigned to
-        # id(expr) -> (expr, path): shared by the runs of one function's checkers (a
-        # path depends on the expression and the transparent wrappers only)
-        self._keys: dict[int, tuple[Expr, str | None]] = {} if keys is None else keys
+        self._keys = self.memo.keys
         self.summaries: dict[tuple[str, tuple[tuple[str, Any], ...]], Model] = {}
         #: A checker's own per-run state (one function, one checker), e.g. what the
         #: final pass has reported so far; empty at every run's start.
@@ -435,6 +450,8 @@ class Context:
     def key(self, e: Expr | None) -> str | None:
         if e is None:
             return None
+        if type(e) is Name:                 # its name (as access_key spells it)
+            return e.id
         hit = self._keys.get(id(e))
         if hit is not None and hit[0] is e:
             return hit[1]
@@ -586,9 +603,9 @@ class Context:
 
     def declared(self) -> frozenset[str]:
         """The names the function body declares: what dies with the function."""
-        got: frozenset[str] | None = self.scratch.get("<declared>")
+        got = self.memo.declared
         if got is None:
-            got = self.scratch["<declared>"] = frozenset(
+            got = self.memo.declared = frozenset(
                 x.name for x in walk(self.function.body) if isinstance(x, Decl))
         return got
 
@@ -895,8 +912,10 @@ class Context:
         return f"{base}{sep}{field}" if base is not None and field else base
     def each(self, typ: type[S], key: Key | None = None) -> list[tuple[Key, S]]:
         """Every ``(key, state)`` whose state is a ``typ``: of one key, or of all."""
-        keys = [key] if key is not None else list(self.facts.objs)
-        return [(k, s) for k in keys for s in self.facts.objs.get(k, ()) if isinstance(s, typ)]
+        if key is not None:
+            return [(key, s) for s in self.facts.objs.get(key, ()) if isinstance(s, typ)]
+        return [(k, s) for k, have in self.facts.objs.items() for s in have
+                if isinstance(s, typ)]
 
     def states_of(self, key: Key | None, typ: type[S]) -> list[S]:
         """The states of ``key`` that are a ``typ``."""

@@ -132,6 +132,9 @@ class Models:
             elif isinstance(key, tuple) and key[0] == m.section:
                 if all(m.get(k) == v for k, v in key[1:]):
                     cache[key] = cache[key] | {m.api}
+            elif isinstance(key, tuple) and key[0] == "*union" and any(
+                    (s if isinstance(s, str) else s[0]) == m.section for s in key[1]):
+                del cache[key]
         named = {m.api} | ({m.get("step")} if m.section == "iterator" and m.get("step")
                            else set())
         if "*" in cache:
@@ -188,6 +191,19 @@ class Models:
                 got = frozenset(n for n, m in self.by_section.get(section, {}).items()
                                 if all(m.get(k) == v for k, v in match.items()))
             self._names_cache[cache] = got
+        return got
+
+    def union(self, specs: Iterable[str | tuple[str, dict[str, Any]]]) -> frozenset[str]:
+        """The APIs of several sections, each a section or ``(section, match)`` as
+        :meth:`names` takes them (a checker's starter sections)."""
+        specs = tuple(specs)
+        key = ("*union", specs if all(isinstance(s, str) for s in specs) else tuple(
+            s if isinstance(s, str) else (s[0], tuple(sorted(s[1].items()))) for s in specs))
+        got = self._names_cache.get(key)
+        if got is None:
+            got = self._names_cache[key] = frozenset().union(*(
+                self.names(s) if isinstance(s, str) else self.names(s[0], **s[1])
+                for s in specs))
         return got
 
     def _unchanged_parent(self, section: str | None) -> Models | None:
