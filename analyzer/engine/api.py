@@ -18,7 +18,7 @@ against the older, untyped API).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -257,19 +257,23 @@ class Facts:
     def merge(self, other: Facts) -> bool:
         """Union ``other`` into self; True when something new arrived."""
         changed = False
+        objs = self.objs
         for key, states in other.objs.items():
-            mine = self.objs.get(key)
+            mine = objs.get(key)
             if mine is None:
-                self.objs[key] = states
+                objs[key] = states
                 changed = True
+                continue
+            if mine is states:                  # shared since a copy: nothing new
                 continue
             new = {s: t for s, t in states.items() if s not in mine}
             if new:
-                self.objs[key] = {**mine, **new}
+                objs[key] = {**mine, **new}
                 changed = True
-        for var in list(self.bind):
-            if other.bind.get(var) != self.bind[var]:
-                del self.bind[var]
+        bind, theirs = self.bind, other.bind
+        for var in list(bind):
+            if (got := theirs.get(var)) is not bind[var] and got != bind[var]:
+                del bind[var]
                 changed = True
         return changed
 
@@ -332,9 +336,9 @@ class Checker:
 
     def wants(self, names: frozenset[str], models: Models, fn: str | None = None) -> bool:
         starters = self.starters(models)
-        return starters is None or bool(names & (starters | _names(
-            models, self.summary_sections))) or any(models.fact(s, fn)
-                                                     for s in self.fact_sections)
+        return starters is None or not names.isdisjoint(starters) or not names.isdisjoint(
+            _names(models, self.summary_sections)) or any(models.fact(s, fn)
+                                                          for s in self.fact_sections)
 
     def subscriptions(self) -> frozenset[str]:
         """The events this checker has an ``on_<event>`` hook for."""
@@ -397,8 +401,7 @@ class Checker:
 
 def _names(models: Models, sections: tuple[str | tuple[str, dict[str, Any]], ...]
            ) -> frozenset[str]:
-    return frozenset().union(*(models.names(s) if isinstance(s, str) else
-                               models.names(s[0], **s[1]) for s in sections))
+    return models.union(sections)
 
 
 _ENGINE_HOOKS = frozenset({"entry", "call", "assign", "branch", "return", "exit", "deref",
@@ -406,11 +409,26 @@ _ENGINE_HOOKS = frozenset({"entry", "call", "assign", "branch", "return", "exit"
                            "flag"})
 
 
+@dataclass
+class FunctionMemo:
+    """What the runs of one function's checkers share (with the same models): what
+    depends on the function's IR alone, made once.  By expression id, the expression
+    held with it (so that the id stays that expression's)."""
+
+    keys: dict[int, tuple[Expr, str | None]] = field(default_factory=dict)  # access paths
+    plans: dict[int, tuple[Any, Any]] = field(default_factory=dict)     # the engine's
+    normals: dict[tuple[int, bool], tuple[Expr, tuple[Expr, str]]] = field(
+        default_factory=dict)                 # a branch condition's normal form per edge
+    declared: frozenset[str] | None = None
+
+
 class Context:
     """What a checker sees of the engine during one hook call."""
 
-    def __init__(self, fn: Function, models: Models, checker: Checker):
+    def __init__(self, fn: Function, models: Models, checker: Checker,
+                 memo: FunctionMemo | None = None):
         self.function = fn
+        self.memo = memo or FunctionMemo()
         self.models = models
         self.checker = checker
         self.transparent = models.names("transparent")
@@ -418,7 +436,7 @@ class Context:
         self.reporting = False
         self.findings: dict[tuple[str, str, int, int], Finding] = {}
         self.dest: dict[int, str | None] = {}   # id(call) -> variable it is assigned to
-        self._keys: dict[int, tuple[Expr, str | None]] = {}   # id(expr) -> (expr, path)
+        self._keys = self.memo.keys
         self.summaries: dict[tuple[str, tuple[tuple[str, Any], ...]], Model] = {}
         #: A checker's own per-run state (one function, one checker), e.g. what the
         #: final pass has reported so far; empty at every run's start.
@@ -432,6 +450,8 @@ class Context:
     def key(self, e: Expr | None) -> str | None:
         if e is None:
             return None
+        if type(e) is Name:                 # its name (as access_key spells it)
+            return e.id
         hit = self._keys.get(id(e))
         if hit is not None and hit[0] is e:
             return hit[1]
@@ -583,9 +603,9 @@ class Context:
 
     def declared(self) -> frozenset[str]:
         """The names the function body declares: what dies with the function."""
-        got: frozenset[str] | None = self.scratch.get("<declared>")
+        got = self.memo.declared
         if got is None:
-            got = self.scratch["<declared>"] = frozenset(
+            got = self.memo.declared = frozenset(
                 x.name for x in walk(self.function.body) if isinstance(x, Decl))
         return got
 
@@ -679,7 +699,11 @@ class Context:
         so the result's states still move into the variable it is assigned to."""
         key = self.key(call)
         if key is None and call.callee is not None and call.callee not in self.transparent:
+            hit = self._keys.get(~id(call))         # the temporary's name, made once
+            if hit is not None and hit[0] is call:
+                return hit[1]
             key = f"{call.callee}(...)@{call.span.line}:{call.span.col}"
+            self._keys[~id(call)] = (call, key)
         return key
 
     def arg(self, call: Call, index: int | None) -> Expr | None:
@@ -767,10 +791,15 @@ class Context:
         """Forget ``key`` and every key riding on it (``key->x``, ``*key``, tags)."""
         if key is None:
             return
-        for k in [k for k in self.facts.objs if depends_on(k, key)]:
-            del self.facts.objs[k]
-        for v in [v for v in self.facts.bind if v == key]:
-            del self.facts.bind[v]
+        objs = self.facts.objs
+        if objs:
+            # a path through ``key`` spells it: the substring test rejects the others
+            dead = [k for k in objs if (not isinstance(k, str) or not isinstance(key, str)
+                                        or key in k) and depends_on(k, key)]
+            for k in dead:
+                del objs[k]
+        if key in self.facts.bind:
+            del self.facts.bind[key]
 
     def tracked(self) -> Iterable[tuple[Key, dict[Any, Trail]]]:
         return list(self.facts.objs.items())
@@ -883,8 +912,10 @@ class Context:
         return f"{base}{sep}{field}" if base is not None and field else base
     def each(self, typ: type[S], key: Key | None = None) -> list[tuple[Key, S]]:
         """Every ``(key, state)`` whose state is a ``typ``: of one key, or of all."""
-        keys = [key] if key is not None else list(self.facts.objs)
-        return [(k, s) for k in keys for s in self.facts.objs.get(k, ()) if isinstance(s, typ)]
+        if key is not None:
+            return [(key, s) for s in self.facts.objs.get(key, ()) if isinstance(s, typ)]
+        return [(k, s) for k, have in self.facts.objs.items() for s in have
+                if isinstance(s, typ)]
 
     def states_of(self, key: Key | None, typ: type[S]) -> list[S]:
         """The states of ``key`` that are a ``typ``."""

@@ -76,7 +76,14 @@ def signed_test(cond: Expr, truth: bool, transparent: frozenset[str],
                 bind: dict[str, Call]) -> Test | None:
     """``x == 1`` or ``x == -ENOENT`` on its true edge: ``x`` is positive (negative) there,
     the test of the call ``x`` holds (``via`` names the variable)."""
-    e, outcome = normalize(cond, NONZERO if truth else ZERO, transparent)
+    return signed_of(normalize(cond, NONZERO if truth else ZERO, transparent), transparent,
+                     bind)
+
+
+def signed_of(normal: tuple[Expr, str], transparent: frozenset[str],
+              bind: dict[str, Call]) -> Test | None:
+    """:func:`signed_test` of a condition already in normal form (:func:`normalize`)."""
+    e, outcome = normal
     if not (isinstance(e, Binary) and e.op == "==" and outcome == NONZERO):
         return None
     for const, other in ((e.right, e.left), (e.left, e.right)):
@@ -148,7 +155,12 @@ def branch_test(cond: Expr, truth: bool, transparent: frozenset[str],
                 bind: dict[str, Call]) -> Test:
     """The normal form of ``cond`` on its ``truth`` edge; a variable that holds a call's
     result on every path is replaced by the call (``via`` names it)."""
-    e, outcome = normalize(cond, NONZERO if truth else ZERO, transparent)
+    return test_of(normalize(cond, NONZERO if truth else ZERO, transparent), bind)
+
+
+def test_of(normal: tuple[Expr, str], bind: dict[str, Call]) -> Test:
+    """:func:`branch_test` of a condition already in normal form (:func:`normalize`)."""
+    e, outcome = normal
     if isinstance(e, Name) and e.id in bind:
         return Test(bind[e.id], outcome, via=e.id)
     return Test(e, outcome)

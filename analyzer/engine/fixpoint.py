@@ -52,6 +52,7 @@ from analyzer.engine.api import (
     Event,
     Facts,
     FlagTest,
+    FunctionMemo,
     Held,
     Origin,
     Recheck,
@@ -62,12 +63,13 @@ from analyzer.engine.effects import (
     ZERO,
     Effect,
     Test,
-    branch_test,
     effect_fails,
     effect_holds,
-    signed_test,
+    normalize,
+    signed_of,
+    test_of,
 )
-from analyzer.engine.keys import Ghost, Tag, is_computed
+from analyzer.engine.keys import Ghost, Tag, is_computed, strip
 from analyzer.ir import (
     CFG,
     AddrOf,
@@ -111,11 +113,15 @@ def called_names(fn_cfg: CFG) -> frozenset[str]:
 
 
 class _Run:
-    def __init__(self, cfg: CFG, models: Models, checker: Checker):
+    def __init__(self, cfg: CFG, models: Models, checker: Checker,
+                 memo: FunctionMemo | None = None):
         self.cfg = cfg
         self.checker = checker
         self.models = models
-        self.ctx = Context(cfg.function, models, checker)
+        self.ctx = Context(cfg.function, models, checker, memo)
+        self.plans = self.ctx.memo.plans
+        self.normals = self.ctx.memo.normals
+        self.derefs = checker.overrides("on_deref")
         self.by_id = {b.id: b for b in cfg.blocks}
         self.known = models.identifiers(knowing=True)
         self.subs = checker.subscriptions()
@@ -135,6 +141,24 @@ class _Run:
         self.rechecks = checker.overrides("on_recheck")
         self.compares = checker.overrides("on_compare") or self.rechecks
         self.losses = checker.overrides("on_lost")
+        # What a callee's models say, looked up once per run (the models do not change
+        # during one): callee -> (its models, those told at the call, whether an argument
+        # escapes to it, those decided on an edge)
+        self._callees: dict[str | None, tuple[tuple[Model, ...], tuple[Model, ...], bool,
+                                              tuple[Model, ...]]] = {}
+        self._handovers: dict[int, tuple[Call, Any]] = {}     # id(call) -> its Handover
+
+    def _callee(self, callee: str | None) -> tuple[tuple[Model, ...], tuple[Model, ...],
+                                                    bool, tuple[Model, ...]]:
+        got = self._callees.get(callee)
+        if got is None:
+            models = self.models.of(callee)
+            escapes = callee is None or not any(
+                m.spec is not None and m.spec.KNOWS and not m.spec.ESCAPES for m in models)
+            got = self._callees[callee] = (
+                models, self._told(models, self.checker.precedence), escapes,
+                self._told(models, self.checker.edge_precedence))
+        return got
 
     # -- events
     def eval(self, e: Expr | Return) -> None:
@@ -149,32 +173,24 @@ class _Run:
                     self.returned.append(states)
             self.checker.on_return(self.ctx, e)
             return
-        # Post-order over an explicit stack.
-        stack: list[tuple[Expr, bool]] = [(e, False)]
-        address_only: set[int] = set()        # ``p->f`` under ``&``: no access to *p
-        while stack:
-            node, done = stack.pop()
-            if isinstance(node, (Name, Literal, Opaque, StmtExpr)):
-                continue
-            if not done:
-                if isinstance(node, Assign) and node.op == "=":
-                    value = self.ctx.strip(node.value)
-                    if isinstance(value, Call):
-                        self.ctx.dest[id(value)] = self.ctx.key(node.target)
-                elif isinstance(node, AddrOf):
-                    address_only.add(id(node.operand))
-                stack.append((node, True))
-                stack.extend((c, False) for c in reversed(_eval_children(node)))
-                continue
-            if isinstance(node, Call):
+        plan = self.plans.get(id(e))
+        if plan is None or plan[0] is not e:
+            plan = self.plans[id(e)] = (e, _plan(e, self.ctx.transparent))
+        ctx = self.ctx
+        for op, node, target in plan[1]:
+            if op is _CALL:
                 self._call(node)
-            elif isinstance(node, Assign):
-                self._deref(node.target)
+            elif op is _DEST:
+                ctx.dest[id(node)] = ctx.key(target)
+            elif op is _ASSIGN:
+                if self.derefs:
+                    self._deref(node.target)
                 self._assign(node)
-            elif isinstance(node, Unary) and node.op in ("++pre", "--pre", "post++", "post--"):
-                self._overwrite(self.ctx.key(node.operand), node.span)
-                self.ctx.kill(self.ctx.key(node.operand))
-            elif isinstance(node, (Member, Deref, Index)) and id(node) not in address_only:
+            elif op is _STEP:
+                key = ctx.key(node.operand)
+                self._overwrite(key, node.span)
+                ctx.kill(key)
+            elif self.derefs:
                 self._deref(node)
 
     def _deref(self, node: Expr) -> None:
@@ -204,7 +220,7 @@ class _Run:
         result = ctx.result_key(call)
         if result is not None and call.callee not in ctx.transparent:
             ctx.kill(result)
-        models = self.models.of(call.callee)
+        models, told, escapes, _ = self._callee(call.callee)
         for m in models:
             if (out := self._out(m, call)) is not None:
                 self._overwrite(out, call.span)
@@ -213,14 +229,17 @@ class _Run:
                 ctx.set(Ghost("lock", m.get("kind")), Held.YES)
             elif m.section == "unlock":
                 ctx.set(Ghost("lock", m.get("kind")), Held.NO)
-        for m in self._told(models, self.checker.precedence):
+        for m in told:
             self._dispatch(m, call, result)
         if self.legacy_call:
             self.checker.on_call(ctx, call, result)
-        if self.handover is not None and (ev := self.handover(ctx, call)) is not None:
-            self.checker.on_handover(ctx, ev)
-        if self.escapes and (call.callee is None or not any(
-                m.spec is not None and m.spec.KNOWS and not m.spec.ESCAPES for m in models)):
+        if self.handover is not None:
+            hit = self._handovers.get(id(call))
+            if hit is None or hit[0] is not call:   # what the call may take: the models'
+                hit = self._handovers[id(call)] = (call, self.handover(ctx, call))
+            if hit[1] is not None:
+                self.checker.on_handover(ctx, hit[1])
+        if self.escapes and escapes:
             for a in call.args:
                 key = ctx.designated(a)
                 if key is not None:
@@ -337,7 +356,7 @@ class _Run:
         call = test.subject
         if not isinstance(call, Call):
             return
-        for m in self._told(self.models.of(call.callee), self.checker.edge_precedence):
+        for m in self._callee(call.callee)[3]:
             spec = m.spec
             if self.rechecks and isinstance(spec, Revalidate):
                 self._recheck(call, spec, test)
@@ -510,6 +529,14 @@ class _Run:
                 frozenset().union(*self.returned))) is not None:
             ctx.summarize(got[0], **got[1])
 
+    def _normal(self, cond: Expr, truth: bool) -> tuple[Expr, str]:
+        """The normal form of ``cond`` on its ``truth`` edge (made once per function)."""
+        got = self.normals.get((id(cond), truth))
+        if got is None or got[0] is not cond:
+            got = self.normals[(id(cond), truth)] = (
+                cond, normalize(cond, NONZERO if truth else ZERO, self.ctx.transparent))
+        return got[1]
+
     def transfer(self, block: Block, facts_in: Facts) -> Iterator[tuple[int, Facts]]:
         ctx = self.ctx
         ctx.facts = facts_in.copy()
@@ -518,13 +545,14 @@ class _Run:
         if block.cond is not None:
             self.eval(block.cond)
         after = ctx.facts
-        for edge in block.succs:
-            facts = after.copy()
+        last = len(block.succs) - 1
+        for i, edge in enumerate(block.succs):
+            facts = after.copy() if i < last else after     # the last edge takes it over
             if block.cond is not None and isinstance(edge.label, bool):
                 ctx.facts = facts
-                test = branch_test(block.cond, edge.label, ctx.transparent, facts.bind)
-                self._edge(signed_test(block.cond, edge.label, ctx.transparent, facts.bind)
-                           or test)
+                normal = self._normal(block.cond, edge.label)
+                test = test_of(normal, facts.bind)
+                self._edge(signed_of(normal, ctx.transparent, facts.bind) or test)
                 if self.flags:
                     self._flag(test)
                 if self.legacy_branch:
@@ -532,6 +560,44 @@ class _Run:
                 if self.compares:
                     self._compare(test)
             yield edge.target, facts
+
+
+# What eval() does at a node (see _plan).
+_DEST, _CALL, _ASSIGN, _STEP, _DEREF = "dest", "call", "assign", "step", "deref"
+Plan = tuple[tuple[str, Any, Any], ...]
+
+
+def _plan(e: Expr, transparent: frozenset[str]) -> Plan:
+    """What evaluating ``e`` does, in order: its calls (arguments first), then its
+    assignments, increments and accesses through pointers, post-order; before the
+    children of ``x = call(..)``, that the call's result goes to ``x`` (``_DEST``).  The
+    same for every visit: made once per expression."""
+    out: list[tuple[str, Any, Any]] = []
+    stack: list[tuple[Expr, bool]] = [(e, False)]
+    address_only: set[int] = set()        # ``p->f`` under ``&``: no access to *p
+    while stack:
+        node, done = stack.pop()
+        if isinstance(node, (Name, Literal, Opaque, StmtExpr)):
+            continue
+        if not done:
+            if isinstance(node, Assign) and node.op == "=":
+                value = strip(node.value, transparent)
+                if isinstance(value, Call):
+                    out.append((_DEST, value, node.target))
+            elif isinstance(node, AddrOf):
+                address_only.add(id(node.operand))
+            stack.append((node, True))
+            stack.extend((c, False) for c in reversed(_eval_children(node)))
+            continue
+        if isinstance(node, Call):
+            out.append((_CALL, node, None))
+        elif isinstance(node, Assign):
+            out.append((_ASSIGN, node, None))
+        elif isinstance(node, Unary) and node.op in ("++pre", "--pre", "post++", "post--"):
+            out.append((_STEP, node, None))
+        elif isinstance(node, (Member, Deref, Index)) and id(node) not in address_only:
+            out.append((_DEREF, node, None))
+    return tuple(out)
 
 
 def _eval_children(e: Expr) -> tuple[Expr, ...]:
@@ -567,10 +633,11 @@ def analyze_function_full(fn: Function, models: Models, checkers: Iterable[Check
     summaries: list[Model] = []
     cfg = cfg or build_cfg(fn, models.names("transparent"))
     names = called_names(cfg) if names is None else names
+    memo = FunctionMemo()
     for checker in checkers:
         if not checker.wants(names, models, fn.name):
             continue
-        run = _Run(cfg, models, checker)
+        run = _Run(cfg, models, checker, memo)
         problem = run.run()
         if problem:
             notes.append(Notification(problem, fn.file, fn.span.line, "warning", "budget"))

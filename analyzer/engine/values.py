@@ -104,6 +104,8 @@ def holders(ctx: Context, typ: type[Any], state: Any) -> list[Any]:
 def forget(ctx: Context, typ: type[Any], gone: Any = None) -> None:
     """The states in ``gone`` (None: every ``typ``) do not hold on this path, under any
     name."""
+    if gone is not None and not gone:
+        return
     ctx.rewrite(typ, lambda _, r: None if gone is None or r in gone else r)
 
 
@@ -113,6 +115,8 @@ def held(ctx: Context, typ: type[Any], exprs: Iterable[Expr], alias: Mapping[str
     ``pages[i]`` and ``page_folio(page)`` included; ``walk`` gives the sub-expressions
     that count), or by one ``alias`` ties to it (``folio`` for ``page`` after ``folio =
     page_folio(page)``, a subpage for its page, transitively)."""
+    if not any(isinstance(r, typ) for st in ctx.facts.objs.values() for r in st):
+        return []                         # none anywhere: what is named does not matter
     keys = {k for e in exprs for x in walk(e)
             if (k := ctx.designated(x, elements=True, derive=True) or ctx.key(x))}
     for _ in range(4):                    # subpage -> page <- folio: one object

@@ -92,36 +92,64 @@ class Models:
     #: name): looked up by the checkers that want them, never models of a call (no event,
     #: no effect on escape, pre-filters or the set of known APIs).
     derived: dict[tuple[str, str], Model] = field(default_factory=dict)
+    #: Bumped by each add_summary; the sections it added to; an overlay's parent and the
+    #: parent's generation when the overlay was made (see :meth:`_unchanged_parent`).
+    _generation: int = field(default=0, repr=False, compare=False)
+    _changed: set[str] = field(default_factory=set, repr=False, compare=False)
+    _parent: tuple[Models, int] | None = field(default=None, repr=False, compare=False)
 
     def overlay(self) -> Models:
-        """A copy whose additions (function summaries) leave this one untouched."""
-        return Models({k: dict(v) for k, v in self.by_section.items()}, list(self.files),
-                      derived=dict(self.derived))
+        """A copy whose additions (function summaries) leave this one untouched.  It
+        starts with this one's lookups already made (the per-call index, the name sets):
+        one overlay per analyzed function or file must not rebuild them."""
+        ov = Models({k: dict(v) for k, v in self.by_section.items()}, list(self.files),
+                    derived=dict(self.derived))
+        cache = ov._names_cache
+        cache.update(self._names_cache)
+        cache["<of>"] = dict(self._index())     # add_summary inserts into it
+        ov._parent = (self, self._generation)
+        return ov
 
     def fact(self, section: str, name: str | None) -> Model | None:
         """A file-wide derived fact (see ``derived``)."""
         return self.derived.get((section, name)) if name is not None else None
 
     def add_summary(self, m: Model) -> bool:
-        """Add a summarized fact unless a rule file already models that API there."""
+        """Add a summarized fact unless a rule file already models that API there.  The
+        lookups made so far are updated, not dropped: a new API in one section changes
+        that section's name sets by itself (if it matches) and the identifiers by its
+        name, nothing else."""
         table = self.by_section.setdefault(m.section, {})
         if m.api in table:
             return False
         table[m.api] = m
-        index = self._names_cache.get("<of>")
-        self._names_cache.clear()
+        self._generation += 1
+        self._changed.add(m.section)
+        cache = self._names_cache
+        for key in list(cache):
+            if key == m.section:
+                cache[key] = cache[key] | {m.api}
+            elif isinstance(key, tuple) and key[0] == m.section:
+                if all(m.get(k) == v for k, v in key[1:]):
+                    cache[key] = cache[key] | {m.api}
+            elif isinstance(key, tuple) and key[0] == "*union" and any(
+                    (s if isinstance(s, str) else s[0]) == m.section for s in key[1]):
+                del cache[key]
+        named = {m.api} | ({m.get("step")} if m.section == "iterator" and m.get("step")
+                           else set())
+        if "*" in cache:
+            cache["*"] = cache["*"] | named
+        if "*known" in cache and getattr(sections().get(m.section), "KNOWS", True):
+            cache["*known"] = cache["*known"] | named
+        index = cache.get("<of>")
         if index is not None:               # keep the per-call index: insert, in order
             order = section_order()
             index[m.api] = tuple(sorted((*index.get(m.api, ()), m),
                                         key=lambda x: order.get(x.section, len(order))))
-            self._names_cache["<of>"] = index
         return True
 
-    def of(self, api: str | None) -> tuple[Model, ...]:
-        """Every model of ``api``, in the sections' order of dispatch (one lookup per
-        call: the engine's)."""
-        if api is None:
-            return ()
+    def _index(self) -> dict[str, tuple[Model, ...]]:
+        """API -> its models in the sections' order of dispatch."""
         index = self._names_cache.get("<of>")
         if index is None:
             order = section_order()
@@ -130,7 +158,14 @@ class Models:
                 for name, m in self.by_section[section].items():
                     table.setdefault(name, []).append(m)
             index = self._names_cache["<of>"] = {k: tuple(v) for k, v in table.items()}
-        got: tuple[Model, ...] = index.get(api, ())
+        return index
+
+    def of(self, api: str | None) -> tuple[Model, ...]:
+        """Every model of ``api``, in the sections' order of dispatch (one lookup per
+        call: the engine's)."""
+        if api is None:
+            return ()
+        got: tuple[Model, ...] = self._index().get(api, ())
         return got
 
     def get(self, section: str, api: str | None) -> Model | None:
@@ -149,10 +184,38 @@ class Models:
         cache = (section, *sorted(match.items())) if match else section
         got = self._names_cache.get(cache)
         if got is None:
-            got = frozenset(n for n, m in self.by_section.get(section, {}).items()
-                            if all(m.get(k) == v for k, v in match.items()))
+            parent = self._unchanged_parent(section)
+            if parent is not None:          # the same set: made once, there
+                got = parent.names(section, **match)
+            else:
+                got = frozenset(n for n, m in self.by_section.get(section, {}).items()
+                                if all(m.get(k) == v for k, v in match.items()))
             self._names_cache[cache] = got
         return got
+
+    def union(self, specs: Iterable[str | tuple[str, dict[str, Any]]]) -> frozenset[str]:
+        """The APIs of several sections, each a section or ``(section, match)`` as
+        :meth:`names` takes them (a checker's starter sections)."""
+        specs = tuple(specs)
+        key = ("*union", specs if all(isinstance(s, str) for s in specs) else tuple(
+            s if isinstance(s, str) else (s[0], tuple(sorted(s[1].items()))) for s in specs))
+        got = self._names_cache.get(key)
+        if got is None:
+            got = self._names_cache[key] = frozenset().union(*(
+                self.names(s) if isinstance(s, str) else self.names(s[0], **s[1])
+                for s in specs))
+        return got
+
+    def _unchanged_parent(self, section: str | None) -> Models | None:
+        """The models this overlay was made from, when neither has changed ``section``
+        (None: any section) since: a lookup there is this one's."""
+        if self._parent is None:
+            return None
+        parent, generation = self._parent
+        if parent._generation != generation or (
+                self._changed if section is None else section in self._changed):
+            return None
+        return parent
 
     def iterators(self) -> dict[str, IteratorModel]:
         return {
@@ -167,6 +230,10 @@ class Models:
         tag = "*known" if knowing else "*"
         got = self._names_cache.get(tag)
         if got is not None:
+            return got
+        parent = self._unchanged_parent(None)
+        if parent is not None:
+            got = self._names_cache[tag] = parent.identifiers(knowing)
             return got
         out: set[str] = set()
         kinds = sections()
@@ -299,5 +366,6 @@ def load_models(extra: Iterable[str | Path] = (), builtin: bool = True,
         for m in parse_models(text, str(path), kernel):
             models.by_section.setdefault(m.section, {})[m.api] = m
         models._names_cache.clear()
+        models._generation += 1
         models.files.append(str(path))
     return models
