@@ -10,16 +10,16 @@ Tracked: every object found without a reference is ``UNHELD``: by a lockless rea
 the page of a PFN that holds nothing, as a member of an unheld list, or tested under
 hugetlb_lock for still being hugetlb (the origin facts of :mod:`analyzer.engine.origins`).
 A parameter is ``SPECULATED`` when the function takes a speculative get on it elsewhere,
-``PASSED`` (``SNAPSHOT``: a page-table entry) when some caller of the file passes it
+``PASSED`` (``SNAPSHOT``: a page-table entry) when some caller of the tree passes it
 unheld.  A successful speculative get on an object, or on one found by the same read,
 makes the family ``HELD``.  Reported: a ``needs_ref`` get on a possibly unheld one.
 Other parameters and call results are assumed held (precision first).
-
 A plain get the function re-checks afterwards (``page_folio(page) == folio``, its xarray
 slot, a page-table entry against the live one) is reported too: the re-check says the
-object may have changed (``Plain``, ``Param``).  Summaries: a function that may return
-an object found locklessly is a lockless read; one that plain-gets its parameter's
-object is a ``plain_get``.  A page taken off the free lists (``owned``) is the function's.
+object may have changed (``Plain``, ``Param``).  Summaries: a lockless read (returns an
+object found locklessly), ``plain_get`` (plain-gets its parameter's object),
+``unheld_calls`` (what it passes callees unheld).  A page taken off the free lists
+(``owned``) is the function's.
 """
 from __future__ import annotations
 
@@ -116,9 +116,9 @@ if (unlikely(pte_val(pte) != pte_val(ptep_get(ptep)))) {
   the same function; outside one, only a re-check after the get gives the lookup away.
 - A PFN is unheld only as a loop's induction variable over a range, a `READ_ONCE()` of
   a struct field, a PFNMAP PFN or through `pfn_to_online_page()`; a parameter is assumed
-  held unless some caller in the same file passes it unheld, the function re-checks it
-  after the get or takes a speculative get on it elsewhere (callers in other files, and
-  objects passed inside a struct such as `vmf->page`, are not followed).
+  held unless a caller passes it unheld (in another file: directly only), the function
+  re-checks it after the get or takes a speculative get on it elsewhere (an object passed
+  inside a struct, such as `vmf->page`, is not followed).
 - List members are unheld only for the list heads `unheld_list` names.
 - Paths are joined without correlating conditions: a get guarded by the same condition
   as an earlier speculative get may be reported.
@@ -129,9 +129,7 @@ if (unlikely(pte_val(pte) != pte_val(ptep_get(ptep)))) {
 
 
 class TryGetChecker(Checker):
-    rules = (TRY_GET_WITHOUT_REF,)
-
-    # A lockless read, or a re-check after the get, is needed for a finding.
+    rules = (TRY_GET_WITHOUT_REF,)      # needed: a lockless read, or a re-check after a get
     starter_sections = ("lockless_read", "reread", "revalidate", "pfn_page", "unheld_test",
                         "list_member", ("lock", {"kind": "spin"}))
     fact_sections = ("unheld_args",)          # origins.unheld_args: callers pass it unheld
@@ -143,8 +141,8 @@ class TryGetChecker(Checker):
         for p in params:
             ctx.set(p, Param(p))
         fact = ctx.models.fact("unheld_args", ctx.function.name)
-        for i, why, snap, line, col in fact.get("args", ()) if fact is not None else ():
-            span = Span(ctx.function.span.file, line, col, line, col)
+        for i, why, snap, line, col, *caller in fact.get("args", ()) if fact else ():
+            span = Span(caller[0] if caller else ctx.function.span.file, line, col, line, col)
             ctx.add(params[i], Ref.SNAPSHOT if snap else Ref.PASSED, (Step(span, why),))
         mods = ctx.models
         spec = {n: m.spec.arg for n in mods.names("acquire", kind="speculative")
@@ -264,10 +262,12 @@ class TryGetChecker(Checker):
                                              Step(ev.span, "the re-check after it")))
 
     def on_return(self, ctx: Context, ret: Return) -> None:
-        if ret.value is None or not ctx.may_be(ctx.key(ret.value), Ref.UNHELD):
-            return
-        # Summary: callers see this function as a lockless read of its first argument.
-        ctx.summarize("lockless_read", arg=0)
+        if ret.value is not None and ctx.may_be(ctx.key(ret.value), Ref.UNHELD):
+            ctx.summarize("lockless_read", arg=0)     # callers: a lockless read
+
+    def on_exit(self, ctx: Context) -> None:    # pass 1 takes it to the callees' files
+        if calls := origins.unheld_calls(ctx.function, ctx.models):
+            ctx.summarize("unheld_calls", calls=calls)
 
     # ------------------------------------------------------------------ states
     def _hold(self, ctx: Context, ev: Event[Acquire]) -> None:
