@@ -10,16 +10,15 @@ Tracked: every object found without a reference is ``UNHELD``: by a lockless rea
 the page of a PFN that holds nothing, as a member of an unheld list, or tested under
 hugetlb_lock for still being hugetlb (the origin facts of :mod:`analyzer.engine.origins`).
 A parameter is ``SPECULATED`` when the function takes a speculative get on it elsewhere,
-``PASSED`` (``SNAPSHOT``: a page-table entry) when some caller of the tree passes it
-unheld.  A successful speculative get on an object, or on one found by the same read,
-makes the family ``HELD``.  Reported: a ``needs_ref`` get on a possibly unheld one.
-Other parameters and call results are assumed held (precision first).
+``PASSED`` (``SNAPSHOT``: a page-table entry) when a caller in the tree passes it unheld.
+A successful speculative get on an object, or on one found by the same read, makes the
+family ``HELD``.  Reported: a ``needs_ref`` get on a possibly unheld one.  Other
+parameters and call results are assumed held (precision first).
 A plain get the function re-checks afterwards (``page_folio(page) == folio``, its xarray
 slot, a page-table entry against the live one) is reported too: the re-check says the
-object may have changed (``Plain``, ``Param``).  Summaries: a lockless read (returns an
-object found locklessly), ``plain_get`` (plain-gets its parameter's object),
-``unheld_calls`` (what it passes callees unheld).  A page taken off the free lists
-(``owned``) is the function's.
+object may have changed (``Plain``, ``Param``; a parameter's field too: ``vmf->page``).
+Summaries: a lockless read (returns an object found locklessly), ``plain_get`` (plain-gets
+its parameter's object), ``unheld_calls`` (what it passes callees unheld).  ``owned``.
 """
 from __future__ import annotations
 
@@ -117,8 +116,8 @@ if (unlikely(pte_val(pte) != pte_val(ptep_get(ptep)))) {
 - A PFN is unheld only as a loop's induction variable over a range, a `READ_ONCE()` of
   a struct field, a PFNMAP PFN or through `pfn_to_online_page()`; a parameter is assumed
   held unless a caller passes it unheld (in another file: directly only), the function
-  re-checks it after the get or takes a speculative get on it elsewhere (an object passed
-  inside a struct, such as `vmf->page`, is not followed).
+  re-checks it (or, for `vmf->page`, another field of its struct) after the get, or takes
+  a speculative get on it elsewhere.
 - List members are unheld only for the list heads `unheld_list` names.
 - Paths are joined without correlating conditions: a get guarded by the same condition
   as an earlier speculative get may be reported.
@@ -216,7 +215,8 @@ class TryGetChecker(Checker):
                                          f"so nothing holds it"),))
 
     def on_derive(self, ctx: Context, ev: Event[Derive]) -> None:
-        for state in ctx.states(ev.key):
+        field = (Param(ev.key),) if ev.key and origins.param_field(ctx.function, ev.key) else ()
+        for state in ctx.states(ev.key) or field:       # vmf->page: a parameter's field
             what = ctx.name_of(ev.call, ev.result)
             step = Step(ev.span, f"'{what}' derived from '{ev.key}' by {ev.api}()")
             ctx.add(ev.result, state, ctx.trail(ev.key, state) + (step,))
@@ -246,13 +246,13 @@ class TryGetChecker(Checker):
             self._report(ctx, ev)
 
     def on_recheck(self, ctx: Context, ev: Recheck) -> None:
-        """Re-checked where it was found: a plain get before it had no reference."""
-        if ev.first is None:
-            return
-        mine = ctx.states_of(ev.first, Plain)
-        params = set(ctx.states_of(ev.first, Param))
-        if params and not ev.source.membership:     # a snapshot against the live entry
-            mine += [p for _, p in ctx.each(Plain) if p.params & params]
+        """Re-checked where it was found (or a parameter's field): no reference before."""
+        fn, first = ctx.function, ev.first or ""
+        mine, params = ctx.states_of(first, Plain), set(ctx.states_of(first, Param))
+        base = not first and origins.param_field(fn, ev.source.key)     # vmf->pte: vmf->page
+        if (params or base) and not ev.source.membership:   # a snapshot against the live entry
+            mine += [p for _, p in ctx.each(Plain) if p.params & params or (base and any(
+                origins.param_field(fn, q.name) == base for q in p.params))]
         for p in mine:
             ctx.report(TRY_GET_WITHOUT_REF, p.span,
                        f"{p.api}() on '{p.key}' that holds no reference: the function "

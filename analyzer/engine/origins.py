@@ -16,6 +16,7 @@ stored PFN when it is assigned ``READ_ONCE(p->field)``.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -345,6 +346,12 @@ def speculated_params(fn: Function, speculative: dict[str, int],
             if root in params:
                 out.setdefault(root, node)
     return out
+
+
+def param_field(fn: Function, key: str | None) -> str | None:
+    """The parameter whose struct ``key`` is a field of (``vmf->page``: ``vmf``), or None."""
+    base = re.match(r"(\w+)(?:->|\.)\w", key or "")
+    return base.group(1) if base and base.group(1) in fn.params else None
 
 
 def _root(e: Expr, derives: frozenset[str]) -> str | None:
