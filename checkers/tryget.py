@@ -10,16 +10,15 @@ Tracked: every object found without a reference is ``UNHELD``: by a lockless rea
 the page of a PFN that holds nothing, as a member of an unheld list, or tested under
 hugetlb_lock for still being hugetlb (the origin facts of :mod:`analyzer.engine.origins`).
 A parameter is ``SPECULATED`` when the function takes a speculative get on it elsewhere,
-``PASSED`` (``SNAPSHOT``: a page-table entry) when some caller of the file passes it
-unheld.  A successful speculative get on an object, or on one found by the same read,
-makes the family ``HELD``.  Reported: a ``needs_ref`` get on a possibly unheld one.
-Other parameters and call results are assumed held (precision first).
-
+``PASSED`` (``SNAPSHOT``: a page-table entry) when a caller in the tree passes it unheld.
+A successful speculative get on an object, or on one found by the same read, makes the
+family ``HELD``.  Reported: a ``needs_ref`` get on a possibly unheld one.  Other
+parameters and call results are assumed held (precision first).
 A plain get the function re-checks afterwards (``page_folio(page) == folio``, its xarray
 slot, a page-table entry against the live one) is reported too: the re-check says the
-object may have changed (``Plain``, ``Param``).  Summaries: a function that may return
-an object found locklessly is a lockless read; one that plain-gets its parameter's
-object is a ``plain_get``.  A page taken off the free lists (``owned``) is the function's.
+object may have changed (``Plain``, ``Param``; a parameter's field too: ``vmf->page``).
+Summaries: a lockless read (returns an object found locklessly), ``plain_get`` (plain-gets
+its parameter's object), ``unheld_calls`` (what it passes callees unheld).  ``owned``.
 """
 from __future__ import annotations
 
@@ -115,9 +114,9 @@ if (unlikely(pte_val(pte) != pte_val(ptep_get(ptep)))) {
   the same function; outside one, only a re-check after the get gives the lookup away.
 - A PFN is unheld only as a loop's induction variable over a range, a `READ_ONCE()` of
   a struct field, a PFNMAP PFN or through `pfn_to_online_page()`; a parameter is assumed
-  held unless some caller in the same file passes it unheld, the function re-checks it
-  after the get or takes a speculative get on it elsewhere (callers in other files, and
-  objects passed inside a struct such as `vmf->page`, are not followed).
+  held unless a caller passes it unheld (in another file: directly only), the function
+  re-checks it (or, for `vmf->page`, another field of its struct) after the get, or takes
+  a speculative get on it elsewhere.
 - List members are unheld only for the list heads `unheld_list` names.
 - Paths are joined without correlating conditions: a get guarded by the same condition
   as an earlier speculative get may be reported.
@@ -128,8 +127,7 @@ if (unlikely(pte_val(pte) != pte_val(ptep_get(ptep)))) {
 
 
 class TryGetChecker(Checker):
-    rules = (TRY_GET_WITHOUT_REF,)
-    # A finding needs a lockless read or a re-check; a summary a get or an unheld object.
+    rules = (TRY_GET_WITHOUT_REF,)      # needed: a lockless read, or a re-check after a get
     starter_sections = ("lockless_read", "reread", "revalidate", "pfn_page", "unheld_test",
                         "list_member", ("lock", {"kind": "spin"}))
     summary_starters = ("lockless_read", "pfn_page", "unheld_test", "list_member", "acquire",
@@ -143,8 +141,8 @@ class TryGetChecker(Checker):
         for p in params:
             ctx.set(p, Param(p))
         fact = ctx.models.fact("unheld_args", ctx.function.name)
-        for i, why, snap, line, col in fact.get("args", ()) if fact is not None else ():
-            span = Span(ctx.function.span.file, line, col, line, col)
+        for i, why, snap, line, col, *caller in fact.get("args", ()) if fact else ():
+            span = Span(caller[0] if caller else ctx.function.span.file, line, col, line, col)
             ctx.add(params[i], Ref.SNAPSHOT if snap else Ref.PASSED, (Step(span, why),))
         mods = ctx.models
         spec = {n: m.spec.arg for n in mods.names("acquire", kind="speculative")
@@ -218,7 +216,8 @@ class TryGetChecker(Checker):
                                          f"so nothing holds it"),))
 
     def on_derive(self, ctx: Context, ev: Event[Derive]) -> None:
-        for state in ctx.states(ev.key):
+        field = (Param(ev.key),) if ev.key and origins.param_field(ctx.function, ev.key) else ()
+        for state in ctx.states(ev.key) or field:       # vmf->page: a parameter's field
             what = ctx.name_of(ev.call, ev.result)
             step = Step(ev.span, f"'{what}' derived from '{ev.key}' by {ev.api}()")
             ctx.add(ev.result, state, ctx.trail(ev.key, state) + (step,))
@@ -248,13 +247,13 @@ class TryGetChecker(Checker):
             self._report(ctx, ev)
 
     def on_recheck(self, ctx: Context, ev: Recheck) -> None:
-        """Re-checked where it was found: a plain get before it had no reference."""
-        if ev.first is None:
-            return
-        mine = ctx.states_of(ev.first, Plain)
-        params = set(ctx.states_of(ev.first, Param))
-        if params and not ev.source.membership:     # a snapshot against the live entry
-            mine += [p for _, p in ctx.each(Plain) if p.params & params]
+        """Re-checked where it was found (or a parameter's field): no reference before."""
+        fn, first = ctx.function, ev.first or ""
+        mine, params = ctx.states_of(first, Plain), set(ctx.states_of(first, Param))
+        base = not first and origins.param_field(fn, ev.source.key)     # vmf->pte: vmf->page
+        if (params or base) and not ev.source.membership:   # a snapshot against the live entry
+            mine += [p for _, p in ctx.each(Plain) if p.params & params or (base and any(
+                origins.param_field(fn, q.name) == base for q in p.params))]
         for p in mine:
             ctx.report(TRY_GET_WITHOUT_REF, p.span,
                        f"{p.api}() on '{p.key}' that holds no reference: the function "
@@ -264,10 +263,12 @@ class TryGetChecker(Checker):
                                              Step(ev.span, "the re-check after it")))
 
     def on_return(self, ctx: Context, ret: Return) -> None:
-        if ret.value is None or not ctx.may_be(ctx.key(ret.value), Ref.UNHELD):
-            return
-        # Summary: callers see this function as a lockless read of its first argument.
-        ctx.summarize("lockless_read", arg=0)
+        if ret.value is not None and ctx.may_be(ctx.key(ret.value), Ref.UNHELD):
+            ctx.summarize("lockless_read", arg=0)     # callers: a lockless read
+
+    def on_exit(self, ctx: Context) -> None:    # pass 1 takes it to the callees' files
+        if calls := origins.unheld_calls(ctx.function, ctx.models):
+            ctx.summarize("unheld_calls", calls=calls)
 
     # ------------------------------------------------------------------ states
     def _hold(self, ctx: Context, ev: Event[Acquire]) -> None:

@@ -16,10 +16,12 @@ stored PFN when it is assigned ``READ_ONCE(p->field)``.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from analyzer.engine.effects import is_zero
 from analyzer.engine.keys import Attached
 from analyzer.ir import (
     AddrOf,
@@ -75,6 +77,18 @@ PfnMap = arg_section("pfnmap", "calls that find a PFN which carries no reference
                      "PFNMAP/IO mapping (follow_pte()), or returned in an entry read without "
                      "a lock (swap_table_get())", knows=False, required=False,
                      arg_doc="argument the PFN's source is stored through (none: returned)")
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class UnheldCalls(Section):
+    """what a function passes unheld to the functions it calls (:func:`unheld_calls`): a
+    summary pass 1 carries to the callees' files, never a fact about the function itself"""
+    NAME, EVENT, OBJ, KNOWS = "unheld_calls", None, None, False
+    calls: tuple | None = option(tuple, list, doc="(callee, argument index, why, snapshot, "
+                                                  "line, column), one per argument passed")
+
+
 PlainGet = arg_section("plain_get", "functions that take a plain get (needs_ref) on the "
                        "object of an argument without a reference of their own: a summary",
                        knows=False)
@@ -334,6 +348,12 @@ def speculated_params(fn: Function, speculative: dict[str, int],
     return out
 
 
+def param_field(fn: Function, key: str | None) -> str | None:
+    """The parameter whose struct ``key`` is a field of (``vmf->page``: ``vmf``), or None."""
+    base = re.match(r"(\w+)(?:->|\.)\w", key or "")
+    return base.group(1) if base and base.group(1) in fn.params else None
+
+
 def _root(e: Expr, derives: frozenset[str]) -> str | None:
     """The variable ``e`` designates, through derivation calls and ``&x->page``."""
     while True:
@@ -384,9 +404,13 @@ class _Vocab:
 #: Why a caller's variable is unheld, and whether it is a snapshot of a page-table entry
 #: (whose page a callee may pin under the page-table lock after re-checking the entry).
 Why = tuple[str, bool]
+#: How a caller passes a parameter unheld: (why, snapshot, line, column, the caller's
+#: file: "" for the callee's own).
+Passed = tuple[str, bool, int, int, str]
 
 
-def unheld_args(functions: Iterable[Function], models: Models) -> list[Model]:
+def unheld_args(functions: Iterable[Function], models: Models,
+                elsewhere: dict[str, list[tuple]] | None = None) -> list[Model]:
     """``[unheld_args.f]`` for each function ``f`` of the file that some caller in the
     file passes, as an argument, an object, PFN or page-table entry the caller holds no
     reference to: ``args`` = ((index, why, snapshot, line, column of the call), ...).  A
@@ -398,12 +422,20 @@ def unheld_args(functions: Iterable[Function], models: Models) -> list[Model]:
     value it is given is unheld (the page of an unheld PFN, a member of an unheld_list,
     an iterator's cursor over one, a lockless snapshot, a derivation of such, a parameter
     some caller passes unheld), and the caller takes no reference on it before the call.
-    Transitive over the file's calls (to a fixpoint)."""
+    Transitive over the file's calls (to a fixpoint).  ``elsewhere``: what callers in
+    other files pass the file's visible functions (:func:`unheld_calls`, through pass 1's
+    table: name -> (index, why, snapshot, line, column, caller's file)); an entry of
+    ``args`` from one has that file as a sixth item."""
     fns = [f for f in functions if f.body is not None]
     by_name = {f.name: f for f in fns}
     vocab = _Vocab.of(models)
-    found: dict[str, dict[int, tuple[str, bool, int, int]]] = {}
     owning = _owning(fns, vocab)
+    found: dict[str, dict[int, Passed]] = {}
+    for name, calls in (elsewhere or {}).items():     # callers in other files (pass 1)
+        f = by_name.get(name)
+        for i, why, snap, line, col, path in calls if f is not None and not f.static else ():
+            if i < len(f.params) and (name, i) not in owning:  # type: ignore[union-attr]
+                found.setdefault(name, {}).setdefault(i, (why, snap, line, col, path))
     changed = True
     while changed:
         changed = False
@@ -416,25 +448,68 @@ def unheld_args(functions: Iterable[Function], models: Models) -> list[Model]:
                 callee = by_name.get(node.callee or "") if isinstance(node, Call) else None
                 if callee is None or not isinstance(node, Call):
                     continue
-                for i, arg in enumerate(node.args[:len(callee.params)]):
-                    root = _root(arg, vocab.derives)
-                    at = (node.span.line, node.span.col)
-                    if root in unheld and held.get(root, at) >= at \
-                            and i not in found.get(callee.name, {}) \
+                for i, why, snap in _passed(caller, node, unheld, held, vocab):
+                    if i < len(callee.params) and i not in found.get(callee.name, {}) \
                             and (callee.name, i) not in owning:
-                        why, snap = unheld[root]
                         found.setdefault(callee.name, {})[i] = (
-                            CALLER.format(caller=caller.name, arg=root, why=why), snap, *at)
+                            why, snap, node.span.line, node.span.col, "")
                         changed = True
     return [Model.make("unheld_args", name,
-                       {"args": tuple((i, *v) for i, v in sorted(args.items())),
+                       {"args": tuple((i, *(v if v[4] else v[:4]))
+                                      for i, v in sorted(args.items())),
                         "static": by_name[name].static})
             for name, args in sorted(found.items())]
 
 
+def caller_origins(models: Models) -> frozenset[str]:
+    """The names a body must hold for :func:`unheld_calls` to find something: the origins
+    of an unheld object (a PFN's page, a lockless snapshot, an unheld list's head, a
+    PFNMAP lookup).  A file that names none passes nothing unheld."""
+    v = _Vocab.of(models)
+    return v.pfn_pages | v.snapshots | v.lists | frozenset(v.pfnmap)
+
+
+def unheld_calls(fn: Function, models: Models) -> tuple[tuple, ...]:
+    """The caller side of :func:`unheld_args` for callees in other files: (callee, index,
+    why, snapshot, line, column) for each argument ``fn`` passes a function no rule file
+    models (a primitive's argument is its model's business) that is an object, PFN or
+    entry ``fn`` holds no reference to, by the same policy (no get of ``fn``'s before the
+    call).  Parameters ``fn``'s own callers pass unheld are not followed (a fact of
+    ``fn``'s file, not of ``fn``)."""
+    if fn.body is None:
+        return ()
+    vocab = _Vocab.of(models)
+    unheld = _unheld_locals(fn, {}, vocab)
+    if not unheld:
+        return ()
+    held = _first_gets(fn, vocab)
+    out: dict[tuple[str, int], tuple] = {}
+    for node in walk(fn.body):
+        if not isinstance(node, Call) or node.callee is None or any(
+                m.source != "summary" for m in models.of(node.callee)):
+            continue
+        for i, why, snap in _passed(fn, node, unheld, held, vocab):
+            out.setdefault((node.callee, i), (node.callee, i, why, snap, node.span.line,
+                                              node.span.col))
+    return tuple(out[k] for k in sorted(out))
+
+
+def _passed(caller: Function, call: Call, unheld: dict[str, Why],
+            held: dict[str, tuple[int, int]], vocab: _Vocab) -> list[tuple[int, str, bool]]:
+    """(index, why, snapshot) of each argument of ``call`` that ``caller`` passes unheld
+    (``unheld``) without a get of its own before the call (``held``)."""
+    at = (call.span.line, call.span.col)
+    out = []
+    for i, arg in enumerate(call.args):
+        root = _root(arg, vocab.derives)
+        if root is not None and root in unheld and held.get(root, at) >= at:
+            why, snap = unheld[root]
+            out.append((i, CALLER.format(caller=caller.name, arg=root, why=why), snap))
+    return out
+
+
 def _walk_callback(caller: Function, call: Call, by_name: dict[str, Function],
-                   vocab: _Vocab, found: dict[str, dict[int, tuple[str, bool, int, int]]]
-                   ) -> bool:
+                   vocab: _Vocab, found: dict[str, dict[int, Passed]]) -> bool:
     """A list walk of an unheld list hands its callback (a function of the file) each
     item unheld, as its first argument: record it; whether it is new."""
     index = vocab.walks[call.callee or ""]
@@ -444,7 +519,7 @@ def _walk_callback(caller: Function, call: Call, by_name: dict[str, Function],
         return False
     found.setdefault(cb.id, {})[0] = (f"{caller.name}() has {call.callee}() hand it the items "
                                       f"of the list: each is {why}", False,
-                                      call.span.line, call.span.col)
+                                      call.span.line, call.span.col, "")
     return True
 
 
@@ -473,21 +548,22 @@ def _owning(fns: list[Function], vocab: _Vocab) -> set[tuple[str, int]]:
     return out
 
 
-def _unheld_locals(fn: Function, params: dict[int, tuple[str, bool, int, int]],
-                   vocab: _Vocab) -> dict[str, Why]:
+def _unheld_locals(fn: Function, params: dict[int, Passed], vocab: _Vocab
+                   ) -> dict[str, Why]:
     """The variables of ``fn`` that designate, for every value they are given, an object,
     PFN or entry ``fn`` holds no reference to, each with why (see :func:`unheld_args`)."""
     # every value a variable is given: an expression, or why it is unheld (a parameter,
     # an iterator's cursor: "" for a cursor over another list)
     values: dict[str, list[Expr | Why]] = {
-        fn.params[i]: [(f"its caller passes it unheld (line {ln}): {w}", snap)]
-        for i, (w, snap, ln, _) in params.items() if i < len(fn.params)}
+        fn.params[i]: [(f"its caller passes it unheld ({f'{path}:' if path else 'line '}{ln}): {w}",
+                      snap)]
+        for i, (w, snap, ln, _, path) in params.items() if i < len(fn.params)}
     for node in walk(fn.body):
         if isinstance(node, (Assign, Decl)):
             target = node.target if isinstance(node, Assign) else Name(node.name)
             value = node.value if isinstance(node, Assign) else node.init
-            if isinstance(target, Name) and value is not None:
-                values.setdefault(target.id, []).append(value)
+            if isinstance(target, Name) and value is not None and not is_zero(value):
+                values.setdefault(target.id, []).append(value)    # NULL: no object
         elif isinstance(node, IterLoop) and isinstance(node.cursor, Name):
             why = next((w for a in node.args if (w := unreferenced_head(fn, a, vocab.lists))),
                        "")

@@ -137,11 +137,13 @@ class Analyzer(Loaded):
         functions = list(source.functions) + [f for h in headers for f in h.functions]
         found: list[Finding] = []
         order = bottom_up(functions, models)
+        table = self.options.summaries
+        passed = {f.name: got for f in source.functions if not f.static and table is not None
+                  and (got := table.passed_unheld(f.name, path))}    # callers elsewhere
         for fact in [*member_stores(functions, models.names("transparent")),
                      *caller_context(functions), *null_guards(functions),
-                     *unheld_args(functions, models)]:
+                     *unheld_args(functions, models, passed)]:
             models.derived[(fact.section, fact.api)] = fact   # file-wide, not models
-        table = self.options.summaries
         if table is not None:        # what the tree says of the functions called here
             own = {fn.name for fn in functions}
             called = {n for _, _, names in order for n in names} - own

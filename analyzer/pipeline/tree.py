@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from analyzer import __version__
+from analyzer.engine.origins import caller_origins
 from analyzer.ir import Function
 from analyzer.pipeline.cache import code_digest
 from analyzer.pipeline.discover import read_source
@@ -514,6 +515,8 @@ class Pass1:
         if api:                          # (a whole tree has them all among its files)
             self._api_definers(universe, api, digests, starters)
             self._stage("API definers")
+            self._api_callers(universe, sources, api, digests)
+            self._stage("API callers")
         relevant = self._relevant(universe, digests, self._starters)
         self._skeletons(relevant, digests)
         self._stage(f"closure: {len(relevant)} of {len(universe)} files")
@@ -581,6 +584,33 @@ class Pass1:
                 st.loops.isdisjoint(s.tokens) for s in self.back.skeletons[digests[path]]):
             return frozenset()
         return self._text_words(path, digests)
+
+    def _api_callers(self, universe: list[str], sources: list[str], api: list[str],
+                     digests: dict[str, str]) -> None:
+        """Add to ``universe`` the API files that may pass a visible function of the
+        analyzed files an object they hold no reference to (their ``unheld_calls``
+        summaries, :meth:`SummaryTable.passed_unheld`): those naming such a function --
+        one whose body names a get -- and an origin of an unheld object
+        (:func:`~analyzer.engine.origins.caller_origins`), by their identifiers.
+        Callers of callers are not followed (the fact crosses one file)."""
+        models = self.loaded.models
+        gets = models.names("acquire")
+        have = set(universe)
+        mine = [p for p in sources if p in digests]
+        self._skeletons(mine, digests)
+        names = {s.name for p in mine for s in self.back.skeletons[digests[p]]
+                 if not s.static and not gets.isdisjoint(s.tokens)}
+        rest = [p for p in api if p not in have]
+        if not names or not rest:
+            return
+        self._ident_hashes(rest, digests)
+        callee = {zlib.crc32(n.encode()) for n in names}
+        origin = {zlib.crc32(n.encode()) for n in caller_origins(models)}
+        new = [p for p in rest if not callee.isdisjoint(ids := set(self.state.idents[
+            digests[p]])) and not origin.isdisjoint(ids)]
+        if new:
+            self._skeletons(new, digests)
+            universe += new
 
     def _relevant(self, files: list[str], digests: dict[str, str],
                   starters: FactStarters | None) -> list[str]:

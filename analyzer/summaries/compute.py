@@ -34,7 +34,7 @@ from analyzer.ir import Function
 from analyzer.models import Model, Models
 from analyzer.summaries.graph import callee_order
 from analyzer.summaries.skeleton import FnSkeleton
-from analyzer.summaries.table import Definition, crosses, modeled
+from analyzer.summaries.table import CALLER_SECTIONS, Definition, crosses, modeled
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,7 +339,8 @@ def compute(files: Sequence[FileInfo], lower: Lower, models: Models,
         defs = [w for w in visible.get(name, ()) if node_file[w] != caller_file]
         if not defs:
             return ()
-        got = [tuple(filter(crosses, facts.get(w, ()))) for w in defs]
+        got = [tuple(m for m in facts.get(w, ()) if crosses(m)
+                     and m.section not in CALLER_SECTIONS) for w in defs]
         common = {(m.section, repr(m.values)) for m in got[0]}
         for g in got[1:]:
             common &= {(m.section, repr(m.values)) for m in g}

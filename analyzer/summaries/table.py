@@ -69,6 +69,7 @@ class SummaryTable:
         for d in definitions:
             self.by_name.setdefault(d.name, []).append(d)
         self._memo: dict[tuple[str, str], tuple[Model, ...]] = {}
+        self._passed: dict[str, list[tuple[str, tuple]]] | None = None
 
     def __len__(self) -> int:
         return sum(len(v) for v in self.by_name.values())
@@ -101,9 +102,28 @@ class SummaryTable:
             common = set(map(_facts_key, defs[0].facts))
             for d in defs[1:]:
                 common &= set(map(_facts_key, d.facts))
-            out = tuple(m for m in defs[0].facts if _facts_key(m) in common)
+            out = tuple(m for m in defs[0].facts if _facts_key(m) in common
+                        and m.section not in CALLER_SECTIONS)
         self._memo[key] = out
         return out
+
+    def passed_unheld(self, name: str, callee_path: str) -> list[tuple]:
+        """What callers in other files pass ``name`` (a visible function of
+        ``callee_path``) unheld, from their ``unheld_calls`` summaries: (index, why,
+        snapshot, line, column, the caller's path) each.  A caller whose own file defines
+        ``name`` calls that definition, not this one."""
+        if self._passed is None:
+            self._passed = {}
+            for d in self.definitions():
+                for m in d.facts:
+                    for callee, i, why, *rest in m.get("calls", ()) \
+                            if m.section == "unheld_calls" else ():
+                        self._passed.setdefault(callee, []).append(
+                            (d.file, (i, f"in {d.file}, {why}", *rest)))
+        here = self.rel(callee_path)
+        own = {d.file for d in self.by_name.get(name, ())}
+        return [(*rest, os.path.join(self.root, f) if self.root else f)
+                for f, rest in self._passed.get(name, ()) if f != here and f not in own]
 
     def digest(self, name: str, caller: str) -> str:
         facts = self.resolve(name, caller)
@@ -187,6 +207,12 @@ def _dec(v: Any, root: str) -> Any:
 #: Sections whose facts never cross a file (see the module doc).
 LOCAL_SECTIONS = frozenset({"teardown", "unpublish", "sync", "lockless_read", "guest_source",
                             "private_alloc"})
+
+
+#: Sections a function's summary holds about what it does to its callees' arguments
+#: (``unheld_calls``: what it passes them unheld), for the callees' files
+#: (:meth:`SummaryTable.passed_unheld`), never resolved as facts of the function itself.
+CALLER_SECTIONS = frozenset({"unheld_calls"})
 
 
 def crosses(m: Model) -> bool:
