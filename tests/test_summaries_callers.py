@@ -118,3 +118,29 @@ def test_without_the_callers_file_nothing_is_reported(tmp_path):
     tree = _tree(tmp_path / "linux")
     (tree / "mm" / "scan.c").unlink()
     assert _findings(tree, "mm/movable.c") == []
+
+
+def _cached_findings(cwd: Path, cache: Path, *paths: str) -> list[tuple[str, str]]:
+    r = run_cli("--format", "sarif", "--frontend", "treesitter", *paths, cwd=cwd,
+                env={"KREF_LINT_CACHE_DIR": str(cache)})
+    assert r.returncode in (0, 1) and "Traceback" not in r.stderr, r.stderr
+    return sorted((x["ruleId"], x["locations"][0]["logicalLocations"][0]["name"])
+                  for x in json.loads(r.stdout)["runs"][0]["results"])
+
+
+def test_a_cached_result_of_the_callee_follows_a_change_of_its_callers_file(tmp_path):
+    """The callee's file is unchanged, but what its callers pass it is part of its input:
+    the cached result is not reused once the caller takes a reference first (and back)."""
+    tree = _tree(tmp_path / "linux")
+    cache = tmp_path / "cache"
+    want = [("try-get-without-ref", "bad_isolate_movable")]
+    assert _cached_findings(tree, cache, "mm/movable.c") == want
+    assert _cached_findings(tree, cache, "mm/movable.c") == want          # warm
+    held = CALLER.replace("\t\tif (page_movable(page))\n\t\t\tbad_isolate_movable(page, 0);\n",
+                          "\t\tif (get_page_unless_zero(page))\n"
+                          "\t\t\tbad_isolate_movable(page, 0);\n")
+    assert held != CALLER
+    (tree / "mm" / "scan.c").write_text(held)
+    assert _cached_findings(tree, cache, "mm/movable.c") == []
+    (tree / "mm" / "scan.c").write_text(CALLER)
+    assert _cached_findings(tree, cache, "mm/movable.c") == want

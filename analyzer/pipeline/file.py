@@ -26,6 +26,7 @@ from analyzer.results.identity import line_hashes
 from analyzer.results.outcome import FileOutcome, Stats
 from analyzer.results.suppress import suppress_file
 from analyzer.summaries import bottom_up
+from analyzer.summaries.table import PASSED
 from checkers import all_rules
 
 MAX_FILE_BYTES = 16 * 1024 * 1024          # parsed at most
@@ -138,8 +139,9 @@ class Analyzer(Loaded):
         found: list[Finding] = []
         order = bottom_up(functions, models)
         table = self.options.summaries
-        passed = {f.name: got for f in source.functions if not f.static and table is not None
-                  and (got := table.passed_unheld(f.name, path))}    # callers elsewhere
+        visible = [f.name for f in source.functions if not f.static] if table else []
+        passed = {n: got for n in visible if table is not None
+                  and (got := table.passed_unheld(n, path))}    # callers elsewhere
         for fact in [*member_stores(functions, models.names("transparent")),
                      *caller_context(functions), *null_guards(functions),
                      *unheld_args(functions, models, passed)]:
@@ -147,7 +149,8 @@ class Analyzer(Loaded):
         if table is not None:        # what the tree says of the functions called here
             own = {fn.name for fn in functions}
             called = {n for _, _, names in order for n in names} - own
-            out.summaries_used = table.apply(models, self.models, called, path)
+            out.summaries_used = table.apply(models, self.models, called, path) + tuple(
+                (PASSED + n, table.passed_digest(n, path)) for n in sorted(set(visible)))
         only = task.report_only
         for fn, cfg, names in order:
             try:

@@ -125,6 +125,11 @@ class SummaryTable:
         return [(*rest, os.path.join(self.root, f) if self.root else f)
                 for f, rest in self._passed.get(name, ()) if f != here and f not in own]
 
+    def passed_digest(self, name: str, callee_path: str) -> str:
+        """A digest of :meth:`passed_unheld` ("" for nothing passed)."""
+        got = self.passed_unheld(name, callee_path)
+        return hashlib.sha256(repr(sorted(got)).encode()).hexdigest()[:16] if got else ""
+
     def digest(self, name: str, caller: str) -> str:
         facts = self.resolve(name, caller)
         if not facts:
@@ -148,9 +153,11 @@ class SummaryTable:
         return tuple(used)
 
     def still_valid(self, used: Iterable[tuple[str, str]], caller_path: str) -> bool:
-        """Whether every summary a cached result used is still the same."""
+        """Whether every summary a cached result used is still the same: a name's facts,
+        and under :data:`PASSED` what the callers elsewhere pass a function of the file."""
         caller = self.rel(caller_path)
-        return all(self.digest(n, caller) == d for n, d in used)
+        return all((self.passed_digest(n[len(PASSED):], caller_path) if n.startswith(PASSED)
+                    else self.digest(n, caller)) == d for n, d in used)
 
     # -- the artifact
     def dump(self) -> str:
@@ -208,6 +215,11 @@ def _dec(v: Any, root: str) -> Any:
 LOCAL_SECTIONS = frozenset({"teardown", "unpublish", "sync", "lockless_read", "guest_source",
                             "private_alloc"})
 
+
+#: The ``summaries_used`` entry of what callers in other files pass a function of the
+#: analyzed file (:meth:`SummaryTable.passed_unheld`): the function's name after this
+#: prefix (no C identifier starts with it).
+PASSED = "<-"
 
 #: Sections a function's summary holds about what it does to its callees' arguments
 #: (``unheld_calls``: what it passes them unheld), for the callees' files
