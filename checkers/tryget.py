@@ -27,7 +27,6 @@ from enum import Enum
 from typing import Any
 
 from analyzer.engine import Checker, Context, Event, Origin, Recheck, origins
-from analyzer.engine.origins import PfnPage, UnheldTest
 from analyzer.ir import Binary, Call, Expr, Name, Opaque, Return, Span
 from analyzer.models.core import Acquire, Derive, LocklessRead
 from analyzer.result import Step
@@ -160,7 +159,7 @@ class TryGetChecker(Checker):
         ctx.set(ev.result, Ref.UNHELD,
                 (Step(ev.span, f"'{ev.key or 'its argument'}' read locklessly by {ev.api}()"),))
 
-    def on_pfn_page(self, ctx: Context, ev: Event[PfnPage]) -> None:
+    def on_pfn_page(self, ctx: Context, ev: Event[origins.PfnPage]) -> None:
         """The page of a PFN whose origin holds no reference (an origin fact, the engine's)."""
         pfn = ev.obj.id if isinstance(ev.obj, Name) else None
         why = ("pfn_to_online_page() serves any PFN: it is needed only where nothing holds "
@@ -207,7 +206,7 @@ class TryGetChecker(Checker):
         for state in NOT_HELD if ev.done else ():
             ctx.replace(ev.key, state, Ref.HELD, Step(ev.span, f"owned after {ev.api}()"))
 
-    def on_unheld_test(self, ctx: Context, ev: Event[UnheldTest]) -> None:
+    def on_unheld_test(self, ctx: Context, ev: Event[origins.UnheldTest]) -> None:
         """Tested under its lock for a state only a freed object loses: not held."""
         spin = ctx.models.names("lock", kind="spin")
         if ev.key and ctx.holds("spin") and ev.m.lock in origins.locks_taken(ctx.function, spin):
