@@ -17,7 +17,7 @@ import dataclasses
 import operator
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 
 @dataclass(frozen=True, slots=True)
@@ -448,3 +448,44 @@ def _fast_pickling() -> None:
 
 
 _fast_pickling()
+_C = TypeVar("_C", bound=type)
+
+
+def fast_init(cls: _C) -> _C:
+    """Give a frozen slotted dataclass an ``__init__`` that sets its slots through their
+    descriptors: the one ``dataclasses`` writes goes through ``object.__setattr__`` per
+    field (a frozen class's own ``__setattr__`` refuses), most of the cost of making an
+    object -- and lowering and unpickling make every node of the IR.  The same
+    signature, the same defaults (plain values only: a class with a default factory, a
+    field out of ``__init__``, a keyword-only field or ``__post_init__`` keeps its own)."""
+    fs = dataclasses.fields(cls)
+    if not fs or hasattr(cls, "__post_init__") or any(
+            f.default_factory is not dataclasses.MISSING or not f.init or f.kw_only
+            for f in fs):
+        return cls
+    env: dict[str, Any] = {}
+    params, body = [], []
+    for i, f in enumerate(fs):
+        env[f"_set{i}"] = vars(cls)[f.name].__set__
+        if f.default is dataclasses.MISSING:
+            params.append(f.name)
+        else:
+            env[f"_default{i}"] = f.default
+            params.append(f"{f.name}=_default{i}")
+        body.append(f"    _set{i}(self, {f.name})")
+    made: dict[str, Any] = {}
+    exec(f"def __init__(self, {', '.join(params)}):\n" + "\n".join(body) + "\n", env, made)
+    init = made["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__module__ = cls.__module__
+    cls.__init__ = init  # type: ignore[misc]
+    return cls
+
+
+for _cls in list(globals().values()):
+    if isinstance(_cls, type) and _cls.__module__ == __name__ and \
+            dataclasses.is_dataclass(_cls) and "__slots__" in vars(_cls) and \
+            _cls.__dataclass_params__.frozen:  # type: ignore[attr-defined]
+        fast_init(_cls)
+
+del _cls

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from analyzer.ir import Span
+from analyzer.ir import Span, fast_init
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Step:
     """One event on the path to a finding: becomes a SARIF threadFlowLocation."""

@@ -59,6 +59,7 @@ from analyzer.ir import (
     Return,
     Span,
     Unary,
+    fast_init,
     walk,
 )
 from analyzer.models import Model, Models
@@ -77,6 +78,7 @@ S = TypeVar("S")
 _OTHER_TRUTH = {"nonzero": "zero", "zero": "nonzero"}
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Compared:
     """A variable holding the truth of an equality test (``changed = a != b`` holds
@@ -110,6 +112,7 @@ class Origin(Enum):
     LOCKED = "read under a spinlock"           # whatever it designates is stable
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Event(Generic[M]):
     """One model's effect at one call (or on one branch edge after it)."""
@@ -186,6 +189,7 @@ class Move:
                 and (self.unless is None or not getattr(ev.m, self.unless)))
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Escape:
     """A tracked object passed to a call that may keep or change it (see
@@ -196,6 +200,7 @@ class Escape:
     arg: Expr
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Handover:
     """``call`` may take over the references of what ``args`` name (the policy:
@@ -205,6 +210,7 @@ class Handover:
     args: tuple[Expr, ...]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class FlagTest:
     """On this edge the bit ``flag`` (a ``flag`` model: ``[flag.FOLL_PIN]``) of the value
@@ -216,6 +222,7 @@ class FlagTest:
     span: Span
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Source:
     """A place a lockless walker must re-check: ``ptep``, ``xas``; or, ``membership``, a
@@ -225,6 +232,7 @@ class Source:
     membership: bool = False
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Recheck:
     """On this branch edge a lockless source was re-read and found ``equal`` (unchanged)

@@ -25,7 +25,7 @@ from enum import Enum
 from typing import TypeVar
 
 from analyzer.engine.keys import strip
-from analyzer.ir import Binary, Call, Expr, Literal, Name, Unary
+from analyzer.ir import Binary, Call, Expr, Literal, Name, Unary, fast_init
 
 T = TypeVar("T")
 ZERO_LITERALS = frozenset({"0", "NULL", "false", "0UL", "0L", "0U", "0ULL", "0LL"})
@@ -99,6 +99,7 @@ def signed_of(normal: tuple[Expr, str], transparent: frozenset[str],
     return None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Test:
     """On this edge, ``subject`` evaluated to ``outcome``: the normal form of a branch

@@ -20,9 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from analyzer import ir
-from analyzer.ir import AddrOf, Call, Deref, Expr, Index, Literal, Member, Name
+from analyzer.ir import AddrOf, Call, Deref, Expr, Index, Literal, Member, Name, fast_init
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Ghost:
     name: str
@@ -36,6 +37,7 @@ class Ghost:
         return f"<{self.name}:{self.arg}>"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Tag:
     path: str
@@ -46,6 +48,7 @@ class Tag:
         return f"{self.path}[<{self.name} {self.arg}>]"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Alias:
     a: str
@@ -59,6 +62,7 @@ class Alias:
         return f"{self.a}.<alias>{self.b}"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Attached:
     carrier: str
