@@ -120,8 +120,9 @@ class LeakChecker(Checker):
     rules = (LEAK,)
     starter_sections = ("acquire", "ref_source")
 
-    # Stories start at a get; helpers that only use or drop pages get summaries.
-    summary_sections = ("ref_borrow", "release", "ref_release")
+    # Stories start at a get; helpers that only use or drop pages get summaries, which
+    summary_sections = ("ref_borrow", "release", "ref_release")   # begin at a get or put
+    summary_starters = ("acquire", "ref_source", "release", "ref_release")
 
     # ------------------------------------------------------------------ hooks
     def on_entry(self, ctx: Context) -> None:

@@ -396,3 +396,69 @@ def test_a_story_starter_that_begins_no_summary_is_not_walked_in_pass_1(tmp_path
     full = Pass1(Options(), jobs=1).summarize(_files(root), [str(root)])
     assert full.table.dump() == lean.table.dump()
     assert "locked_count" not in analyzed
+
+
+PFN_PEEK = """\
+static int pfn_is_online(unsigned long pfn)
+{
+\tstruct page *page = pfn_to_page(pfn);
+
+\treturn page != NULL;
+}
+
+int locked_peek(struct counter *c, unsigned long pfn)
+{
+\tint r;
+
+\tspin_lock(&c->lock);
+\tr = pfn_is_online(pfn);
+\tspin_unlock(&c->lock);
+\treturn r;
+}
+
+static struct page *pfn_get(unsigned long pfn)
+{
+\tstruct page *page = pfn_to_page(pfn);
+
+\tget_page(page);
+\treturn page;
+}
+
+int locked_take(struct counter *c, unsigned long pfn)
+{
+\tstruct page *page;
+
+\tspin_lock(&c->lock);
+\tpage = pfn_get(pfn);
+\tspin_unlock(&c->lock);
+\tput_page(page);
+\treturn 0;
+}
+"""
+
+
+def test_a_caller_is_analyzed_in_pass_1_only_once_a_callee_has_a_fact(tmp_path,
+                                                                          monkeypatch):
+    """locked_peek() names a story starter (spin_lock) and calls a function naming a
+    summary starter (pfn_to_page), but that callee has no fact: no summary can begin in
+    locked_peek, which pass 1 does not analyze.  locked_take() calls one whose fact is a
+    get: it is analyzed."""
+    from analyzer.pipeline import tree as tree_mod
+    from analyzer.summaries.compute import _function
+
+    root = _tree(tmp_path / "linux", False)
+    (root / "mm" / "peek.c").write_text(PFN_PEEK)
+    analyzed: list[str] = []
+    real = tree_mod.analyze_one
+
+    def spy(models, checkers, work):
+        fn = _function(work[0])
+        analyzed.append(fn.name if fn is not None else "")
+        return real(models, checkers, work)
+
+    monkeypatch.setattr(tree_mod, "analyze_one", spy)
+    lean = Pass1(Options(), jobs=1).summarize(_files(root), [str(root)])
+    facts = {d[0]: d for d in json.loads(lean.table.dump())["definitions"]}
+    assert "pfn_get" in facts and "pfn_is_online" not in facts
+    assert "locked_peek" not in analyzed and "pfn_is_online" in analyzed
+    assert {"pfn_get", "locked_take"} <= set(analyzed)

@@ -5,10 +5,11 @@ Input: the files of the tree that matter (the analyzed ones, the headers they in
 the ``.c`` files defining what they call; chosen by :mod:`analyzer.pipeline.tree`), each
 read to a :mod:`~analyzer.summaries.skeleton` (cached by content).  Then:
 
-1. every function whose body names an API a checker starts from, or a function of the
-   tree that does (transitively), is *relevant* to that checker: only those can have a
-   summary, and a checker summarizes only the functions relevant to it (so another
-   checker's starters never change its summaries);
+1. every function whose body names an API a checker's summaries start from, or a
+   function of the tree that does (transitively), is *relevant* to that checker: only
+   those can have a summary, and a checker analyzes only the relevant functions that
+   name such an API or call one with a fact standing for one (so another checker's
+   starters never change its summaries);
 2. the relevant functions are lowered (only they: the cost of a frontend is lowering),
    their calls resolved as a caller's file resolves them (:mod:`analyzer.summaries.
    table`), and ordered callees first (Tarjan; cycles cut deterministically);
@@ -143,6 +144,9 @@ class FactStarters:
     names: frozenset[str]
     loops: frozenset[str] = frozenset()
     words: frozenset[str] = frozenset()
+    #: The sections of a callee's fact that stand for one of ``names`` (a helper
+    #: summarized as a get is a get): a function calling such a callee is analyzed too.
+    sections: frozenset[str] = frozenset()
 
     def named_by(self, tokens: Sequence[str], words: frozenset[str]) -> bool:
         return not self.names.isdisjoint(tokens) or (
@@ -150,41 +154,40 @@ class FactStarters:
 
     def __or__(self, other: FactStarters) -> FactStarters:
         return FactStarters(self.names | other.names, self.loops | other.loops,
-                            self.words | other.words)
+                            self.words | other.words, self.sections | other.sections)
 
 
 def fact_starters(models: Models, checker: Checker) -> FactStarters | None:
     """What can begin a summary of ``checker`` (None: anything can).
 
-    A checker's ``summary_starters`` (its starter sections when it declares none) are
-    the sections whose calls can begin any summary it writes -- a fact about a parameter
-    or a result, local or not -- and ``("iterator", {"over": S})`` the iterator macros of
-    a file naming an entry of section ``S`` (a cursor over such a list).  Pass 1 analyzes
-    a function with a checker only when one of those is reachable from it; the story
-    starters, which pass 2 walks from, may be many more (a lock, a re-read: they decide a
-    finding, never a summary).  Exact: pass 1 analyzes a function with a checker where its
-    story starters are reachable and it ``wants`` the function (its body names a starter
-    or a callee with a fact in a starter section); the checker's docstring says why it
-    writes no summary in a function from which none of its summary starters is
-    reachable, so that the facts are those of the story starters'."""
+    A checker's ``summary_starters`` (its starter and summary sections when it declares
+    none) are the sections whose calls can begin any summary it writes -- a fact about a
+    parameter or a result, local or not -- and ``("iterator", {"over": S})`` the
+    iterator macros of a file naming an entry of section ``S`` (a cursor over such a
+    list).  Pass 1 analyzes a function with a checker only when one of those is
+    reachable from it, and only when its body names one of them or a callee has a fact
+    in one of their sections (``sections``: a helper summarized as a get is a get); the
+    story starters, which pass 2 walks from, may be many more (a lock, a re-read: they
+    decide a finding, never a summary).  The checker's docstring says why it writes no
+    summary elsewhere."""
     sections = getattr(type(checker), "summary_starters", None)
     if sections is None:
-        names = checker.starters(models)
-        if names is None:
+        if not checker.starter_sections:
             return None
-        plain: tuple = ()
-    else:
-        plain = tuple(s for s in sections if not (isinstance(s, tuple) and s[0] == "iterator"))
-        names = frozenset().union(*(models.names(s) if isinstance(s, str) else
-                                    models.names(s[0], **s[1]) for s in plain))
+        sections = checker.starter_sections + checker.summary_sections
+    plain = tuple(s for s in sections if not (isinstance(s, tuple) and s[0] == "iterator"))
+    names = frozenset().union(*(models.names(s) if isinstance(s, str) else
+                                models.names(s[0], **s[1]) for s in plain))
+    facts = frozenset(s if isinstance(s, str) else s[0] for s in plain)
     loops: frozenset[str] = frozenset()
     words: frozenset[str] = frozenset()
-    for s in sections or ():
+    for s in sections:
         if isinstance(s, tuple) and s[0] == "iterator":
             loops = frozenset(models.iterators())
             words |= models.names(s[1]["over"])
     iterators = models.iterators().items()
-    return FactStarters(names | {n for n, it in iterators if it.step in names}, loops, words)
+    return FactStarters(names | {n for n, it in iterators if it.step in names}, loops, words,
+                        facts)
 
 
 def pass1_starters(models: Models, checkers: Sequence[Checker]) -> FactStarters | None:
@@ -265,11 +268,6 @@ def compute(files: Sequence[FileInfo], lower: Lower, models: Models,
                 mask[v] |= mask[w]
                 work.append(v)
     potential = [bool(m) for m in mask]
-    # a function naming a story starter of any checker is analyzed (by the checkers of
-    # its mask that want it) even if none of its callees has a fact, as pass 2 would
-    story = starter_names(models, checkers)
-    seeds = [potential[v] and (story is None or not story.isdisjoint(skel[v].tokens))
-             for v in range(n)]
     for v in range(n):
         if potential[v]:
             callees[v] = [w for w in callees[v] if potential[w]]
@@ -346,9 +344,26 @@ def compute(files: Sequence[FileInfo], lower: Lower, models: Models,
             common &= {(m.section, repr(m.values)) for m in g}
         return tuple(m for m in got[0] if (m.section, repr(m.values)) in common)
 
+    def checkers_of(v: int) -> int:
+        """The checkers that analyze ``v`` (bit i: checkers[i]): those of its mask whose
+        summary starters it names, or whose :attr:`FactStarters.sections` a fact of a
+        callee has that its overlay can hold (a same-file callee's, or a crossing one not
+        kept for callers).  A function naming only a story starter, with no such callee,
+        is not analyzed: no summary can begin there (:func:`fact_starters`)."""
+        live = seed_mask[v]
+        if live == mask[v]:
+            return live
+        fi = node_file[v]
+        got = {m.section for w in callees[v] for m in facts.get(w, ())
+               if node_file[w] == fi or (crosses(m) and m.section not in CALLER_SECTIONS)}
+        if got:
+            live |= sum(1 << i for i, st in enumerate(mine)
+                        if st is None or not st.sections.isdisjoint(got))
+        return live & mask[v]
+
     def wanted(v: int) -> bool:
-        """Whether ``v`` can have a fact (a starter, or a callee with facts)."""
-        return seeds[v] or any(facts.get(w) for w in callees[v])
+        """Whether ``v`` can have a fact (a checker analyzes it)."""
+        return checkers_of(v) != 0
 
     def prepare(v: int, when: int) -> Job:
         """What ``v``'s analysis depends on: its cache key, its calls, the facts."""
@@ -367,12 +382,13 @@ def compute(files: Sequence[FileInfo], lower: Lower, models: Models,
             note(fi, when, got)
             if got:
                 deps.append((name, _facts_digest(got)))
+        live = checkers_of(v)
         key = hashlib.sha256(repr((salt, files[fi].digest, node_idx[v], skel[v].name, deps,
-                                   mask[v])).encode()).hexdigest()
+                                   live)).encode()).hexdigest()
         mine_added = added.get(fi, {})
         given = tuple(m for name in sorted(names)
                       for _, m in mine_added.get(name, {}).values())
-        return Job(key, names, given, mask[v])
+        return Job(key, names, given, live)
 
     def commit(v: int, out: tuple[Model, ...], when: int) -> bool:
         before = facts.get(v, ())
