@@ -330,6 +330,23 @@ def test_a_static_name_stays_in_its_file_and_a_visible_one_crosses(tmp_path, mon
     assert not any(r[0] in ("x_user", "z_caller") for r in rows)
 
 
+def _spy_analyzed(monkeypatch) -> list[str]:
+    """The names of the functions pass 1 analyzes, in order (a spy on analyze_one)."""
+    from analyzer.pipeline import tree as tree_mod
+    from analyzer.summaries.compute import _function
+
+    analyzed: list[str] = []
+    real = tree_mod.analyze_one
+
+    def spy(models, checkers, work):
+        fn = _function(work[0])
+        analyzed.append(fn.name if fn is not None else "")
+        return real(models, checkers, work)
+
+    monkeypatch.setattr(tree_mod, "analyze_one", spy)
+    return analyzed
+
+
 LOCKED = """\
 int locked_count(struct counter *c)
 {
@@ -364,23 +381,12 @@ def test_a_story_starter_that_begins_no_summary_is_not_walked_in_pass_1(tmp_path
     callers' files are not read; a get after the lock still gives its plain_get fact, and
     a real summary source (an I/O start) is still analyzed.  Reading every file gives
     the same table."""
-    from analyzer.pipeline import tree as tree_mod
-    from analyzer.summaries.compute import _function
-
     root = _tree(tmp_path / "linux", False)
     (root / "mm" / "locked.c").write_text(LOCKED)
     (root / "mm" / "get.c").write_text(LOCKED_GET)
     (root / "drivers" / "f").mkdir()
     (root / "drivers" / "f" / "f.c").write_text(LOCKED_USER)
-    analyzed: list[str] = []
-    real = tree_mod.analyze_one
-
-    def spy(models, checkers, work):
-        fn = _function(work[0])
-        analyzed.append(fn.name if fn is not None else "")
-        return real(models, checkers, work)
-
-    monkeypatch.setattr(tree_mod, "analyze_one", spy)
+    analyzed = _spy_analyzed(monkeypatch)
     p1 = Pass1(Options(), jobs=1)
     lean = p1.summarize(_files(root), [str(root)])
     assert "locked_count" not in analyzed and "count_user" not in analyzed
@@ -443,20 +449,9 @@ def test_a_caller_is_analyzed_in_pass_1_only_once_a_callee_has_a_fact(tmp_path,
     summary starter (pfn_to_page), but that callee has no fact: no summary can begin in
     locked_peek, which pass 1 does not analyze.  locked_take() calls one whose fact is a
     get: it is analyzed."""
-    from analyzer.pipeline import tree as tree_mod
-    from analyzer.summaries.compute import _function
-
     root = _tree(tmp_path / "linux", False)
     (root / "mm" / "peek.c").write_text(PFN_PEEK)
-    analyzed: list[str] = []
-    real = tree_mod.analyze_one
-
-    def spy(models, checkers, work):
-        fn = _function(work[0])
-        analyzed.append(fn.name if fn is not None else "")
-        return real(models, checkers, work)
-
-    monkeypatch.setattr(tree_mod, "analyze_one", spy)
+    analyzed = _spy_analyzed(monkeypatch)
     lean = Pass1(Options(), jobs=1).summarize(_files(root), [str(root)])
     facts = {d[0]: d for d in json.loads(lean.table.dump())["definitions"]}
     assert "pfn_get" in facts and "pfn_is_online" not in facts
