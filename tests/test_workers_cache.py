@@ -131,3 +131,31 @@ def test_cli_uses_the_cache_and_no_cache_bypasses_it(tree, tmp_path):
     run_cli("--no-cache", str(tree), env=env)
     # no result is written; pass 1's cache (by content, kept with --no-cache) is inside
     assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["pass1"]
+
+
+_TASK_KEY = ("from analyzer.pipeline.options import FileTask; print(FileTask('include/x.h', "
+             "report_only=frozenset(f'inline_{i}' for i in range(40))).cache_key())")
+
+
+def test_a_tasks_cache_key_is_the_same_in_every_process():
+    # a header task's report_only is a set: its repr follows the string hashing of the
+    # process, and a key built from it never hit the cache of an earlier run
+    keys = {subprocess.run([sys.executable, "-c", _TASK_KEY], cwd=REPO, check=True,
+                           capture_output=True, text=True,
+                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+            for seed in ("1", "2", "3")}
+    assert len(keys) == 1
+
+
+def test_a_tasks_cache_key_tells_every_field_apart():
+    import dataclasses
+
+    from analyzer.pipeline.options import FileTask
+    base = FileTask("a.c")
+    changed = {"path": "b.c", "frontend": "clang", "args": ("-DX",),
+               "flags_origin": "compile_commands", "unless_covered": True,
+               "prefilter": True, "report_only": frozenset({"f"})}
+    assert set(changed) == {f.name for f in dataclasses.fields(FileTask)}
+    keys = {dataclasses.replace(base, **{k: v}).cache_key() for k, v in changed.items()}
+    assert len(keys | {base.cache_key()}) == len(changed) + 1
+    assert FileTask("a.c", report_only=frozenset()).cache_key() != base.cache_key()

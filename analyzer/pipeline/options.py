@@ -59,6 +59,13 @@ class FileTask:
     #: findings of these functions are reported (None: every function's)
     report_only: frozenset[str] | None = None
 
+    def cache_key(self) -> str:
+        """The task as the result cache knows it: the same in every process (a set's
+        repr follows the process's string hashing, so the names are sorted)."""
+        return repr((self.path, self.frontend, self.args, self.flags_origin,
+                     self.unless_covered, self.prefilter,
+                     None if self.report_only is None else sorted(self.report_only)))
+
 
 def task_path(task: FileTask) -> str:
     """The file a task is about (for the worker pool)."""

@@ -9,6 +9,7 @@ a second time; a finding in a header reached from several TUs is reported once.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterable
 
 from analyzer.pipeline.cache import ResultCache
@@ -97,7 +98,7 @@ def _run(tasks: list[FileTask], options: Options, jobs: int, cache: ResultCache 
     if cache is not None:
         salt = options.cache_salt()
         for i, t in enumerate(tasks):
-            keys[i] = cache.key(t.path, repr(t) + salt)
+            keys[i] = cache.key(t.path, t.cache_key() + salt)
             hit = cache.get(keys[i])
             table = options.summaries
             if hit is not None and table is not None and not table.still_valid(
@@ -110,6 +111,10 @@ def _run(tasks: list[FileTask], options: Options, jobs: int, cache: ResultCache 
                 if progress is not None:
                     progress(hit)
     todo = [i for i in range(len(tasks)) if i not in results]
+    if os.environ.get("KREF_LINT_DEBUG") and cache is not None:
+        print(f"kref-lint: pass 2: {len(results)} cached, {len(todo)} to analyze: "
+              f"{' '.join(tasks[i].path for i in todo[:8])}"
+              f"{' ...' if len(todo) > 8 else ''}", file=sys.stderr, flush=True)
     fresh = run_isolated([tasks[i] for i in todo], _Task(options), jobs,
                          float(os.environ.get("KREF_LINT_TIMEOUT", timeout)),
                          int(os.environ.get("KREF_LINT_WORKER_MEMORY", DEFAULT_MEMORY)),
