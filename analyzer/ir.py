@@ -427,28 +427,32 @@ class CFG:
         return out
 
 
-def _fast_pickling() -> None:
-    """Pickle the frozen slotted classes above as their constructor called with their
-    fields' values (the names read once here): the state methods ``dataclasses``
-    writes call ``fields()`` on every object, which made pickling most of the cost of
-    handing lowered functions between processes (pass 1).  The same objects come back."""
-    for cls in list(globals().values()):
-        if not (isinstance(cls, type) and cls.__module__ == __name__
-                and dataclasses.is_dataclass(cls) and "__slots__" in vars(cls)):
-            continue
-        fs = dataclasses.fields(cls)
-        if len(fs) < 2 or not all(f.init for f in fs):
-            continue
-        get = operator.attrgetter(*(f.name for f in fs))
-
-        def reduce(self, _cls=cls, _get=get) -> tuple:
-            return _cls, _get(self)
-
-        cls.__reduce__ = reduce  # type: ignore[method-assign]
-
-
-_fast_pickling()
 _C = TypeVar("_C", bound=type)
+
+
+def fast_pickle(cls: _C) -> _C:
+    """Pickle a frozen slotted dataclass as its constructor called with its fields'
+    values (the names read once here): the state methods ``dataclasses`` writes call
+    ``fields()`` on every object, which made pickling most of the cost of handing
+    lowered functions between processes and of pass 1's cache (its skeletons, its
+    facts).  The same objects come back.  A class with a field out of ``__init__`` keeps
+    its own."""
+    fs = dataclasses.fields(cls)
+    if len(fs) < 2 or not all(f.init and not f.kw_only for f in fs):
+        return cls
+    get = operator.attrgetter(*(f.name for f in fs))
+
+    def reduce(self, _cls=cls, _get=get) -> tuple:
+        return _cls, _get(self)
+
+    cls.__reduce__ = reduce  # type: ignore[method-assign,assignment]
+    return cls
+
+
+for _cls in list(globals().values()):     # the IR's own classes
+    if isinstance(_cls, type) and _cls.__module__ == __name__ and \
+            dataclasses.is_dataclass(_cls) and "__slots__" in vars(_cls):
+        fast_pickle(_cls)
 
 
 def fast_init(cls: _C) -> _C:

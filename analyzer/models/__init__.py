@@ -19,6 +19,7 @@ from typing import Any
 import analyzer.models.core  # noqa: F401  (registers the core sections)
 from analyzer import kversion
 from analyzer.errors import ModelError
+from analyzer.ir import fast_init, fast_pickle
 from analyzer.models.schema import SECTIONS, Key, Section, section_order
 
 if sys.version_info >= (3, 11):
@@ -45,6 +46,8 @@ def section_docs() -> dict[str, str]:
     return {name: cls.doc() for name, cls in sections().items()}
 
 
+@fast_pickle
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Model:
     """One fact: ``section`` about ``api`` with the given values (defaults filled)."""
@@ -351,6 +354,12 @@ def _check_entry(entry: dict, keys: dict[str, Key], where: str, source: str, tex
             raise ModelError(f"{source}:{line}: '{where}': missing required key '{key}'")
 
 
+#: (text, source, kernel) -> what parse_models gave: a run loads its rule files more than
+#: once (the settings check them before any work, each pass loads them), and a Model is
+#: immutable
+_PARSED: dict[tuple[str, str, str | None], tuple[Model, ...]] = {}
+
+
 def load_models(extra: Iterable[str | Path] = (), builtin: bool = True,
                 kernel: str | None = None) -> Models:
     """Load the built-in rules/*.toml (sorted) and then each extra file in order, each
@@ -363,7 +372,11 @@ def load_models(extra: Iterable[str | Path] = (), builtin: bool = True,
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise ModelError(f"{path}: cannot read rule file: {exc}") from None
-        for m in parse_models(text, str(path), kernel):
+        key = (text, str(path), kernel)
+        parsed = _PARSED.get(key)
+        if parsed is None:
+            parsed = _PARSED[key] = tuple(parse_models(text, str(path), kernel))
+        for m in parsed:
             models.by_section.setdefault(m.section, {})[m.api] = m
         models._names_cache.clear()
         models._generation += 1

@@ -94,7 +94,7 @@ def settings(config_file: str | None, no_config: bool, start: Sequence[str], *,
     check_rule_ids(out.select, out.origin("--select", select is not None))
     check_rule_ids(out.ignore, out.origin("--ignore", ignore is not None))
     try:
-        load_models(out.rule_files)             # fail early, once, with file and line
+        load_models(out.rule_files, kernel=out.kernel.text)   # fail early, with line
     except ModelError as exc:
         raise UsageError(f"bad rule file: {exc}") from None
     return out

@@ -155,6 +155,7 @@ class _Files:
 
     def __init__(self, state: State):
         self.state = state
+        self.restamped = 0                 # known paths given a new stamp
 
     def digest(self, path: str) -> str | None:
         try:
@@ -169,6 +170,7 @@ class _Files:
         if data is None:
             return None
         d = hashlib.sha256(data).hexdigest()
+        self.restamped += hit is not None
         self.state.stamps[path] = (stamp, d)
         return d
 
@@ -231,6 +233,16 @@ class Pass1:
         #: lowered): read with its skeleton, until compute() asks for them
         self._prelowered: dict[str, tuple[frozenset[int], dict[int, Function | Packed]]] = {}
         self.files = _Files(self.state)
+        self._new_results = 0
+        self._saved = self._shape()
+
+    def _shape(self) -> tuple[int, ...]:
+        """What :meth:`save` compares with the state as loaded: every change to the state
+        adds an entry, but for a new stamp of a known path (counted by ``_Files``) and a
+        new result replacing the oldest (counted here)."""
+        st = self.state
+        return (len(st.stamps), len(st.includes), len(st.index), len(st.idents),
+                self._new_results, self.files.restamped)
 
     # -- persistence: State in one file, Back in another (read when needed)
     def _read(self, path: Path | None, kind: type):
@@ -261,7 +273,8 @@ class Pass1:
         return self._back
 
     def save(self) -> None:
-        if self.state_file is None:
+        """Write what changed (a warm run with nothing changed writes nothing)."""
+        if self.state_file is None or (self._back is None and self._shape() == self._saved):
             return
         try:
             self.state_file.parent.mkdir(parents=True, exist_ok=True)
@@ -297,6 +310,7 @@ class Pass1:
             if g is None:
                 continue
             stamp, d, includes, idents = g
+            self.files.restamped += p in self.state.stamps
             self.state.stamps[p] = (stamp, d)
             self.state.includes.setdefault(d, includes)
             self.state.idents.setdefault(d, idents)
@@ -533,6 +547,7 @@ class Pass1:
         stats.relevant_files = len(relevant)
         checked = self._checked(root or "", sources, digests, universe)
         self.state.results[memo] = (defs, stats, universe, checked)
+        self._new_results += 1
         for old in list(self.state.results)[:-RESULTS_KEPT]:
             del self.state.results[old]
         return Pass1Result(SummaryTable(defs, root or "", self._meta(checked)), stats,

@@ -206,6 +206,25 @@ def _facts_digest(facts: Sequence[Model]) -> str:
                           .encode()).hexdigest()[:16]
 
 
+def _ir_key(salt: str, lowered: Function | bytes | None, job: Job) -> str | None:
+    """The cache key of a function's facts by its lowered IR (pickled: ``bytes``) and
+    what else its analysis is given, whatever file content it was lowered from."""
+    if not isinstance(lowered, bytes):
+        return None
+    given = [(m.section, m.api, m.source, repr(m.values)) for m in job.given]
+    return hashlib.sha256(repr((salt, "ir", hashlib.sha256(lowered).hexdigest(),
+                                sorted(job.names), given, job.mask)).encode()).hexdigest()
+
+
+def _reuse(cache: Pass1Cache, key: str, same: str | None) -> bool:
+    """Whether the facts under ``same`` (:func:`_ir_key`) stand for ``key``'s."""
+    got = cache.facts.get(same) if same is not None else None
+    if got is None:
+        return False
+    cache.facts[key] = got
+    return True
+
+
 def compute(files: Sequence[FileInfo], lower: Lower, models: Models,
             checkers: Sequence[Checker], cache: Pass1Cache, salt: str = "",
             analyze: Analyze | None = None) -> tuple[list[Definition], Pass1Stats]:
@@ -406,6 +425,10 @@ def compute(files: Sequence[FileInfo], lower: Lower, models: Models,
             if vs[i] not in lowered:
                 missing.setdefault(node_file[vs[i]], []).append(vs[i])
         lower_files(sorted(missing.items()))
+        # the same lowered function (its IR and spans: an edit elsewhere in its file that
+        # moves no line of it) with the same inputs has the same facts
+        same = {i: _ir_key(salt, lowered.get(vs[i]), jobs[i]) for i in todo}
+        todo = [i for i in todo if not _reuse(cache, jobs[i].key, same[i])]
         work = [(lowered.get(vs[i]), jobs[i].given, jobs[i].names, jobs[i].mask)
                 for i in todo]
         outs = (analyze or analyze_here(models, checkers))(
@@ -414,7 +437,9 @@ def compute(files: Sequence[FileInfo], lower: Lower, models: Models,
         for i, w in zip(todo, work):
             if w[0] is not None:
                 stats.analyzed += 1
-            cache.facts[jobs[i].key] = next(it) if w[0] is not None else ()
+            got = cache.facts[jobs[i].key] = next(it) if w[0] is not None else ()
+            if (by_ir := same[i]) is not None:
+                cache.facts[by_ir] = got
         return [cache.facts[j.key] for j in jobs]
 
     def calls_known(vs: list[int]) -> None:

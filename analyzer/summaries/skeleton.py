@@ -20,7 +20,7 @@ import tree_sitter_c
 
 from analyzer.frontend.treesitter.prepare import _prepare
 from analyzer.frontend.treesitter.toplevel import _FileLowerer, _parser
-from analyzer.ir import Compound, Function
+from analyzer.ir import Compound, Function, fast_init, fast_pickle
 from analyzer.models import IteratorModel
 
 _QUERY: tree_sitter.Query | None = None
@@ -34,6 +34,8 @@ def _calls_query() -> tree_sitter.Query:
     return _QUERY
 
 
+@fast_pickle
+@fast_init
 @dataclass(frozen=True, slots=True)
 class FnSkeleton:
     """One function definition and the names it calls (a superset of the lowered

@@ -34,7 +34,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from analyzer.ir import Span
+from analyzer.ir import Span, fast_init, fast_pickle
 from analyzer.models import Model, Models
 from analyzer.result import Step
 
@@ -45,6 +45,8 @@ class SummaryFileError(ValueError):
     """An artifact that cannot be read or is not one of ours (a tool error upstream)."""
 
 
+@fast_pickle
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Definition:
     name: str
