@@ -245,6 +245,39 @@ def test_an_edit_that_moves_no_line_of_a_function_reuses_its_facts(tmp_path, mon
     assert moved == cold                          # (its fact, an I/O start, has no line)
 
 
+def test_an_edit_that_calls_nothing_new_keeps_the_files_chosen(tmp_path, monkeypatch):
+    """Which files pass 1 reads depends on what each file defines and calls, not on the
+    rest of its text: an edit inside a body that calls nothing new reuses the choice
+    (the closure is not computed again); an edit that adds a call computes it again.
+    Either way the table is the one a run without a cache computes."""
+    root = _tree(tmp_path / "linux", False)
+    cache = tmp_path / "cache"
+    closures: list[int] = []
+    real = Pass1._relevant
+
+    def spy(self, files, digests, starters):
+        closures.append(len(files))
+        return real(self, files, digests, starters)
+
+    monkeypatch.setattr(Pass1, "_relevant", spy)
+
+    def run(cache_dir) -> str:
+        p1 = Pass1(Options(), jobs=1, cache_dir=cache_dir)
+        got = p1.summarize(_files(root), [str(root)]).table.dump()
+        p1.save()
+        return got
+
+    cold = run(cache)
+    assert len(closures) == 1
+    wrap = root / "drivers" / "a" / "a.c"
+    wrap.write_text(WRAP.replace("x + 1", "x + 2"))
+    assert run(cache) == cold and len(closures) == 1
+    wrap.write_text(WRAP.replace("x + 1", "x + count_things(&x, 1)"))
+    edited = run(cache)
+    assert len(closures) == 2
+    assert edited == run(None)
+
+
 def test_pass1_apart_returns_its_value_raises_its_error_and_keeps_its_state(tmp_path):
     """``apart`` runs pass 1 in a forked child: the value (the table) comes back, an
     error is raised here as itself, and what the child built stays in the child."""

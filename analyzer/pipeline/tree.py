@@ -59,7 +59,7 @@ from analyzer.summaries.compute import (
 from analyzer.summaries.skeleton import FnSkeleton, lower_only, skeleton_and_seeds
 from analyzer.summaries.table import Definition, SummaryTable
 
-STATE_FORMAT = "kref-lint-pass1-4"
+STATE_FORMAT = "kref-lint-pass1-5"
 MAX_BYTES = 16 * 1024 * 1024
 
 _INCLUDE = re.compile(rb'^[ \t]*#[ \t]*include[ \t]*([<"])([^>"\n]+)[>"]', re.M)
@@ -137,6 +137,13 @@ class State:
     #: key of the inputs (every file that may be read, by digest) -> (definitions,
     #: stats, the files, the checked headers); the last few
     results: dict[str, tuple] = field(default_factory=dict)
+    #: key of the files before the choice -> (the files whose skeletons the choice read,
+    #: what it read of every file (:meth:`Pass1._shapes`), and what it chose: the files
+    #: with the API definers and callers added, and those that matter); the last few
+    choices: dict[str, tuple[frozenset[str], list[bytes], tuple[list[str], list[str]]]] = \
+        field(default_factory=dict)
+    #: (digest, skeleton read) -> what choosing the files reads of it (digested)
+    shapes: dict[tuple[str, bool], bytes] = field(default_factory=dict)
 
 
 RESULTS_KEPT = 4
@@ -234,6 +241,8 @@ class Pass1:
         self._prelowered: dict[str, tuple[frozenset[int], dict[int, Function | Packed]]] = {}
         self.files = _Files(self.state)
         self._new_results = 0
+        #: the files whose skeletons are read, while the choice is made (see _choose)
+        self._reading: set[str] | None = None
         self._saved = self._shape()
 
     def _shape(self) -> tuple[int, ...]:
@@ -242,7 +251,7 @@ class Pass1:
         new result replacing the oldest (counted here)."""
         st = self.state
         return (len(st.stamps), len(st.includes), len(st.index), len(st.idents),
-                self._new_results, self.files.restamped)
+                len(st.shapes), self._new_results, self.files.restamped)
 
     # -- persistence: State in one file, Back in another (read when needed)
     def _read(self, path: Path | None, kind: type):
@@ -385,6 +394,8 @@ class Pass1:
         return out
 
     def _skeletons(self, paths: list[str], digests: dict[str, str]) -> None:
+        if self._reading is not None:
+            self._reading.update(paths)
         todo = [p for p in paths if digests[p] not in self.back.skeletons]
         if not todo:
             return
@@ -526,12 +537,8 @@ class Pass1:
             defs, stats, universe, checked = hit
             return Pass1Result(SummaryTable(defs, root or "", self._meta(checked)),
                                stats, universe)
-        if api:                          # (a whole tree has them all among its files)
-            self._api_definers(universe, api, digests, starters)
-            self._stage("API definers")
-            self._api_callers(universe, sources, api, digests)
-            self._stage("API callers")
-        relevant = self._relevant(universe, digests, self._starters)
+        universe, relevant = self._choose((root, arch, sources, sorted(shadow.items())),
+                                          universe, sources, api, digests, starters)
         self._skeletons(relevant, digests)
         self._stage(f"closure: {len(relevant)} of {len(universe)} files")
         infos = [FileInfo(p, os.path.relpath(p, root) if root else p, digests[p],
@@ -552,6 +559,69 @@ class Pass1:
             del self.state.results[old]
         return Pass1Result(SummaryTable(defs, root or "", self._meta(checked)), stats,
                            universe)
+
+    def _choose(self, head: tuple, universe: list[str], sources: list[str], api: list[str],
+                digests: dict[str, str], starters: frozenset[str] | None
+                ) -> tuple[list[str], list[str]]:
+        """The files pass 1 reads -- ``universe`` with the API files defining what it
+        calls and those calling its functions (:meth:`_api_definers`,
+        :meth:`_api_callers`) -- and those of them that matter (:meth:`_relevant`).
+        The choice depends on what it reads of each file, not on the rest of the text:
+        kept under ``head`` and the files, it is reused while every file gives what it
+        gave (an edit inside a function body that calls nothing new, a comment)."""
+        files = universe + api
+        self._ident_hashes(files, digests)
+        if api:
+            self._indexes(api, digests, starters)
+        key = hashlib.sha256(repr((head, universe, api)).encode()).hexdigest()
+        kept = self.state.choices.get(key)
+        if kept is not None and self._shapes(files, kept[0], digests) == kept[1]:
+            return list(kept[2][0]), list(kept[2][1])
+        self._reading = set()
+        try:
+            chosen = list(universe)
+            if api:                      # (a whole tree has them all among its files)
+                self._api_definers(chosen, api, digests, starters)
+                self._stage("API definers")
+                self._api_callers(chosen, sources, api, digests)
+                self._stage("API callers")
+            relevant = self._relevant(chosen, digests, self._starters)
+            read = frozenset(self._reading)
+        finally:
+            self._reading = None
+        self.state.choices[key] = (read, self._shapes(files, read, digests),
+                                   (list(chosen), list(relevant)))
+        self._new_results += 1
+        for old in list(self.state.choices)[:-RESULTS_KEPT]:
+            del self.state.choices[old]
+        return chosen, relevant
+
+    def _shapes(self, files: list[str], read: frozenset[str], digests: dict[str, str]
+                ) -> list[bytes]:
+        """What choosing the files reads of each of ``files`` (a digest each): its
+        skeleton where the choice read it (those of ``read``), its index of definitions,
+        its identifiers, and the words of its text where it names an iterator macro."""
+        self._skeletons([p for p in files if p in read], digests)
+        st = self._starters
+        loops = ({zlib.crc32(m.encode()) for m in st.loops}
+                 if st is not None and st.loops and st.words else set())
+        out = []
+        for p in files:
+            d = digests[p]
+            key = (d, p in read)
+            got = self.state.shapes.get(key)
+            if got is None:
+                idents = self.state.idents.get(d)
+                words = (sorted(self._text_words(p, digests))
+                         if loops and idents is not None and not loops.isdisjoint(idents)
+                         else [])
+                h = hashlib.sha256(pickle.dumps(
+                    (self.back.skeletons[d] if p in read else None, self.state.index.get(d),
+                     words), pickle.HIGHEST_PROTOCOL))
+                h.update(idents.tobytes() if idents is not None else b"-")
+                got = self.state.shapes[key] = h.digest()[:16]
+            out.append(got)
+        return out
 
     def _meta(self, checked: dict[str, list[str]]) -> dict:
         return {"analyzer": __version__, "models": self.loaded.models.fingerprint(),
