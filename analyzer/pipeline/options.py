@@ -3,7 +3,7 @@
 checkers a process loads once (:class:`Loaded`).  All picklable: workers get them."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from analyzer.engine import Checker
@@ -62,9 +62,8 @@ class FileTask:
     def cache_key(self) -> str:
         """The task as the result cache knows it: the same in every process (a set's
         repr follows the process's string hashing, so the names are sorted)."""
-        return repr((self.path, self.frontend, self.args, self.flags_origin,
-                     self.unless_covered, self.prefilter,
-                     None if self.report_only is None else sorted(self.report_only)))
+        return repr(tuple(sorted(v) if isinstance(v, frozenset) else v
+                          for v in (getattr(self, f.name) for f in fields(self))))
 
 
 def task_path(task: FileTask) -> str:

@@ -240,7 +240,7 @@ class Pass1:
         #: lowered): read with its skeleton, until compute() asks for them
         self._prelowered: dict[str, tuple[frozenset[int], dict[int, Function | Packed]]] = {}
         self.files = _Files(self.state)
-        self._new_results = 0
+        self._replaced = 0
         #: the files whose skeletons are read, while the choice is made (see _choose)
         self._reading: set[str] | None = None
         self._saved = self._shape()
@@ -248,10 +248,10 @@ class Pass1:
     def _shape(self) -> tuple[int, ...]:
         """What :meth:`save` compares with the state as loaded: every change to the state
         adds an entry, but for a new stamp of a known path (counted by ``_Files``) and a
-        new result replacing the oldest (counted here)."""
+        new result or choice that may replace the oldest (counted here)."""
         st = self.state
         return (len(st.stamps), len(st.includes), len(st.index), len(st.idents),
-                len(st.shapes), self._new_results, self.files.restamped)
+                len(st.shapes), self._replaced, self.files.restamped)
 
     # -- persistence: State in one file, Back in another (read when needed)
     def _read(self, path: Path | None, kind: type):
@@ -554,7 +554,7 @@ class Pass1:
         stats.relevant_files = len(relevant)
         checked = self._checked(root or "", sources, digests, universe)
         self.state.results[memo] = (defs, stats, universe, checked)
-        self._new_results += 1
+        self._replaced += 1
         for old in list(self.state.results)[:-RESULTS_KEPT]:
             del self.state.results[old]
         return Pass1Result(SummaryTable(defs, root or "", self._meta(checked)), stats,
@@ -591,7 +591,7 @@ class Pass1:
             self._reading = None
         self.state.choices[key] = (read, self._shapes(files, read, digests),
                                    (list(chosen), list(relevant)))
-        self._new_results += 1
+        self._replaced += 1
         for old in list(self.state.choices)[:-RESULTS_KEPT]:
             del self.state.choices[old]
         return chosen, relevant
