@@ -238,7 +238,7 @@ class Pass1:
         self._words: dict[str, frozenset[str]] = {}
         #: path -> (the indexes of its functions naming a starter, those functions
         #: lowered): read with its skeleton, until compute() asks for them
-        self._prelowered: dict[str, tuple[frozenset[int], dict[int, Function | Packed]]] = {}
+        self._prelowered: dict[str, dict[int, Function | Packed]] = {}
         self.files = _Files(self.state)
         self._replaced = 0
         #: the files whose skeletons are read, while the choice is made (see _choose)
@@ -405,8 +405,8 @@ class Pass1:
                                        for p in todo], 8,
                         max(1, len(todo) // (self.jobs * 8)))
         for p, (sk, seeds) in zip(todo, got):
-            if seeds[0]:                  # what compute() lowers of this file first
-                self._prelowered[p] = seeds
+            if seeds[1]:                  # what compute() lowers of this file first
+                self._prelowered[p] = seeds[1]
             # one string object per name across the tree (the pool hands copies back)
             self.back.skeletons[digests[p]] = tuple(
                 FnSkeleton(sys.intern(x.name), x.static,
@@ -419,15 +419,21 @@ class Pass1:
         out: list[dict[int, Function | Packed]] = [{} for _ in batch]
         jobs, where = [], []
         for k, (f, ix) in enumerate(batch):
-            pre = self._prelowered.pop(f.path, None)
-            if pre is not None and pre[0] == frozenset(ix):
-                out[k] = pre[1]           # lowered with its skeleton, from that parse
-                continue
-            jobs.append((f.path, tuple(ix), frozenset(f.functions[i].name for i in ix),
-                         iterators, transparent))
-            where.append(k)
-        for k, got in zip(where, self._map(_lower_of, jobs, 4, 1)):
-            out[k] = got
+            pre = self._prelowered.get(f.path)
+            if pre is not None:           # lowered with its skeleton, from that parse
+                out[k] = {i: pre.pop(i) for i in ix if i in pre}
+                ix = [i for i in ix if i not in out[k]]
+                if not pre:
+                    del self._prelowered[f.path]
+            if ix:
+                jobs.append((f.path, tuple(ix), frozenset(f.functions[i].name for i in ix),
+                             iterators, transparent))
+                where.append(k)
+        # the largest files first: the helpers end together
+        order = sorted(range(len(jobs)), key=lambda j: -len(jobs[j][1]))
+        got = self._map(_lower_of, [jobs[j] for j in order], 1, 1)
+        for j, one in zip(order, got):
+            out[where[j]].update(one)
         return out
 
     def _stage(self, what: str) -> None:
