@@ -10,6 +10,7 @@ still written), 130 interrupted (SIGINT), 143 terminated (SIGTERM); under kbuild
 """
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -372,6 +373,13 @@ def run() -> None:
     """Console-script entry point: every way out is an exit code and at most one line.
     SIGINT exits 130, SIGTERM 143, SIGHUP 129 (128 + the signal, as a shell reports a
     process the signal killed), each after the cleanup."""
+    # The analysis allocates millions of long-lived objects (syntax trees' captures, IR,
+    # skeletons, summaries) and frees few: with gen 0's default threshold of 700 the
+    # collector rescans the old generations every few thousand allocations, which cost
+    # about a tenth of a cold tree-wide run. A larger gen-0 threshold keeps cycles
+    # collected (no cycle is kept longer than 50,000 allocations) at a fraction of the
+    # cost; helper processes fork from here and inherit it.
+    gc.set_threshold(50_000, 20, 20)
     for signum in (signal.SIGTERM, signal.SIGHUP):
         if signal.getsignal(signum) is signal.SIG_DFL:
             signal.signal(signum, _on_signal)
