@@ -236,8 +236,8 @@ class Pass1:
         self._starters: FactStarters | None = None
         #: digest -> the words of ``_starters`` the file's text names
         self._words: dict[str, frozenset[str]] = {}
-        #: path -> (the indexes of its functions naming a starter, those functions
-        #: lowered): read with its skeleton, until compute() asks for them
+        #: path -> index -> its function naming a starter, lowered with the skeleton;
+        #: each is taken out when compute() asks for it
         self._prelowered: dict[str, dict[int, Function | Packed]] = {}
         self.files = _Files(self.state)
         self._replaced = 0
@@ -405,8 +405,8 @@ class Pass1:
                                        for p in todo], 8,
                         max(1, len(todo) // (self.jobs * 8)))
         for p, (sk, seeds) in zip(todo, got):
-            if seeds[1]:                  # what compute() lowers of this file first
-                self._prelowered[p] = seeds[1]
+            if seeds:                     # what compute() lowers of this file first
+                self._prelowered[p] = seeds
             # one string object per name across the tree (the pool hands copies back)
             self.back.skeletons[digests[p]] = tuple(
                 FnSkeleton(sys.intern(x.name), x.static,
@@ -978,10 +978,9 @@ def _idents_in(data: bytes) -> array:
     return array("I", sorted({zlib.crc32(x) for x in set(found)}))
 
 
-def _skeleton_of(job) -> tuple[tuple[FnSkeleton, ...],
-                                 tuple[frozenset[int], dict[int, Function | Packed]]]:
+def _skeleton_of(job) -> tuple[tuple[FnSkeleton, ...], dict[int, Function | Packed]]:
     """A file's skeleton, and its functions naming a starter lowered as
-    :func:`_lower_of` gives them (their indexes, and the functions)."""
+    :func:`_lower_of` gives them (by their indexes)."""
     path, iterators, starters, transparent = job
     try:
         data = read_source(path, MAX_BYTES)
@@ -989,9 +988,8 @@ def _skeleton_of(job) -> tuple[tuple[FnSkeleton, ...],
             starters.loops if _words_in(data, starters.words) else frozenset())
         skels, seeds, fns = skeleton_and_seeds(path, data, iterators, names)
     except Exception:                   # pass 2 reports a file it cannot read or parse
-        return (), (frozenset(), {})
-    return skels, (seeds, {i: _packed(fn, transparent) for i, fn in fns or ()
-                           if i in seeds})
+        return (), {}
+    return skels, {i: _packed(fn, transparent) for i, fn in fns or () if i in seeds}
 
 
 def _lower_of(job) -> dict[int, Function | Packed]:
