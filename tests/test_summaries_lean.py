@@ -540,3 +540,75 @@ def test_a_caller_is_analyzed_in_pass_1_only_once_a_callee_has_a_fact(tmp_path,
     assert "pfn_get" in facts and "pfn_is_online" not in facts
     assert "locked_peek" not in analyzed and "pfn_is_online" in analyzed
     assert {"pfn_get", "locked_take"} <= set(analyzed)
+
+
+# Two cycles of the same shape, the relay (which names no starter) first in one and last
+# in the other: whichever the order visits first, the callers outside see the facts the
+# cycle ends with.
+CYCLES = """\
+int relay_first(struct bio *bio, struct page *page, int depth)
+{
+\treturn submit_deep(bio, page, depth);
+}
+
+int submit_deep(struct bio *bio, struct page *page, int depth)
+{
+\tif (depth)
+\t\treturn relay_first(bio, page, depth - 1);
+\tbio_add_page(bio, page, PAGE_SIZE, 0);
+\treturn submit_bio_wait(bio);
+}
+
+int submit_deeper(struct bio *bio, struct page *page, int depth)
+{
+\tif (depth)
+\t\treturn relay_last(bio, page, depth - 1);
+\tbio_add_page(bio, page, PAGE_SIZE, 0);
+\treturn submit_bio_wait(bio);
+}
+
+int relay_last(struct bio *bio, struct page *page, int depth)
+{
+\treturn submit_deeper(bio, page, depth);
+}
+"""
+OUTSIDE = """\
+int outer_first(struct bio *bio, struct page *page)
+{
+\treturn relay_first(bio, page, 2);
+}
+
+int outer_last(struct bio *bio, struct page *page)
+{
+\treturn relay_last(bio, page, 2);
+}
+"""
+
+
+def test_a_cycle_is_settled_before_its_callers_are_analyzed(tmp_path):
+    """A cycle of the call graph is cut somewhere: its functions are analyzed again
+    while their facts change, and only then its callers -- so a caller in another file
+    knows the cycle's relay by the fact it ends with (before, the callers were analyzed
+    after the cycle's first visit, and the relay visited first knew nothing yet)."""
+    from analyzer.summaries.compute import FileInfo
+    from analyzer.summaries.skeleton import lower_only, skeleton
+
+    loaded = Loaded(Options())
+    iterators = loaded.models.iterators()
+    infos = []
+    for name, text in (("cycles.c", CYCLES), ("outside.c", OUTSIDE)):
+        (tmp_path / name).write_text(text)
+        p = str(tmp_path / name)
+        infos.append(FileInfo(p, name, name, False, skeleton(p, text.encode(), iterators)))
+
+    def plain(batch):
+        return [{i: fn for i, fn in lower_only(f.path, Path(f.path).read_bytes(), iterators,
+                                               {f.functions[i].name for i in ix}) if i in ix}
+                for f, ix in batch]
+
+    defs, _ = compute(infos, plain, loaded.models, loaded.checkers, Pass1Cache())
+    facts = {d.name: {(m.section, m.values) for m in d.facts} for d in defs}
+    for relay, outer in (("relay_first", "outer_first"), ("relay_last", "outer_last")):
+        assert ("io_start", (("arg", 1),)) in facts[relay]
+        assert facts.get(outer) == facts[relay], (relay, facts)
+

@@ -453,6 +453,26 @@ def compute(files: Sequence[FileInfo], lower: Lower, models: Models,
             for fi, ws in sorted(need.items())])
 
     pos = {v: i for i, v in enumerate(order)}
+    tick = len(order)
+
+    def settle(comp: list[int]) -> None:
+        """A cycle's functions one after the other, then again while their facts change
+        (twice at most; what a function already summarized stays, add_summary never
+        replaces) -- before any caller of the cycle is analyzed, so that a caller sees
+        the facts the cycle ends with, whichever other cycles the graph holds."""
+        nonlocal tick
+        for v in comp:
+            if wanted(v):
+                commit(v, run([v], [pos[v]])[0], pos[v])
+        for _ in range(2):
+            changed = False
+            for v in comp:
+                if wanted(v):
+                    changed |= commit(v, run([v], [tick])[0], tick)
+                tick += 1
+            if not changed:
+                break
+
     comp_of = {v: ci for ci, comp in enumerate(cycles) for v in comp}
     units: list[list[int]] = []
     unit_of: dict[int, int] = {}
@@ -477,9 +497,7 @@ def compute(files: Sequence[FileInfo], lower: Lower, models: Models,
             commit(v, out, pos[v])
         for u in ready:                   # a cycle: its functions one after the other
             if len(units[u]) > 1:
-                for v in units[u]:
-                    if wanted(v):
-                        commit(v, run([v], [pos[v]])[0], pos[v])
+                settle(units[u])
         for v in singles:
             lowered.pop(v, None)          # a cut cycle revisits its functions: only those
         nxt = []                          # stay lowered
@@ -489,18 +507,6 @@ def compute(files: Sequence[FileInfo], lower: Lower, models: Models,
                 if not waiting[w]:
                     nxt.append(w)
         ready = nxt
-    # a cycle was cut somewhere: its functions again while their facts change (twice at
-    # most; what a function already summarized stays, add_summary never replaces)
-    tick = len(order)
-    for _ in range(2):
-        changed = False
-        for comp in cycles:
-            for v in comp:
-                if wanted(v):
-                    changed |= commit(v, run([v], [tick])[0], tick)
-                tick += 1
-        if not changed:
-            break
     stats.relevant = sum(potential)
 
     # ---- the definitions of every name some definition has facts for
