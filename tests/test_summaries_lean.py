@@ -85,7 +85,7 @@ def _files(root: Path) -> list[str]:
 
 def _summarize(root: Path, every_file: bool, monkeypatch) -> tuple[str, object]:
     if every_file:
-        monkeypatch.setattr(Pass1, "_relevant", lambda self, files, d, s: list(files))
+        monkeypatch.setattr(Pass1, "_seeds", lambda self, files, d, s: list(files))
     p1 = Pass1(Options(), jobs=1)
     result = p1.summarize(_files(root), [str(root)])
     monkeypatch.undo()
@@ -253,13 +253,13 @@ def test_an_edit_that_calls_nothing_new_keeps_the_files_chosen(tmp_path, monkeyp
     root = _tree(tmp_path / "linux", False)
     cache = tmp_path / "cache"
     closures: list[int] = []
-    real = Pass1._relevant
+    real = Pass1._seeds
 
     def spy(self, files, digests, starters):
         closures.append(len(files))
         return real(self, files, digests, starters)
 
-    monkeypatch.setattr(Pass1, "_relevant", spy)
+    monkeypatch.setattr(Pass1, "_seeds", spy)
 
     def run(cache_dir) -> str:
         p1 = Pass1(Options(), jobs=1, cache_dir=cache_dir)
@@ -481,7 +481,7 @@ def test_a_story_starter_that_begins_no_summary_is_not_walked_in_pass_1(tmp_path
     assert "plain_get" in repr(facts["take_after_unlock"])
     assert "locked_count" not in facts
     analyzed.clear()
-    monkeypatch.setattr(Pass1, "_relevant", lambda self, files, d, s: list(files))
+    monkeypatch.setattr(Pass1, "_seeds", lambda self, files, d, s: list(files))
     full = Pass1(Options(), jobs=1).summarize(_files(root), [str(root)])
     assert full.table.dump() == lean.table.dump()
     assert "locked_count" not in analyzed
@@ -612,3 +612,50 @@ def test_a_cycle_is_settled_before_its_callers_are_analyzed(tmp_path):
         assert ("io_start", (("arg", 1),)) in facts[relay]
         assert facts.get(outer) == facts[relay], (relay, facts)
 
+
+# adds a page to a bio it never submits: names a summary starter, gets no fact
+NO_FACT = """\
+int just_add(struct bio *bio, struct page *page)
+{
+\treturn bio_add_page(bio, page, PAGE_SIZE, 0) ? 0 : -EIO;
+}
+"""
+CALLS_JUST_ADD = """\
+int add_user(struct bio *bio, struct page *page)
+{
+\treturn just_add(bio, page);
+}
+"""
+
+
+def test_a_file_reaching_a_starter_is_read_only_once_a_callee_has_a_fact(tmp_path,
+                                                                         monkeypatch):
+    """Where the choice of files read no skeleton (a tree that is all analyzed: no API
+    file), pass 1 starts from the files naming a summary starter and reads another file
+    only once a function it names got a fact: just_add names what starts I/O but has no
+    fact (no I/O starts there), so w.c, whose add_user calls it, is never parsed -- while a.c and
+    b.c, the wrappers of helper_submit, are read, round after round.  The table is the
+    one of reading every file."""
+    from analyzer.pipeline import tree as tree_mod
+
+    root = _tree(tmp_path / "linux", False)
+    (root / "drivers" / "v").mkdir()
+    (root / "drivers" / "v" / "v.c").write_text(NO_FACT)
+    (root / "drivers" / "w").mkdir()
+    (root / "drivers" / "w" / "w.c").write_text(CALLS_JUST_ADD)
+    parsed: list[str] = []
+    real = tree_mod._skeleton_of
+
+    def spy(job):
+        parsed.append(job[0])
+        return real(job)
+
+    monkeypatch.setattr(tree_mod, "_skeleton_of", spy)
+    lean = Pass1(Options(), jobs=1).summarize(_files(root), [str(root)])
+    monkeypatch.undo()
+    full, _ = _summarize(root, True, monkeypatch)
+    assert lean.table.dump() == full
+    rel = {str(Path(p).relative_to(root)) for p in parsed}
+    assert rel == {"mm/submit.c", "drivers/a/a.c", "drivers/b/b.c", "drivers/v/v.c"}
+    names = {d[0] for d in json.loads(full)["definitions"]}
+    assert "wrap_twice" in names and not names & {"just_add", "add_user"}

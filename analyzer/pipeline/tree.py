@@ -31,7 +31,7 @@ import tempfile
 import time
 import zlib
 from array import array
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -57,9 +57,9 @@ from analyzer.summaries.compute import (
     starter_names,
 )
 from analyzer.summaries.skeleton import FnSkeleton, lower_only, skeleton_and_seeds
-from analyzer.summaries.table import Definition, SummaryTable
+from analyzer.summaries.table import CALLER_SECTIONS, Definition, SummaryTable
 
-STATE_FORMAT = "kref-lint-pass1-5"
+STATE_FORMAT = "kref-lint-pass1-6"
 MAX_BYTES = 16 * 1024 * 1024
 
 _INCLUDE = re.compile(rb'^[ \t]*#[ \t]*include[ \t]*([<"])([^>"\n]+)[>"]', re.M)
@@ -132,7 +132,7 @@ class State:
     includes: dict[str, tuple[tuple[bool, str], ...]] = field(default_factory=dict)
     index: dict[str, tuple[tuple[str, bool, bool], ...]] = field(default_factory=dict)
     #: digest -> the CRC-32s of the identifiers a ``(`` follows (sorted): which files may
-    #: matter to pass 1 (:meth:`Pass1._relevant`) without parsing them
+    #: matter to pass 1 (:meth:`Pass1._seeds`, :meth:`Pass1._closure`) without parsing them
     idents: dict[str, array] = field(default_factory=dict)
     #: key of the inputs (every file that may be read, by digest) -> (definitions,
     #: stats, the files, the checked headers); the last few
@@ -543,17 +543,11 @@ class Pass1:
             defs, stats, universe, checked = hit
             return Pass1Result(SummaryTable(defs, root or "", self._meta(checked)),
                                stats, universe)
-        universe, relevant = self._choose((root, arch, sources, sorted(shadow.items())),
-                                          universe, sources, api, digests, starters)
-        self._skeletons(relevant, digests)
-        self._stage(f"closure: {len(relevant)} of {len(universe)} files")
-        infos = [FileInfo(p, os.path.relpath(p, root) if root else p, digests[p],
-                          not p.endswith(".c"), self.back.skeletons[digests[p]],
-                          self._words_of(p, digests))
-                 for p in relevant]
-        defs, stats = compute(infos, self._lower, self.loaded.models, self.loaded.checkers,
-                              self.back.cache, self.salt, self._waves)
-        self._stage(f"compute: {stats.analyzed} functions analyzed")
+        universe, seeds = self._choose((root, arch, sources, sorted(shadow.items())),
+                                       universe, sources, api, digests, starters)
+        self._stage(f"seeds: {len(seeds)} of {len(universe)} files")
+        relevant, defs, stats = self._closure(universe, seeds, digests, root or "")
+        self._stage(f"compute: {len(relevant)} files, {stats.analyzed} functions analyzed")
         defs = self._all_rows(defs, universe, relevant, digests, root or "")
         self._stage(f"rows: {len(defs)} definitions")
         stats.files = len(universe)
@@ -571,7 +565,8 @@ class Pass1:
                 ) -> tuple[list[str], list[str]]:
         """The files pass 1 reads -- ``universe`` with the API files defining what it
         calls and those calling its functions (:meth:`_api_definers`,
-        :meth:`_api_callers`) -- and those of them that matter (:meth:`_relevant`).
+        :meth:`_api_callers`) -- and those of them where a fact can begin
+        (:meth:`_seeds`).
         The choice depends on what it reads of each file, not on the rest of the text:
         kept under ``head`` and the files, it is reused while every file gives what it
         gave (an edit inside a function body that calls nothing new, a comment)."""
@@ -591,16 +586,22 @@ class Pass1:
                 self._stage("API definers")
                 self._api_callers(chosen, sources, api, digests)
                 self._stage("API callers")
-            relevant = self._relevant(chosen, digests, self._starters)
             read = frozenset(self._reading)
+            # where the choice read the skeletons (a tree's analyzed part, its headers
+            # and API files), the files from which a starter is reachable are known
+            # without parsing more: one compute() over them (the facts add none)
+            first = set(self._relevant([p for p in chosen if p in read], digests,
+                                       self._starters))
+            first.update(self._seeds(chosen, digests, self._starters))
+            seeds = [p for p in chosen if p in first]
         finally:
             self._reading = None
         self.state.choices[key] = (read, self._shapes(files, read, digests),
-                                   (list(chosen), list(relevant)))
+                                   (list(chosen), list(seeds)))
         self._replaced += 1
         for old in list(self.state.choices)[:-RESULTS_KEPT]:
             del self.state.choices[old]
-        return chosen, relevant
+        return chosen, seeds
 
     def _shapes(self, files: list[str], read: frozenset[str], digests: dict[str, str]
                 ) -> list[bytes]:
@@ -703,10 +704,39 @@ class Pass1:
             self._skeletons(new, digests)
             universe += new
 
+    def _seeds(self, files: list[str], digests: dict[str, str],
+               starters: FactStarters | None) -> list[str]:
+        """The files of ``files`` (in their order) where a fact can begin: those naming a
+        summary starter (:func:`~analyzer.summaries.compute.fact_starters`), or an
+        iterator macro stepping with one, by their identifiers (:data:`_CALLISH`: a
+        superset of what their functions call), and those whose text names a word of
+        the starters with an iterator macro.  :meth:`_closure` adds the files that a
+        fact found there reaches."""
+        if starters is None:
+            return list(files)
+        self._ident_hashes(files, digests)
+        want = self._named(starters.names)
+        loops = ({zlib.crc32(m.encode()) for m in starters.loops}
+                 if starters.loops and starters.words else set())
+        return [p for p in files
+                if not want.isdisjoint(ids := self.state.idents[digests[p]])
+                or (loops and not loops.isdisjoint(ids) and self._text_words(p, digests))]
+
+    def _named(self, names: Iterable[str]) -> set[int]:
+        """The identifier hashes a file naming one of ``names`` holds: the name, or an
+        iterator macro whose step it is."""
+        steps: dict[str, list[str]] = {}
+        for macro, it in self.loaded.models.iterators().items():
+            if it.step:
+                steps.setdefault(it.step, []).append(macro)
+        return {zlib.crc32(m.encode()) for n in names for m in (n, *steps.get(n, ()))}
+
     def _relevant(self, files: list[str], digests: dict[str, str],
                   starters: FactStarters | None) -> list[str]:
-        """The files of ``files`` pass 1 must read (in their order): those holding a
-        function that may have a fact -- one naming a summary starter
+        """The files of ``files`` from which a starter is reachable by name (in their
+        order; :meth:`_choose` asks it where it has read their skeletons anyway, and
+        :meth:`_closure` starts from them): those holding a function that may have a
+        fact -- one naming a summary starter
         (:func:`~analyzer.summaries.compute.fact_starters`), or a function naming
         such a function where that call may reach it -- found by the files'
         identifiers (:data:`_CALLISH`), without parsing the others.
@@ -790,6 +820,59 @@ class Pass1:
                             fi in cond and not starters.loops.isdisjoint(s.tokens)):
                         mark(fi, si)
         return [files[i] for i in sorted(chosen)]
+
+    def _closure(self, files: list[str], seeds: list[str], digests: dict[str, str],
+                 root: str) -> tuple[list[str], list[Definition], Pass1Stats]:
+        """The files of ``files`` pass 1 reads, and what :func:`compute` gives for them:
+        driven by the facts, bottom-up.  compute() runs over ``seeds``; each function
+        there that gets a fact a caller in another file uses (:func:`~analyzer.
+        summaries.table.crosses`, not a caller's section) and that another file can see
+        (a header's, a non-``static`` one of a ``.c`` file) brings in the files naming
+        it -- its callers, and the other definitions of its name, where a caller's
+        resolution looks -- and compute() runs again over them all, until no file is
+        new.  A function gets a fact only where a checker analyzes it: its body names a
+        summary starter (its file is a seed) or a callee has such a fact (a same-file
+        callee's: the same file; another file's: a visible function's, whose name
+        brought the file in), so every function that can have a fact is in these files,
+        with what decides it; and a file more changes no fact (a file naming no name with
+        a fact calls no function with one, defines none, and no caller reaches it: the
+        artifact over the reachable files, :meth:`_relevant`, is byte-identical on 6.12
+        and 5.10).  Each round after the first is cheap: the facts are cached, and only
+        the functions whose callees' facts changed are analyzed again.  Only the files
+        from which a starter is *reachable* by name were read before, and on a whole
+        tree that is half of it while few functions get a fact."""
+        where = {p: i for i, p in enumerate(files)}
+        relevant = list(seeds)
+        spread: set[str] = set()
+        analyzed = lowered = rounds = 0
+        while True:
+            self._skeletons(relevant, digests)
+            infos = [FileInfo(p, os.path.relpath(p, root) if root else p, digests[p],
+                              not p.endswith(".c"), self.back.skeletons[digests[p]],
+                              self._words_of(p, digests))
+                     for p in relevant]
+            defs, stats = compute(infos, self._lower, self.loaded.models,
+                                  self.loaded.checkers, self.back.cache, self.salt,
+                                  self._waves)
+            analyzed += stats.analyzed
+            lowered += stats.lowered
+            rounds += 1
+            fresh = {d.name for d in defs if (d.header or not d.static) and any(
+                m.section not in CALLER_SECTIONS for m in d.facts)} - spread
+            self._stage(f"round {rounds}: {len(relevant)} files, {stats.lowered} lowered, "
+                        f"{stats.analyzed} analyzed, {len(fresh)} names spread")
+            if not fresh:
+                break
+            spread |= fresh
+            want = self._named(fresh)
+            have = set(relevant)
+            new = [p for p in files if p not in have
+                   and not want.isdisjoint(self.state.idents[digests[p]])]
+            if not new:
+                break
+            relevant = sorted(have.union(new), key=where.__getitem__)
+        stats.analyzed, stats.lowered = analyzed, lowered
+        return relevant, defs, stats
 
     def _all_rows(self, defs: list[Definition], files: list[str], relevant: list[str],
                   digests: dict[str, str], root: str) -> list[Definition]:
