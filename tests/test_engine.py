@@ -153,6 +153,19 @@ def test_budget_exhaustion_is_a_notification(monkeypatch):
     assert "budget" in notes[0].message and notes[0].kind == "budget"
 
 
+def test_states_carried_past_their_budget_are_a_notification(monkeypatch):
+    """Path-sensitive states that multiply on a long function's tests make each visit
+    dearer: the states carried through the visits are bounded too (work, not time), and
+    a function past the bound is a notification like one past its visits."""
+    src = b"void f(int *p, int c) { while (c) { if (c) mark(p); else c--; } check(p); }"
+    fn = parse_source("t.c", src, {}).functions[0]
+    assert analyze_function(fn, MODELS, [Probe()])[1] == []
+    monkeypatch.setattr(engine.fixpoint, "STATE_BUDGET", 3)
+    findings, notes = analyze_function(fn, MODELS, [Probe()])
+    assert findings == [] and len(notes) == 1 and notes[0].kind == "budget"
+    assert "states carried through" in notes[0].message
+
+
 def test_unreachable_code_after_return_is_not_analyzed():
     src = b"void f(int *p) { return; check(p); }"
     fn = parse_source("t.c", src, {}).functions[0]

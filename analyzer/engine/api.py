@@ -262,6 +262,10 @@ class Facts:
     def copy(self) -> Facts:
         return Facts(dict(self.objs), dict(self.bind))
 
+    def size(self) -> int:
+        """The states held, over every key (at least 1: an empty state is visited too)."""
+        return 1 + sum(map(len, self.objs.values()))
+
     def merge(self, other: Facts) -> bool:
         """Union ``other`` into self; True when something new arrived."""
         changed = False
