@@ -372,14 +372,27 @@ int y_caller(struct bio *bio, struct page *page)
 """
 
 
+def _spy_parsed(monkeypatch) -> list[str]:
+    """The files pass 1 parses for their skeletons, in order (a spy on _skeleton_of)."""
+    from analyzer.pipeline import tree as tree_mod
+
+    parsed: list[str] = []
+    real = tree_mod._skeleton_of
+
+    def spy(job):
+        parsed.append(job[0])
+        return real(job)
+
+    monkeypatch.setattr(tree_mod, "_skeleton_of", spy)
+    return parsed
+
+
 def test_a_static_name_stays_in_its_file_and_a_visible_one_crosses(tmp_path, monkeypatch):
     """A static function naming a starter gives its file's callers facts, but its name
     pulls in no other file: x.c's own static ``local_submit`` is another function (its
     caller x_user can have no fact), so z.c, which calls x_user, is never read; x.c is
     read for its definition row of ``local_submit`` only.  The non-static a_entry that
     calls it crosses files: y.c is read.  The table is the one of reading every file."""
-    from analyzer.pipeline import tree as tree_mod
-
     root = tmp_path / "linux"
     (root / "include" / "linux").mkdir(parents=True)
     (root / "mm").mkdir()
@@ -389,14 +402,7 @@ def test_a_static_name_stays_in_its_file_and_a_visible_one_crosses(tmp_path, mon
                     ("y", CALLS_A_ENTRY)):
         (root / "drivers" / d).mkdir(parents=True)
         (root / "drivers" / d / f"{d}.c").write_text(text)
-    parsed: list[str] = []
-    real = tree_mod._skeleton_of
-
-    def spy(job):
-        parsed.append(job[0])
-        return real(job)
-
-    monkeypatch.setattr(tree_mod, "_skeleton_of", spy)
+    parsed = _spy_parsed(monkeypatch)
     p1 = Pass1(Options(), jobs=1)
     lean = p1.summarize(_files(root), [str(root)])
     monkeypatch.undo()
@@ -632,25 +638,16 @@ def test_a_file_reaching_a_starter_is_read_only_once_a_callee_has_a_fact(tmp_pat
                                                                          monkeypatch):
     """Where the choice of files read no skeleton (a tree that is all analyzed: no API
     file), pass 1 starts from the files naming a summary starter and reads another file
-    only once a function it names got a fact: just_add names what starts I/O but has no
-    fact (no I/O starts there), so w.c, whose add_user calls it, is never parsed -- while a.c and
-    b.c, the wrappers of helper_submit, are read, round after round.  The table is the
-    one of reading every file."""
-    from analyzer.pipeline import tree as tree_mod
-
+    only once a function it names got a fact: just_add names what starts I/O but gets
+    no fact (no I/O starts there), so w.c, whose add_user calls it, is never parsed --
+    while a.c and b.c, the wrappers of helper_submit, are read, round after round.  The
+    table is the one of reading every file."""
     root = _tree(tmp_path / "linux", False)
     (root / "drivers" / "v").mkdir()
     (root / "drivers" / "v" / "v.c").write_text(NO_FACT)
     (root / "drivers" / "w").mkdir()
     (root / "drivers" / "w" / "w.c").write_text(CALLS_JUST_ADD)
-    parsed: list[str] = []
-    real = tree_mod._skeleton_of
-
-    def spy(job):
-        parsed.append(job[0])
-        return real(job)
-
-    monkeypatch.setattr(tree_mod, "_skeleton_of", spy)
+    parsed = _spy_parsed(monkeypatch)
     lean = Pass1(Options(), jobs=1).summarize(_files(root), [str(root)])
     monkeypatch.undo()
     full, _ = _summarize(root, True, monkeypatch)
