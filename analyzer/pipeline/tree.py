@@ -926,14 +926,24 @@ class Pass1:
                                               f"{os.sep}include{os.sep}" in p[len(inc[1]):])]
         if not outside:
             return {}
-        self._skeletons([p for p in sources if p in digests] + outside, digests)
+        self._skeletons(outside, digests)
         where: dict[str, list[tuple[str, FnSkeleton]]] = {}
         for p in outside:
             for s in self.back.skeletons[digests[p]]:
                 where.setdefault(s.name, []).append((p, s))
+        mine = [p for p in sources if p in digests]
+        # an analyzed file not parsed yet is parsed only if its text names one of those
+        # functions (on a whole tree, a few headers outside it and 50,000 files unread)
+        unread = [p for p in mine if digests[p] not in self.back.skeletons]
+        if unread and where:
+            names = frozenset(n.encode() for n in where)
+            named = self._map(_names_any, [(p, names) for p in unread], 8,
+                              max(1, len(unread) // (self.jobs * 8)))
+            skip = {p for p, hit in zip(unread, named) if not hit}
+            mine = [p for p in mine if p not in skip]
+        self._skeletons(mine, digests)
         models = self.loaded.models
-        work = sorted({n for p in sources if p in digests
-                       for s in self.back.skeletons[digests[p]]
+        work = sorted({n for p in mine for s in self.back.skeletons[digests[p]]
                        for n in s.tokens if n in where})
         seen: set[str] = set()
         out: dict[str, set[str]] = {}
@@ -1033,6 +1043,17 @@ def _includes_in(data: bytes) -> tuple[tuple[bool, str], ...]:
 
 
 _WORDS: dict[frozenset[str], re.Pattern[bytes]] = {}
+
+
+def _names_any(job: tuple[str, frozenset[bytes]]) -> bool:
+    """Whether the text of the file names one of the identifiers (True: it cannot be
+    read).  Every identifier of the text: a superset of what its skeleton's functions
+    name."""
+    path, words = job
+    try:
+        return not words.isdisjoint(_IDENT.findall(read_source(path, MAX_BYTES)))
+    except OSError:
+        return True
 
 
 def _words_in(data: bytes, words: frozenset[str]) -> frozenset[str]:
