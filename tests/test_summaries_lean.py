@@ -678,8 +678,9 @@ def test_the_headers_checked_read_only_the_files_naming_their_functions(tmp_path
                                                                         monkeypatch):
     """Which inline functions of the headers outside the analyzed paths are checked
     comes from the analyzed files' skeletons; one that pass 1 had no reason to parse is
-    parsed for it only if its text names one of those functions (on a whole tree, 16
-    headers outside it and 50,000 files otherwise unread)."""
+    parsed for it only if its text names one of those functions, and none is where they
+    define none (on a whole tree, 16 generated headers outside it and 50,000 files
+    otherwise unread)."""
     root = tmp_path / "linux"
     (root / "include" / "linux").mkdir(parents=True)
     (root / "mm").mkdir()
@@ -693,3 +694,10 @@ def test_the_headers_checked_read_only_the_files_naming_their_functions(tmp_path
     rel = {str(Path(p).relative_to(root)) for p in parsed}
     assert "drivers/a/a.c" in rel and "drivers/b/b.c" not in rel
     assert json.loads(got.table.dump())["checked"] == {"include/linux/pinhelp.h": ["hdr_pin"]}
+    # a header outside that defines no function (a generated one): no file is parsed
+    # for it
+    (root / "include" / "linux" / "pinhelp.h").write_text("#define PIN_MAX 4\n")
+    parsed.clear()
+    got = Pass1(Options(), jobs=1).summarize(_files(root), [str(root)])
+    assert json.loads(got.table.dump())["checked"] == {}
+    assert {str(Path(p).relative_to(root)) for p in parsed} == {"include/linux/pinhelp.h"}

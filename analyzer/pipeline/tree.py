@@ -553,6 +553,7 @@ class Pass1:
         stats.files = len(universe)
         stats.relevant_files = len(relevant)
         checked = self._checked(root or "", sources, digests, universe)
+        self._stage(f"{len(checked)} headers checked")
         self.state.results[memo] = (defs, stats, universe, checked)
         self._replaced += 1
         for old in list(self.state.results)[:-RESULTS_KEPT]:
@@ -931,11 +932,13 @@ class Pass1:
         for p in outside:
             for s in self.back.skeletons[digests[p]]:
                 where.setdefault(s.name, []).append((p, s))
+        if not where:                    # (a whole tree's: generated headers)
+            return {}
         mine = [p for p in sources if p in digests]
         # an analyzed file not parsed yet is parsed only if its text names one of those
         # functions (on a whole tree, a few headers outside it and 50,000 files unread)
         unread = [p for p in mine if digests[p] not in self.back.skeletons]
-        if unread and where:
+        if unread:
             names = frozenset(n.encode() for n in where)
             named = self._map(_names_any, [(p, names) for p in unread], 8,
                               max(1, len(unread) // (self.jobs * 8)))
