@@ -717,11 +717,19 @@ class Pass1:
             return list(files)
         self._ident_hashes(files, digests)
         want = self._named(starters.names)
-        loops = ({zlib.crc32(m.encode()) for m in starters.loops}
-                 if starters.loops and starters.words else set())
+        loops = self._loop_files(files, digests, starters)
         return [p for p in files
-                if not want.isdisjoint(ids := self.state.idents[digests[p]])
-                or (loops and not loops.isdisjoint(ids) and self._text_words(p, digests))]
+                if p in loops or not want.isdisjoint(self.state.idents[digests[p]])]
+
+    def _loop_files(self, files: list[str], digests: dict[str, str],
+                    starters: FactStarters) -> set[str]:
+        """The files of ``files`` where an iterator macro can start a summary: they name
+        one of the starters' iterator macros, and their text one of its words."""
+        if not (starters.loops and starters.words):
+            return set()
+        loops = {zlib.crc32(m.encode()) for m in starters.loops}
+        return {p for p in files if not loops.isdisjoint(self.state.idents[digests[p]])
+                and self._text_words(p, digests)}
 
     def _named(self, names: Iterable[str]) -> set[int]:
         """The identifier hashes a file naming one of ``names`` holds: the name, or an
@@ -754,10 +762,6 @@ class Pass1:
         if starters is None:
             return list(files)
         self._ident_hashes(files, digests)
-        steps: dict[str, list[str]] = {}
-        for macro, it in self.loaded.models.iterators().items():
-            if it.step:
-                steps.setdefault(it.step, []).append(macro)
         names: set[str] = set()                  # visible names that may have a fact
         #: token -> the functions of the chosen files naming it, as (file, index)
         callers: dict[str, list[tuple[int, int]]] = {}
@@ -768,12 +772,8 @@ class Pass1:
         pending = list(range(len(files)))
         frontier = sorted(starters.names)
         # files where an iterator macro starts a summary (their text names a word)
-        cond: set[int] = set()
-        if starters.loops and starters.words:
-            loops = {zlib.crc32(m.encode()) for m in starters.loops}
-            cond = {i for i in pending
-                    if not loops.isdisjoint(self.state.idents[digests[files[i]]])
-                    and self._text_words(files[i], digests)}
+        loop_files = self._loop_files(files, digests, starters)
+        cond = {i for i in pending if files[i] in loop_files}
 
         def mark(fi: int, si: int) -> None:
             work = [(fi, si)]
@@ -797,7 +797,7 @@ class Pass1:
                 fresh.append(n)
                 for fi, si in callers.get(n, ()):
                     mark(fi, si)
-            want = {zlib.crc32(m.encode()) for n in fresh for m in (n, *steps.get(n, ()))}
+            want = self._named(fresh)
             hit = [i for i in pending
                    if i in cond or not want.isdisjoint(self.state.idents[digests[files[i]]])]
             if not hit:
